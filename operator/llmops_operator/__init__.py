@@ -1,0 +1,3 @@
+"""llmops-operator: the ML/LLM lifecycle as Kubernetes objects."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from llmops_operator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""FineTune: adapt a base model with LoRA, QLoRA or full fine-tuning, evaluate it and gate it."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from llmops_operator.api.v1alpha1.common import (
+    KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, SafetyStatus, StatusModel,
+    age_column, cel, cost_column, ready_columns, safety_column,
+)
+from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
+
+
+class BaseModelSpec(KubeModel):
+    """The model to adapt. Exactly one of uri and trainingJobRef."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.uri) != has(self.trainingJobRef)", "set exactly one of baseModel.uri and baseModel.trainingJobRef"),
+    ]}}
+
+    uri: str | None = Field(default=None, min_length=1, max_length=1024)
+    """A save_pretrained directory (file://, pvc:// or s3://) of a causal language model."""
+    training_job_ref: LocalObjectReference | None = None
+    """Use the output of a TrainingJob in this namespace (waits until it has Succeeded)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "BaseModelSpec":
+        if (self.uri is None) == (self.training_job_ref is None):
+            raise ValueError("set exactly one of baseModel.uri and baseModel.trainingJobRef")
+        return self
+
+
+class LoraSpec(KubeModel):
+    """Low-rank adapter settings (peft LoraConfig)."""
+
+    r: int = Field(default=8, ge=1, le=1024)
+    """Adapter rank. Defaults to 8."""
+    alpha: int = Field(default=16, ge=1, le=4096)
+    """Scaling numerator (lora_alpha). Defaults to 16."""
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    """Dropout on the adapter input. Defaults to 0.05."""
+    target_modules: list[str] | None = Field(default=None, max_length=64)
+    """Module names to adapt; the architecture's attention projections when absent."""
+
+
+EvaluationMetric = Literal["perplexity", "exactMatch", "rougeL"]
+
+
+class EvaluationSpec(KubeModel):
+    """Evaluation after training: metrics on a held-out set, and a safety check of generated outputs."""
+
+    dataset: DatasetSpec
+    """Evaluation records: `prompt` and `reference` fields for exactMatch/rougeL, `text` for perplexity."""
+    metrics: list[EvaluationMetric] = Field(default_factory=lambda: ["perplexity"], min_length=1, max_length=3)
+    """Metrics to compute. Defaults to [perplexity]."""
+    primary_metric: EvaluationMetric | None = None
+    """The metric the minScore gate reads; defaults to the first of metrics."""
+    guardrail_ref: LocalObjectReference | None = None
+    """Run generated outputs through this Guardrail for a safety score."""
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    """Tokens generated per prompt. Defaults to 64."""
+    max_samples: int = Field(default=200, ge=1, le=100_000)
+    """Evaluate at most this many records. Defaults to 200."""
+
+
+class GateSpec(KubeModel):
+    """Quality and safety gates; a FineTune that misses one ends GateFailed and is never promoted."""
+
+    min_score: float | None = None
+    """Lowest acceptable primary metric (for perplexity: the highest acceptable value, since lower is better)."""
+    min_safety: float | None = Field(default=None, ge=0, le=1)
+    """Lowest acceptable safety score (0..1)."""
+
+
+class PromoteSpec(KubeModel):
+    """Point an InferenceService at the new adapter once every gate passes."""
+
+    inference_service_ref: LocalObjectReference
+    """The InferenceService whose model.fineTuneRef names this FineTune."""
+
+
+class OutputSpec(KubeModel):
+    """Where the adapter or model goes."""
+
+    uri: str | None = Field(default=None, max_length=1024)
+    """Output location (save_pretrained layout). Defaults to <checkpoint.uri>/final."""
+    merge_adapter: bool = False
+    """Save the base model with the adapter merged in, instead of the adapter alone. Defaults to false."""
+    promote: PromoteSpec | None = None
+    """Promote to serving when gates pass."""
+
+
+class FineTuneSpec(JobSpecCommon):
+    """What to adapt, how, on what data, and how to judge the result."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("self.method != 'qlora' || (has(self.resources) && has(self.resources.gpusPerWorker) && self.resources.gpusPerWorker > 0)",
+            "method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU", ".method"),
+    ]}}
+
+    base_model: BaseModelSpec
+    """The model to adapt."""
+    method: Literal["lora", "qlora", "full"] = "lora"
+    """lora: low-rank adapters; qlora: adapters over a 4-bit base (CUDA only); full: every weight. Defaults to lora."""
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    """Adapter settings for lora and qlora."""
+    dataset: DatasetSpec
+    """Fine-tuning records."""
+    evaluation: EvaluationSpec | None = None
+    """Post-training evaluation and safety check."""
+    gates: GateSpec | None = None
+    """Quality and safety gates."""
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    """Output location and promotion."""
+
+    @model_validator(mode="after")
+    def _qlora_needs_gpus(self) -> "FineTuneSpec":
+        if self.method == "qlora" and self.resources.gpus_per_worker == 0:
+            raise ValueError("method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU")
+        return self
+
+
+class EvaluationStatus(StatusModel):
+    """Evaluation results; the full report lives behind reportUri."""
+
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Metric name -> value."""
+    primary_metric: str | None = None
+    """The metric the gate read."""
+    safety: SafetyStatus | None = None
+    """Guardrail verdicts over generated outputs."""
+    gate: Literal["Passed", "Failed", "Pending"] | None = None
+    """Gate outcome."""
+    gate_message: str | None = None
+    """Why the gate passed or failed."""
+    report_uri: str | None = None
+    """Full evaluation report (JSON)."""
+
+
+class FineTuneStatus(JobStatusCommon):
+    """Observed state of a FineTune."""
+
+    output_uri: str | None = None
+    """Where the adapter or model was saved."""
+    evaluation: EvaluationStatus | None = None
+    """Evaluation scores and gate result."""
+    safety: SafetyStatus | None = None
+    """Safety of generated outputs (mirrors evaluation.safety for printer columns)."""
+    promoted_to: str | None = None
+    """The InferenceService this output was promoted to."""
+
+
+class FineTune(Resource):
+    """FineTune adapts a base model with peft (LoRA/QLoRA/full) on Ray + DeepSpeed, evaluates it and gates it on quality and safety."""
+
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="FineTune", plural="finetunes", short_names=["ft"], requires="train",
+        columns=[
+            *ready_columns(),
+            PrinterColumn(name="Method", json_path=".spec.method"),
+            PrinterColumn(name="Loss", json_path=".status.progress.loss", type="number"),
+            PrinterColumn(name="Score", json_path=".status.evaluation.scores", priority=1),
+            safety_column(),
+            cost_column(),
+            age_column(),
+        ],
+    )
+
+    kind: Literal["FineTune"] = "FineTune"
+    spec: FineTuneSpec
+    status: FineTuneStatus | None = None

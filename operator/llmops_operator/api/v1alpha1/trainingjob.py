@@ -1,0 +1,96 @@
+"""TrainingJob: train a model from scratch or from weights, on Ray Train + torch + DeepSpeed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from llmops_operator.api.v1alpha1.common import (
+    KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, age_column, cel,
+    cost_column, ready_columns,
+)
+from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
+
+
+class ModelSpec(KubeModel):
+    """The model to train: a Hugging Face architecture built from a config, optionally from existing weights."""
+
+    architecture: Literal["gpt2", "llama", "mistral", "qwen2"] = "gpt2"
+    """Transformers model family. Defaults to gpt2."""
+    config: dict[str, Any] | None = None
+    """Config overrides for the architecture (for example n_layer, n_embd, vocab_size)."""
+    uri: str | None = Field(default=None, max_length=1024)
+    """Initial weights (a save_pretrained directory); random initialisation when absent."""
+    tokenizer: str = Field(default="builtin:minilm", max_length=1024)
+    """Tokenizer: a save_pretrained directory URI, or builtin:minilm (the tokenizer shipped with the runtime). Defaults to builtin:minilm."""
+
+
+class FeatureServiceDataset(KubeModel):
+    """Training rows from a Feast feature service (point-in-time correct historical features)."""
+
+    feature_view: LocalObjectReference
+    """The FeatureView whose Feast repository holds the service."""
+    service: str = Field(min_length=1, max_length=253)
+    """Feast feature service name."""
+    entities_uri: str = Field(min_length=1, max_length=1024)
+    """Parquet file of entity keys and event timestamps to join features onto."""
+    label: str | None = None
+    """Column used as the regression/classification target."""
+
+
+class TrainingDataset(DatasetSpec):
+    """Training data: a file of records, or a Feast feature service. Exactly one of uri and featureService."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.uri) != has(self.featureService)", "set exactly one of dataset.uri and dataset.featureService"),
+    ]}}
+
+    uri: str | None = Field(default=None, min_length=1, max_length=1024)
+    """file:///path, pvc://claim/path or s3://bucket/key of a JSONL, Parquet or text file (or a directory of them)."""
+    feature_service: FeatureServiceDataset | None = None
+    """Read the training set from a Feast feature service instead of a file."""
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "TrainingDataset":
+        if (self.uri is None) == (self.feature_service is None):
+            raise ValueError("set exactly one of dataset.uri and dataset.featureService")
+        return self
+
+
+class TrainingJobSpec(JobSpecCommon):
+    """What to train, on what data, with which resources."""
+
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    """The model architecture and initial weights."""
+    dataset: TrainingDataset
+    """Training data."""
+    output_uri: str | None = Field(default=None, max_length=1024)
+    """Where the final model is saved (save_pretrained layout). Defaults to <checkpoint.uri>/final."""
+
+
+class TrainingJobStatus(JobStatusCommon):
+    """Observed state of a TrainingJob."""
+
+    output_uri: str | None = None
+    """Where the trained model was saved."""
+
+
+class TrainingJob(Resource):
+    """TrainingJob trains a model on a Ray cluster with Ray Train, torch and DeepSpeed, and reports progress, checkpoints and cost."""
+
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="TrainingJob", plural="trainingjobs", short_names=["tj"], requires="train",
+        columns=[
+            *ready_columns(),
+            PrinterColumn(name="Step", json_path=".status.progress.step", type="integer"),
+            PrinterColumn(name="Loss", json_path=".status.progress.loss", type="number"),
+            cost_column(),
+            PrinterColumn(name="Workers", json_path=".spec.resources.workers", type="integer", priority=1),
+            age_column(),
+        ],
+    )
+
+    kind: Literal["TrainingJob"] = "TrainingJob"
+    spec: TrainingJobSpec
+    status: TrainingJobStatus | None = None

@@ -1,0 +1,41 @@
+"""The one place label and annotation keys are defined, and the selectors built from them."""
+
+from __future__ import annotations
+
+from llmops_operator.api.v1alpha1.common import GROUP, Resource
+
+NAME = "app.kubernetes.io/name"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "app.kubernetes.io/component"
+PART_OF = "app.kubernetes.io/part-of"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+
+OPERATOR = "llmops-operator"
+KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+
+GENERATION = f"{GROUP}/generation"
+"""Annotation on children: the owner generation they were built from."""
+CONTENT_HASH = f"{GROUP}/content-hash"
+"""Label on content-addressed ConfigMaps: the hash of their data."""
+
+
+def owner_label(resource: Resource) -> str:
+    """The label key that names a child's owner: llmops.dev/<kind>."""
+    return f"{GROUP}/{resource.info.singular}"
+
+
+def child_labels(resource: Resource, component: str) -> dict[str, str]:
+    """Labels every child of `resource` carries."""
+    return {
+        NAME: resource.info.singular,
+        INSTANCE: resource.name,
+        COMPONENT: component,
+        PART_OF: "llmops",
+        MANAGED_BY: OPERATOR,
+        owner_label(resource): resource.name,
+    }
+
+
+def children_selector(resource: Resource) -> str:
+    """A label selector matching every child of `resource`."""
+    return f"{owner_label(resource)}={resource.name},{MANAGED_BY}={OPERATOR}"

@@ -1,0 +1,222 @@
+"""The generic reconcile loop every kind shares; per-kind modules supply only pure pieces.
+
+One pass: parse the body into the typed model (a bad spec becomes Ready=False/InvalidSpec, never a
+crash loop) -> build the children (pure) -> apply them with owner references (server-side apply,
+idempotent) -> observe outside systems (optional) -> reduce everything to status (pure) -> write
+status once, and only if it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from llmops_operator.api.v1alpha1.common import Resource
+from llmops_operator.builders import labels
+from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.resources import ApiResource, resource_of
+from llmops_operator.scoring.cost import PriceCatalog
+from llmops_operator.settings import Settings
+from llmops_operator.status import conditions as cond
+
+
+class InvalidSpec(ValueError):
+    """The spec cannot be acted on; the message names the field and says what to do."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a pure builder or reducer may read besides the object itself."""
+
+    settings: Settings
+    catalog: PriceCatalog
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def default(cls, settings: Settings | None = None) -> "Context":
+        settings = settings or Settings()
+        return cls(settings=settings, catalog=settings.catalog)
+
+
+@dataclass
+class Observation:
+    """What a reducer concludes: the conditions it owns (Ready included), the phase, other status fields."""
+
+    conditions: list[cond.Observed]
+    phase: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _field_path(loc: tuple[Any, ...], model: type) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line per problem, each naming the field in wire (camelCase) form: `spec.resources.workers: ...`."""
+    lines = []
+    for problem in err.errors():
+        loc = ".".join(str(p) for p in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(lines)
+
+
+def parse(resource: type[Resource], body: dict[str, Any]) -> Resource:
+    """The typed object, or InvalidSpec naming each bad field."""
+    try:
+        return resource.model_validate(_without_status(body), by_alias=True, by_name=False)
+    except ValidationError as err:
+        raise InvalidSpec(describe_validation_error(err)) from None
+
+
+def _without_status(body: dict[str, Any]) -> dict[str, Any]:
+    # Status is the operator's own output: never let a stale or foreign status block a reconcile.
+    return {k: v for k, v in dict(body).items() if k != "status"}
+
+
+Refs = dict[tuple[str, str], dict[str, Any] | None]
+"""Referenced objects by (kind, name) in the owner's namespace: the live body, or None when missing."""
+
+
+class Reconciler:
+    """Per-kind behaviour. Subclasses override the pure pieces; the loop lives in `Loop`."""
+
+    resource: ClassVar[type[Resource]]
+    watches: ClassVar[tuple[ApiResource, ...]] = ()
+    """Child kinds whose changes re-reconcile their owner (for example RayJob status changes)."""
+    has_finalizer: ClassVar[bool] = False
+    """True where something outside Kubernetes must be cleaned on delete (see `finalize`)."""
+
+    def check(self, obj: Resource, ctx: Context) -> None:
+        """Validation that needs configuration (the price catalog, settings); raise InvalidSpec."""
+
+    def references(self, obj: Resource) -> list[tuple[str, str]]:
+        """Other llmops.dev objects (kind, name) this one reads, in its namespace (pure)."""
+        return []
+
+    def children(self, obj: Resource, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+        """The child manifests, without owner references (pure; shared with `llmops render`)."""
+        return []
+
+    async def observe(self, obj: Resource, live: list[dict[str, Any]], ctx: Context, api: ApiClient) -> Any:
+        """Facts from outside systems (Milvus, Feast, metrics) the status needs; None by default."""
+        return None
+
+    def status(self, obj: Resource, live: list[dict[str, Any]], facts: Any, ctx: Context,
+               refs: Refs) -> Observation:
+        """Reduce the live children, references and facts to status (pure)."""
+        raise NotImplementedError
+
+    async def finalize(self, obj: Resource, ctx: Context, api: ApiClient) -> None:
+        """Clean up outside Kubernetes before the object goes (only when has_finalizer)."""
+
+
+def owned_by(child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+    """The child with a controller owner reference to `owner` (children are always in the owner's namespace)."""
+    meta = owner["metadata"]
+    ref = {
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"],
+        "controller": True, "blockOwnerDeletion": True,
+    }
+    child = dict(child)
+    child["metadata"] = {**child["metadata"], "namespace": meta.get("namespace"), "ownerReferences": [ref]}
+    return child
+
+
+def compose_status(previous: dict[str, Any] | None, observation: Observation, generation: int | None,
+                   now: str) -> dict[str, Any]:
+    """The full new status: observation fields, merged conditions, phase and observedGeneration."""
+    previous = previous or {}
+    status = dict(observation.fields)
+    status["conditions"] = cond.merge(previous.get("conditions", []), observation.conditions, generation, now)
+    status["phase"] = observation.phase
+    status["observedGeneration"] = generation
+    return status
+
+
+def status_patch(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+    """A merge patch turning `previous` into `new` (None when nothing changed); removed keys become null."""
+    previous = previous or {}
+    patch = {k: v for k, v in new.items() if previous.get(k) != v}
+    patch.update({k: None for k in previous if k not in new})
+    return patch or None
+
+
+def invalid_observation(message: str) -> Observation:
+    return Observation(conditions=cond.invalid_spec(message), phase="Invalid")
+
+
+class Loop:
+    """Runs reconcile passes for one kind; one pass at a time per object."""
+
+    def __init__(self, reconciler: Reconciler, api: ApiClient, settings: Settings):
+        self.reconciler = reconciler
+        self.api = api
+        self.settings = settings
+        self.resource = ApiResource(reconciler.resource.model_fields["api_version"].default,
+                                    reconciler.resource.info.kind, reconciler.resource.info.plural)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def context(self) -> Context:
+        return Context(settings=self.settings, catalog=self.settings.catalog)
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    async def reconcile(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """One level-based pass over `body`; returns the status patch written, if any."""
+        meta = body["metadata"]
+        async with self._lock(meta["uid"]):
+            ctx = self.context()
+            observation = await self._observe(body, ctx)
+            new = compose_status(body.get("status"), observation, meta.get("generation"), cond.now_rfc3339(ctx.now))
+            patch = status_patch(body.get("status"), new)
+            if patch:
+                await self.api.patch_status(self.resource, meta["namespace"], meta["name"], patch)
+            return patch
+
+    async def _observe(self, body: dict[str, Any], ctx: Context) -> Observation:
+        try:
+            obj = parse(self.reconciler.resource, body)
+            self.reconciler.check(obj, ctx)
+        except InvalidSpec as err:
+            return invalid_observation(str(err))
+        refs = await self.fetch_references(obj)
+        live = [await self.api.apply(owned_by(child, body)) for child in self.reconciler.children(obj, ctx, refs)]
+        facts = await self.reconciler.observe(obj, live, ctx, self.api)
+        return self.reconciler.status(obj, live, facts, ctx, refs)
+
+    async def fetch_references(self, obj: Resource) -> Refs:
+        from llmops_operator.api.v1alpha1 import BY_KIND
+
+        refs: Refs = {}
+        for kind, name in self.reconciler.references(obj):
+            target = BY_KIND[kind]
+            where = ApiResource(target.model_fields["api_version"].default, kind, target.info.plural)
+            refs[(kind, name)] = await self.api.get_or_none(where, obj.namespace, name)
+        return refs
+
+    async def prune(self, body: dict[str, Any]) -> list[str]:
+        """Delete children this object no longer wants (after a spec change renamed or dropped one)."""
+        try:
+            obj = parse(self.reconciler.resource, body)
+        except InvalidSpec:
+            return []
+        desired = self.reconciler.children(obj, self.context(), await self.fetch_references(obj))
+        wanted = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in desired}
+        kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
+        removed = []
+        for kind in kinds:
+            for child in await self.api.list(kind, obj.namespace, labels.children_selector(obj)):
+                key = (child["apiVersion"], child["kind"], child["metadata"]["name"])
+                if key not in wanted:
+                    await self.api.delete(kind, obj.namespace, child["metadata"]["name"])
+                    removed.append("/".join(key[1:]))
+        return removed
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)

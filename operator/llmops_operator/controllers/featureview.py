@@ -1,0 +1,16 @@
+"""FeatureView reconciler (placeholder until its controller lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_operator.api.v1alpha1.featureview import FeatureView
+from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.status import conditions as cond
+
+
+class FeatureViewReconciler(Reconciler):
+    resource = FeatureView
+
+    def status(self, obj: FeatureView, live: list[dict[str, Any]], facts: Any, ctx: Context, refs: Refs) -> Observation:
+        return Observation(conditions=[cond.unknown(cond.READY, "NotImplemented")], phase="Pending")

@@ -1,0 +1,120 @@
+"""kopf wiring: one registry with every kind's handlers, and the operator's start-up settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import kopf
+
+from llmops_operator.api.v1alpha1.common import GROUP, VERSION
+from llmops_operator.builders import labels
+from llmops_operator.controllers.base import Loop, Reconciler
+from llmops_operator.k8s import kubeconfig
+from llmops_operator.k8s.client import ApiClient, ApiError
+from llmops_operator.settings import Settings
+
+log = logging.getLogger("llmops.operator")
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's own state lives under llmops.dev, never in status (status is ours)."""
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.networking.request_timeout = 60
+
+
+def _temporary(err: ApiError) -> kopf.TemporaryError:
+    return kopf.TemporaryError(str(err), delay=2 if err.status == 409 else 10)
+
+
+def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, settings: Settings) -> None:
+    """create/update/resume + a resync timer + child events, all funnelled into one level-based pass."""
+    plural = reconciler.resource.info.plural
+    kind = reconciler.resource.info.kind
+
+    def loop_of(memo: Any) -> Loop:
+        return memo.loops[kind]
+
+    async def reconcile(body: kopf.Body, memo: Any, **_: Any) -> None:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        try:
+            await loop_of(memo).reconcile(dict(body))
+        except ApiError as err:
+            raise _temporary(err) from err
+
+    async def on_spec_change(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        await reconcile(body, memo)
+        try:
+            await loop_of(memo).prune(dict(body))
+        except ApiError as err:
+            raise _temporary(err) from err
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
+    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_spec_change)
+    kopf.timer(GROUP, VERSION, plural, registry=registry, id="resync", interval=settings.resync_seconds,
+               idle=settings.resync_seconds / 2)(reconcile)
+
+    if reconciler.has_finalizer:
+        async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
+            loop = loop_of(memo)
+            obj = loop.reconciler.resource.model_validate(dict(body))
+            await loop.reconciler.finalize(obj, loop.context(), loop.api)
+            loop.forget(body["metadata"]["uid"])
+
+        kopf.on.delete(GROUP, VERSION, plural, registry=registry, id="finalize")(finalize)
+
+    for child in reconciler.watches:
+        _register_child_watch(registry, child, reconciler, reconcile)
+
+
+def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconciler: Reconciler,
+                          reconcile: Any) -> None:
+    owner_label = f"{GROUP}/{reconciler.resource.info.singular}"
+    group, _, version = child.api_version.rpartition("/")
+
+    async def on_child_event(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
+        owner_name = body.get("metadata", {}).get("labels", {}).get(owner_label)
+        if not owner_name or type is None:
+            return
+        loop: Loop = memo.loops[reconciler.resource.info.kind]
+        owner = await loop.api.get_or_none(loop.resource, body["metadata"]["namespace"], owner_name)
+        if owner is not None:
+            await reconcile(owner, memo)
+
+    kopf.on.event(group or "", version, child.plural, registry=registry,
+                  id=f"child-{reconciler.resource.info.singular}-{child.plural}",
+                  labels={owner_label: kopf.PRESENT, labels.MANAGED_BY: labels.OPERATOR})(on_child_event)
+
+
+def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    reconcilers = list(reconcilers)
+    operator_settings = settings
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        configure(settings)
+        api = ApiClient(kubeconfig.load(), field_manager=operator_settings.field_manager)
+        memo.api = api
+        memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings) for r in reconcilers}
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        if getattr(memo, "api", None) is not None:
+            await memo.api.close()
+
+    @kopf.on.probe(registry=registry, id="kinds")
+    def probe(**_: Any) -> int:
+        return len(reconcilers)
+
+    for reconciler in reconcilers:
+        register_kind(registry, reconciler, settings)
+    return registry

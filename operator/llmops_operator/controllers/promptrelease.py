@@ -1,0 +1,16 @@
+"""PromptRelease reconciler (placeholder until its controller lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_operator.api.v1alpha1.promptrelease import PromptRelease
+from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.status import conditions as cond
+
+
+class PromptReleaseReconciler(Reconciler):
+    resource = PromptRelease
+
+    def status(self, obj: PromptRelease, live: list[dict[str, Any]], facts: Any, ctx: Context, refs: Refs) -> Observation:
+        return Observation(conditions=[cond.unknown(cond.READY, "NotImplemented")], phase="Pending")

@@ -1,0 +1,119 @@
+"""A small async Kubernetes API client for the operator's children and status writes.
+
+kopf watches and calls handlers; this client does the writes. Children are applied with
+server-side apply: one request per child, idempotent, no get-then-create race, and the API
+server returns the live object (with its status) so the reducers need no second read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from llmops_operator.k8s.kubeconfig import Connection
+from llmops_operator.k8s.resources import ApiResource, resource_of
+
+
+class ApiError(Exception):
+    """An error Status from the API server."""
+
+    def __init__(self, status: int, body: dict[str, Any] | str):
+        self.status = status
+        self.body = body if isinstance(body, dict) else {"message": body}
+        super().__init__(f"{status} {self.reason}: {self.body.get('message', '')}")
+
+    @property
+    def reason(self) -> str:
+        return self.body.get("reason", "")
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+def _error(status: int, body: Any) -> ApiError:
+    cls = {404: NotFound, 409: Conflict}.get(status, ApiError)
+    return cls(status, body)
+
+
+class ApiClient:
+    def __init__(self, connection: Connection, field_manager: str = "llmops-operator",
+                 timeout: float = 30.0):
+        self.connection = connection
+        self.field_manager = field_manager
+        headers = {"Accept": "application/json", "User-Agent": "llmops-operator"}
+        if connection.token:
+            headers["Authorization"] = f"Bearer {connection.token}"
+        self._session = aiohttp.ClientSession(
+            base_url=connection.server,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=32),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def __aenter__(self) -> "ApiClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
+                      params: dict[str, str] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else {}
+        async with self._session.request(method, path, data=data, headers=headers, params=params) as resp:
+            text = await resp.text()
+            payload = json.loads(text) if text and resp.content_type == "application/json" else text
+            if resp.status >= 400:
+                raise _error(resp.status, payload)
+            return payload if isinstance(payload, dict) else {}
+
+    # ----- typed conveniences -----
+
+    async def get(self, resource: ApiResource, namespace: str | None, name: str) -> dict[str, Any]:
+        return await self.request("GET", resource.path(namespace, name))
+
+    async def get_or_none(self, resource: ApiResource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(resource, namespace, name)
+        except NotFound:
+            return None
+
+    async def list(self, resource: ApiResource, namespace: str | None = None,
+                   label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        return (await self.request("GET", resource.path(namespace), params=params)).get("items", [])
+
+    async def apply(self, obj: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply `obj` (create or update the fields this manager owns); returns the live object."""
+        resource = resource_of(obj)
+        meta = obj["metadata"]
+        params = {"fieldManager": self.field_manager, "force": "true" if force else "false"}
+        return await self.request("PATCH", resource.path(meta.get("namespace"), meta["name"]), obj,
+                                  content_type="application/apply-patch+yaml", params=params)
+
+    async def patch(self, resource: ApiResource, namespace: str | None, name: str, patch: dict[str, Any],
+                    *, subresource: str | None = None) -> dict[str, Any]:
+        return await self.request("PATCH", resource.path(namespace, name, subresource), patch,
+                                  content_type="application/merge-patch+json")
+
+    async def patch_status(self, resource: ApiResource, namespace: str, name: str,
+                           status: dict[str, Any]) -> dict[str, Any]:
+        return await self.patch(resource, namespace, name, {"status": status}, subresource="status")
+
+    async def delete(self, resource: ApiResource, namespace: str | None, name: str,
+                     propagation: str = "Background") -> None:
+        try:
+            await self.request("DELETE", resource.path(namespace, name),
+                               {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation})
+        except NotFound:
+            pass
