@@ -25,8 +25,9 @@ crds: venv
 render: venv
 	$(BIN)/llmops render -f manifests/examples/
 
-## make demo: the main command
-demo: render
+## make demo: the main command: the sandbox with every example applied and reconciled
+demo: venv
+	$(BIN)/llmops sandbox --apply manifests/examples/
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -13,17 +13,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def _cmd_crds(args: argparse.Namespace) -> int:
     from llmops_operator.api.crdgen import generated_crds, write_crds
+    from llmops_operator.api.docgen import api_reference
 
     root = Path(args.root)
     targets = [root / "crds", root / "charts" / "llmops-operator" / "crds"]
+    reference = root / "docs" / "api-reference.md"
     if args.check:
         stale = [str(t / name) for t in targets for name, text in generated_crds().items()
                  if not (t / name).exists() or (t / name).read_text() != text]
+        if not reference.exists() or reference.read_text() != api_reference():
+            stale.append(str(reference))
         if stale:
-            print("stale CRDs (run `llmops crds`):\n  " + "\n  ".join(stale), file=sys.stderr)
+            print("stale generated files (run `llmops crds`):\n  " + "\n  ".join(stale), file=sys.stderr)
             return 1
         return 0
-    for path in write_crds(targets):
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    if not reference.exists() or reference.read_text() != api_reference():
+        reference.write_text(api_reference())
+    for path in [*write_crds(targets), reference]:
         print(path.relative_to(root) if path.is_relative_to(root) else path)
     return 0
 
@@ -47,11 +54,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         liveness_port=args.liveness_port, metrics_port=args.metrics_port)
 
 
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from llmops_operator.sandbox.main import run_sandbox
+
+    return run_sandbox(Path(args.workdir), [Path(p) for p in args.apply], args.port, args.once, args.timeout)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="llmops", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
 
-    crds = sub.add_parser("crds", help="generate crds/ and the chart's copies from the API models")
+    crds = sub.add_parser("crds", help="generate crds/, the chart's copies and docs/api-reference.md from the API models")
     crds.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this checkout)")
     crds.add_argument("--check", action="store_true", help="exit 1 if the checked-in CRDs are stale")
     crds.set_defaults(func=_cmd_crds)
@@ -68,6 +81,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness-port", type=int, default=8080, help="serve /healthz on this port (0: off)")
     run.add_argument("--metrics-port", type=int, default=9090, help="serve Prometheus /metrics on this port (0: off)")
     run.set_defaults(func=_cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="run the API, the operator and local stand-ins on this machine")
+    sandbox.add_argument("--apply", action="append", default=[], metavar="PATH",
+                         help="apply these manifests and wait until they are reconciled (repeatable)")
+    sandbox.add_argument("--workdir", default=".sandbox", help="where the kubeconfig and local state go")
+    sandbox.add_argument("--port", type=int, default=0, help="API server port on 127.0.0.1 (0: any free port)")
+    sandbox.add_argument("--once", action="store_true", help="exit after applying and printing the table")
+    sandbox.add_argument("--timeout", type=float, default=600, help="seconds to wait for reconciliation")
+    sandbox.set_defaults(func=_cmd_sandbox)
     return top
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import kopf
 from prometheus_client import start_http_server
@@ -14,14 +15,14 @@ from llmops_operator.settings import Settings
 
 
 def operator_coroutine(settings: Settings, namespaces: list[str], liveness_port: int = 0,
-                       stop_flag: asyncio.Event | None = None, ready_flag: asyncio.Event | None = None):
+                       stop_flag: threading.Event | None = None, ready_flag: threading.Event | None = None):
     """The operator as a coroutine (used by `llmops run`, the sandbox and the integration tests)."""
     registry = build_registry(all_reconcilers(), settings)
     return kopf.operator(
         registry=registry,
         standalone=True,
         clusterwide=not namespaces,
-        namespaces=namespaces or None,
+        namespaces=namespaces or (),
         liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

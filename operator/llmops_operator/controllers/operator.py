@@ -56,9 +56,9 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
         except ApiError as err:
             raise _temporary(err) from err
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
-    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="reconcile")(on_spec_change)
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="resume")(reconcile)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="create")(reconcile)
+    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="update")(on_spec_change)
     kopf.timer(GROUP, VERSION, plural, registry=registry, id="resync", interval=settings.resync_seconds,
                idle=settings.resync_seconds / 2)(reconcile)
 
@@ -89,7 +89,7 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
         if owner is not None:
             await reconcile(owner, memo)
 
-    kopf.on.event(group or "", version, child.plural, registry=registry,
+    kopf.on.event(group=group, version=version, plural=child.plural, registry=registry,
                   id=f"child-{reconciler.resource.info.singular}-{child.plural}",
                   labels={owner_label: kopf.PRESENT, labels.MANAGED_BY: labels.OPERATOR})(on_child_event)
 

@@ -8,7 +8,7 @@ server returns the live object (with its status) so the reducers need no second 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, AsyncIterator
 
 import aiohttp
 
@@ -109,6 +109,29 @@ class ApiClient:
     async def patch_status(self, resource: ApiResource, namespace: str, name: str,
                            status: dict[str, Any]) -> dict[str, Any]:
         return await self.patch(resource, namespace, name, {"status": status}, subresource="status")
+
+    async def watch(self, resource: ApiResource, namespace: str | None = None, *,
+                    resource_version: str | None = None, label_selector: str | None = None,
+                    timeout_seconds: int = 300) -> AsyncIterator[dict[str, Any]]:
+        """Watch events ({type, object}) from `resource_version` on; the stream ends after timeout_seconds."""
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "true"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
+        async with self._session.get(resource.path(namespace), params=params, timeout=timeout) as resp:
+            if resp.status >= 400:
+                raise _error(resp.status, await resp.text())
+            async for line in resp.content:
+                if line.strip():
+                    yield json.loads(line)
+
+    async def list_with_version(self, resource: ApiResource, namespace: str | None = None,
+                                label_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        listing = await self.request("GET", resource.path(namespace), params=params)
+        return listing.get("items", []), listing.get("metadata", {}).get("resourceVersion", "")
 
     async def delete(self, resource: ApiResource, namespace: str | None, name: str,
                      propagation: str = "Background") -> None:
