@@ -25,9 +25,9 @@ crds: venv
 render: venv
 	$(BIN)/llmops render -f manifests/examples/
 
-## make demo: the main command: the sandbox with every example applied and reconciled
+## make demo: the main command: preview every example's children (the sandbox replaces it once it lands)
 demo: venv
-	$(BIN)/llmops sandbox --apply manifests/examples/
+	$(BIN)/llmops render -f manifests/examples/
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -46,8 +46,21 @@ def render_object(body: dict[str, Any], ctx: Context, known: dict[tuple[str, str
     obj = parse(resource, body)
     reconciler = reconciler_for(resource)
     reconciler.check(obj, ctx)
-    refs = {(kind, name): known.get((obj.namespace, kind, name)) for kind, name in reconciler.references(obj)}
+    refs = {(kind, name): _projected(known.get((obj.namespace, kind, name)), ctx)
+            for kind, name in reconciler.references(obj)}
     return reconciler.children(obj, ctx, refs)
+
+
+def _projected(body: dict[str, Any] | None, ctx: Context) -> dict[str, Any] | None:
+    """A referenced object from the file set, with the status it will have once Ready."""
+    if body is None or body.get("status"):
+        return body
+    try:
+        resource = BY_KIND[body["kind"]]
+        status = reconciler_for(resource).projected_status(parse(resource, body), ctx)
+    except InvalidSpec:
+        return body
+    return {**body, "status": status} if status else body
 
 
 def _with_namespace(body: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def body(**spec):
     return {
         "apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob",
         "metadata": {"name": "tj", "namespace": "ml", "uid": "u-1", "generation": 3},
-        "spec": {"dataset": {"uri": "file:///data/corpus.jsonl"}, **spec},
+        "spec": {"dataset": {"uri": "file:///data/corpus.jsonl"}, "outputUri": "file:///models/tj", **spec},
     }
 
 

@@ -88,6 +88,8 @@ class Reconciler:
     resource: ClassVar[type[Resource]]
     watches: ClassVar[tuple[ApiResource, ...]] = ()
     """Child kinds whose changes re-reconcile their owner (for example RayJob status changes)."""
+    referenced_kinds: ClassVar[tuple[str, ...]] = ()
+    """llmops.dev kinds `references` may name; their changes re-reconcile the objects naming them."""
     has_finalizer: ClassVar[bool] = False
     """True where something outside Kubernetes must be cleaned on delete (see `finalize`)."""
 
@@ -101,6 +103,14 @@ class Reconciler:
     def children(self, obj: Resource, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         """The child manifests, without owner references (pure; shared with `llmops render`)."""
         return []
+
+    def projected_status(self, obj: Resource, ctx: Context) -> dict[str, Any] | None:
+        """The status (camelCase) this object will report once Ready, for offline previews only.
+
+        `llmops render` gives it to objects that reference this one, so a file set previews as the
+        cluster will reconcile it after its dependencies finish. None: no projection.
+        """
+        return None
 
     async def observe(self, obj: Resource, live: list[dict[str, Any]], ctx: Context, api: ApiClient) -> Any:
         """Facts from outside systems (Milvus, Feast, metrics) the status needs; None by default."""
@@ -199,6 +209,14 @@ class Loop:
             where = ApiResource(target.model_fields["api_version"].default, kind, target.info.plural)
             refs[(kind, name)] = await self.api.get_or_none(where, obj.namespace, name)
         return refs
+
+    def names(self, body: dict[str, Any], target: tuple[str, str]) -> bool:
+        """Whether the object `body` names `target` (kind, name); an unparsable one names nothing."""
+        try:
+            obj = parse(self.reconciler.resource, body)
+        except InvalidSpec:
+            return False
+        return target in self.reconciler.references(obj)
 
     async def prune(self, body: dict[str, Any]) -> list[str]:
         """Delete children this object no longer wants (after a spec change renamed or dropped one)."""

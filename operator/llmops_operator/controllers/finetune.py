@@ -1,16 +1,93 @@
-"""FineTune reconciler (placeholder until its controller lands)."""
+"""FineTune controller: waits for its base model, then one KubeRay RayJob per run, like TrainingJob."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.builders.runconfig import finetune_run_config, output_uri
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.controllers.jobs import RAYJOB, check_gpu_type, rayjob_for
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.jobs import job_observation, waiting_observation
+
+BASE_MODEL_READY = "BaseModelReady"
+GUARDRAIL_POLICY_DIR = "/etc/llmops/guardrail"
+
+
+def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
+    """The base model's URI, or None and why the FineTune has to wait for it."""
+    spec = ft.spec.base_model
+    if spec.uri:
+        return spec.uri, cond.true(BASE_MODEL_READY, "BaseModelGiven", spec.uri)
+    name = spec.training_job_ref.name
+    job = refs.get(("TrainingJob", name))
+    if job is None:
+        return None, cond.false(BASE_MODEL_READY, "TrainingJobNotFound",
+                                f"spec.baseModel.trainingJobRef: TrainingJob {name!r} does not exist in this namespace")
+    status = job.get("status") or {}
+    ready = cond.find(status.get("conditions", []), cond.READY) or {}
+    if ready.get("status") != "True" or not status.get("outputUri"):
+        return None, cond.false(BASE_MODEL_READY, "TrainingJobNotSucceeded",
+                                f"waiting for TrainingJob {name!r} to succeed (phase {status.get('phase', 'Pending')})")
+    return status["outputUri"], cond.true(BASE_MODEL_READY, "TrainingJobSucceeded", status["outputUri"])
+
+
+def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed | None]:
+    """The compiled policy ConfigMap of the evaluation's Guardrail, or why the FineTune waits for it."""
+    ref = ft.spec.evaluation.guardrail_ref if ft.spec.evaluation else None
+    if ref is None:
+        return None, None
+    guardrail = refs.get(("Guardrail", ref.name))
+    config_map = ((guardrail or {}).get("status") or {}).get("policyConfigMap")
+    if guardrail is None:
+        return None, cond.false(BASE_MODEL_READY, "GuardrailNotFound",
+                                f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
+    if not config_map:
+        return None, cond.false(BASE_MODEL_READY, "GuardrailNotReady",
+                                f"waiting for Guardrail {ref.name!r} to compile its policy")
+    return config_map, None
+
+
+def guardrail_volume(config_map: str) -> dict[str, Any]:
+    return {"volume": {"name": "guardrail-policy", "configMap": {"name": config_map}},
+            "mount": {"name": "guardrail-policy", "mountPath": GUARDRAIL_POLICY_DIR, "readOnly": True}}
 
 
 class FineTuneReconciler(Reconciler):
     resource = FineTune
+    watches = (RAYJOB,)
+    referenced_kinds = ("TrainingJob", "Guardrail")
 
-    def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context, refs: Refs) -> Observation:
-        return Observation(conditions=[cond.unknown(cond.READY, "NotImplemented")], phase="Pending")
+    def check(self, obj: FineTune, ctx: Context) -> None:
+        check_gpu_type(obj, ctx)
+
+    def references(self, obj: FineTune) -> list[tuple[str, str]]:
+        refs = []
+        if obj.spec.base_model.training_job_ref:
+            refs.append(("TrainingJob", obj.spec.base_model.training_job_ref.name))
+        if obj.spec.evaluation and obj.spec.evaluation.guardrail_ref:
+            refs.append(("Guardrail", obj.spec.evaluation.guardrail_ref.name))
+        return refs
+
+    def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+        uri, _ = base_model(obj, refs)
+        policy, waiting = guardrail_policy(obj, refs)
+        if uri is None or waiting:
+            return []
+        if policy is None:
+            return [rayjob_for(obj, finetune_run_config(obj, uri), ctx)]
+        return [rayjob_for(obj, finetune_run_config(obj, uri, GUARDRAIL_POLICY_DIR), ctx,
+                           extra_volumes=[guardrail_volume(policy)])]
+
+    def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
+               refs: Refs) -> Observation:
+        uri, base_ready = base_model(obj, refs)
+        _, waiting = guardrail_policy(obj, refs)
+        if uri is None or waiting:
+            return waiting_observation(waiting if uri else base_ready, obj.spec, ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, live[0], ctx.catalog, ctx.now)
+        observation.conditions.insert(0, base_ready)
+        if observation.phase == "Succeeded":
+            observation.fields["outputUri"] = output_uri(obj)
+        return observation

@@ -73,6 +73,7 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
 
     for child in reconciler.watches:
         _register_child_watch(registry, child, reconciler, reconcile)
+    _register_reference_watches(registry, reconciler, reconcile)
 
 
 def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconciler: Reconciler,
@@ -92,6 +93,26 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
     kopf.on.event(group=group, version=version, plural=child.plural, registry=registry,
                   id=f"child-{reconciler.resource.info.singular}-{child.plural}",
                   labels={owner_label: kopf.PRESENT, labels.MANAGED_BY: labels.OPERATOR})(on_child_event)
+
+
+def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler, reconcile: Any) -> None:
+    """When a referenced object changes (a TrainingJob succeeds), reconcile the objects that name it."""
+    from llmops_operator.api.v1alpha1 import BY_KIND
+
+    kind = reconciler.resource.info.kind
+    for target in reconciler.referenced_kinds:
+        async def on_referenced_event(body: kopf.Body, memo: Any, type: str | None, target: str = target,
+                                      **_: Any) -> None:
+            if type is None:
+                return
+            loop: Loop = memo.loops[kind]
+            namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+            for referrer in await loop.api.list(loop.resource, namespace):
+                if loop.names(referrer, (target, name)):
+                    await reconcile(referrer, memo)
+
+        kopf.on.event(GROUP, VERSION, BY_KIND[target].info.plural, registry=registry,
+                      id=f"ref-{reconciler.resource.info.singular}-{target.lower()}")(on_referenced_event)
 
 
 def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kopf.OperatorRegistry:

@@ -98,6 +98,8 @@ class FineTuneSpec(JobSpecCommon):
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("self.method != 'qlora' || (has(self.resources) && has(self.resources.gpusPerWorker) && self.resources.gpusPerWorker > 0)",
             "method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU", ".method"),
+        cel("(has(self.output) && has(self.output.uri)) || has(self.checkpoint)",
+            "set output.uri or checkpoint.uri: the adapter needs a place to go", ".output"),
     ]}}
 
     base_model: BaseModelSpec
@@ -119,6 +121,12 @@ class FineTuneSpec(JobSpecCommon):
     def _qlora_needs_gpus(self) -> "FineTuneSpec":
         if self.method == "qlora" and self.resources.gpus_per_worker == 0:
             raise ValueError("method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU")
+        return self
+
+    @model_validator(mode="after")
+    def _has_output(self) -> "FineTuneSpec":
+        if self.output.uri is None and self.checkpoint is None:
+            raise ValueError("set output.uri or checkpoint.uri: the adapter needs a place to go")
         return self
 
 

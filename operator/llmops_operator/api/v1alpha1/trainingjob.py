@@ -61,12 +61,23 @@ class TrainingDataset(DatasetSpec):
 class TrainingJobSpec(JobSpecCommon):
     """What to train, on what data, with which resources."""
 
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.outputUri) || has(self.checkpoint)",
+            "set outputUri or checkpoint.uri: the trained model needs a place to go", ".outputUri"),
+    ]}}
+
     model: ModelSpec = Field(default_factory=ModelSpec)
     """The model architecture and initial weights."""
     dataset: TrainingDataset
     """Training data."""
     output_uri: str | None = Field(default=None, max_length=1024)
     """Where the final model is saved (save_pretrained layout). Defaults to <checkpoint.uri>/final."""
+
+    @model_validator(mode="after")
+    def _has_output(self) -> "TrainingJobSpec":
+        if self.output_uri is None and self.checkpoint is None:
+            raise ValueError("set outputUri or checkpoint.uri: the trained model needs a place to go")
+        return self
 
 
 class TrainingJobStatus(JobStatusCommon):

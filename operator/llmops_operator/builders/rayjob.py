@@ -1,0 +1,192 @@
+"""KubeRay `ray.io/v1` RayJob manifests for TrainingJob and FineTune (pure).
+
+Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name carries a
+hash of everything that changes the run, so a spec change starts a new RayJob (and the old one is
+pruned) while suspend, budget or deadline edits patch the running one in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import yaml
+
+from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
+from llmops_operator.api.v1alpha1.units import parse_duration
+from llmops_operator.builders import labels
+from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
+from llmops_operator.scoring.cost import PriceCatalog, gpu_price
+
+RAY_API_VERSION = "ray.io/v1"
+ENTRYPOINT = "python -m llmops_operator.runtime.train"
+DEFAULT_TTL_SECONDS = 600
+GPU_RESOURCE = "nvidia.com/gpu"
+PVC_MOUNT_ROOT = "/mnt/pvc"
+"""pvc://claim/path URIs are mounted at /mnt/pvc/<claim> in every Ray pod; the runtime maps them back."""
+NAME_LENGTH = 47
+"""KubeRay derives RayCluster, Service and pod names from the RayJob name; leave them room."""
+
+Job = TrainingJob | FineTune
+
+
+def run_hash(obj: Job, run_config: dict[str, Any], image: str) -> str:
+    """Hash of what defines the run (not suspend, budget or deadlines, which are patched in place)."""
+    spec = obj.spec
+    scheduling = spec.scheduling.model_dump(mode="json") if spec.scheduling else None
+    return short_hash({"run": run_config, "image": image, "resources": spec.resources.model_dump(mode="json"),
+                       "scheduling": scheduling})
+
+
+def rayjob_name(obj: Job, digest: str) -> str:
+    return child_name(obj.name, digest, max_length=NAME_LENGTH)
+
+
+def submission_id(obj: Job, name: str) -> str:
+    """The Ray job submission id: deterministic, so a retried reconcile can never submit the run twice."""
+    return f"{obj.namespace}-{name}"
+
+
+def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_version: str,
+                 catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    spec = obj.spec
+    name = rayjob_name(obj, run_hash(obj, run_config, image))
+    meta_labels = labels.child_labels(obj, "rayjob")
+    scheduling = spec.scheduling
+    if scheduling and scheduling.queue_name:
+        meta_labels[labels.KUEUE_QUEUE] = scheduling.queue_name
+    body: dict[str, Any] = {
+        "entrypoint": ENTRYPOINT,
+        "jobId": submission_id(obj, name),
+        "submissionMode": "K8sJobMode",
+        "runtimeEnvYAML": runtime_env_yaml(obj, run_config),
+        "activeDeadlineSeconds": int(parse_duration(spec.max_duration)),
+        "preRunningDeadlineSeconds": int(parse_duration(spec.pending_timeout)),
+        "backoffLimit": 0,
+        "suspend": spec.suspend,
+    }
+    if scheduling and scheduling.cluster_selector:
+        body["clusterSelector"] = dict(scheduling.cluster_selector.match_labels)
+    else:
+        body["shutdownAfterJobFinishes"] = True
+        body["ttlSecondsAfterFinished"] = (
+            spec.ttl_seconds_after_finished if spec.ttl_seconds_after_finished is not None else DEFAULT_TTL_SECONDS)
+        body["rayClusterSpec"] = ray_cluster_spec(obj, image=image, ray_version=ray_version, catalog=catalog,
+                                                  extra_volumes=list(extra_volumes))
+    return {
+        "apiVersion": RAY_API_VERSION, "kind": "RayJob",
+        "metadata": {"name": name, "namespace": obj.namespace, "labels": meta_labels,
+                     "annotations": {labels.GENERATION: str(obj.metadata.generation or 0)}},
+        "spec": body,
+    }
+
+
+def runtime_env_yaml(obj: Job, run_config: dict[str, Any]) -> str:
+    env = {RUN_CONFIG_ENV: json.dumps(run_config, sort_keys=True, separators=(",", ":"))}
+    if obj.spec.resources.gpus_per_worker == 0:
+        env["DS_ACCELERATOR"] = "cpu"  # DeepSpeed otherwise probes for CUDA and fails on CPU nodes
+    return yaml.safe_dump({"env_vars": env}, sort_keys=True)
+
+
+def ray_cluster_spec(obj: Job, *, image: str, ray_version: str, catalog: PriceCatalog,
+                     extra_volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    res = obj.spec.resources
+    volumes, mounts = pod_volumes(obj, extra_volumes)
+    head = _container("ray-head", image, _resources(res.head_cpu, res.head_memory), mounts,
+                      ports=[("gcs-server", 6379), ("dashboard", 8265), ("client", 10001)])
+    worker = _container("ray-worker", image, _resources(res.cpu, res.memory, res.gpus_per_worker), mounts)
+    return {
+        "rayVersion": ray_version,
+        "headGroupSpec": {
+            # The head only runs the driver; num-cpus 0 keeps training tasks on the workers.
+            "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
+            "template": _pod_template(obj, "ray-head", head, volumes, catalog, gpus=False),
+        },
+        "workerGroupSpecs": [{
+            "groupName": "workers",
+            "replicas": res.workers, "minReplicas": res.workers, "maxReplicas": res.workers,
+            "rayStartParams": {},
+            "template": _pod_template(obj, "ray-worker", worker, volumes, catalog, gpus=res.gpus_per_worker > 0),
+        }],
+    }
+
+
+def _resources(cpu: str, memory: str, gpus: int = 0) -> dict[str, Any]:
+    amounts = {"cpu": str(cpu), "memory": str(memory)}
+    if gpus:
+        amounts[GPU_RESOURCE] = str(gpus)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def _container(name: str, image: str, resources: dict[str, Any], mounts: list[dict[str, Any]],
+               ports: list[tuple[str, int]] = ()) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "image": image, "resources": resources,
+                                 "volumeMounts": copy.deepcopy(mounts)}
+    if ports:
+        container["ports"] = [{"name": port_name, "containerPort": port} for port_name, port in ports]
+    return container
+
+
+def _pod_template(obj: Job, component: str, container: dict[str, Any], volumes: list[dict[str, Any]],
+                  catalog: PriceCatalog, gpus: bool) -> dict[str, Any]:
+    pod: dict[str, Any] = {"containers": [container], "volumes": copy.deepcopy(volumes)}
+    node_selector, tolerations = _placement(obj, catalog, gpus)
+    if node_selector:
+        pod["nodeSelector"] = node_selector
+    if tolerations:
+        pod["tolerations"] = tolerations
+    scheduling = obj.spec.scheduling
+    if scheduling and scheduling.priority_class_name:
+        pod["priorityClassName"] = scheduling.priority_class_name
+    return {"metadata": {"labels": labels.child_labels(obj, component)}, "spec": pod}
+
+
+def _placement(obj: Job, catalog: PriceCatalog, gpus: bool) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """GPU nodes come from the catalog entry of gpuType; the user's scheduling block is merged over it."""
+    node_selector: dict[str, str] = {}
+    tolerations: list[dict[str, Any]] = []
+    if gpus:
+        price = gpu_price(catalog, obj.spec.resources.gpu_type)
+        node_selector.update(price.node_selector)
+        tolerations.extend(price.tolerations)
+    scheduling = obj.spec.scheduling
+    if scheduling:
+        node_selector.update(scheduling.node_selector or {})
+        tolerations.extend(scheduling.tolerations or [])
+    return node_selector, tolerations
+
+
+def pvc_claims(obj: Job) -> list[str]:
+    """Every PersistentVolumeClaim named by a pvc://claim/... URI in the spec, in order, once each."""
+    claims: list[str] = []
+    for uri in _uris(obj.spec.model_dump(mode="json")):
+        if uri.startswith("pvc://"):
+            claim = uri.removeprefix("pvc://").split("/", 1)[0]
+            if claim and claim not in claims:
+                claims.append(claim)
+    return claims
+
+
+def _uris(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _uris(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _uris(v)]
+    return [value] if isinstance(value, str) and "://" in value else []
+
+
+def pod_volumes(obj: Job, extra: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes and mounts of every Ray pod: shared memory for collectives, the claims the URIs name, extras."""
+    volumes = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    for claim in pvc_claims(obj):
+        volume = child_name("pvc", claim)
+        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": volume, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}"})
+    for volume in extra:
+        volumes.append(volume["volume"])
+        mounts.append(volume["mount"])
+    return volumes, mounts

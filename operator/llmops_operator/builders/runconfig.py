@@ -1,0 +1,61 @@
+"""The run config a training runtime reads: everything it needs, as one JSON document (pure).
+
+The operator hands it to the Ray job as the LLMOPS_RUN_CONFIG environment variable of the
+job's runtime environment, so the same document reaches the driver and every worker whether the
+job gets its own RayCluster or is submitted to an existing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
+from llmops_operator.builders.deepspeed import deepspeed_config
+
+RUN_CONFIG_ENV = "LLMOPS_RUN_CONFIG"
+RUN_CONFIG_VERSION = 1
+
+
+def _dump(model: Any) -> Any:
+    return None if model is None else model.wire()
+
+
+def _common(obj: TrainingJob | FineTune) -> dict[str, Any]:
+    spec = obj.spec
+    return {
+        "version": RUN_CONFIG_VERSION,
+        "owner": {"kind": obj.kind, "namespace": obj.namespace, "name": obj.name},
+        "workers": spec.resources.workers,
+        "gpusPerWorker": spec.resources.gpus_per_worker,
+        "training": _dump(spec.training),
+        "deepspeed": deepspeed_config(spec),
+        "dataset": _dump(spec.dataset),
+        "checkpoint": _dump(spec.checkpoint),
+    }
+
+
+def output_uri(obj: TrainingJob | FineTune) -> str | None:
+    """Where the final model goes: the explicit output, else <checkpoint.uri>/final."""
+    explicit = obj.spec.output_uri if isinstance(obj, TrainingJob) else obj.spec.output.uri
+    if explicit:
+        return explicit
+    return f"{obj.spec.checkpoint.uri.rstrip('/')}/final" if obj.spec.checkpoint else None
+
+
+def training_run_config(job: TrainingJob) -> dict[str, Any]:
+    return {**_common(job), "task": "pretrain", "model": _dump(job.spec.model), "outputUri": output_uri(job)}
+
+
+def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: str | None = None) -> dict[str, Any]:
+    """`base_model_uri` is resolved by the caller (spec uri, or the referenced TrainingJob's output)."""
+    spec = ft.spec
+    config = {
+        **_common(ft), "task": "finetune", "baseModelUri": base_model_uri, "method": spec.method,
+        "lora": _dump(spec.lora) if spec.method in ("lora", "qlora") else None,
+        "evaluation": _dump(spec.evaluation), "gates": _dump(spec.gates),
+        "output": {**_dump(spec.output), "uri": output_uri(ft)},
+    }
+    if guardrail_policy:
+        config["evaluation"]["guardrailPolicyPath"] = guardrail_policy
+    return config

@@ -1,0 +1,101 @@
+"""Status of TrainingJob and FineTune, reduced from the RayJob as KubeRay writes it (pure).
+
+Conditions (each reported on every pass):
+- Submitted: the RayJob exists and KubeRay has picked it up (jobDeploymentStatus set). Informational.
+- Succeeded: True when the Ray job SUCCEEDED; False with KubeRay's reason when it failed, was stopped,
+  or missed a deadline; Unknown while it runs.
+- Suspended: True while spec.suspend holds the job (KubeRay Suspending/Suspended).
+- BudgetExceeded: True when accrued cost reached spec.budget.limit (only with a budget).
+- Ready: True once Succeeded is True: a job is ready when its output exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from llmops_operator.api.v1alpha1.training import JobSpecCommon, RayJobRef
+from llmops_operator.controllers.base import Observation
+from llmops_operator.scoring.cost import PriceCatalog
+from llmops_operator.scoring.job_cost import job_cost
+from llmops_operator.status import conditions as cond
+
+SUBMITTED = "Submitted"
+SUCCEEDED = "Succeeded"
+SUSPENDED = "Suspended"
+BUDGET_EXCEEDED = "BudgetExceeded"
+
+_PHASES = {
+    "": "Pending", "New": "Pending", "Initializing": "Initializing", "Waiting": "Initializing",
+    "Running": "Running", "Retrying": "Retrying", "Suspending": "Suspended", "Suspended": "Suspended",
+    "Failed": "Failed", "ValidationFailed": "Failed",
+}
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def phase_of(deployment_status: str, job_status: str) -> str:
+    if deployment_status == "Complete":
+        return "Succeeded" if job_status == "SUCCEEDED" else "Failed"
+    return _PHASES.get(deployment_status, "Running")
+
+
+def ray_job_ref(rayjob: dict[str, Any]) -> RayJobRef:
+    status = rayjob.get("status") or {}
+    return RayJobRef(
+        name=rayjob["metadata"]["name"], submission_id=rayjob["spec"].get("jobId", ""),
+        job_status=status.get("jobStatus") or None, deployment_status=status.get("jobDeploymentStatus") or None,
+        message=status.get("message") or None,
+    )
+
+
+def _succeeded(phase: str, status: dict[str, Any]) -> cond.Observed:
+    message = status.get("message") or ""
+    if phase == "Succeeded":
+        return cond.true(SUCCEEDED, "RayJobSucceeded", "the Ray job finished successfully")
+    if phase == "Failed":
+        reason = status.get("reason") or ("RayJob" + (status.get("jobStatus") or "Failed").title())
+        return cond.false(SUCCEEDED, reason, message or "the Ray job failed")
+    return cond.unknown(SUCCEEDED, phase, message or f"the Ray job is {phase.lower()}")
+
+
+def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], catalog: PriceCatalog,
+                    now: datetime) -> Observation:
+    """Conditions, phase and status fields of a job whose RayJob is `rayjob` (as the API returned it)."""
+    status = rayjob.get("status") or {}
+    deployment = status.get("jobDeploymentStatus") or ""
+    phase = phase_of(deployment, status.get("jobStatus") or "")
+    start, end = parse_time(status.get("startTime")), parse_time(status.get("endTime"))
+    cost = job_cost(spec, catalog, start, end if phase in ("Succeeded", "Failed") else None, now)
+
+    conditions = [
+        cond.true(SUBMITTED, "RayJobAccepted", f"KubeRay reports {deployment}") if deployment
+        else cond.unknown(SUBMITTED, "WaitingForKubeRay", "the RayJob has not been picked up by KubeRay yet"),
+        _succeeded(phase, status),
+        cond.true(SUSPENDED, "SuspendedBySpec", "spec.suspend is true") if phase == "Suspended"
+        else cond.false(SUSPENDED, "NotSuspended"),
+    ]
+    if spec.budget:
+        over = cost.accrued >= spec.budget.limit
+        conditions.append(
+            cond.true(BUDGET_EXCEEDED, "BudgetExceeded",
+                      f"accrued {cost.accrued} {cost.currency} reached the budget of {spec.budget.limit}")
+            if over else cond.false(BUDGET_EXCEEDED, "WithinBudget"))
+    conditions.append(cond.aggregate_ready(conditions, [SUCCEEDED], "Succeeded"))
+    fields = {
+        "rayJob": ray_job_ref(rayjob).wire(),
+        "cost": cost.wire(),
+        "startTime": status.get("startTime"),
+        "completionTime": status.get("endTime") if phase in ("Succeeded", "Failed") else None,
+    }
+    return Observation(conditions=conditions, phase=phase, fields={k: v for k, v in fields.items() if v is not None})
+
+
+def waiting_observation(condition: cond.Observed, spec: JobSpecCommon, catalog: PriceCatalog,
+                        now: datetime) -> Observation:
+    """A job that cannot start yet (for example its base model is not ready): nothing runs, nothing accrues."""
+    cost = job_cost(spec, catalog, None, None, now)
+    ready = cond.Observed(cond.READY, condition.status, condition.reason, condition.message)
+    return Observation(conditions=[condition, ready], phase="Waiting", fields={"cost": cost.wire()})

@@ -1,0 +1,333 @@
+"""TrainingJob and FineTune: DeepSpeed config, the KubeRay RayJob they build, and the status they report."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmops_operator.api.v1alpha1 import FineTune, TrainingJob
+from llmops_operator.builders.deepspeed import deepspeed_config
+from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
+from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.controllers.finetune import FineTuneReconciler
+from llmops_operator.controllers.trainingjob import TrainingJobReconciler
+from llmops_operator.render import render_paths
+from llmops_operator.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def ctx() -> Context:
+    settings = Settings(runtime_image="registry.example/llmops:1.0", ray_version="2.60.0")
+    return Context(settings=settings, catalog=settings.catalog, now=NOW)
+
+
+def training_job(*options, name="tj", generation=1) -> TrainingJob:
+    spec = {"dataset": {"uri": "pvc://data/corpus.jsonl"}, "checkpoint": {"uri": "pvc://models/tj"}}
+    for option in options:
+        option(spec)
+    return parse(TrainingJob, {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob",
+                               "metadata": {"name": name, "namespace": "ml", "generation": generation}, "spec": spec})
+
+
+def fine_tune(*options, name="ft") -> FineTune:
+    spec = {"baseModel": {"uri": "pvc://models/base"}, "dataset": {"uri": "pvc://data/sft.jsonl"},
+            "output": {"uri": "pvc://models/ft"}}
+    for option in options:
+        option(spec)
+    return parse(FineTune, {"apiVersion": "llmops.dev/v1alpha1", "kind": "FineTune",
+                            "metadata": {"name": name, "namespace": "ml", "generation": 1}, "spec": spec})
+
+
+def with_(path: str, value):
+    def option(spec):
+        *parents, leaf = path.split(".")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return option
+
+
+def rayjob(obj) -> dict:
+    reconciler = TrainingJobReconciler() if isinstance(obj, TrainingJob) else FineTuneReconciler()
+    children = reconciler.children(obj, ctx(), {})
+    assert [c["kind"] for c in children] == ["RayJob"]
+    return children[0]
+
+
+def run_config(job: dict) -> dict:
+    env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
+    return json.loads(env[RUN_CONFIG_ENV])
+
+
+# ----- DeepSpeed -----------------------------------------------------------------------------------
+
+def test_deepspeed_batch_sizes_agree_with_the_workers():
+    job = training_job(with_("resources.workers", 4), with_("training.batchSize", 8),
+                       with_("training.gradientAccumulationSteps", 2))
+    config = deepspeed_config(job.spec)
+    assert config["train_micro_batch_size_per_gpu"] == 8
+    assert config["gradient_accumulation_steps"] == 2
+    assert config["train_batch_size"] == 64
+
+
+def test_deepspeed_zero3_offload_and_raw_overrides():
+    job = training_job(with_("deepspeed", {"zeroStage": 3, "offloadOptimizer": "cpu", "offloadParams": "cpu",
+                                           "config": {"zero_optimization": {"stage3_max_live_parameters": 1000}}}))
+    zero = deepspeed_config(job.spec)["zero_optimization"]
+    assert zero["stage"] == 3
+    assert zero["offload_optimizer"] == {"device": "cpu", "pin_memory": True}
+    assert zero["offload_param"] == {"device": "cpu", "pin_memory": True}
+    assert zero["stage3_max_live_parameters"] == 1000
+    assert deepspeed_config(job.spec)["zero_force_ds_cpu_optimizer"] is False
+
+
+def test_deepspeed_precision_and_disabled():
+    assert deepspeed_config(training_job(with_("deepspeed.precision", "bf16")).spec)["bf16"] == {"enabled": True}
+    assert deepspeed_config(training_job(with_("deepspeed.enabled", False)).spec) is None
+
+
+def test_offload_params_needs_zero3():
+    with pytest.raises(InvalidSpec, match="spec.deepspeed: offloadParams needs zeroStage 3"):
+        training_job(with_("deepspeed", {"zeroStage": 2, "offloadParams": "cpu"}))
+
+
+# ----- RayJob --------------------------------------------------------------------------------------
+
+def test_rayjob_runs_the_training_entrypoint_on_its_own_cluster():
+    job = rayjob(training_job(with_("maxDuration", "2h"), with_("pendingTimeout", "5m")))
+    spec = job["spec"]
+    assert job["apiVersion"] == "ray.io/v1" and job["metadata"]["namespace"] == "ml"
+    assert job["metadata"]["labels"]["llmops.dev/trainingjob"] == "tj"
+    assert spec["entrypoint"] == "python -m llmops_operator.runtime.train"
+    assert spec["jobId"] == f"ml-{job['metadata']['name']}"
+    assert spec["submissionMode"] == "K8sJobMode"
+    assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] == 600
+    assert spec["activeDeadlineSeconds"] == 7200 and spec["preRunningDeadlineSeconds"] == 300
+    cluster = spec["rayClusterSpec"]
+    assert cluster["rayVersion"] == "2.60.0"
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    workers = cluster["workerGroupSpecs"][0]
+    assert workers["replicas"] == workers["minReplicas"] == workers["maxReplicas"] == 1
+    container = workers["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/llmops:1.0"
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "8Gi"}
+
+
+def test_run_config_reaches_driver_and_workers_through_the_runtime_env():
+    job = rayjob(training_job(with_("training.learningRate", 0.01)))
+    config = run_config(job)
+    assert config["task"] == "pretrain"
+    assert config["owner"] == {"kind": "TrainingJob", "namespace": "ml", "name": "tj"}
+    assert config["training"]["learningRate"] == 0.01
+    assert config["deepspeed"]["optimizer"]["params"]["lr"] == 0.01
+    assert config["outputUri"] == "pvc://models/tj/final"
+    assert yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]["DS_ACCELERATOR"] == "cpu"
+
+
+def test_gpu_workers_are_placed_and_priced_from_the_catalog():
+    job = rayjob(training_job(with_("resources", {"workers": 2, "gpusPerWorker": 4, "gpuType": "nvidia-h100-80gb"}),
+                              with_("scheduling", {"tolerations": [{"key": "team", "operator": "Exists"}],
+                                                   "nodeSelector": {"zone": "a"}})))
+    worker = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert worker["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert worker["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "zone": "a"}
+    assert {"key": "team", "operator": "Exists"} in worker["tolerations"]
+    assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["limits"]
+    assert head["nodeSelector"] == {"zone": "a"}
+    assert "DS_ACCELERATOR" not in yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
+
+
+def test_unknown_gpu_type_is_an_invalid_spec_naming_the_field():
+    job = training_job(with_("resources", {"gpusPerWorker": 1, "gpuType": "nvidia-b200"}))
+    with pytest.raises(InvalidSpec, match=r"spec.resources.gpuType: unknown GPU type 'nvidia-b200'"):
+        TrainingJobReconciler().check(job, ctx())
+
+
+def test_kueue_queue_priority_and_existing_cluster():
+    job = rayjob(training_job(with_("scheduling", {"queueName": "gpu-team", "priorityClassName": "high",
+                                                   "clusterSelector": {"matchLabels": {"ray.io/cluster": "shared"}}})))
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-team"
+    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": "shared"}
+    assert "rayClusterSpec" not in job["spec"] and "shutdownAfterJobFinishes" not in job["spec"]
+    queued = rayjob(training_job(with_("scheduling", {"priorityClassName": "high"})))
+    head = queued["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert head["priorityClassName"] == "high"
+
+
+def test_pvc_uris_are_mounted_once_each():
+    job = rayjob(training_job(with_("dataset.uri", "pvc://data/a.jsonl"), with_("outputUri", "pvc://data/out")))
+    pod = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == ["models", "data"]
+    assert {"name": "pvc-data", "mountPath": "/mnt/pvc/data"} in pod["containers"][0]["volumeMounts"]
+
+
+def test_run_changes_make_a_new_rayjob_while_suspend_and_budget_patch_it():
+    base = rayjob(training_job())
+    assert rayjob(training_job())["metadata"]["name"] == base["metadata"]["name"]
+    assert rayjob(training_job(with_("training.epochs", 3)))["metadata"]["name"] != base["metadata"]["name"]
+    suspended = rayjob(training_job(with_("suspend", True), with_("budget", {"limit": 10})))
+    assert suspended["metadata"]["name"] == base["metadata"]["name"]
+    assert suspended["spec"]["suspend"] is True
+
+
+def test_a_training_job_needs_somewhere_to_put_the_model():
+    with pytest.raises(InvalidSpec, match="spec: set outputUri or checkpoint.uri"):
+        parse(TrainingJob, {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "x"},
+                            "spec": {"dataset": {"uri": "pvc://d/x"}}})
+
+
+# ----- status --------------------------------------------------------------------------------------
+
+def live(job: dict, **status) -> dict:
+    return {**job, "status": status}
+
+
+def observe(obj, status: dict):
+    reconciler = TrainingJobReconciler() if isinstance(obj, TrainingJob) else FineTuneReconciler()
+    return reconciler.status(obj, [live(rayjob(obj), **status)], None, ctx(), {})
+
+
+def by_type(observation) -> dict:
+    return {c.type: c for c in observation.conditions}
+
+
+@pytest.mark.parametrize("status,phase,ready", [
+    ({}, "Pending", "Unknown"),
+    ({"jobDeploymentStatus": "Initializing"}, "Initializing", "Unknown"),
+    ({"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}, "Running", "Unknown"),
+    ({"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}, "Succeeded", "True"),
+    ({"jobDeploymentStatus": "Complete", "jobStatus": "STOPPED"}, "Failed", "False"),
+    ({"jobDeploymentStatus": "Failed", "jobStatus": "FAILED", "reason": "DeadlineExceeded"}, "Failed", "False"),
+    ({"jobDeploymentStatus": "Suspended"}, "Suspended", "Unknown"),
+])
+def test_phase_and_ready_follow_kuberay(status, phase, ready):
+    observation = observe(training_job(), status)
+    assert observation.phase == phase
+    assert by_type(observation)["Ready"].status == ready
+
+
+def test_failure_keeps_kuberays_reason_and_message():
+    observation = observe(training_job(), {"jobDeploymentStatus": "Failed", "jobStatus": "FAILED",
+                                           "reason": "PreRunningDeadlineExceeded", "message": "no GPU nodes"})
+    ready = by_type(observation)["Ready"]
+    assert (ready.reason, ready.message) == ("PreRunningDeadlineExceeded", "no GPU nodes")
+
+
+def test_success_reports_output_times_and_the_rayjob():
+    start = (NOW - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (NOW - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    observation = observe(training_job(), {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED",
+                                           "startTime": start, "endTime": end})
+    fields = observation.fields
+    assert fields["outputUri"] == "pvc://models/tj/final"
+    assert fields["startTime"] == start and fields["completionTime"] == end
+    assert fields["rayJob"]["jobStatus"] == "SUCCEEDED"
+    # head 1 CPU/2Gi + one 2 CPU/8Gi worker at the default prices, for the 20 minutes between start and end
+    rate = 3 * 0.0316 + 10 * 0.0042
+    assert fields["cost"]["hourlyRate"] == round(rate, 4)
+    assert fields["cost"]["accrued"] == round(rate / 3, 4)
+    assert fields["cost"]["estimate"] == round(rate * 6, 4)
+
+
+def test_accrual_advances_in_whole_minutes_while_running():
+    start = (NOW - timedelta(seconds=150)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    observation = observe(training_job(), {"jobDeploymentStatus": "Running", "startTime": start})
+    rate = observation.fields["cost"]["hourlyRate"]
+    assert observation.fields["cost"]["accrued"] == round(rate * 120 / 3600, 4)
+
+
+def test_budget_exceeded_is_reported():
+    start = (NOW - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    over = observe(training_job(with_("budget", {"limit": 0.5})), {"jobDeploymentStatus": "Running", "startTime": start})
+    under = observe(training_job(with_("budget", {"limit": 50})), {"jobDeploymentStatus": "Running", "startTime": start})
+    assert by_type(over)["BudgetExceeded"].status == "True"
+    assert by_type(under)["BudgetExceeded"].status == "False"
+    assert "BudgetExceeded" not in by_type(observe(training_job(), {}))
+
+
+# ----- FineTune ------------------------------------------------------------------------------------
+
+def succeeded_training_job(output="pvc://models/tj/final") -> dict:
+    return {"status": {"phase": "Succeeded", "outputUri": output,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded"}]}}
+
+
+def test_fine_tune_run_config_carries_method_lora_and_base_model():
+    config = run_config(rayjob(fine_tune(with_("lora.targetModules", ["c_attn"]))))
+    assert config["task"] == "finetune" and config["method"] == "lora"
+    assert config["baseModelUri"] == "pvc://models/base"
+    assert config["lora"]["targetModules"] == ["c_attn"]
+    assert config["output"]["uri"] == "pvc://models/ft"
+
+
+def test_fine_tune_waits_for_its_training_job():
+    ft = fine_tune(with_("baseModel", {"trainingJobRef": {"name": "tj"}}))
+    reconciler = FineTuneReconciler()
+    assert reconciler.references(ft) == [("TrainingJob", "tj")]
+    missing = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): None})
+    assert reconciler.children(ft, ctx(), {("TrainingJob", "tj"): None}) == []
+    assert (missing.phase, by_type(missing)["Ready"].reason) == ("Waiting", "TrainingJobNotFound")
+    running = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    pending = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): running})
+    assert by_type(pending)["BaseModelReady"].reason == "TrainingJobNotSucceeded"
+    assert "phase Running" in by_type(pending)["BaseModelReady"].message
+    refs = {("TrainingJob", "tj"): succeeded_training_job()}
+    [job] = reconciler.children(ft, ctx(), refs)
+    assert run_config(job)["baseModelUri"] == "pvc://models/tj/final"
+
+
+def test_fine_tune_mounts_the_evaluation_guardrail_policy():
+    ft = fine_tune(with_("evaluation", {"dataset": {"uri": "pvc://data/eval.jsonl"},
+                                        "guardrailRef": {"name": "policy"}}))
+    reconciler = FineTuneReconciler()
+    not_ready = {("Guardrail", "policy"): {"status": {}}}
+    assert reconciler.children(ft, ctx(), not_ready) == []
+    assert by_type(reconciler.status(ft, [], None, ctx(), not_ready))["Ready"].reason == "GuardrailNotReady"
+    refs = {("Guardrail", "policy"): {"status": {"policyConfigMap": "policy-abc123"}}}
+    [job] = reconciler.children(ft, ctx(), refs)
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert {"name": "guardrail-policy", "configMap": {"name": "policy-abc123"}} in head["volumes"]
+    assert run_config(job)["evaluation"]["guardrailPolicyPath"] == "/etc/llmops/guardrail"
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"baseModel": {}}, "set exactly one of baseModel.uri and baseModel.trainingJobRef"),
+    ({"method": "qlora"}, "method qlora needs CUDA GPUs"),
+    ({"output": {}}, "set output.uri or checkpoint.uri"),
+    ({"lora": {"r": 0}}, "spec.lora.r: Input should be greater than or equal to 1"),
+])
+def test_fine_tune_rejects_bad_specs_naming_the_field(spec, message):
+    with pytest.raises(InvalidSpec, match=message):
+        fine_tune(lambda s: s.update(spec))
+
+
+def test_render_previews_a_fine_tune_of_a_training_job_in_the_same_file_set(tmp_path):
+    manifest = tmp_path / "chain.yaml"
+    manifest.write_text(yaml.safe_dump_all([
+        {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "base"},
+         "spec": {"dataset": {"uri": "pvc://d/x"}, "outputUri": "pvc://models/base"}},
+        {"apiVersion": "llmops.dev/v1alpha1", "kind": "FineTune", "metadata": {"name": "ft"},
+         "spec": {"baseModel": {"trainingJobRef": {"name": "base"}}, "dataset": {"uri": "pvc://d/y"},
+                  "output": {"uri": "pvc://models/ft"}}},
+    ]))
+    jobs = render_paths([manifest])
+    assert [j["metadata"]["labels"]["app.kubernetes.io/instance"] for j in jobs] == ["base", "ft"]
+    assert run_config(jobs[1])["baseModelUri"] == "pvc://models/base"
+
+
+def test_crd_carries_the_cross_field_rules():
+    tj = yaml.safe_load((ROOT / "crds" / "llmops.dev_trainingjobs.yaml").read_text())
+    ft = yaml.safe_load((ROOT / "crds" / "llmops.dev_finetunes.yaml").read_text())
+    rules = json.dumps(tj) + json.dumps(ft)
+    for message in ["set outputUri or checkpoint.uri", "set output.uri or checkpoint.uri",
+                    "checkpoint.uri is immutable", "set exactly one of baseModel.uri and baseModel.trainingJobRef"]:
+        assert message in rules
