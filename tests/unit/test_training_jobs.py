@@ -88,6 +88,12 @@ def test_deepspeed_zero3_offload_and_raw_overrides():
     assert deepspeed_config(job.spec)["zero_force_ds_cpu_optimizer"] is False
 
 
+def test_deepspeed_warms_up_only_when_asked():
+    assert "scheduler" not in deepspeed_config(training_job().spec)
+    warm = deepspeed_config(training_job(with_("training.warmupSteps", 5)).spec)["scheduler"]
+    assert warm == {"type": "WarmupLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": 3e-4, "warmup_num_steps": 5}}
+
+
 def test_deepspeed_precision_and_disabled():
     assert deepspeed_config(training_job(with_("deepspeed.precision", "bf16")).spec)["bf16"] == {"enabled": True}
     assert deepspeed_config(training_job(with_("deepspeed.enabled", False)).spec) is None

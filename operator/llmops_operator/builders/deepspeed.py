@@ -25,14 +25,15 @@ def deepspeed_config(spec: JobSpecCommon) -> dict[str, Any] | None:
         "zero_optimization": _zero(ds.zero_stage, ds.offload_optimizer, ds.offload_params),
         # torch_adam: torch's AdamW instead of DeepSpeed's fused kernel, which compiles for minutes at start-up.
         "optimizer": {"type": "AdamW", "params": {"lr": hp.learning_rate, "weight_decay": 0.0, "torch_adam": True}},
-        "scheduler": {"type": "WarmupLR", "params": {
-            "warmup_min_lr": 0.0, "warmup_max_lr": hp.learning_rate, "warmup_num_steps": hp.warmup_steps,
-        }},
         "bf16": {"enabled": ds.precision == "bf16"},
         "fp16": {"enabled": ds.precision == "fp16"},
         "steps_per_print": 10**9,  # progress is reported by the runtime, not DeepSpeed's stdout
         "wall_clock_breakdown": False,
     }
+    if hp.warmup_steps:
+        # DeepSpeed's WarmupLR refuses zero warm-up steps; without warm-up the rate is constant.
+        config["scheduler"] = {"type": "WarmupLR", "params": {
+            "warmup_min_lr": 0.0, "warmup_max_lr": hp.learning_rate, "warmup_num_steps": hp.warmup_steps}}
     if ds.gradient_clipping is not None:
         config["gradient_clipping"] = ds.gradient_clipping
     if ds.offload_optimizer == "cpu":

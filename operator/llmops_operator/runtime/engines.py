@@ -1,0 +1,99 @@
+"""One small interface over DeepSpeed and plain DDP, so the training loop reads the same for both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _unwrapped(model: Any) -> Any:
+    return getattr(model, "module", model)
+
+
+def _save_pretrained(model: Any, directory: Path, tokenizer: Any, merge: bool) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model = _unwrapped(model)
+    if merge and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+
+
+class DeepSpeedEngine:
+    """DeepSpeed's engine: ZeRO partitioning, offload and precision come from the rendered config."""
+
+    def __init__(self, model: Any, config: dict[str, Any]):
+        import deepspeed
+
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.engine, *_ = deepspeed.initialize(model=model, model_parameters=trainable, config=config)
+
+    def forward_loss(self, ids: Any, train: bool = True) -> Any:
+        self.engine.train(train)
+        ids = ids.to(self.engine.device)
+        return self.engine(input_ids=ids, labels=ids).loss
+
+    def backward(self, loss: Any) -> None:
+        self.engine.backward(loss)
+
+    def step(self) -> None:
+        self.engine.step()  # steps the optimizer only at a gradient-accumulation boundary
+
+    def save_checkpoint(self, directory: Path, tag: str, state: dict[str, Any]) -> None:
+        self.engine.save_checkpoint(str(directory), tag=tag, client_state=state)
+
+    def load_checkpoint(self, directory: Path, tag: str) -> dict[str, Any]:
+        _, state = self.engine.load_checkpoint(str(directory), tag=tag)
+        return state or {}
+
+    def save_pretrained(self, directory: Path, tokenizer: Any, merge: bool = False) -> None:
+        _save_pretrained(self.engine.module, directory, tokenizer, merge)
+
+
+class DdpEngine:
+    """torch DistributedDataParallel through Ray Train, with AdamW and manual accumulation."""
+
+    def __init__(self, model: Any, training: dict[str, Any]):
+        import ray.train.torch
+        import torch
+
+        self.model = ray.train.torch.prepare_model(model)
+        self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                           lr=training.get("learningRate", 3e-4))
+        self.accumulation = training.get("gradientAccumulationSteps", 1)
+        self._micro = 0
+
+    def forward_loss(self, ids: Any, train: bool = True) -> Any:
+        self.model.train(train)
+        ids = ids.to(next(self.model.parameters()).device)
+        return self.model(input_ids=ids, labels=ids).loss
+
+    def backward(self, loss: Any) -> None:
+        (loss / self.accumulation).backward()
+
+    def step(self) -> None:
+        self._micro += 1
+        if self._micro % self.accumulation == 0:
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+
+    def save_checkpoint(self, directory: Path, tag: str, state: dict[str, Any]) -> None:
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized() or dist.get_rank() == 0:
+            target = directory / tag
+            target.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": _unwrapped(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "client_state": state}, target / "state.pt")
+
+    def load_checkpoint(self, directory: Path, tag: str) -> dict[str, Any]:
+        import torch
+
+        saved = torch.load(directory / tag / "state.pt", weights_only=False)
+        _unwrapped(self.model).load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        return saved["client_state"]
+
+    def save_pretrained(self, directory: Path, tokenizer: Any, merge: bool = False) -> None:
+        _save_pretrained(self.model, directory, tokenizer, merge)

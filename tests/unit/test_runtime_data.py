@@ -1,0 +1,77 @@
+"""The pure parts of the training runtime: URIs, data packing and sharding, step plans, resume points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmops_operator.runtime import data
+from llmops_operator.runtime.train import plan_steps, resume_tag
+from llmops_operator.runtime.uris import UnsupportedUri, local_path
+from llmops_operator.sandbox.standins.rayjobs import deployment_status, runtime_env
+
+
+def test_uris_map_to_paths_inside_the_pod(monkeypatch):
+    monkeypatch.delenv("LLMOPS_PVC_ROOT", raising=False)
+    assert local_path("file:///data/x.jsonl") == Path("/data/x.jsonl")
+    assert local_path("pvc://models/tj/final") == Path("/mnt/pvc/models/tj/final")
+    assert local_path("pvc://models/tj", pvc_root="/sandbox/pvc") == Path("/sandbox/pvc/models/tj")
+    with pytest.raises(UnsupportedUri, match="s3://b/k"):
+        local_path("s3://b/k")
+
+
+def test_records_in_each_format(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "one"}) + "\n\n" + json.dumps({"text": "two"}) + "\n")
+    (tmp_path / "b.txt").write_text("first line\nsecond line\n")
+    assert data.read_records({"uri": str(tmp_path / "a.jsonl")}) == [{"text": "one"}, {"text": "two"}]
+    assert data.read_records({"uri": f"file://{tmp_path}/b.txt", "format": "text"}) == \
+        [{"text": "first line"}, {"text": "second line"}]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.read_records({"uri": str(tmp_path / "missing.jsonl")})
+    with pytest.raises(KeyError, match="record 0 has no field 'body'"):
+        data.texts([{"text": "x"}], "body")
+
+
+def test_pack_split_and_shard():
+    blocks = data.pack([[1, 2, 3], [4, 5]], block=2, separator=0)
+    assert blocks == [[1, 2], [3, 0], [4, 5]]  # the trailing separator does not fill a block
+    assert data.split(list(range(10)), 0.2) == (list(range(8)), [8, 9])
+    assert data.split([1, 2], 0.01) == ([1], [2])
+    assert data.split([1, 2], 0) == ([1, 2], [])
+    shards = [data.shard(list(range(7)), rank, 3) for rank in range(3)]
+    assert shards == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_step_plan_honours_epochs_accumulation_and_max_steps():
+    assert plan_steps(64, {"batchSize": 8, "epochs": 2}) == (8, 16)
+    assert plan_steps(64, {"batchSize": 8, "gradientAccumulationSteps": 2, "epochs": 3, "maxSteps": 10}) == (4, 10)
+    with pytest.raises(ValueError, match="dataset is too small"):
+        plan_steps(7, {"batchSize": 8})
+
+
+def test_resume_from_latest_a_named_step_or_none(tmp_path):
+    for step in (10, 20, 5):
+        (tmp_path / f"step-{step}").mkdir()
+    checkpoint = {"uri": str(tmp_path)}
+    assert resume_tag(checkpoint) == 20
+    assert resume_tag({**checkpoint, "resumeFrom": "10"}) == 10
+    assert resume_tag({**checkpoint, "resumeFrom": "none"}) is None
+    assert resume_tag({"uri": str(tmp_path / "empty")}) is None
+    with pytest.raises(FileNotFoundError, match="resumeFrom 15"):
+        resume_tag({**checkpoint, "resumeFrom": "15"})
+
+
+@pytest.mark.parametrize("ray_status,expected", [
+    ("PENDING", ("Running", "")), ("RUNNING", ("Running", "")), ("SUCCEEDED", ("Complete", "")),
+    ("STOPPED", ("Complete", "")), ("FAILED", ("Failed", "AppFailed")),
+])
+def test_the_kuberay_stand_in_maps_ray_status_like_kuberay(ray_status, expected):
+    assert deployment_status(ray_status) == expected
+
+
+def test_the_kuberay_stand_in_points_pvc_uris_at_the_sandbox(tmp_path):
+    rayjob = {"spec": {"runtimeEnvYAML": "env_vars:\n  LLMOPS_RUN_CONFIG: '{}'\n"}}
+    env = runtime_env(rayjob, tmp_path)["env_vars"]
+    assert env == {"LLMOPS_RUN_CONFIG": "{}", "LLMOPS_PVC_ROOT": str(tmp_path)}
