@@ -73,5 +73,44 @@ def test_the_kuberay_stand_in_maps_ray_status_like_kuberay(ray_status, expected)
 
 def test_the_kuberay_stand_in_points_pvc_uris_at_the_sandbox(tmp_path):
     rayjob = {"spec": {"runtimeEnvYAML": "env_vars:\n  LLMOPS_RUN_CONFIG: '{}'\n"}}
-    env = runtime_env(rayjob, tmp_path)["env_vars"]
-    assert env == {"LLMOPS_RUN_CONFIG": "{}", "LLMOPS_PVC_ROOT": str(tmp_path)}
+    env = runtime_env(rayjob, tmp_path, "/sandbox/kubeconfig")["env_vars"]
+    assert env == {"LLMOPS_RUN_CONFIG": "{}", "LLMOPS_PVC_ROOT": str(tmp_path), "KUBECONFIG": "/sandbox/kubeconfig"}
+
+
+class RecordingClient:
+    """Stands in for the API client so the throttling and failure rules can be seen in isolation."""
+
+    def __init__(self, fail: bool = False):
+        self.patches: list[dict] = []
+        self.fail = fail
+
+    def patch(self, where, namespace, name, patch):
+        if self.fail:
+            raise OSError("connection refused")
+        self.patches.append({"namespace": namespace, "name": name, **patch})
+
+
+TARGET = {"namespace": "ml", "configMap": "tj-progress", "key": "progress.json"}
+
+
+def test_reports_are_merged_throttled_and_forced():
+    from llmops_operator.runtime.report import Reporter
+
+    client = RecordingClient()
+    reporter = Reporter(TARGET, min_interval=3600, client=client)
+    reporter.update("progress", {"step": 1, "loss": 3.0})  # first report goes out at once
+    reporter.update("progress", {"step": 2})               # throttled
+    reporter.update("checkpoint", {"step": 2}, force=True)
+    assert len(client.patches) == 2
+    sent = json.loads(client.patches[-1]["data"]["progress.json"])
+    assert sent["progress"]["step"] == 2 and sent["progress"]["loss"] == 3.0 and sent["checkpoint"] == {"step": 2}
+    assert client.patches[-1]["name"] == "tj-progress"
+
+
+def test_a_failed_report_turns_reporting_off_without_failing_the_run(capsys):
+    from llmops_operator.runtime.report import Reporter
+
+    reporter = Reporter(TARGET, client=RecordingClient(fail=True))
+    reporter.update("progress", {"step": 1})
+    reporter.update("progress", {"step": 2}, force=True)
+    assert capsys.readouterr().err.count("reporting is off") == 1

@@ -54,11 +54,15 @@ def with_(path: str, value):
     return option
 
 
-def rayjob(obj) -> dict:
+def children(obj, refs=None) -> list[dict]:
     reconciler = TrainingJobReconciler() if isinstance(obj, TrainingJob) else FineTuneReconciler()
-    children = reconciler.children(obj, ctx(), {})
-    assert [c["kind"] for c in children] == ["RayJob"]
-    return children[0]
+    return reconciler.children(obj, ctx(), refs or {})
+
+
+def rayjob(obj, refs=None) -> dict:
+    built = children(obj, refs)
+    assert [c["kind"] for c in built] == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "RayJob"]
+    return built[-1]
 
 
 def run_config(job: dict) -> dict:
@@ -191,15 +195,48 @@ def test_a_training_job_needs_somewhere_to_put_the_model():
                             "spec": {"dataset": {"uri": "pvc://d/x"}}})
 
 
+# ----- progress channel ---------------------------------------------------------------------------
+
+def test_the_job_reports_through_one_configmap_it_may_patch_and_nothing_else():
+    progress, account, role, binding, job = children(training_job())
+    assert progress["metadata"]["name"] == "tj-progress" and "data" not in progress
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tj-progress"],
+                              "verbs": ["get", "patch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tj-reporter", "namespace": "ml"}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"] == account["metadata"]["name"]
+    for group in [job["spec"]["rayClusterSpec"]["headGroupSpec"], job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]]:
+        assert group["template"]["spec"]["serviceAccountName"] == "tj-reporter"
+    assert run_config(job)["progress"] == {"namespace": "ml", "configMap": "tj-progress", "key": "progress.json"}
+
+
+def test_reported_progress_and_checkpoint_reach_status():
+    report = json.dumps({"progress": {"step": 12, "totalSteps": 40, "loss": 2.5, "firstLoss": 9.1,
+                                      "tokensPerSecond": 1500.0, "etaSeconds": 30},
+                         "checkpoint": {"uri": "pvc://models/tj", "step": 10, "resumedFromStep": 10}})
+    fields = observe(training_job(), {"jobDeploymentStatus": "Running"}, report).fields
+    assert fields["progress"] == {"step": 12, "totalSteps": 40, "epoch": 0, "loss": 2.5, "firstLoss": 9.1,
+                                  "tokensPerSecond": 1500.0, "etaSeconds": 30}
+    assert fields["checkpoint"] == {"uri": "pvc://models/tj", "step": 10, "resumedFromStep": 10}
+
+
+@pytest.mark.parametrize("report", ["not json", json.dumps({"progress": {"step": "many"}}), json.dumps([1])])
+def test_a_malformed_report_is_dropped_not_trusted(report):
+    fields = observe(training_job(), {"jobDeploymentStatus": "Running"}, report).fields
+    assert "progress" not in fields
+
+
 # ----- status --------------------------------------------------------------------------------------
 
 def live(job: dict, **status) -> dict:
     return {**job, "status": status}
 
 
-def observe(obj, status: dict):
+def observe(obj, status: dict, report: str | None = None):
     reconciler = TrainingJobReconciler() if isinstance(obj, TrainingJob) else FineTuneReconciler()
-    return reconciler.status(obj, [live(rayjob(obj), **status)], None, ctx(), {})
+    progress, *rest, job = children(obj)
+    if report is not None:
+        progress = {**progress, "data": {"progress.json": report}}
+    return reconciler.status(obj, [progress, *rest, live(job, **status)], None, ctx(), {})
 
 
 def by_type(observation) -> dict:
@@ -286,8 +323,7 @@ def test_fine_tune_waits_for_its_training_job():
     pending = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): running})
     assert by_type(pending)["BaseModelReady"].reason == "TrainingJobNotSucceeded"
     assert "phase Running" in by_type(pending)["BaseModelReady"].message
-    refs = {("TrainingJob", "tj"): succeeded_training_job()}
-    [job] = reconciler.children(ft, ctx(), refs)
+    job = rayjob(ft, {("TrainingJob", "tj"): succeeded_training_job()})
     assert run_config(job)["baseModelUri"] == "pvc://models/tj/final"
 
 
@@ -298,8 +334,7 @@ def test_fine_tune_mounts_the_evaluation_guardrail_policy():
     not_ready = {("Guardrail", "policy"): {"status": {}}}
     assert reconciler.children(ft, ctx(), not_ready) == []
     assert by_type(reconciler.status(ft, [], None, ctx(), not_ready))["Ready"].reason == "GuardrailNotReady"
-    refs = {("Guardrail", "policy"): {"status": {"policyConfigMap": "policy-abc123"}}}
-    [job] = reconciler.children(ft, ctx(), refs)
+    job = rayjob(ft, {("Guardrail", "policy"): {"status": {"policyConfigMap": "policy-abc123"}}})
     head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     assert {"name": "guardrail-policy", "configMap": {"name": "policy-abc123"}} in head["volumes"]
     assert run_config(job)["evaluation"]["guardrailPolicyPath"] == "/etc/llmops/guardrail"
@@ -325,7 +360,7 @@ def test_render_previews_a_fine_tune_of_a_training_job_in_the_same_file_set(tmp_
          "spec": {"baseModel": {"trainingJobRef": {"name": "base"}}, "dataset": {"uri": "pvc://d/y"},
                   "output": {"uri": "pvc://models/ft"}}},
     ]))
-    jobs = render_paths([manifest])
+    jobs = [c for c in render_paths([manifest]) if c["kind"] == "RayJob"]
     assert [j["metadata"]["labels"]["app.kubernetes.io/instance"] for j in jobs] == ["base", "ft"]
     assert run_config(jobs[1])["baseModelUri"] == "pvc://models/base"
 

@@ -18,6 +18,7 @@ from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders import labels
 from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.progress import reporter_name
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.scoring.cost import PriceCatalog, gpu_price
 
@@ -132,7 +133,8 @@ def _container(name: str, image: str, resources: dict[str, Any], mounts: list[di
 
 def _pod_template(obj: Job, component: str, container: dict[str, Any], volumes: list[dict[str, Any]],
                   catalog: PriceCatalog, gpus: bool) -> dict[str, Any]:
-    pod: dict[str, Any] = {"containers": [container], "volumes": copy.deepcopy(volumes)}
+    pod: dict[str, Any] = {"serviceAccountName": reporter_name(obj), "containers": [container],
+                           "volumes": copy.deepcopy(volumes)}
     node_selector, tolerations = _placement(obj, catalog, gpus)
     if node_selector:
         pod["nodeSelector"] = node_selector

@@ -12,6 +12,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.builders.deepspeed import deepspeed_config
+from llmops_operator.builders.progress import progress_target
 
 RUN_CONFIG_ENV = "LLMOPS_RUN_CONFIG"
 RUN_CONFIG_VERSION = 1
@@ -32,6 +33,7 @@ def _common(obj: TrainingJob | FineTune) -> dict[str, Any]:
         "deepspeed": deepspeed_config(spec),
         "dataset": _dump(spec.dataset),
         "checkpoint": _dump(spec.checkpoint),
+        "progress": progress_target(obj),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.builders.runconfig import finetune_run_config, output_uri
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
-from llmops_operator.controllers.jobs import RAYJOB, check_gpu_type, rayjob_for
+from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
 from llmops_operator.status import conditions as cond
 from llmops_operator.status.jobs import job_observation, waiting_observation
 
@@ -56,7 +56,7 @@ def guardrail_volume(config_map: str) -> dict[str, Any]:
 
 class FineTuneReconciler(Reconciler):
     resource = FineTune
-    watches = (RAYJOB,)
+    watches = (RAYJOB, CONFIGMAP)
     referenced_kinds = ("TrainingJob", "Guardrail")
 
     def check(self, obj: FineTune, ctx: Context) -> None:
@@ -76,9 +76,9 @@ class FineTuneReconciler(Reconciler):
         if uri is None or waiting:
             return []
         if policy is None:
-            return [rayjob_for(obj, finetune_run_config(obj, uri), ctx)]
-        return [rayjob_for(obj, finetune_run_config(obj, uri, GUARDRAIL_POLICY_DIR), ctx,
-                           extra_volumes=[guardrail_volume(policy)])]
+            return job_children(obj, finetune_run_config(obj, uri), ctx)
+        return job_children(obj, finetune_run_config(obj, uri, GUARDRAIL_POLICY_DIR), ctx,
+                           extra_volumes=[guardrail_volume(policy)])
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
@@ -86,7 +86,7 @@ class FineTuneReconciler(Reconciler):
         _, waiting = guardrail_policy(obj, refs)
         if uri is None or waiting:
             return waiting_observation(waiting if uri else base_ready, obj.spec, ctx.catalog, ctx.now)
-        observation = job_observation(obj.spec, live[0], ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now)
         observation.conditions.insert(0, base_ready)
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)

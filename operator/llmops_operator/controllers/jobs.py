@@ -6,12 +6,14 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
+from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac
 from llmops_operator.builders.rayjob import build_rayjob
 from llmops_operator.controllers.base import Context, InvalidSpec
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
 
 RAYJOB = resource_for("ray.io/v1", "RayJob")
+CONFIGMAP = resource_for("v1", "ConfigMap")
 
 
 def check_gpu_type(obj: TrainingJob | FineTune, ctx: Context) -> None:
@@ -23,7 +25,9 @@ def check_gpu_type(obj: TrainingJob | FineTune, ctx: Context) -> None:
             raise InvalidSpec(f"spec.resources.gpuType: {err}") from None
 
 
-def rayjob_for(obj: TrainingJob | FineTune, run_config: dict[str, Any], ctx: Context,
-               extra_volumes: list[dict[str, Any]] = ()) -> dict[str, Any]:
-    return build_rayjob(obj, run_config, image=obj.spec.image or ctx.settings.runtime_image,
-                        ray_version=ctx.settings.ray_version, catalog=ctx.catalog, extra_volumes=extra_volumes)
+def job_children(obj: TrainingJob | FineTune, run_config: dict[str, Any], ctx: Context,
+                 extra_volumes: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The progress ConfigMap first (the reducer reads live[0]), the reporter's RBAC, the RayJob last."""
+    rayjob = build_rayjob(obj, run_config, image=obj.spec.image or ctx.settings.runtime_image,
+                          ray_version=ctx.settings.ray_version, catalog=ctx.catalog, extra_volumes=extra_volumes)
+    return [build_progress_configmap(obj), *build_reporter_rbac(obj), rayjob]

@@ -127,6 +127,15 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
         memo.api = api
         memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings) for r in reconcilers}
 
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        """kopf logs in with the same credentials as our client: in-cluster, else KUBECONFIG."""
+        conn = kubeconfig.load()
+        return kopf.ConnectionInfo(
+            server=conn.server, token=conn.token, ca_path=conn.ca_file, insecure=conn.insecure,
+            certificate_path=conn.cert_file, private_key_path=conn.key_file,
+            default_namespace=conn.default_namespace, scheme="Bearer" if conn.token else None)
+
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
         if getattr(memo, "api", None) is not None:

@@ -7,23 +7,23 @@ from typing import Any
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.builders.runconfig import output_uri, training_run_config
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
-from llmops_operator.controllers.jobs import RAYJOB, check_gpu_type, rayjob_for
+from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
 from llmops_operator.status.jobs import job_observation
 
 
 class TrainingJobReconciler(Reconciler):
     resource = TrainingJob
-    watches = (RAYJOB,)
+    watches = (RAYJOB, CONFIGMAP)
 
     def check(self, obj: TrainingJob, ctx: Context) -> None:
         check_gpu_type(obj, ctx)
 
     def children(self, obj: TrainingJob, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
-        return [rayjob_for(obj, training_run_config(obj), ctx)]
+        return job_children(obj, training_run_config(obj), ctx)
 
     def status(self, obj: TrainingJob, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
-        observation = job_observation(obj.spec, live[0], ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now)
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
         return observation

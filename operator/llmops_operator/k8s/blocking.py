@@ -11,13 +11,14 @@ from typing import Any
 
 import yaml
 
-from llmops_operator.k8s.kubeconfig import from_kubeconfig
+from llmops_operator.k8s.kubeconfig import Connection, from_kubeconfig, load
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
 
 class BlockingClient:
-    def __init__(self, kubeconfig: str | Path, field_manager: str = "llmops-cli"):
-        self.conn = from_kubeconfig(str(kubeconfig))
+    def __init__(self, kubeconfig: str | Path | None = None, field_manager: str = "llmops-cli"):
+        """`kubeconfig` None: in-cluster credentials in a pod, else KUBECONFIG, as the operator does."""
+        self.conn: Connection = load() if kubeconfig is None else from_kubeconfig(str(kubeconfig))
         self.field_manager = field_manager
         ssl = self.conn.ssl_context()
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl)) if ssl else \

@@ -55,10 +55,17 @@ def register(resource: ApiResource) -> None:
 
 
 def resource_for(api_version: str, kind: str) -> ApiResource:
-    try:
-        return KNOWN[(api_version, kind)]
-    except KeyError:
-        raise LookupError(f"the operator does not know where {kind} ({api_version}) lives") from None
+    found = KNOWN.get((api_version, kind)) or own_kinds().get((api_version, kind))
+    if found is None:
+        raise LookupError(f"the operator does not know where {kind} ({api_version}) lives")
+    return found
+
+
+def own_kinds() -> dict[tuple[str, str], ApiResource]:
+    """The llmops.dev kinds (imported late: the API package does not depend on this module)."""
+    from llmops_operator.api.v1alpha1 import ALL_KINDS, API_VERSION
+
+    return {(API_VERSION, k.info.kind): ApiResource(API_VERSION, k.info.kind, k.info.plural) for k in ALL_KINDS}
 
 
 def resource_of(obj: dict) -> ApiResource:

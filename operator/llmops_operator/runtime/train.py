@@ -20,6 +20,7 @@ from typing import Any
 
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.runtime import data
+from llmops_operator.runtime.report import Reporter
 from llmops_operator.runtime.uris import local_path
 
 PROGRESS_PREFIX = "LLMOPS_PROGRESS "
@@ -90,7 +91,8 @@ def train_loop(config: dict[str, Any]) -> None:
     per_epoch, total = plan_steps(len(mine), training)
     engine = _engine(config, model)
     checkpoint = config.get("checkpoint")
-    step = _resume(engine, checkpoint)
+    reporter = Reporter(config.get("progress") if rank == 0 else None)
+    step = _resume(engine, checkpoint, reporter)
     batch, accumulation = training.get("batchSize", 8), training.get("gradientAccumulationSteps", 1)
     started, first_loss, tokens = time.monotonic(), None, 0
     while step < total:
@@ -111,7 +113,9 @@ def train_loop(config: dict[str, Any]) -> None:
             metrics["evalLoss"] = _eval_loss(engine, val_blocks, batch)
         if checkpoint and (step % checkpoint.get("everySteps", 100) == 0 or step == total):
             _save_checkpoint(engine, checkpoint, step, rank)
+            reporter.update("checkpoint", {"uri": checkpoint["uri"], "step": step})
         ray.train.report(metrics)
+        reporter.update("progress", metrics)
         if rank == 0:
             print(PROGRESS_PREFIX + json.dumps(metrics), flush=True)
     final = {"step": step, "evalLoss": _eval_loss(engine, val_blocks, batch) if val_blocks else None}
@@ -119,6 +123,9 @@ def train_loop(config: dict[str, Any]) -> None:
         output = _output_dir(config)
         engine.save_pretrained(output, tokenizer, merge=bool((config.get("output") or {}).get("mergeAdapter")))
         final["outputUri"] = str(output)
+    if final["evalLoss"] is not None:
+        reporter.update("progress", {"evalLoss": final["evalLoss"]})
+    reporter.flush()
     ray.train.report(final)
 
 
@@ -153,12 +160,13 @@ def _save_checkpoint(engine: Any, checkpoint: dict[str, Any], step: int, rank: i
             shutil.rmtree(directory / f"step-{old}", ignore_errors=True)
 
 
-def _resume(engine: Any, checkpoint: dict[str, Any] | None) -> int:
+def _resume(engine: Any, checkpoint: dict[str, Any] | None, reporter: Reporter) -> int:
     tag = resume_tag(checkpoint)
     if tag is None:
         return 0
     state = engine.load_checkpoint(local_path(checkpoint["uri"]), f"step-{tag}")
     print(PROGRESS_PREFIX + json.dumps({"resumedFromStep": tag}), flush=True)
+    reporter.update("checkpoint", {"uri": checkpoint["uri"], "step": tag, "resumedFromStep": tag}, force=True)
     return int(state.get("step", tag))
 
 

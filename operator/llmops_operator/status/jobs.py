@@ -11,10 +11,14 @@ Conditions (each reported on every pass):
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from llmops_operator.api.v1alpha1.training import JobSpecCommon, RayJobRef
+from pydantic import ValidationError
+
+from llmops_operator.api.v1alpha1.training import CheckpointStatus, JobSpecCommon, ProgressStatus, RayJobRef
+from llmops_operator.builders.progress import PROGRESS_KEY
 from llmops_operator.controllers.base import Observation
 from llmops_operator.scoring.cost import PriceCatalog
 from llmops_operator.scoring.job_cost import job_cost
@@ -61,8 +65,30 @@ def _succeeded(phase: str, status: dict[str, Any]) -> cond.Observed:
     return cond.unknown(SUCCEEDED, phase, message or f"the Ray job is {phase.lower()}")
 
 
-def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], catalog: PriceCatalog,
-                    now: datetime) -> Observation:
+def reported(progress_configmap: dict[str, Any] | None) -> dict[str, Any]:
+    """What the job's runtime last reported: {"progress": ..., "checkpoint": ...} as status blocks.
+
+    The report is the job's own writing, so anything malformed is dropped rather than trusted.
+    """
+    raw = ((progress_configmap or {}).get("data") or {}).get(PROGRESS_KEY)
+    try:
+        report = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(report, dict):
+        return {}
+    fields: dict[str, Any] = {}
+    for key, model in (("progress", ProgressStatus), ("checkpoint", CheckpointStatus)):
+        try:
+            if isinstance(report.get(key), dict):
+                fields[key] = model.model_validate(report[key]).wire()
+        except ValidationError:
+            continue
+    return fields
+
+
+def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_configmap: dict[str, Any] | None,
+                    catalog: PriceCatalog, now: datetime) -> Observation:
     """Conditions, phase and status fields of a job whose RayJob is `rayjob` (as the API returned it)."""
     status = rayjob.get("status") or {}
     deployment = status.get("jobDeploymentStatus") or ""
@@ -85,6 +111,7 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], catalog: PriceC
             if over else cond.false(BUDGET_EXCEEDED, "WithinBudget"))
     conditions.append(cond.aggregate_ready(conditions, [SUCCEEDED], "Succeeded"))
     fields = {
+        **reported(progress_configmap),
         "rayJob": ray_job_ref(rayjob).wire(),
         "cost": cost.wire(),
         "startTime": status.get("startTime"),

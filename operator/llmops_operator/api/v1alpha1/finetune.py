@@ -96,7 +96,7 @@ class FineTuneSpec(JobSpecCommon):
     """What to adapt, how, on what data, and how to judge the result."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("self.method != 'qlora' || (has(self.resources) && has(self.resources.gpusPerWorker) && self.resources.gpusPerWorker > 0)",
+        cel("!has(self.method) || self.method != 'qlora' || (has(self.resources) && has(self.resources.gpusPerWorker) && self.resources.gpusPerWorker > 0)",
             "method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU", ".method"),
         cel("(has(self.output) && has(self.output.uri)) || has(self.checkpoint)",
             "set output.uri or checkpoint.uri: the adapter needs a place to go", ".output"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,13 @@ def deployment_status(job_status: str) -> tuple[str, str]:
     return "Running", ""
 
 
-def runtime_env(rayjob: dict[str, Any], pvc_root: Path) -> dict[str, Any]:
-    """The RayJob's runtime env, with pvc:// URIs pointed at the sandbox's claim directories."""
+def runtime_env(rayjob: dict[str, Any], pvc_root: Path, kubeconfig: str | None = None) -> dict[str, Any]:
+    """The RayJob's runtime env, with pvc:// URIs pointed at the sandbox's claim directories and,
+    in place of the pod's service account, the sandbox's kubeconfig for progress reports."""
     env = yaml.safe_load(rayjob["spec"].get("runtimeEnvYAML") or "") or {}
     env.setdefault("env_vars", {})["LLMOPS_PVC_ROOT"] = str(pvc_root)
+    if kubeconfig:
+        env["env_vars"]["KUBECONFIG"] = kubeconfig
     return env
 
 
@@ -116,7 +120,7 @@ class RayJobRunner(StandIn):
             pass
         # The driver needs no CPU of its own; on a small machine it would take one the workers need.
         client.submit_job(entrypoint=obj["spec"]["entrypoint"], submission_id=job_id,
-                          runtime_env=runtime_env(obj, self.workdir / "pvc"), entrypoint_num_cpus=0,
+                          runtime_env=runtime_env(obj, self.workdir / "pvc", os.environ.get("KUBECONFIG")), entrypoint_num_cpus=0,
                           metadata={"rayjob": obj["metadata"]["name"]})
 
     async def _suspend(self, obj: dict[str, Any]) -> None:

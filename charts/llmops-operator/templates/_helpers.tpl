@@ -1,0 +1,121 @@
+{{/* Chart name, truncated to 63 characters (DNS label). */}}
+{{- define "llmops-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: the release name when it already contains the chart name. */}}
+{{- define "llmops-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "llmops-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "llmops-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llmops-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "llmops-operator.labels" -}}
+helm.sh/chart: {{ include "llmops-operator.chart" . }}
+{{ include "llmops-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: llmops-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "llmops-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "llmops-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "llmops-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The pricing catalog exactly as the ConfigMap carries it (also hashed into checksum/pricing). */}}
+{{- define "llmops-operator.pricing" -}}
+{{- toYaml .Values.pricing }}
+{{- end }}
+
+{{/*
+RBAC rules for namespaced objects. Every rule says who needs it: "kopf" (the framework) or "app" (the
+reconcilers). No wildcards anywhere; kopf peering is not used (the operator runs with standalone=True),
+so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
+*/}}
+{{- define "llmops-operator.namespacedRules" -}}
+# kopf: posts an Event for each handler's progress and errors.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+# kopf + app: kopf watches the llmops.dev kinds and patches them (finalizer, last-handled annotation);
+# the app reads the objects its specs reference (get).
+- apiGroups: ["llmops.dev"]
+  resources: ["trainingjobs", "finetunes", "guardrails", "inferenceservices", "promptreleases", "vectorindexes", "featureviews"]
+  verbs: ["get", "list", "watch", "patch"]
+# app: writes .status of every llmops.dev kind (status subresource patch).
+- apiGroups: ["llmops.dev"]
+  resources: ["trainingjobs/status", "finetunes/status", "guardrails/status", "inferenceservices/status", "promptreleases/status", "vectorindexes/status", "featureviews/status"]
+  verbs: ["get", "patch"]
+# app: children carry ownerReferences with blockOwnerDeletion=true; the OwnerReferencesPermissionEnforcement
+# admission plugin requires update on the owner's finalizers subresource for that.
+- apiGroups: ["llmops.dev"]
+  resources: ["trainingjobs/finalizers", "finetunes/finalizers", "guardrails/finalizers", "inferenceservices/finalizers", "promptreleases/finalizers", "vectorindexes/finalizers", "featureviews/finalizers"]
+  verbs: ["update"]
+# app: content-addressed ConfigMaps (run configs, compiled guardrail policies) and metrics Services; written with
+# server-side apply (patch; create when apply creates the object), pruned with delete.
+- apiGroups: [""]
+  resources: ["configmaps", "services"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: each training run reports progress through a ServiceAccount whose Role may get/patch only that run's
+# progress ConfigMap. The operator holds those permissions itself (configmaps above), so creating the Role and
+# RoleBinding needs neither escalate nor bind.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: the reporters' Roles and RoleBindings (see above).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: evaluation/ingestion Jobs and scheduled CronJobs.
+- apiGroups: ["batch"]
+  resources: ["jobs", "cronjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: KubeRay RayJobs for TrainingJob/FineTune (the operator watches them to mirror their status).
+- apiGroups: ["ray.io"]
+  resources: ["rayjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: KServe InferenceServices behind llmops.dev InferenceService.
+- apiGroups: ["serving.kserve.io"]
+  resources: ["inferenceservices"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
+
+{{/* Cluster-scoped reads kopf needs for its own bookkeeping. */}}
+{{- define "llmops-operator.clusterRules" -}}
+# kopf: notices CRDs being added/removed (resource discovery refresh); read-only.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{- define "llmops-operator.namespaceRules" -}}
+# kopf: in cluster-wide mode, follows namespaces appearing and disappearing; read-only.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}

@@ -1,0 +1,157 @@
+"""meta.k8s.io/v1 Table output (what `kubectl get` prints), from CRD additionalPrinterColumns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from .registry import Resource
+
+TABLE_ACCEPT = re.compile(r"as=Table", re.I)
+
+
+def wants_table(accept: str) -> bool:
+    """True when the first acceptable media type asks for a Table."""
+    for part in accept.split(","):
+        if "as=Table" in part and "g=meta.k8s.io" in part:
+            return True
+        if part.strip().startswith("application/json") and "as=" not in part:
+            return False
+    return False
+
+
+def human_duration(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if d < 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    if d < 365 * 2:
+        return f"{d}d"
+    return f"{d // 365}y"
+
+
+def age(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    try:
+        then = dt.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return timestamp
+    return human_duration((dt.datetime.now(dt.timezone.utc) - then).total_seconds())
+
+
+_TOKEN = re.compile(r"""\.([A-Za-z0-9_\-$]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*["']([^"']*)["']\)\]|\[\*\]|\['([^']+)'\]""")
+
+
+def jsonpath(obj: Any, path: str) -> Any:
+    """A small JSONPath: `.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.type=="Ready")].status`, `.a['x.y']`."""
+    path = path.strip()
+    if path.startswith("{") and path.endswith("}"):
+        path = path[1:-1]
+    if path.startswith("$"):
+        path = path[1:]
+    values = [obj]
+    pos = 0
+    while pos < len(path):
+        m = _TOKEN.match(path, pos)
+        if not m:
+            return None
+        pos = m.end()
+        key, index, fkey, fval, quoted = m.groups()
+        nxt = []
+        for v in values:
+            if key is not None or quoted is not None:
+                k = key if key is not None else quoted
+                if isinstance(v, dict) and k in v:
+                    nxt.append(v[k])
+            elif index is not None:
+                if isinstance(v, list) and int(index) < len(v):
+                    nxt.append(v[int(index)])
+            elif fkey is not None:
+                if isinstance(v, list):
+                    for item in v:
+                        field = item
+                        for part in fkey.split("."):
+                            field = field.get(part) if isinstance(field, dict) else None
+                        if field is not None and str(field if not isinstance(field, bool) else str(field).lower()) == fval:
+                            nxt.append(item)
+            else:  # [*]
+                if isinstance(v, list):
+                    nxt.extend(v)
+                elif isinstance(v, dict):
+                    nxt.extend(v.values())
+        values = nxt
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def _cell(value: Any, ctype: str) -> Any:
+    if value is None:
+        return None
+    if ctype == "date":
+        return age(value) if isinstance(value, str) else value
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if ctype == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if ctype == "string" and isinstance(value, (dict,)):
+        return str(value)
+    return value
+
+
+def columns(res: Resource) -> list[dict[str, Any]]:
+    cols = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+             "description": "Name must be unique within a namespace."}]
+    custom = res.printer_columns
+    if res.key == ("", "namespaces"):
+        custom = [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}]
+    for col in custom:
+        cols.append({"name": col["name"], "type": col.get("type", "string"), "format": col.get("format", ""),
+                     "description": col.get("description", ""), "priority": col.get("priority", 0)})
+    if res.crd is None or not res.printer_columns:
+        cols.append({"name": "Age", "type": "date", "format": "", "priority": 0,
+                     "description": "CreationTimestamp is a timestamp representing the server time when this "
+                                    "object was created."})
+    return cols
+
+
+def row(res: Resource, obj: dict[str, Any], include: str = "Metadata") -> dict[str, Any]:
+    custom = res.printer_columns
+    if res.key == ("", "namespaces"):
+        custom = [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}]
+    cells: list[Any] = [obj["metadata"]["name"]]
+    for col in custom:
+        cells.append(_cell(jsonpath(obj, col.get("jsonPath", "")), col.get("type", "string")))
+    if res.crd is None or not res.printer_columns:
+        cells.append(age(obj["metadata"].get("creationTimestamp")))
+    out: dict[str, Any] = {"cells": cells}
+    if include == "Object":
+        out["object"] = obj
+    elif include != "None":
+        out["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                         "metadata": obj["metadata"]}
+    return out
+
+
+def table(res: Resource, objs: list[dict[str, Any]], resource_version: str, include: str = "Metadata",
+          with_columns: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                           "metadata": {"resourceVersion": resource_version},
+                           "rows": [row(res, o, include) for o in objs]}
+    if with_columns:
+        out["columnDefinitions"] = columns(res)
+    return out

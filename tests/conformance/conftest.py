@@ -1,0 +1,196 @@
+"""One API server emulator per session; plain HTTP helpers and a kubectl runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+WIDGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.test"},
+    "spec": {
+        "group": "example.test",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList",
+                  "shortNames": ["wd"], "categories": ["llmops", "example"]},
+        "versions": [{
+            "name": "v1", "served": True, "storage": True,
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": [
+                {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            ],
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "description": "A Widget is a test resource.",
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": {
+                        "type": "object",
+                        "description": "WidgetSpec describes the widget.",
+                        "required": ["replicas"],
+                        "x-kubernetes-validations": [
+                            {"rule": "self.replicas <= 5 || self.mode == 'big'",
+                             "message": "more than 5 replicas needs mode big"},
+                            {"rule": "this is not CEL ((("},
+                        ],
+                        "properties": {
+                            "replicas": {"type": "integer", "minimum": 1, "maximum": 10,
+                                         "description": "How many widgets."},
+                            "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                                      "maximum": 1, "exclusiveMaximum": True},
+                            "mode": {"type": "string", "enum": ["small", "big"]},
+                            "label": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 8},
+                            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+                            "port": {"x-kubernetes-int-or-string": True},
+                            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            "containers": {"type": "array", "items": {
+                                "type": "object", "properties": {"name": {"type": "string"},
+                                                                 "image": {"type": "string"}}}},
+                            "immutable": {"type": "string",
+                                          "x-kubernetes-validations": [
+                                              {"rule": "self == oldSelf", "message": "immutable is immutable"}]},
+                        },
+                    },
+                    "status": {
+                        "type": "object",
+                        "properties": {
+                            "phase": {"type": "string", "enum": ["Pending", "Running", "Done"]},
+                            "observedGeneration": {"type": "integer"},
+                            "conditions": {"type": "array", "items": {
+                                "type": "object", "required": ["type", "status"],
+                                "properties": {"type": {"type": "string"}, "status": {"type": "string"},
+                                               "reason": {"type": "string"}, "message": {"type": "string"}}}},
+                        },
+                    },
+                },
+            }},
+        }],
+    },
+}
+
+# A cluster-scoped CRD without a status subresource.
+GADGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.example.test"},
+    "spec": {
+        "group": "example.test", "scope": "Cluster",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}
+
+
+class Api:
+    """Plain urllib against the emulator: call(...) → (status code, decoded JSON body)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+             accept: str = "application/json") -> tuple[int, Any]:
+        data = None
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": content_type, "Accept": accept})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+                if not resp.headers.get("Content-Type", "").startswith("application/json"):
+                    return resp.status, raw.decode()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            return err.code, json.loads(raw) if raw else None
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        code, out = self.call(method, path, body, **kw)
+        assert code < 300, (code, out)
+        return out
+
+    def watch(self, path: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Read a watch to its end (the path should carry timeoutSeconds)."""
+        with urllib.request.urlopen(self.url + path, timeout=timeout + 5) as resp:
+            assert resp.headers["Content-Type"].startswith("application/json")
+            return [json.loads(line) for line in resp if line.strip()]
+
+    def namespace(self) -> str:
+        name = f"ns-{uuid.uuid4().hex[:8]}"
+        self.ok("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+        return name
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def server():
+    from llmops_operator.sandbox.apiserver import ApiServerThread
+
+    with ApiServerThread() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def api(server) -> Api:
+    api = Api(server.url)
+    for crd in (WIDGET_CRD, GADGET_CRD):
+        api.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    return api
+
+
+@pytest.fixture
+def ns(api) -> str:
+    return api.namespace()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(server, tmp_path_factory) -> Path:
+    return server.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig, tmp_path_factory):
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    cache = tmp_path_factory.mktemp("kubecache")
+
+    def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(cache))
+        proc = subprocess.run([binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+                              capture_output=True, text=True, input=input, timeout=timeout, env=env)
+        if check:
+            assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+        return proc
+
+    return run
