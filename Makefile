@@ -25,9 +25,10 @@ crds: venv
 render: venv
 	$(BIN)/llmops render -f manifests/examples/
 
-## make demo: the main command: preview every example's children (the sandbox replaces it once it lands)
+## make demo: the main command: the sandbox with every example applied and reconciled (Ctrl-C stops it)
+demo: EXTRAS = dev,train
 demo: venv
-	$(BIN)/llmops render -f manifests/examples/
+	$(BIN)/llmops sandbox --apply manifests/examples/ --claim llmops-data=manifests/examples/data --until-settled
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

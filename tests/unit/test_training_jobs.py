@@ -323,6 +323,9 @@ def test_fine_tune_waits_for_its_training_job():
     pending = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): running})
     assert by_type(pending)["BaseModelReady"].reason == "TrainingJobNotSucceeded"
     assert "phase Running" in by_type(pending)["BaseModelReady"].message
+    failed = {"status": {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}]}}
+    blocked = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): failed})
+    assert (blocked.phase, by_type(blocked)["Ready"].reason) == ("Blocked", "TrainingJobFailed")
     job = rayjob(ft, {("TrainingJob", "tj"): succeeded_training_job()})
     assert run_config(job)["baseModelUri"] == "pvc://models/tj/final"
 

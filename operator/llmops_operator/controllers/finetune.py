@@ -27,6 +27,9 @@ def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
                                 f"spec.baseModel.trainingJobRef: TrainingJob {name!r} does not exist in this namespace")
     status = job.get("status") or {}
     ready = cond.find(status.get("conditions", []), cond.READY) or {}
+    if status.get("phase") in ("Failed", "Invalid"):
+        return None, cond.false(BASE_MODEL_READY, "TrainingJobFailed",
+                                f"TrainingJob {name!r} ended {status['phase']}: fix and re-apply it")
     if ready.get("status") != "True" or not status.get("outputUri"):
         return None, cond.false(BASE_MODEL_READY, "TrainingJobNotSucceeded",
                                 f"waiting for TrainingJob {name!r} to succeed (phase {status.get('phase', 'Pending')})")
@@ -91,3 +94,7 @@ class FineTuneReconciler(Reconciler):
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
         return observation
+
+    def projected_status(self, obj: FineTune, ctx: Context) -> dict[str, Any] | None:
+        ready = {"type": "Ready", "status": "True", "reason": "Succeeded"}
+        return {"phase": "Succeeded", "conditions": [ready], "outputUri": output_uri(obj)}

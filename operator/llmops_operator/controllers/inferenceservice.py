@@ -1,16 +1,135 @@
-"""InferenceService reconciler (placeholder until its controller lands)."""
+"""InferenceService controller: resolve the model, guardrail and prompt release, then one KServe InferenceService."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
-from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.builders.kserve import (
+    KSERVE_API_VERSION, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
+)
+from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
+from llmops_operator.k8s.resources import resource_for
+from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.inferenceservice import (
+    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, serving_observation, waiting_observation,
+)
+
+KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
+
+
+def _ready(body: dict[str, Any]) -> bool:
+    status = body.get("status") or {}
+    return (cond.find(status.get("conditions") or [], cond.READY) or {}).get("status") == "True"
+
+
+def _model(obj: InferenceService, refs: Refs, inputs: Inputs) -> None:
+    spec = obj.spec.model
+    if spec.uri:
+        inputs.model_uri = spec.uri
+        return
+    name = spec.fine_tune_ref.name
+    fine_tune = refs.get(("FineTune", name))
+    if fine_tune is None:
+        inputs.waiting = cond.false(MODEL_READY, "FineTuneNotFound",
+                                    f"spec.model.fineTuneRef: FineTune {name!r} does not exist in this namespace")
+    elif not _ready(fine_tune) or not (fine_tune.get("status") or {}).get("outputUri"):
+        phase = (fine_tune.get("status") or {}).get("phase") or "Pending"
+        inputs.waiting = cond.false(MODEL_READY, "FineTuneNotSucceeded",
+                                    f"waiting for FineTune {name!r} to succeed (phase {phase})")
+    else:
+        inputs.model_uri = fine_tune["status"]["outputUri"]
+    if inputs.waiting:
+        inputs.conditions.append(inputs.waiting)
+
+
+def _guardrail(obj: InferenceService, refs: Refs, inputs: Inputs) -> PolicyMount | None:
+    ref = obj.spec.guardrail_ref
+    if ref is None:
+        return None
+    guardrail = refs.get(("Guardrail", ref.name))
+    status = (guardrail or {}).get("status") or {}
+    if guardrail is None:
+        waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotFound",
+                             f"spec.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
+    elif not _ready(guardrail) or not status.get("policyConfigMap"):
+        waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotReady",
+                             f"waiting for Guardrail {ref.name!r} to compile its policy")
+    else:
+        inputs.safety = status.get("safety")
+        inputs.attached["policyConfigMap"] = status["policyConfigMap"]
+        return PolicyMount(config_map=status["policyConfigMap"], hash=status.get("policyHash") or "")
+    inputs.conditions.append(waiting)
+    inputs.waiting = inputs.waiting or waiting
+    return None
+
+
+def _prompts(obj: InferenceService, refs: Refs, inputs: Inputs) -> PromptMount | None:
+    ref = obj.spec.prompt_release_ref
+    if ref is None:
+        return None
+    release = refs.get(("PromptRelease", ref.name))
+    status = (release or {}).get("status") or {}
+    if release is None:
+        waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotFound",
+                             f"spec.promptReleaseRef: PromptRelease {ref.name!r} does not exist in this namespace")
+    elif not _ready(release) or not (status.get("stable") or {}).get("configMap") or not status.get("routingConfigMap"):
+        waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotReady",
+                             f"waiting for PromptRelease {ref.name!r} to release its versions")
+    else:
+        versions = [PromptVersionMount(role, status[role]["version"], status[role]["configMap"])
+                    for role in ("stable", "canary") if (status.get(role) or {}).get("configMap")]
+        inputs.attached["promptStable"] = versions[0].version
+        if len(versions) > 1:
+            inputs.attached["promptCanary"] = versions[1].version
+        return PromptMount(versions=tuple(versions), routing_config_map=status["routingConfigMap"])
+    inputs.conditions.append(waiting)
+    inputs.waiting = inputs.waiting or waiting
+    return None
+
+
+def resolve(obj: InferenceService, refs: Refs) -> tuple[Inputs, PolicyMount | None, PromptMount | None]:
+    """The model URI, policy and prompts to mount, or why the service has to wait (pure)."""
+    inputs = Inputs(model_uri=None)
+    _model(obj, refs, inputs)
+    policy = _guardrail(obj, refs, inputs)
+    prompts = _prompts(obj, refs, inputs)
+    return inputs, policy, prompts
 
 
 class InferenceServiceReconciler(Reconciler):
     resource = InferenceService
+    watches = (KSERVE_ISVC,)
+    referenced_kinds = ("FineTune", "Guardrail", "PromptRelease")
 
-    def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context, refs: Refs) -> Observation:
-        return Observation(conditions=[cond.unknown(cond.READY, "NotImplemented")], phase="Pending")
+    def check(self, obj: InferenceService, ctx: Context) -> None:
+        if obj.spec.resources.gpus:
+            try:
+                gpu_price(ctx.catalog, obj.spec.resources.gpu_type)
+            except UnknownGpuType as err:
+                raise InvalidSpec(f"spec.resources.gpuType: {err}") from None
+
+    def references(self, obj: InferenceService) -> list[tuple[str, str]]:
+        spec = obj.spec
+        named = [("FineTune", spec.model.fine_tune_ref), ("Guardrail", spec.guardrail_ref),
+                 ("PromptRelease", spec.prompt_release_ref)]
+        return [(kind, ref.name) for kind, ref in named if ref is not None]
+
+    def children(self, obj: InferenceService, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+        inputs, policy, prompts = resolve(obj, refs)
+        if inputs.waiting:
+            return []
+        return [build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
+                                               policy, prompts)]
+
+    def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,
+               refs: Refs) -> Observation:
+        inputs, _, _ = resolve(obj, refs)
+        now = cond.now_rfc3339(ctx.now)
+        if inputs.waiting or not live:
+            if not inputs.waiting:
+                inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
+                                              "the API server did not return the KServe InferenceService")
+            return waiting_observation(obj, inputs, ctx.catalog, now)
+        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts)

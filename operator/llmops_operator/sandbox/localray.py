@@ -29,7 +29,9 @@ def free_port() -> int:
 
 def ray_env() -> dict[str, str]:
     # Token authentication is on by default since Ray 2.60; the sandbox is loopback-only.
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+    # PATH first holds this interpreter's bin/, so an entrypoint's `python` is the one with the runtimes.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 

@@ -7,6 +7,7 @@ stand-ins for the controllers a cluster would run. The operator's code path is t
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,27 @@ class Sandbox:
 
             wait_for(observed, timeout, f"{obj['kind']}/{meta['name']} to be reconciled")
 
+    def provide_claim(self, name: str, source: Path) -> Path:
+        """A PersistentVolumeClaim as the sandbox provides it: a directory, seeded with `source`'s files."""
+        target = self.workdir / "pvc" / name
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return target
+
+    def wait_settled(self, timeout: float, report: Callable[[str], None] = print, every: float = 15.0) -> bool:
+        """Wait until every object is Ready or has finished unready (failed, invalid, gated); report progress."""
+        deadline, last, last_report = time.monotonic() + timeout, "", 0.0
+        while True:
+            objects = self.objects()
+            current = table(objects)
+            if all(settled(o) for o in objects):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            if current != last and time.monotonic() - last_report >= every:
+                report(current)
+                last, last_report = current, time.monotonic()
+            time.sleep(1.0)
+
     def objects(self) -> list[dict[str, Any]]:
         return [o for kind in ALL_KINDS for o in self.client.list(kind_resource(kind))]
 
@@ -137,11 +159,25 @@ class Sandbox:
         self.stop()
 
 
-def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float) -> int:
+SETTLED_PHASES = ("Failed", "Invalid", "GateFailed", "Blocked")
+
+
+def settled(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    return ready.get("status") == "True" or status.get("phase") in SETTLED_PHASES
+
+
+def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
+                claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
     with Sandbox(workdir, port=port) as sandbox:
         print(sandbox.describe(), flush=True)
+        for name, source in (claims or {}).items():
+            print(f"claim {name}: {sandbox.provide_claim(name, source)}", flush=True)
         if apply:
             sandbox.wait_reconciled(sandbox.apply(apply), timeout=timeout)
+            if until_settled and not sandbox.wait_settled(timeout, lambda t: print(t + "\n", flush=True)):
+                print(f"not every object settled within {timeout:.0f}s:", flush=True)
             print(sandbox.table(), flush=True)
         if once:
             return 0

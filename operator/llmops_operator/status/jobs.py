@@ -122,7 +122,9 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_config
 
 def waiting_observation(condition: cond.Observed, spec: JobSpecCommon, catalog: PriceCatalog,
                         now: datetime) -> Observation:
-    """A job that cannot start yet (for example its base model is not ready): nothing runs, nothing accrues."""
+    """A job that cannot start yet (its base model is not ready), or cannot start at all until a dependency
+    is fixed (Blocked): nothing runs, nothing accrues."""
     cost = job_cost(spec, catalog, None, None, now)
     ready = cond.Observed(cond.READY, condition.status, condition.reason, condition.message)
-    return Observation(conditions=[condition, ready], phase="Waiting", fields={"cost": cost.wire()})
+    phase = "Blocked" if condition.reason.endswith("Failed") else "Waiting"
+    return Observation(conditions=[condition, ready], phase=phase, fields={"cost": cost.wire()})

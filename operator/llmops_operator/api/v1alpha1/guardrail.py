@@ -1,25 +1,182 @@
-"""Guardrail (placeholder until its API lands)."""
+"""Guardrail: a typed policy of checks on the text going into and coming out of a model.
+
+The operator compiles the policy into a content-hashed ConfigMap; the guardrail runtime (the
+InferenceService transformer, and FineTune evaluation) loads it. Consumers mount the ConfigMap by
+the name in status.policyConfigMap, so a policy change rolls them.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
-from llmops_operator.api.v1alpha1.common import KindInfo, KubeModel, Resource, ResourceStatus, age_column, ready_columns
+from pydantic import Field, field_validator, model_validator
+
+from llmops_operator.api.v1alpha1.common import (
+    KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, SafetyStatus, age_column, cel, list_map,
+    ready_columns, safety_column,
+)
+
+CheckType = Literal["piiRedaction", "promptInjection", "jailbreak", "toxicity", "topicDenylist", "maxTokens",
+                    "regexDeny"]
+PiiEntity = Literal["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "person", "address"]
+PII_ENTITIES: tuple[str, ...] = PiiEntity.__args__
+CLASSIFIER_TYPES = ("promptInjection", "jailbreak", "toxicity")
+"""Check types that score text with a classifier and compare the score with a threshold."""
+REDACTABLE_TYPES = ("piiRedaction", "regexDeny")
+"""Check types that find spans, so their matches can be redacted rather than blocked."""
+DEFAULT_THRESHOLD = 0.5
+
+# (rule, message, fieldPath) for each check; `_check_fits_type` enforces the same, in the same order.
+_CHECK_RULES: list[tuple[str, str, str]] = [
+    ("self.type != 'topicDenylist' || has(self.topics)", "a topicDenylist check needs topics", ".topics"),
+    ("self.type != 'maxTokens' || has(self.maxTokens)", "a maxTokens check needs maxTokens", ".maxTokens"),
+    ("self.type != 'regexDeny' || has(self.patterns)", "a regexDeny check needs patterns", ".patterns"),
+    ("!has(self.entities) || self.type == 'piiRedaction'", "entities applies to piiRedaction checks only",
+     ".entities"),
+    ("!has(self.topics) || self.type == 'topicDenylist'", "topics applies to topicDenylist checks only", ".topics"),
+    ("!has(self.maxTokens) || self.type == 'maxTokens'", "maxTokens applies to maxTokens checks only", ".maxTokens"),
+    ("!has(self.patterns) || self.type == 'regexDeny'", "patterns applies to regexDeny checks only", ".patterns"),
+    ("!has(self.threshold) || self.type in ['promptInjection', 'jailbreak', 'toxicity']",
+     "threshold applies to promptInjection, jailbreak and toxicity checks only", ".threshold"),
+    ("!has(self.action) || self.action != 'redact' || self.type in ['piiRedaction', 'regexDeny']",
+     "action redact applies to piiRedaction and regexDeny checks only; use block or flag", ".action"),
+]
+
+
+class GuardrailCheck(KubeModel):
+    """One check: what it detects, where, and what happens on a hit."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [cel(*rule) for rule in _CHECK_RULES]}}
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Check name, unique in the policy; verdict counts in status.safety.byRule are keyed by it."""
+    type: CheckType
+    """What the check detects: piiRedaction (personal data), promptInjection, jailbreak, toxicity (classifier
+    score above threshold), topicDenylist (banned topics), maxTokens (size limit) or regexDeny (patterns)."""
+    action: Literal["block", "redact", "flag"] = "block"
+    """block: refuse the request or response; redact: mask the matched spans (piiRedaction and regexDeny only);
+    flag: let it through and count the verdict. Defaults to block."""
+    scope: Literal["input", "output", "both"] = "both"
+    """Which text the check reads: the prompt (input), the completion (output) or both. Defaults to both."""
+    entities: list[PiiEntity] | None = Field(default=None, min_length=1, max_length=len(PII_ENTITIES))
+    """piiRedaction only: the kinds of personal data to detect. Defaults to every kind."""
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """promptInjection, jailbreak and toxicity only: classifier score (0..1) at or above which the check hits.
+    Defaults to 0.5."""
+    topics: list[str] | None = Field(default=None, min_length=1, max_length=64)
+    """topicDenylist only: topics the model must not discuss, in plain words."""
+    max_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
+    """maxTokens only: the most tokens the text may have."""
+    patterns: list[str] | None = Field(default=None, min_length=1, max_length=32)
+    """regexDeny only: Python regular expressions; text matching any of them hits."""
+
+    @field_validator("topics")
+    @classmethod
+    def _topics_short(cls, topics: list[str] | None) -> list[str] | None:
+        for topic in topics or ():
+            if not topic.strip() or len(topic) > 256:
+                raise ValueError(f"topic {topic!r} must be 1 to 256 characters")
+        return topics
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
+        for index, pattern in enumerate(patterns or ()):
+            if len(pattern) > 1024:
+                raise ValueError(f"pattern {index} is longer than 1024 characters")
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {index} ({pattern!r}) does not compile: {err}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _check_fits_type(self) -> "GuardrailCheck":
+        given = {"entities": self.entities, "topics": self.topics, "maxTokens": self.max_tokens,
+                 "patterns": self.patterns, "threshold": self.threshold}
+        needs = {"topicDenylist": "topics", "maxTokens": "maxTokens", "regexDeny": "patterns"}
+        if self.type in needs and given[needs[self.type]] is None:
+            raise ValueError(f"a {self.type} check needs {needs[self.type]}")
+        owner = {"entities": ("piiRedaction",), "topics": ("topicDenylist",), "maxTokens": ("maxTokens",),
+                 "patterns": ("regexDeny",)}
+        for field, types in owner.items():
+            if given[field] is not None and self.type not in types:
+                raise ValueError(f"{field} applies to {types[0]} checks only")
+        if self.threshold is not None and self.type not in CLASSIFIER_TYPES:
+            raise ValueError("threshold applies to promptInjection, jailbreak and toxicity checks only")
+        if self.action == "redact" and self.type not in REDACTABLE_TYPES:
+            raise ValueError("action redact applies to piiRedaction and regexDeny checks only; use block or flag")
+        return self
+
+
+class DatasetConfigMapRef(KubeModel):
+    """A key of a ConfigMap in the same namespace holding a dataset."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the ConfigMap."""
+    key: str = Field(default="dataset.jsonl", min_length=1, max_length=253)
+    """Key inside the ConfigMap's data. Defaults to dataset.jsonl."""
+
+
+class GuardrailEvaluation(KubeModel):
+    """A labeled self-test the guardrail runtime runs when it loads the policy."""
+
+    dataset: DatasetConfigMapRef
+    """JSON Lines of labeled prompts: {"text": ..., "expected": "allow" | "block" | "redact" | "flag"}."""
+    min_pass_rate: float = Field(default=0.9, ge=0, le=1)
+    """Share of records (0..1) whose verdict must match the label for the policy to pass. Defaults to 0.9."""
 
 
 class GuardrailSpec(KubeModel):
-    """Spec of a Guardrail."""
+    """The checks, how they are enforced, and how the policy is self-tested."""
+
+    checks: list[GuardrailCheck] = Field(min_length=1, max_length=32, json_schema_extra=list_map("name"))
+    """The checks, applied in order; names are unique."""
+    mode: Literal["enforce", "monitor"] = "enforce"
+    """enforce: apply each check's action; monitor: only flag, whatever the action, to try a policy on live traffic
+    first. Defaults to enforce."""
+    evaluation: GuardrailEvaluation | None = None
+    """A labeled dataset the runtime scores the policy on; status.safety stays unscored until it has run."""
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, checks: list[GuardrailCheck]) -> list[GuardrailCheck]:
+        seen: set[str] = set()
+        for check in checks:
+            if check.name in seen:
+                raise ValueError(f"check names must be unique: {check.name!r} appears more than once")
+            seen.add(check.name)
+        return checks
 
 
 class GuardrailStatus(ResourceStatus):
     """Observed state of a Guardrail."""
 
+    policy_config_map: str | None = None
+    """Name of the ConfigMap holding the compiled policy (policy.json); consumers mount it by this name."""
+    policy_hash: str | None = None
+    """Hash of the compiled policy (the suffix of policyConfigMap)."""
+    checks: int | None = None
+    """Number of checks in the compiled policy."""
+    safety: SafetyStatus | None = None
+    """Self-test and live verdicts; score stays empty until the runtime has evaluated the policy."""
+
 
 class Guardrail(Resource):
-    """Guardrail."""
+    """Guardrail is a typed policy of input/output checks (PII, prompt injection, toxicity, topics, size, patterns), compiled into a content-hashed ConfigMap the guardrail runtime loads."""
 
-    info: ClassVar[KindInfo] = KindInfo(kind="Guardrail", plural="guardrails", short_names=["grail"],
-                                        columns=[*ready_columns(), age_column()])
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="Guardrail", plural="guardrails", short_names=["grail"],
+        columns=[
+            *ready_columns(),
+            PrinterColumn(name="Mode", json_path=".spec.mode"),
+            PrinterColumn(name="Checks", json_path=".status.checks", type="integer"),
+            PrinterColumn(name="Policy", json_path=".status.policyConfigMap", priority=1),
+            safety_column(),
+            age_column(),
+        ],
+    )
 
     kind: Literal["Guardrail"] = "Guardrail"
     spec: GuardrailSpec

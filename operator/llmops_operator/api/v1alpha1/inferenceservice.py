@@ -1,25 +1,219 @@
-"""InferenceService (placeholder until its API lands)."""
+"""InferenceService: serve a model (or a FineTune's output) through KServe, behind guardrails and a prompt release.
+
+The operator builds one KServe `serving.kserve.io/v1beta1` InferenceService: the predictor serves the
+model, and a transformer running the guardrail runtime applies the Guardrail's policy and renders the
+PromptRelease's templates. Status mirrors KServe's readiness and URL, with cost, drift and safety.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from llmops_operator.api.v1alpha1.common import KindInfo, KubeModel, Resource, ResourceStatus, age_column, ready_columns
+from pydantic import Field, model_validator
+
+from llmops_operator.api.v1alpha1.common import (
+    CostStatus, DriftStatus, KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus,
+    SafetyStatus, StatusModel, age_column, cel, drift_column, ready_columns, safety_column,
+)
+from llmops_operator.api.v1alpha1.guardrail import DatasetConfigMapRef
+from llmops_operator.api.v1alpha1.units import Duration, Quantity
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class ModelSpec(KubeModel):
+    """What to serve. Exactly one of uri and fineTuneRef."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.uri) != has(self.fineTuneRef)", "set exactly one of model.uri and model.fineTuneRef"),
+    ]}}
+
+    uri: str | None = Field(default=None, min_length=1, max_length=1024)
+    """Storage URI of the model, as KServe's storage initializer reads it: s3://, gs://, pvc://, hf:// or https://."""
+    fine_tune_ref: LocalObjectReference | None = None
+    """Serve the output of a FineTune in this namespace (waits until it has succeeded; re-rolls when it changes)."""
+    format: str = Field(default="huggingface", min_length=1, max_length=63, pattern=DNS_LABEL)
+    """KServe model format name (huggingface, sklearn, xgboost, pytorch, onnx, ...), matched against the serving
+    runtimes' supported formats. Defaults to huggingface."""
+    runtime: str | None = Field(default=None, max_length=253)
+    """Name of the ServingRuntime or ClusterServingRuntime to use; KServe picks one for the format when absent."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ModelSpec":
+        if (self.uri is None) == (self.fine_tune_ref is None):
+            raise ValueError("set exactly one of model.uri and model.fineTuneRef")
+        return self
+
+
+class ServingResources(KubeModel):
+    """Requests and limits of each predictor replica."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.gpus) || self.gpus == 0 || has(self.gpuType)", "gpuType is required when gpus is above 0",
+            ".gpuType"),
+    ]}}
+
+    cpu: Quantity = "1"
+    """CPU per replica (request and limit). Defaults to 1."""
+    memory: Quantity = "2Gi"
+    """Memory per replica (request and limit). Defaults to 2Gi."""
+    gpus: int = Field(default=0, ge=0, le=16)
+    """GPUs per replica. Defaults to 0."""
+    gpu_type: str | None = Field(default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    """GPU type from the operator's price catalog (for example nvidia-l4); selects nodes and prices the service."""
+
+    @model_validator(mode="after")
+    def _gpu_type_with_gpus(self) -> "ServingResources":
+        if self.gpus > 0 and not self.gpu_type:
+            raise ValueError("gpuType is required when gpus is above 0")
+        return self
+
+
+class ReplicaRange(KubeModel):
+    """How far the autoscaler may scale the predictor."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("(has(self.min) ? self.min : 1) <= (has(self.max) ? self.max : 1)",
+            "replicas.min must not exceed replicas.max"),
+    ]}}
+
+    min: int = Field(default=1, ge=0, le=1000)
+    """Fewest replicas; 0 lets the service scale to zero when idle. Defaults to 1."""
+    max: int = Field(default=1, ge=1, le=1000)
+    """Most replicas. Defaults to 1."""
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> "ReplicaRange":
+        if self.min > self.max:
+            raise ValueError("replicas.min must not exceed replicas.max")
+        return self
+
+
+class ScalingSpec(KubeModel):
+    """What the autoscaler watches (KServe scaleMetric and scaleTarget)."""
+
+    metric: Literal["concurrency", "rps", "cpu", "memory"] = "concurrency"
+    """Metric the autoscaler scales on: in-flight requests per replica, requests per second, or CPU / memory
+    utilisation. Defaults to concurrency."""
+    target: int = Field(default=1, ge=1, le=100_000)
+    """Target value of the metric per replica (percent for cpu and memory). Defaults to 1."""
+
+
+class TransformerSpec(KubeModel):
+    """The guardrail runtime in front of the predictor."""
+
+    image: str | None = Field(default=None, max_length=512)
+    """Image of the transformer. Defaults to the operator's runtime image."""
+    cpu: Quantity = "500m"
+    """CPU of the transformer (request and limit). Defaults to 500m."""
+    memory: Quantity = "1Gi"
+    """Memory of the transformer (request and limit). Defaults to 1Gi."""
+
+
+class DriftReference(KubeModel):
+    """Reference traffic the live traffic is compared with."""
+
+    config_map: DatasetConfigMapRef
+    """A ConfigMap key holding reference prompts as JSON Lines ({"text": ...})."""
+
+
+class DriftSpec(KubeModel):
+    """Drift monitoring of live prompts against a reference (recorded now, evaluated by the drift monitor)."""
+
+    reference: DriftReference
+    """The reference data."""
+    metric: Literal["psi", "js", "ks", "embedding"] = "psi"
+    """Drift statistic. Defaults to psi."""
+    threshold: float = Field(default=0.2, gt=0)
+    """Score above which live traffic counts as drifted. Defaults to 0.2."""
+    window: Duration = "1h"
+    """Live window the score is computed over. Defaults to 1h."""
 
 
 class InferenceServiceSpec(KubeModel):
-    """Spec of a InferenceService."""
+    """What to serve, on what, and what stands in front of it."""
+
+    model: ModelSpec
+    """The model and its format."""
+    resources: ServingResources = Field(default_factory=ServingResources)
+    """Per-replica CPU, memory and GPUs of the predictor."""
+    replicas: ReplicaRange = Field(default_factory=ReplicaRange)
+    """Autoscaling bounds (KServe minReplicas / maxReplicas)."""
+    scaling: ScalingSpec | None = None
+    """Autoscaling metric and target; KServe's defaults when absent."""
+    canary_traffic_percent: int | None = Field(default=None, ge=0, le=100)
+    """Percent of traffic (0..100) the newest predictor revision gets while it rolls out; the previous revision keeps
+    the rest (KServe canaryTrafficPercent). Every change rolls out at once when absent."""
+    guardrail_ref: LocalObjectReference | None = None
+    """Guardrail whose policy the transformer enforces on requests and responses."""
+    prompt_release_ref: LocalObjectReference | None = None
+    """PromptRelease whose templates the transformer renders, split between stable and canary as it says."""
+    transformer: TransformerSpec | None = None
+    """Transformer settings; a transformer runs whenever guardrailRef or promptReleaseRef is set."""
+    drift: DriftSpec | None = None
+    """Drift monitoring of live prompts; its settings appear in status.drift."""
+
+
+class TrafficTarget(StatusModel):
+    """One predictor revision and its share of traffic, as KServe reports it."""
+
+    revision: str
+    """Revision name."""
+    percent: int | None = None
+    """Percent of traffic it gets."""
+    latest: bool = False
+    """Whether it is the latest ready revision."""
+
+
+class AttachedStatus(StatusModel):
+    """The guardrail policy and prompt versions the running service mounts."""
+
+    policy_config_map: str | None = None
+    """The Guardrail's compiled policy ConfigMap."""
+    prompt_stable: str | None = None
+    """The PromptRelease's stable version."""
+    prompt_canary: str | None = None
+    """The PromptRelease's canary version, when one runs."""
 
 
 class InferenceServiceStatus(ResourceStatus):
-    """Observed state of a InferenceService."""
+    """Observed state of an InferenceService."""
+
+    url: str | None = None
+    """URL the service answers on, as KServe reports it."""
+    model_uri: str | None = None
+    """The storage URI being served (spec.model.uri or the FineTune's outputUri)."""
+    kserve_service: str | None = None
+    """Name of the KServe InferenceService the operator created."""
+    latest_ready_revision: str | None = None
+    """Newest ready predictor revision."""
+    traffic: list[TrafficTarget] | None = None
+    """Traffic split across predictor revisions."""
+    attached: AttachedStatus | None = None
+    """Guardrail policy and prompt versions mounted."""
+    cost: CostStatus | None = None
+    """Hourly cost at the replica floor (replicas.min) from the price catalog."""
+    drift: DriftStatus | None = None
+    """Drift of live prompts against the reference; score empty until evaluated."""
+    safety: SafetyStatus | None = None
+    """The Guardrail's safety score, copied from its status."""
 
 
 class InferenceService(Resource):
-    """InferenceService."""
+    """InferenceService serves a model or a FineTune's output on KServe, with a guardrail transformer and prompt release, autoscaling and canary rollout."""
 
-    info: ClassVar[KindInfo] = KindInfo(kind="InferenceService", plural="inferenceservices", short_names=["lsvc"],
-                                        columns=[*ready_columns(), age_column()])
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="InferenceService", plural="inferenceservices", short_names=["lsvc"], requires="serving",
+        columns=[
+            *ready_columns(),
+            PrinterColumn(name="URL", json_path=".status.url"),
+            PrinterColumn(name="Cost", json_path=".status.cost.hourlyRate", type="number",
+                          description="Cost per hour at the replica floor, in status.cost.currency"),
+            drift_column(),
+            safety_column(),
+            age_column(),
+        ],
+    )
 
     kind: Literal["InferenceService"] = "InferenceService"
     spec: InferenceServiceSpec

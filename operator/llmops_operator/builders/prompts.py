@@ -1,0 +1,98 @@
+"""The ConfigMaps of a PromptRelease: one content-hashed ConfigMap per served version, and the routing (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmops_operator.api.v1alpha1.promptrelease import PromptRelease, PromptVersion
+from llmops_operator.builders import labels
+from llmops_operator.builders.naming import child_name, short_hash
+
+TEMPLATE_KEY = "template.txt"
+PROMPT_KEY = "prompt.json"
+ROUTING_KEY = "routing.json"
+
+
+def prompt_document(version: PromptVersion) -> dict[str, Any]:
+    """What the runtime needs to render and send one version, defaults made explicit."""
+    parameters = version.parameters
+    document: dict[str, Any] = {
+        "version": version.name, "template": version.template,
+        "parameters": {"temperature": parameters.temperature, "maxTokens": parameters.max_tokens},
+    }
+    if parameters.top_p is not None:
+        document["parameters"]["topP"] = parameters.top_p
+    if parameters.stop:
+        document["parameters"]["stop"] = list(parameters.stop)
+    if version.variables is not None:
+        document["variables"] = list(version.variables)
+    return document
+
+
+def version_hash(version: PromptVersion) -> str:
+    return short_hash(prompt_document(version))
+
+
+def version_configmap_name(release: PromptRelease, version: str) -> str:
+    return child_name(release.name, version, version_hash(release.spec.version(version)))
+
+
+def routing_configmap_name(release: PromptRelease) -> str:
+    return child_name(release.name, "routing")
+
+
+def served_versions(release: PromptRelease) -> list[tuple[str, int]]:
+    """(version, weight) of each version that serves: stable first, then the canary if any."""
+    rollout = release.spec.rollout
+    if rollout.canary is None:
+        return [(rollout.stable, 100)]
+    return [(rollout.stable, 100 - rollout.canary.weight), (rollout.canary.version, rollout.canary.weight)]
+
+
+def build_version_configmap(release: PromptRelease, version: str) -> dict[str, Any]:
+    """An immutable ConfigMap named after the version's content: an edited template is a new ConfigMap."""
+    spec = release.spec.version(version)
+    digest = version_hash(spec)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": version_configmap_name(release, version),
+            "namespace": release.namespace,
+            "labels": {**labels.child_labels(release, "prompt-version"), labels.CONTENT_HASH: digest},
+        },
+        "immutable": True,
+        "data": {TEMPLATE_KEY: spec.template,
+                 PROMPT_KEY: json.dumps(prompt_document(spec), sort_keys=True, separators=(",", ":"))},
+    }
+
+
+def routing_document(release: PromptRelease) -> dict[str, Any]:
+    rollout = release.spec.rollout
+    routes = [{"version": version, "configMap": version_configmap_name(release, version), "weight": weight}
+              for version, weight in served_versions(release)]
+    document: dict[str, Any] = {"strategy": rollout.strategy, "routes": routes}
+    if rollout.strategy == "sticky":
+        document["stickyKey"] = rollout.sticky_key
+    return document
+
+
+def build_routing_configmap(release: PromptRelease) -> dict[str, Any]:
+    """The traffic split; a stable name, so a weight change reaches mounted pods without a restart."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": routing_configmap_name(release),
+            "namespace": release.namespace,
+            "labels": labels.child_labels(release, "prompt-routing"),
+        },
+        "data": {ROUTING_KEY: json.dumps(routing_document(release), sort_keys=True, separators=(",", ":"))},
+    }
+
+
+def build_prompt_configmaps(release: PromptRelease) -> list[dict[str, Any]]:
+    """The served versions' ConfigMaps (stable, then canary) and the routing ConfigMap last."""
+    return [*(build_version_configmap(release, v) for v, _ in served_versions(release)),
+            build_routing_configmap(release)]

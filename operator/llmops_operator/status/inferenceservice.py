@@ -1,0 +1,154 @@
+"""Status of an InferenceService, reduced from the KServe InferenceService as KServe writes it (pure).
+
+Conditions (each reported on every pass; the attached ones only when the spec asks for them):
+- ModelReady: mirrors KServe's PredictorReady. False with reason FineTuneNotFound / FineTuneNotSucceeded
+  while spec.model.fineTuneRef has no output yet (the KServe object is then not created). Counts toward Ready.
+- GuardrailAttached: only with spec.guardrailRef. False (GuardrailNotFound, GuardrailNotReady) while the
+  Guardrail has no compiled policy; then mirrors KServe's TransformerReady, since the transformer enforces
+  the policy. Counts toward Ready.
+- PromptAttached: only with spec.promptReleaseRef. False (PromptReleaseNotFound, PromptReleaseNotReady)
+  while the PromptRelease is not Ready; then mirrors KServe's TransformerReady. Counts toward Ready.
+- Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
+  otherwise the first one that is not, with its reason and message.
+
+Phase: Pending (waiting for a reference, or KServe has not reported yet), Deploying (KServe Unknown),
+Degraded (KServe False), Canary (Ready, traffic split over two predictor revisions), Ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from llmops_operator.api.v1alpha1.common import CostStatus, DriftStatus
+from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, TrafficTarget
+from llmops_operator.api.v1alpha1.units import gib, parse_quantity
+from llmops_operator.builders.kserve import wants_transformer
+from llmops_operator.controllers.base import Observation
+from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod_hourly
+from llmops_operator.status import conditions as cond
+
+MODEL_READY = "ModelReady"
+GUARDRAIL_ATTACHED = "GuardrailAttached"
+PROMPT_ATTACHED = "PromptAttached"
+KSERVE_READY = "KServeReady"
+"""KServe's own Ready, used for the aggregate only (not reported as a condition of ours)."""
+
+
+@dataclass(frozen=True)
+class ServedTokens:
+    """Tokens the service served over a window, from the metrics backend."""
+
+    tokens: int
+    seconds: float
+
+
+@dataclass
+class Inputs:
+    """What the references resolved to: the conditions about them, and the first reason to wait, if any."""
+
+    model_uri: str | None
+    conditions: list[cond.Observed] = field(default_factory=list)
+    waiting: cond.Observed | None = None
+    safety: dict[str, Any] | None = None
+    attached: dict[str, Any] = field(default_factory=dict)
+
+
+def kserve_condition(kserve: dict[str, Any], type_: str, ours: str | None = None) -> cond.Observed:
+    """One of KServe's conditions under our type name; Unknown when KServe has not reported it yet."""
+    found = cond.find((kserve.get("status") or {}).get("conditions") or [], type_)
+    ours = ours or type_
+    if not found:
+        return cond.unknown(ours, f"{type_}Unknown", f"KServe has not reported {type_} yet")
+    status = found.get("status", "Unknown")
+    reason = found.get("reason") or (type_ if status == "True" else f"{type_}False")
+    return cond.Observed(ours, status, reason, found.get("message") or "")
+
+
+def hourly_rate(obj: InferenceService, catalog: PriceCatalog) -> float:
+    """Cost per hour at the replica floor: (predictor pod + transformer pod) x replicas.min."""
+    res = obj.spec.resources
+    rate = pod_hourly(catalog, parse_quantity(res.cpu), gib(res.memory), res.gpus, res.gpu_type)
+    if wants_transformer(obj):
+        settings = obj.spec.transformer
+        cpu, memory = (settings.cpu, settings.memory) if settings else ("500m", "1Gi")
+        rate += pod_hourly(catalog, parse_quantity(cpu), gib(memory))
+    return rate * obj.spec.replicas.min
+
+
+def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: ServedTokens | None) -> dict:
+    rate = hourly_rate(obj, catalog)
+    per_1k = per_1k_tokens(rate, served.seconds, served.tokens) if served else None
+    return CostStatus(currency=catalog.currency, hourly_rate=money(rate),
+                      per_1k_tokens=money(per_1k) if per_1k is not None else None, updated_at=now).wire()
+
+
+def drift_block(obj: InferenceService) -> dict[str, Any] | None:
+    drift = obj.spec.drift
+    if drift is None:
+        return None
+    return DriftStatus(metric=drift.metric, threshold=drift.threshold, window=drift.window).wire()
+
+
+def traffic_of(kserve: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+    predictor = (((kserve.get("status") or {}).get("components") or {}).get("predictor") or {})
+    targets = [TrafficTarget(revision=t.get("revisionName", ""), percent=t.get("percent"),
+                             latest=bool(t.get("latestRevision"))).wire()
+               for t in predictor.get("traffic") or [] if t.get("revisionName")]
+    return predictor.get("latestReadyRevision"), targets
+
+
+def attached_conditions(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs) -> list[cond.Observed]:
+    out = []
+    transformer = kserve_condition(kserve, "TransformerReady")
+    for type_, wanted in ((GUARDRAIL_ATTACHED, obj.spec.guardrail_ref), (PROMPT_ATTACHED, obj.spec.prompt_release_ref)):
+        if wanted is not None:
+            out.append(cond.Observed(type_, transformer.status, transformer.reason, transformer.message))
+    return out
+
+
+def _phase(ready: cond.Observed, kserve_ready: cond.Observed, traffic: list[dict[str, Any]]) -> str:
+    if ready.status == "True":
+        return "Canary" if sum(1 for t in traffic if t.get("percent")) > 1 else "Ready"
+    if kserve_ready.status == "False":
+        return "Degraded"
+    return "Deploying" if kserve_ready.reason != f"{cond.READY}Unknown" else "Pending"
+
+
+def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs: Inputs,
+                  served: ServedTokens | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"cost": cost_block(obj, catalog, now, served)}
+    if (drift := drift_block(obj)) is not None:
+        fields["drift"] = drift
+    if inputs.safety is not None:
+        fields["safety"] = inputs.safety
+    return fields
+
+
+def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCatalog, now: str) -> Observation:
+    """A reference is missing or not ready: the KServe object is not built, and Ready says why."""
+    waiting = inputs.waiting
+    message = f"{waiting.message}; the KServe InferenceService is not created until it is"
+    ready = cond.false(cond.READY, waiting.reason, message)
+    return Observation(conditions=[*inputs.conditions, ready], phase="Pending",
+                       fields=common_fields(obj, catalog, now, inputs, None))
+
+
+def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs, catalog: PriceCatalog,
+                        now: str, served: ServedTokens | None = None) -> Observation:
+    """Status from the live KServe InferenceService."""
+    model_ready = kserve_condition(kserve, "PredictorReady", MODEL_READY)
+    attached = attached_conditions(obj, kserve, inputs)
+    kserve_ready = kserve_condition(kserve, cond.READY, KSERVE_READY)
+    ours = [model_ready, *attached]
+    required = [c.type for c in ours] + [KSERVE_READY]
+    status = kserve.get("status") or {}
+    ready = cond.aggregate_ready([*ours, kserve_ready], required, "Serving",
+                                 f"serving {inputs.model_uri} at {status.get('url') or 'no URL yet'}")
+    latest, traffic = traffic_of(kserve)
+    fields = common_fields(obj, catalog, now, inputs, served)
+    fields |= {"modelUri": inputs.model_uri, "kserveService": kserve["metadata"]["name"]}
+    fields |= {k: v for k, v in {"url": status.get("url"), "latestReadyRevision": latest,
+                                 "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
+    return Observation(conditions=[*ours, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)

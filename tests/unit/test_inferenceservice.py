@@ -1,0 +1,293 @@
+"""InferenceService: model validation, the KServe InferenceService it builds, waiting on references, status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, PromptRelease
+from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.controllers.guardrail import GuardrailReconciler
+from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler
+from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
+from llmops_operator.settings import Settings
+from llmops_operator.status.inferenceservice import ServedTokens
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+URI = "pvc://models/assistant"
+
+
+def ctx() -> Context:
+    settings = Settings(runtime_image="registry.example/llmops:1.0")
+    return Context(settings=settings, catalog=settings.catalog, now=NOW)
+
+
+def service(*options, name="assistant") -> InferenceService:
+    spec = {"model": {"uri": URI}}
+    for option in options:
+        option(spec)
+    return parse(InferenceService, {"apiVersion": "llmops.dev/v1alpha1", "kind": "InferenceService",
+                                    "metadata": {"name": name, "namespace": "ml"}, "spec": spec})
+
+
+def with_(path: str, value):
+    def option(spec):
+        *parents, leaf = path.split(".")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return option
+
+
+def from_fine_tune(name="ft"):
+    return with_("model", {"fineTuneRef": {"name": name}})
+
+
+def ready(body: dict, **status) -> dict:
+    return {**body, "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done"}], **status}}
+
+
+def guardrail_ref() -> dict:
+    body = {"apiVersion": "llmops.dev/v1alpha1", "kind": "Guardrail", "metadata": {"name": "policy"},
+            "spec": {"checks": [{"name": "tox", "type": "toxicity"}]}}
+    status = GuardrailReconciler().projected_status(parse(Guardrail, body), ctx())
+    return {**body, "status": {**status, "safety": {"score": 0.97, "evaluated": 200}}}
+
+
+def prompt_ref(canary: bool = True) -> dict:
+    body = {"apiVersion": "llmops.dev/v1alpha1", "kind": "PromptRelease", "metadata": {"name": "prompt"},
+            "spec": {"versions": [{"name": "v1", "template": "a"}, {"name": "v2", "template": "b"}],
+                     "rollout": {"stable": "v1", **({"canary": {"version": "v2", "weight": 10}} if canary else {})}}}
+    return {**body, "status": PromptReleaseReconciler().projected_status(parse(PromptRelease, body), ctx())}
+
+
+def all_refs() -> dict:
+    return {("FineTune", "ft"): ready({}, outputUri="pvc://models/ft/final"),
+            ("Guardrail", "policy"): guardrail_ref(), ("PromptRelease", "prompt"): prompt_ref()}
+
+
+def guarded(*options):
+    return service(from_fine_tune(), with_("guardrailRef", {"name": "policy"}),
+                   with_("promptReleaseRef", {"name": "prompt"}), *options)
+
+
+def children(obj, refs=None) -> list[dict]:
+    return InferenceServiceReconciler().children(obj, ctx(), {} if refs is None else refs)
+
+
+def kserve(obj, refs=None) -> dict:
+    [isvc] = children(obj, refs)
+    return isvc
+
+
+def observe(obj, live, refs=None, facts=None):
+    return InferenceServiceReconciler().status(obj, live, facts, ctx(), {} if refs is None else refs)
+
+
+def kserve_status(isvc: dict, **conditions: str) -> dict:
+    status = {"url": "http://assistant.ml.example.com",
+              "conditions": [{"type": t, "status": s, **({"reason": "RevisionMissing", "message": "not yet"}
+                                                         if s == "False" else {})} for t, s in conditions.items()],
+              "components": {"predictor": {"latestReadyRevision": "assistant-predictor-00002",
+                                           "traffic": [{"revisionName": "assistant-predictor-00002", "percent": 100,
+                                                        "latestRevision": True}]}}}
+    return {**isvc, "status": status}
+
+
+# ----- validation ----------------------------------------------------------------------------------
+
+def test_the_example_parses_and_names_its_references():
+    body = yaml.safe_load((ROOT / "manifests/examples/inferenceservice.yaml").read_text())
+    obj = parse(InferenceService, body)
+    assert InferenceServiceReconciler().references(obj) == [
+        ("FineTune", "tiny-gpt2-lora"), ("Guardrail", "default-policy"), ("PromptRelease", "assistant-prompt")]
+
+
+@pytest.mark.parametrize("options, message", [
+    ([with_("model", {"format": "huggingface"})], "spec.model: set exactly one of model.uri and model.fineTuneRef"),
+    ([with_("model.fineTuneRef", {"name": "ft"})], "spec.model: set exactly one of model.uri and model.fineTuneRef"),
+    ([with_("replicas", {"min": 3, "max": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
+    ([with_("replicas", {"min": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
+    ([with_("canaryTrafficPercent", 101)], "spec.canaryTrafficPercent: Input should be less than or equal to 100"),
+    ([with_("resources.gpus", 1)], "spec.resources: gpuType is required when gpus is above 0"),
+    ([with_("scaling.metric", "gpu")], "spec.scaling.metric: Input should be 'concurrency', 'rps', 'cpu' or 'memory'"),
+])
+def test_bad_services_name_the_field(options, message):
+    with pytest.raises(InvalidSpec) as err:
+        service(*options)
+    assert str(err.value).startswith(message)
+
+
+def test_unknown_gpu_type_is_an_invalid_spec():
+    obj = service(with_("resources", {"gpus": 1, "gpuType": "nvidia-b200"}))
+    with pytest.raises(InvalidSpec, match="spec.resources.gpuType: unknown GPU type 'nvidia-b200'"):
+        InferenceServiceReconciler().check(obj, ctx())
+
+
+# ----- the KServe InferenceService -----------------------------------------------------------------
+
+def test_plain_model_builds_a_predictor_only():
+    isvc = kserve(service(with_("replicas", {"min": 0, "max": 4}), with_("scaling", {"metric": "rps", "target": 20}),
+                          with_("canaryTrafficPercent", 10), with_("model.runtime", "kserve-huggingfaceserver")))
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["name"] == "assistant" and isvc["metadata"]["namespace"] == "ml"
+    assert isvc["metadata"]["labels"]["llmops.dev/inferenceservice"] == "assistant"
+    assert "annotations" not in isvc["metadata"] and "transformer" not in isvc["spec"]
+    assert isvc["spec"]["predictor"] == {
+        "minReplicas": 0, "maxReplicas": 4, "scaleMetric": "rps", "scaleTarget": 20, "canaryTrafficPercent": 10,
+        "model": {"modelFormat": {"name": "huggingface"}, "runtime": "kserve-huggingfaceserver", "storageUri": URI,
+                  "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}}}
+
+
+def test_gpus_request_the_device_and_select_the_nodes():
+    predictor = kserve(service(with_("resources", {"gpus": 1, "gpuType": "nvidia-l4"})))["spec"]["predictor"]
+    assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert predictor["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
+
+
+def test_fine_tune_output_is_served_with_policy_and_prompts_mounted():
+    isvc = kserve(guarded(), all_refs())
+    refs = all_refs()
+    policy_cm = refs[("Guardrail", "policy")]["status"]["policyConfigMap"]
+    prompt = refs[("PromptRelease", "prompt")]["status"]
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/ft/final"
+    transformer = isvc["spec"]["transformer"]
+    [container] = transformer["containers"]
+    assert container["name"] == "kserve-container" and container["image"] == "registry.example/llmops:1.0"
+    assert container["command"] == ["python", "-m", "llmops_operator.guardrails.transformer"]
+    assert transformer["volumes"] == [
+        {"name": "guardrail-policy", "configMap": {"name": policy_cm}},
+        {"name": "prompt-stable", "configMap": {"name": prompt["stable"]["configMap"]}},
+        {"name": "prompt-canary", "configMap": {"name": prompt["canary"]["configMap"]}},
+        {"name": "prompt-routing", "configMap": {"name": "prompt-routing"}}]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == [
+        "/etc/llmops/guardrail", "/etc/llmops/prompts/versions/v1", "/etc/llmops/prompts/versions/v2",
+        "/etc/llmops/prompts/routing"]
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "LLMOPS_SERVICE": "assistant", "LLMOPS_GUARDRAIL_POLICY": "/etc/llmops/guardrail/policy.json",
+        "LLMOPS_PROMPT_DIR": "/etc/llmops/prompts/versions",
+        "LLMOPS_PROMPT_ROUTING": "/etc/llmops/prompts/routing/routing.json"}
+    hashes = isvc["metadata"]["annotations"]
+    assert hashes["llmops.dev/guardrail-policy-hash"] == refs[("Guardrail", "policy")]["status"]["policyHash"]
+    assert transformer["annotations"] == hashes
+
+
+def test_a_new_prompt_version_changes_the_prompt_hash():
+    with_canary = kserve(guarded(), all_refs())["metadata"]["annotations"]["llmops.dev/prompt-hash"]
+    refs = {**all_refs(), ("PromptRelease", "prompt"): prompt_ref(canary=False)}
+    stable_only = kserve(guarded(), refs)
+    assert stable_only["metadata"]["annotations"]["llmops.dev/prompt-hash"] != with_canary
+    assert [v["name"] for v in stable_only["spec"]["transformer"]["volumes"]] == [
+        "guardrail-policy", "prompt-stable", "prompt-routing"]
+
+
+# ----- waiting on references -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("refs, reason, message", [
+    ({}, "FineTuneNotFound", "spec.model.fineTuneRef: FineTune 'ft' does not exist in this namespace"),
+    ({("FineTune", "ft"): {"status": {"phase": "Running"}}}, "FineTuneNotSucceeded",
+     "waiting for FineTune 'ft' to succeed (phase Running)"),
+    ({("FineTune", "ft"): ready({}, outputUri="pvc://m")}, "GuardrailNotFound",
+     "spec.guardrailRef: Guardrail 'policy' does not exist in this namespace"),
+    ({("FineTune", "ft"): ready({}, outputUri="pvc://m"), ("Guardrail", "policy"): {"status": {}}},
+     "GuardrailNotReady", "waiting for Guardrail 'policy' to compile its policy"),
+    ({**all_refs(), ("PromptRelease", "prompt"): {"status": {"phase": "Pending"}}}, "PromptReleaseNotReady",
+     "waiting for PromptRelease 'prompt' to release its versions"),
+])
+def test_missing_or_unready_references_build_nothing_and_say_why(refs, reason, message):
+    obj = guarded()
+    assert children(obj, refs) == []
+    seen = observe(obj, [], refs)
+    ready_ = seen.conditions[-1]
+    assert (ready_.type, ready_.status, ready_.reason) == ("Ready", "False", reason)
+    assert ready_.message == f"{message}; the KServe InferenceService is not created until it is"
+    assert seen.phase == "Pending"
+
+
+# ----- status from KServe ---------------------------------------------------------------------------
+
+def test_ready_service_reports_url_traffic_cost_and_safety():
+    obj = guarded()
+    refs = all_refs()
+    live = [kserve_status(kserve(obj, refs), PredictorReady="True", TransformerReady="True", IngressReady="True",
+                          Ready="True")]
+    seen = observe(obj, live, refs, ServedTokens(tokens=36_000, seconds=3600))
+    assert [(c.type, c.status) for c in seen.conditions] == [
+        ("ModelReady", "True"), ("GuardrailAttached", "True"), ("PromptAttached", "True"), ("Ready", "True")]
+    assert seen.phase == "Ready"
+    fields = seen.fields
+    assert fields["url"] == "http://assistant.ml.example.com" and fields["modelUri"] == "pvc://models/ft/final"
+    assert fields["latestReadyRevision"] == "assistant-predictor-00002"
+    assert fields["traffic"] == [{"revision": "assistant-predictor-00002", "percent": 100, "latest": True}]
+    assert fields["safety"] == {"score": 0.97, "evaluated": 200}
+    assert fields["attached"] == {"policyConfigMap": refs[("Guardrail", "policy")]["status"]["policyConfigMap"],
+                                  "promptStable": "v1", "promptCanary": "v2"}
+    # predictor 1 CPU + 2 GiB, transformer 0.5 CPU + 1 GiB, one replica, default catalog prices
+    hourly = 1.5 * 0.0316 + 3 * 0.0042
+    assert fields["cost"]["hourlyRate"] == round(hourly, 4)
+    assert fields["cost"]["per1KTokens"] == round(hourly / 36_000 * 1000, 4)
+    assert fields["cost"]["updatedAt"] == "2026-05-01T12:00:00Z"
+
+
+def test_cost_scales_with_the_replica_floor():
+    one = observe(service(), [kserve(service())]).fields["cost"]["hourlyRate"]
+    three = service(with_("replicas", {"min": 3, "max": 3}))
+    assert observe(three, [kserve(three)]).fields["cost"]["hourlyRate"] == pytest.approx(3 * one, abs=1e-4)
+    assert observe(three, [kserve(three)]).fields["cost"].get("per1KTokens") is None
+
+
+def test_predictor_failure_is_degraded_with_kserves_reason():
+    obj = service()
+    seen = observe(obj, [kserve_status(kserve(obj), PredictorReady="False", Ready="False")])
+    assert seen.conditions[0] == seen.conditions[0].__class__("ModelReady", "False", "RevisionMissing", "not yet")
+    assert (seen.conditions[-1].status, seen.conditions[-1].reason) == ("False", "RevisionMissing")
+    assert seen.phase == "Degraded"
+
+
+def test_ingress_not_ready_keeps_the_service_deploying():
+    obj = service()
+    seen = observe(obj, [kserve_status(kserve(obj), PredictorReady="True", IngressReady="Unknown", Ready="Unknown")])
+    assert [(c.type, c.status) for c in seen.conditions] == [("ModelReady", "True"), ("Ready", "Unknown")]
+    assert seen.phase == "Deploying"
+
+
+def test_no_kserve_status_yet_is_pending():
+    obj = service()
+    seen = observe(obj, [kserve(obj)])
+    assert [(c.type, c.status, c.reason) for c in seen.conditions] == [
+        ("ModelReady", "Unknown", "PredictorReadyUnknown"), ("Ready", "Unknown", "PredictorReadyUnknown")]
+    assert seen.phase == "Pending" and "url" not in seen.fields
+
+
+def test_split_traffic_is_canary():
+    obj = service(with_("canaryTrafficPercent", 20))
+    live = kserve_status(kserve(obj), PredictorReady="True", Ready="True")
+    live["status"]["components"]["predictor"]["traffic"] = [
+        {"revisionName": "r2", "percent": 20, "latestRevision": True}, {"revisionName": "r1", "percent": 80}]
+    assert observe(obj, [live]).phase == "Canary"
+
+
+def test_drift_settings_appear_unscored():
+    obj = service(with_("drift", {"reference": {"configMap": {"name": "ref"}}, "threshold": 0.3}))
+    assert observe(obj, [kserve(obj)]).fields["drift"] == {
+        "metric": "psi", "threshold": 0.3, "drifted": False, "window": "1h"}
+
+
+# ----- CRD ------------------------------------------------------------------------------------------
+
+def test_crd_carries_the_rules_and_columns():
+    crd = yaml.safe_load((ROOT / "crds/llmops.dev_inferenceservices.yaml").read_text())
+    version = crd["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert spec["model"]["x-kubernetes-validations"] == [
+        {"rule": "has(self.uri) != has(self.fineTuneRef)", "message": "set exactly one of model.uri and model.fineTuneRef"}]
+    assert spec["replicas"]["x-kubernetes-validations"][0]["message"] == "replicas.min must not exceed replicas.max"
+    assert spec["canaryTrafficPercent"]["maximum"] == 100
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == [
+        "Ready", "Phase", "URL", "Cost", "Drift", "Safety", "Age"]
+    assert crd["spec"]["names"]["shortNames"] == ["lsvc"] and crd["spec"]["group"] == "llmops.dev"
