@@ -38,7 +38,7 @@ def test_command_args_env_and_mounts_become_a_local_process(tmp_path):
     assert plan.argv == [sys.executable, "-m", "llmops_operator.runtime.ingest",
                          "--config", str(tmp_path / "volumes/config/config.json"),
                          f"--out={tmp_path / 'pvc/llmops-data'}/out"]
-    assert plan.env == {"PLAIN": "1", "TOKEN": "s3cret", "WHERE": str(tmp_path / "pvc/llmops-data/x"), "POD": "ingest"}
+    assert plan.env == {"LLMOPS_PVC_ROOT": str(tmp_path / "pvc"), "PLAIN": "1", "TOKEN": "s3cret", "WHERE": str(tmp_path / "pvc/llmops-data/x"), "POD": "ingest"}
     assert plan.files == {tmp_path / "volumes/config/config.json": b'{"a": 1}'}
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
+from llmops_operator.runtime.uris import PVC_ROOT_ENV
 from llmops_operator.sandbox.standins.base import StandIn
 from llmops_operator.status.conditions import now_rfc3339
 
@@ -137,7 +138,8 @@ def plan_process(job: dict[str, Any], sources: dict[tuple[str, str], dict | None
     dirs, files, made = _volume_dirs(pod.get("volumes", []), sources, root)
     mounts = sorted(((m["mountPath"], dirs[m["name"]] / m.get("subPath", "")) for m in container.get("volumeMounts", [])),
                     key=lambda m: -len(m[0]))
-    env = {}
+    # pvc:// URIs inside config files resolve under the same root the claims are mounted from.
+    env = {PVC_ROOT_ENV: str(root / "pvc")}
     for item in container.get("env", []):
         value = _env_value(item, sources, job)
         if value is not None:
