@@ -1,7 +1,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
+# One environment for the suite and the demo: the engines run for real in both (about 5 minutes to install).
+EXTRAS ?= dev,train,vector,serving
 
 .PHONY: venv test crds render demo clean lint
 
@@ -26,9 +27,9 @@ render: venv
 	$(BIN)/llmops render -f manifests/examples/
 
 ## make demo: the main command: the sandbox with every example applied and reconciled (Ctrl-C stops it)
-demo: EXTRAS = dev,train
 demo: venv
-	$(BIN)/llmops sandbox --apply manifests/examples/ --claim llmops-data=manifests/examples/data --until-settled
+	$(BIN)/llmops sandbox --apply manifests/examples/ --claim llmops-data=manifests/examples/data \
+		--claim llmops-docs=docs --until-settled
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -68,9 +68,54 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
                        claims=claims, until_settled=args.until_settled)
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    import base64
+    import os
+
+    from llmops_operator.api.v1alpha1 import BY_KIND
+    from llmops_operator.backends.milvus import MilvusError
+    from llmops_operator.k8s.blocking import BlockingClient
+    from llmops_operator.k8s.resources import ApiResource, resource_for
+    from llmops_operator.runtime.search import format_hits, search, target_of
+
+    kind = BY_KIND["VectorIndex"]
+    client = BlockingClient()
+    body = client.get(ApiResource(kind.model_fields["api_version"].default, "VectorIndex", kind.info.plural),
+                      args.namespace, args.name)
+    if body is None:
+        print(f"error: VectorIndex {args.namespace}/{args.name} not found", file=sys.stderr)
+        return 1
+    token = None
+    ref = (body["spec"]["milvus"].get("secretRef") or {})
+    if ref:
+        secret = client.get(resource_for("v1", "Secret"), args.namespace, ref["name"]) or {}
+        token = base64.b64decode((secret.get("data") or {}).get(ref["key"], "")).decode() or None
+    pvc_root = args.pvc_root or os.environ.get("LLMOPS_PVC_ROOT") or str(Path(".sandbox") / "pvc")
+    try:
+        hits = search(target_of(body), args.query, args.k, token, pvc_root)
+    except (ValueError, MilvusError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(format_hits(hits) if hits else "no results")
+    return 0
+
+
+def _cmd_guardrail_test(args: argparse.Namespace) -> int:
+    from llmops_operator.guardrails.cli import guardrail_test
+
+    return guardrail_test(Path(args.filename), Path(args.input), sys.stdout, sys.stderr)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="llmops", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
+
+    guardrail = sub.add_parser("guardrail", help="work with Guardrail policies").add_subparsers(
+        dest="guardrail_command", required=True)
+    test = guardrail.add_parser("test", help="print the verdict of a Guardrail policy on each line of a JSONL file")
+    test.add_argument("-f", "--filename", required=True, help="a Guardrail manifest or a compiled policy.json")
+    test.add_argument("--input", required=True, help='JSON Lines: {"text", "direction", "label"} per line')
+    test.set_defaults(func=_cmd_guardrail_test)
 
     crds = sub.add_parser("crds", help="generate crds/, the chart's copies and docs/api-reference.md from the API models")
     crds.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this checkout)")
@@ -102,6 +147,15 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--until-settled", action="store_true",
                          help="after applying, wait until every object is Ready or has finished unready")
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    search = sub.add_parser("search", help="the chunks of a VectorIndex nearest to a query (needs the vector extra)")
+    search.add_argument("name", help="the VectorIndex")
+    search.add_argument("query", help="the text to search for")
+    search.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
+    search.add_argument("-k", type=int, default=5, help="how many chunks to show (default: 5)")
+    search.add_argument("--pvc-root", help="where pvc:// claims are on this machine (default: $LLMOPS_PVC_ROOT, "
+                                           "else .sandbox/pvc, the sandbox's claims)")
+    search.set_defaults(func=_cmd_search)
     return top
 
 

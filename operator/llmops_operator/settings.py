@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     """Ray version KubeRay is told the image runs."""
     field_manager: str = "llmops-operator"
     """Server-side apply field manager of every child."""
+    pvc_root: str | None = None
+    """Where claims named by pvc:// URIs are mounted in the operator's own filesystem (the sandbox sets it to its
+    claims directory); lets deletionPolicy Delete open Milvus Lite databases on claims. Unset: they are kept."""
 
     @cached_property
     def catalog(self) -> PriceCatalog:

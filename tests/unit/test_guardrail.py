@@ -79,19 +79,27 @@ def test_policy_makes_every_default_explicit():
                                 check("re", "regexDeny", patterns=["AKIA[0-9A-Z]{16}"]),
                                 check("size", "maxTokens", maxTokens=100),
                                 mode="monitor"))
+    monitor = {"mode": "monitor", "onError": "failClosed"}
     assert compiled == {"format": "llmops.dev/guardrail-policy/v1", "mode": "monitor", "checks": [
-        {"name": "pii", "type": "piiRedaction", "action": "redact", "scope": "both", "entities": ["email"]},
-        {"name": "tox", "type": "toxicity", "action": "block", "scope": "output", "threshold": 0.5},
-        {"name": "re", "type": "regexDeny", "action": "block", "scope": "both", "patterns": ["AKIA[0-9A-Z]{16}"]},
-        {"name": "size", "type": "maxTokens", "action": "block", "scope": "both", "maxTokens": 100},
+        {"name": "pii", "type": "piiRedaction", "action": "redact", "scope": "both", "entities": ["email"], **monitor},
+        {"name": "tox", "type": "toxicity", "action": "block", "scope": "output", "threshold": 0.5, **monitor},
+        {"name": "re", "type": "regexDeny", "action": "block", "scope": "both", "patterns": ["AKIA[0-9A-Z]{16}"],
+         **monitor},
+        {"name": "size", "type": "maxTokens", "action": "block", "scope": "both", "maxTokens": 100, **monitor},
     ]}
+
+
+def test_a_check_overrides_the_policy_mode_and_on_error():
+    compiled = policy(guardrail(check("tox", "toxicity", mode="enforce", onError="failOpen"), mode="monitor"))
+    assert compiled["checks"][0] == {"name": "tox", "type": "toxicity", "action": "block", "scope": "both",
+                                          "threshold": 0.5, "mode": "enforce", "onError": "failOpen"}
 
 
 def test_pii_entities_default_to_every_kind_and_evaluation_is_carried():
     compiled = policy(guardrail(check("pii", "piiRedaction"),
                                 evaluation={"dataset": {"name": "redteam"}, "minPassRate": 0.8}))
     assert compiled["checks"][0]["entities"] == ["email", "phone", "creditCard", "ssn", "ipAddress", "iban",
-                                                 "person", "address"]
+                                                 "person", "address", "apiKey", "nationalId"]
     assert compiled["evaluation"] == {"configMap": "redteam", "key": "dataset.jsonl", "minPassRate": 0.8}
 
 
@@ -114,18 +122,29 @@ def test_status_names_the_policy_once_the_configmap_exists():
     live = children(obj)
     seen = GuardrailReconciler().status(obj, live, None, Context.default(), {})
     assert [(c.type, c.status, c.reason) for c in seen.conditions] == [
-        ("PolicyCompiled", "True", "Compiled"), ("Ready", "True", "PolicyCompiled")]
+        ("PolicyCompiled", "True", "Compiled"), ("SelfTested", "True", "Passed"), ("Ready", "True", "PolicyCompiled")]
     assert seen.phase == "Ready"
     assert seen.fields == {"checks": 2, "policyConfigMap": live[0]["metadata"]["name"],
                            "policyHash": live[0]["metadata"]["labels"]["llmops.dev/content-hash"],
-                           "safety": {"evaluated": 0, "byRule": {}}}
+                           "safety": {"evaluated": 0, "byRule": {}, "detectionRate": 1.0, "falsePositiveRate": 0.0}}
+    assert seen.conditions[1].message.startswith("16/16 covered attacks caught, 0/30 benign texts hit; no check covers")
+
+
+def test_a_weak_policy_says_so_without_blocking_ready():
+    obj = guardrail(check("tox", "toxicity", threshold=0.99))
+    seen = GuardrailReconciler().status(obj, children(obj), None, Context.default(), {})
+    self_test = seen.conditions[1]
+    assert (self_test.type, self_test.status, self_test.reason) == ("SelfTested", "False", "LowDetectionRate")
+    assert self_test.message.startswith("detection rate ") and seen.phase == "Ready"
+    assert seen.fields["safety"]["detectionRate"] < 0.9
 
 
 def test_status_without_the_configmap_is_not_ready():
     obj = guardrail()
     seen = GuardrailReconciler().status(obj, [], None, Context.default(), {})
     assert [(c.type, c.status, c.reason) for c in seen.conditions] == [
-        ("PolicyCompiled", "False", "PolicyConfigMapMissing"), ("Ready", "False", "PolicyConfigMapMissing")]
+        ("PolicyCompiled", "False", "PolicyConfigMapMissing"), ("SelfTested", "True", "Passed"),
+        ("Ready", "False", "PolicyConfigMapMissing")]
     assert seen.phase == "Pending" and "policyConfigMap" not in seen.fields
 
 

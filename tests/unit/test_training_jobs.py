@@ -330,17 +330,20 @@ def test_fine_tune_waits_for_its_training_job():
     assert run_config(job)["baseModelUri"] == "pvc://models/tj/final"
 
 
-def test_fine_tune_mounts_the_evaluation_guardrail_policy():
+def test_fine_tune_carries_the_evaluation_guardrail_policy_in_its_run_config():
     ft = fine_tune(with_("evaluation", {"dataset": {"uri": "pvc://data/eval.jsonl"},
                                         "guardrailRef": {"name": "policy"}}))
     reconciler = FineTuneReconciler()
     not_ready = {("Guardrail", "policy"): {"status": {}}}
     assert reconciler.children(ft, ctx(), not_ready) == []
     assert by_type(reconciler.status(ft, [], None, ctx(), not_ready))["Ready"].reason == "GuardrailNotReady"
-    job = rayjob(ft, {("Guardrail", "policy"): {"status": {"policyConfigMap": "policy-abc123"}}})
-    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
-    assert {"name": "guardrail-policy", "configMap": {"name": "policy-abc123"}} in head["volumes"]
-    assert run_config(job)["evaluation"]["guardrailPolicyPath"] == "/etc/llmops/guardrail"
+    guardrail = {"apiVersion": "llmops.dev/v1alpha1", "kind": "Guardrail",
+                 "metadata": {"name": "policy", "namespace": "ml"},
+                 "spec": {"checks": [{"name": "tox", "type": "toxicity", "threshold": 0.7}]},
+                 "status": {"policyConfigMap": "policy-abc123"}}
+    job = rayjob(ft, {("Guardrail", "policy"): guardrail})
+    policy = run_config(job)["evaluation"]["guardrailPolicy"]
+    assert [c["name"] for c in policy["checks"]] == ["tox"] and policy["checks"][0]["threshold"] == 0.7
 
 
 @pytest.mark.parametrize("spec,message", [
@@ -375,3 +378,95 @@ def test_crd_carries_the_cross_field_rules():
     for message in ["set outputUri or checkpoint.uri", "set output.uri or checkpoint.uri",
                     "checkpoint.uri is immutable", "set exactly one of baseModel.uri and baseModel.trainingJobRef"]:
         assert message in rules
+
+
+# ----- budget actions ------------------------------------------------------------------------------
+
+def with_status(obj, **status):
+    """The object as the operator sees it on its next pass: with the status it wrote last."""
+    body = {"apiVersion": obj.api_version, "kind": obj.kind,
+            "metadata": {"name": obj.name, "namespace": obj.namespace, "generation": 1},
+            "spec": obj.spec.wire(), "status": status}
+    return parse(type(obj), body)
+
+
+SPENT = {"conditions": [{"type": "BudgetExceeded", "status": "True", "reason": "BudgetExceeded", "message": "",
+                         "lastTransitionTime": "2026-05-01T11:00:00Z"}],
+         "cost": {"currency": "USD", "hourlyRate": 1.0, "accrued": 0.6, "estimate": 6.0, "budget": 0.5}}
+
+
+@pytest.mark.parametrize("action,phase,suspend", [("Suspend", "Suspended", True), ("Stop", "Stopped", True),
+                                                   ("Alert", "Running", False)])
+def test_a_spent_budget_suspends_or_stops_the_rayjob(action, phase, suspend):
+    job = with_status(training_job(with_("budget", {"limit": 0.5, "action": action})), **SPENT)
+    assert rayjob(job)["spec"]["suspend"] is suspend
+    start = (NOW - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    progress, *rest, built = children(job)
+    observation = TrainingJobReconciler().status(
+        job, [progress, *rest, live(built, jobDeploymentStatus="Suspended" if suspend else "Running", startTime=start)],
+        None, ctx(), {})
+    assert observation.phase == phase
+    if suspend:
+        assert by_type(observation)["Suspended"].reason == "BudgetExceeded"
+        assert observation.fields["cost"]["accrued"] == 0.6  # frozen while nothing runs
+
+
+def test_raising_the_limit_resumes_a_suspended_job():
+    job = with_status(training_job(with_("budget", {"limit": 5, "action": "Suspend"})), **SPENT)
+    assert rayjob(job)["spec"]["suspend"] is False
+
+
+def test_a_budget_below_the_estimate_is_a_warning_condition():
+    low = observe(training_job(with_("budget", {"limit": 0.01}), with_("maxDuration", "10h")), {})
+    fits = by_type(low)["BudgetFitsEstimate"]
+    assert fits.status == "False" and "below the estimate" in fits.message
+    assert by_type(observe(training_job(with_("budget", {"limit": 100})), {}))["BudgetFitsEstimate"].status == "True"
+
+
+# ----- FineTune evaluation, gates and promotion ---------------------------------------------------
+
+def evaluated_fine_tune(*options):
+    return fine_tune(with_("evaluation", {"dataset": {"uri": "pvc://data/eval.jsonl"}, "metrics": ["rougeL"]}),
+                     with_("gates", {"minScore": 0.3, "minSafety": 0.9}), *options)
+
+
+def finished(ft, evaluation: dict | None, refs=None):
+    progress, *rest, job = children(ft)
+    if evaluation is not None:
+        progress = {**progress, "data": {"progress.json": json.dumps({"evaluation": evaluation})}}
+    return FineTuneReconciler().status(
+        ft, [progress, *rest, live(job, jobDeploymentStatus="Complete", jobStatus="SUCCEEDED")], None, ctx(), refs or {})
+
+
+def test_passed_gates_make_the_fine_tune_ready_with_its_scores_and_safety():
+    observation = finished(evaluated_fine_tune(), {
+        "scores": {"rougeL": 0.41}, "primaryMetric": "rougeL", "gate": "Passed", "gateMessage": "passed rougeL and safety",
+        "safety": {"score": 0.95, "evaluated": 20, "byRule": {"pii": 1}}})
+    assert observation.phase == "Succeeded" and by_type(observation)["Ready"].status == "True"
+    assert observation.fields["evaluation"]["scores"] == {"rougeL": 0.41}
+    assert observation.fields["safety"]["score"] == 0.95
+
+
+def test_a_failed_gate_ends_gate_failed_and_not_ready():
+    observation = finished(evaluated_fine_tune(), {
+        "scores": {"rougeL": 0.1}, "primaryMetric": "rougeL", "gate": "Failed", "gateMessage": "rougeL 0.1 is not at least 0.3"})
+    assert observation.phase == "GateFailed"
+    ready = by_type(observation)["Ready"]
+    assert ready.status == "False" and ready.reason == "GateFailed" and "rougeL 0.1" in ready.message
+
+
+def test_a_missing_evaluation_report_is_a_failure_not_a_success():
+    observation = finished(evaluated_fine_tune(), None)
+    assert observation.phase == "Failed" and by_type(observation)["Evaluated"].reason == "EvaluationMissing"
+
+
+def test_promotion_is_reported_only_when_the_service_serves_this_output():
+    ft = evaluated_fine_tune(with_("output.promote", {"inferenceServiceRef": {"name": "assistant"}}))
+    passed = {"scores": {"rougeL": 0.5}, "gate": "Passed"}
+    serving = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "ft"}}}}}
+    other = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "older"}}}}}
+    promoted = finished(ft, passed, serving)
+    assert promoted.fields["promotedTo"] == "assistant" and by_type(promoted)["Promoted"].status == "True"
+    waiting = finished(ft, passed, other)
+    assert "promotedTo" not in waiting.fields and by_type(waiting)["Promoted"].reason == "NotReferenced"
+    assert by_type(waiting)["Ready"].status == "True"  # the output is good; serving it is the user's call

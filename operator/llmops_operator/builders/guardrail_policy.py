@@ -16,9 +16,10 @@ POLICY_KEY = "policy.json"
 POLICY_FORMAT = "llmops.dev/guardrail-policy/v1"
 
 
-def compile_check(check: GuardrailCheck) -> dict[str, Any]:
+def compile_check(check: GuardrailCheck, policy_mode: str = "enforce") -> dict[str, Any]:
     """One check with every default made explicit, so the runtime needs no knowledge of the API's defaults."""
-    compiled: dict[str, Any] = {"name": check.name, "type": check.type, "action": check.action, "scope": check.scope}
+    compiled: dict[str, Any] = {"name": check.name, "type": check.type, "action": check.action, "scope": check.scope,
+                                "mode": check.mode or policy_mode, "onError": check.on_error}
     if check.type == "piiRedaction":
         compiled["entities"] = list(check.entities or PII_ENTITIES)
     elif check.type in CLASSIFIER_TYPES:
@@ -35,7 +36,7 @@ def compile_check(check: GuardrailCheck) -> dict[str, Any]:
 def compile_policy(spec: GuardrailSpec) -> dict[str, Any]:
     """The policy document the guardrail runtime loads."""
     policy: dict[str, Any] = {"format": POLICY_FORMAT, "mode": spec.mode,
-                              "checks": [compile_check(c) for c in spec.checks]}
+                              "checks": [compile_check(c, spec.mode) for c in spec.checks]}
     if spec.evaluation:
         policy["evaluation"] = {"configMap": spec.evaluation.dataset.name, "key": spec.evaluation.dataset.key,
                                 "minPassRate": spec.evaluation.min_pass_rate}

@@ -49,8 +49,12 @@ def training_run_config(job: TrainingJob) -> dict[str, Any]:
     return {**_common(job), "task": "pretrain", "model": _dump(job.spec.model), "outputUri": output_uri(job)}
 
 
-def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: str | None = None) -> dict[str, Any]:
-    """`base_model_uri` is resolved by the caller (spec uri, or the referenced TrainingJob's output)."""
+def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+    """`base_model_uri` and the evaluation's compiled `guardrail_policy` are resolved by the caller.
+
+    The policy travels inside the run config rather than as a mounted ConfigMap: a job submitted to a
+    shared RayCluster (clusterSelector) cannot mount anything, yet must evaluate with the same policy."""
     spec = ft.spec
     config = {
         **_common(ft), "task": "finetune", "baseModelUri": base_model_uri, "method": spec.method,
@@ -59,5 +63,5 @@ def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: str
         "output": {**_dump(spec.output), "uri": output_uri(ft)},
     }
     if guardrail_policy:
-        config["evaluation"]["guardrailPolicyPath"] = guardrail_policy
+        config["evaluation"]["guardrailPolicy"] = guardrail_policy
     return config

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from pydantic import ValidationError
 
@@ -68,14 +68,27 @@ def describe_validation_error(err: ValidationError) -> str:
 def parse(resource: type[Resource], body: dict[str, Any]) -> Resource:
     """The typed object, or InvalidSpec naming each bad field."""
     try:
-        return resource.model_validate(_without_status(body), by_alias=True, by_name=False)
+        obj = resource.model_validate(_without_status(body), by_alias=True, by_name=False)
     except ValidationError as err:
         raise InvalidSpec(describe_validation_error(err)) from None
+    obj.status = _previous_status(resource, body.get("status"))
+    return obj
 
 
 def _without_status(body: dict[str, Any]) -> dict[str, Any]:
     # Status is the operator's own output: never let a stale or foreign status block a reconcile.
     return {k: v for k, v in dict(body).items() if k != "status"}
+
+
+def _previous_status(resource: type[Resource], status: Any) -> Any:
+    """The last status written, for reducers that act on it (a spent budget); None when absent or unreadable."""
+    if not isinstance(status, dict) or not status:
+        return None
+    status_model = next(a for a in get_args(resource.model_fields["status"].annotation) if a is not type(None))
+    try:
+        return status_model.model_validate(status, by_alias=True, by_name=False)
+    except ValidationError:
+        return None
 
 
 Refs = dict[tuple[str, str], dict[str, Any] | None]

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.api.v1alpha1.guardrail import Guardrail
+from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.runconfig import finetune_run_config, output_uri
-from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.finetune import finetune_outcome
 from llmops_operator.status.jobs import job_observation, waiting_observation
 
 BASE_MODEL_READY = "BaseModelReady"
-GUARDRAIL_POLICY_DIR = "/etc/llmops/guardrail"
 
 
 def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
@@ -36,8 +38,8 @@ def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
     return status["outputUri"], cond.true(BASE_MODEL_READY, "TrainingJobSucceeded", status["outputUri"])
 
 
-def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed | None]:
-    """The compiled policy ConfigMap of the evaluation's Guardrail, or why the FineTune waits for it."""
+def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[dict[str, Any] | None, cond.Observed | None]:
+    """The evaluation Guardrail's compiled policy, or why the FineTune waits for it."""
     ref = ft.spec.evaluation.guardrail_ref if ft.spec.evaluation else None
     if ref is None:
         return None, None
@@ -49,18 +51,16 @@ def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observe
     if not config_map:
         return None, cond.false(BASE_MODEL_READY, "GuardrailNotReady",
                                 f"waiting for Guardrail {ref.name!r} to compile its policy")
-    return config_map, None
-
-
-def guardrail_volume(config_map: str) -> dict[str, Any]:
-    return {"volume": {"name": "guardrail-policy", "configMap": {"name": config_map}},
-            "mount": {"name": "guardrail-policy", "mountPath": GUARDRAIL_POLICY_DIR, "readOnly": True}}
+    try:
+        return compile_policy(parse(Guardrail, guardrail).spec), None
+    except InvalidSpec as err:
+        return None, cond.false(BASE_MODEL_READY, "GuardrailInvalid", f"Guardrail {ref.name!r}: {err}")
 
 
 class FineTuneReconciler(Reconciler):
     resource = FineTune
     watches = (RAYJOB, CONFIGMAP)
-    referenced_kinds = ("TrainingJob", "Guardrail")
+    referenced_kinds = ("TrainingJob", "Guardrail", "InferenceService")
 
     def check(self, obj: FineTune, ctx: Context) -> None:
         check_gpu_type(obj, ctx)
@@ -71,6 +71,8 @@ class FineTuneReconciler(Reconciler):
             refs.append(("TrainingJob", obj.spec.base_model.training_job_ref.name))
         if obj.spec.evaluation and obj.spec.evaluation.guardrail_ref:
             refs.append(("Guardrail", obj.spec.evaluation.guardrail_ref.name))
+        if obj.spec.output.promote:
+            refs.append(("InferenceService", obj.spec.output.promote.inference_service_ref.name))
         return refs
 
     def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
@@ -78,10 +80,7 @@ class FineTuneReconciler(Reconciler):
         policy, waiting = guardrail_policy(obj, refs)
         if uri is None or waiting:
             return []
-        if policy is None:
-            return job_children(obj, finetune_run_config(obj, uri), ctx)
-        return job_children(obj, finetune_run_config(obj, uri, GUARDRAIL_POLICY_DIR), ctx,
-                           extra_volumes=[guardrail_volume(policy)])
+        return job_children(obj, finetune_run_config(obj, uri, policy), ctx)
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
@@ -89,11 +88,11 @@ class FineTuneReconciler(Reconciler):
         _, waiting = guardrail_policy(obj, refs)
         if uri is None or waiting:
             return waiting_observation(waiting if uri else base_ready, obj.spec, ctx.catalog, ctx.now)
-        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now, obj.status)
         observation.conditions.insert(0, base_ready)
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
-        return observation
+        return finetune_outcome(obj, observation, live[0], refs)
 
     def projected_status(self, obj: FineTune, ctx: Context) -> dict[str, Any] | None:
         ready = {"type": "Ready", "status": "True", "reason": "Succeeded"}

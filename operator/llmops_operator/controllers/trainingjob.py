@@ -23,7 +23,7 @@ class TrainingJobReconciler(Reconciler):
 
     def status(self, obj: TrainingJob, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
-        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now, obj.status)
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
         return observation

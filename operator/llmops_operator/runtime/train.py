@@ -25,6 +25,7 @@ from llmops_operator.runtime.uris import local_path
 
 PROGRESS_PREFIX = "LLMOPS_PROGRESS "
 RESULT_PREFIX = "LLMOPS_RESULT "
+EVALUATION_PREFIX = "LLMOPS_EVALUATION "
 
 
 def plan_steps(blocks_per_worker: int, training: dict[str, Any]) -> tuple[int, int]:
@@ -208,6 +209,19 @@ def main() -> int:
         return 2
     metrics = fit(config)
     print(RESULT_PREFIX + json.dumps(metrics), flush=True)
+    if config.get("task") == "finetune" and config.get("evaluation"):
+        return report_evaluation(config)
+    return 0
+
+
+def report_evaluation(config: dict[str, Any]) -> int:
+    """Evaluate the saved output in the driver and report it; a failed gate is a verdict, not a crash."""
+    from llmops_operator.runtime.evaluate import evaluate
+
+    result = evaluate(config)
+    reporter = Reporter(config.get("progress"))
+    reporter.update("evaluation", result, force=True)
+    print(EVALUATION_PREFIX + json.dumps(result), flush=True)
     return 0
 
 

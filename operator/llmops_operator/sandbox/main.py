@@ -56,6 +56,9 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
+        if self.settings.pvc_root is None:
+            # The operator runs on this machine, so it reaches the claims' directories as the Jobs do.
+            self.settings = self.settings.model_copy(update={"pvc_root": str(self.workdir / "pvc")})
         self._server = None
         self._operator = None
         self._standins = None
@@ -159,7 +162,7 @@ class Sandbox:
         self.stop()
 
 
-SETTLED_PHASES = ("Failed", "Invalid", "GateFailed", "Blocked")
+SETTLED_PHASES = ("Failed", "Invalid", "GateFailed", "Blocked", "Stopped")
 
 
 def settled(obj: dict[str, Any]) -> bool:

@@ -7,8 +7,13 @@ Conditions (each reported on every pass):
 - Ready: True when PolicyCompiled is True: consumers (InferenceService, FineTune evaluation) may mount
   the policy. A spec the operator cannot compile (a regex that does not compile, a threshold out of
   range) never gets here: the glue reports Ready=False, reason InvalidSpec.
+- SelfTested: set by the Guardrail controller on every pass from the built-in self-test of the compiled
+  policy (pure, cached by policy). True, reason Passed, when the checks catch at least 90% of the built-in
+  attacks they cover and hit at most 5% of the benign look-alikes; False, reason LowDetectionRate or
+  HighFalsePositiveRate, with the numbers, otherwise. Informational: does not count toward Ready.
 
-status.safety stays unscored (score empty, evaluated 0) until the guardrail runtime reports verdicts.
+status.safety carries the self-test's detectionRate and falsePositiveRate; its score stays empty (evaluated 0)
+until the guardrail runtime reports live verdicts.
 """
 
 from __future__ import annotations
@@ -17,11 +22,38 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.common import SafetyStatus
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
-from llmops_operator.builders.guardrail_policy import POLICY_KEY, policy_configmap_name, policy_hash
+from llmops_operator.builders.guardrail_policy import POLICY_KEY, policy_configmap_name, policy_hash, policy_json
 from llmops_operator.controllers.base import Observation
+from llmops_operator.guardrails.selftest import (
+    MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, SelfTestReport, selftest_policy_json,
+)
 from llmops_operator.status import conditions as cond
 
 POLICY_COMPILED = "PolicyCompiled"
+SELF_TESTED = "SelfTested"
+
+
+def self_test_summary(report: SelfTestReport) -> str:
+    detection = f"{report.detected}/{report.attacks} covered attacks caught" if report.attacks else "no attacks covered"
+    summary = f"{detection}, {report.false_positives}/{report.benign} benign texts hit"
+    if report.uncovered:
+        summary += f"; no check covers {', '.join(report.uncovered)}"
+    return summary
+
+
+def self_tested(report: SelfTestReport) -> cond.Observed:
+    summary = self_test_summary(report)
+    if report.detection_rate is not None and report.detection_rate < MIN_DETECTION_RATE:
+        return cond.false(SELF_TESTED, "LowDetectionRate",
+                          f"detection rate {report.detection_rate:.0%} is under {MIN_DETECTION_RATE:.0%}: {summary}")
+    if (report.false_positive_rate or 0) > MAX_FALSE_POSITIVE_RATE:
+        return cond.false(SELF_TESTED, "HighFalsePositiveRate", f"false-positive rate "
+                          f"{report.false_positive_rate:.0%} is over {MAX_FALSE_POSITIVE_RATE:.0%}: {summary}")
+    return cond.true(SELF_TESTED, "Passed", summary)
+
+
+def safety_fields(report: SelfTestReport) -> dict[str, Any]:
+    return SafetyStatus(detection_rate=report.detection_rate, false_positive_rate=report.false_positive_rate).wire()
 
 
 def policy_compiled(guardrail: Guardrail, config_map: dict[str, Any] | None) -> cond.Observed:
@@ -34,16 +66,18 @@ def policy_compiled(guardrail: Guardrail, config_map: dict[str, Any] | None) -> 
 
 def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]]) -> Observation:
     compiled = policy_compiled(guardrail, live[0] if live else None)
+    report = selftest_policy_json(policy_json(guardrail.spec))
     ready = cond.aggregate_ready([compiled], [POLICY_COMPILED], "PolicyCompiled", compiled.message)
-    fields: dict[str, Any] = {"checks": len(guardrail.spec.checks), "safety": SafetyStatus().wire()}
+    fields: dict[str, Any] = {"checks": len(guardrail.spec.checks), "safety": safety_fields(report)}
     if compiled.status == "True":
         fields |= {"policyConfigMap": policy_configmap_name(guardrail), "policyHash": policy_hash(guardrail.spec)}
-    return Observation(conditions=[compiled, ready], phase="Ready" if ready.status == "True" else "Pending",
-                       fields=fields)
+    return Observation(conditions=[compiled, self_tested(report), ready],
+                       phase="Ready" if ready.status == "True" else "Pending", fields=fields)
 
 
 def projected_guardrail_status(guardrail: Guardrail) -> dict[str, Any]:
     """The status a compiled Guardrail reports, for offline previews (`llmops render`)."""
     return {"phase": "Ready", "conditions": [{"type": cond.READY, "status": "True", "reason": "PolicyCompiled"}],
             "policyConfigMap": policy_configmap_name(guardrail), "policyHash": policy_hash(guardrail.spec),
-            "checks": len(guardrail.spec.checks), "safety": SafetyStatus().wire()}
+            "checks": len(guardrail.spec.checks),
+            "safety": safety_fields(selftest_policy_json(policy_json(guardrail.spec)))}

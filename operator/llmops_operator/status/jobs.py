@@ -5,7 +5,10 @@ Conditions (each reported on every pass):
 - Succeeded: True when the Ray job SUCCEEDED; False with KubeRay's reason when it failed, was stopped,
   or missed a deadline; Unknown while it runs.
 - Suspended: True while spec.suspend holds the job (KubeRay Suspending/Suspended).
-- BudgetExceeded: True when accrued cost reached spec.budget.limit (only with a budget).
+- BudgetExceeded: True when accrued cost reached spec.budget.limit (only with a budget). With action
+  Suspend or Stop the next pass suspends the RayJob (KubeRay stops the job and frees its cluster);
+  the phase then reads Suspended (raise the limit to resume from the last checkpoint) or Stopped.
+- BudgetFitsEstimate: False when spec.budget.limit is below the estimate for spec.maxDuration (a warning).
 - Ready: True once Succeeded is True: a job is ready when its output exists.
 """
 
@@ -28,6 +31,7 @@ SUBMITTED = "Submitted"
 SUCCEEDED = "Succeeded"
 SUSPENDED = "Suspended"
 BUDGET_EXCEEDED = "BudgetExceeded"
+BUDGET_FITS = "BudgetFitsEstimate"
 
 _PHASES = {
     "": "Pending", "New": "Pending", "Initializing": "Initializing", "Waiting": "Initializing",
@@ -87,22 +91,46 @@ def reported(progress_configmap: dict[str, Any] | None) -> dict[str, Any]:
     return fields
 
 
+def budget_hold(spec: JobSpecCommon, previous: Any) -> str | None:
+    """Suspend or Stop when the last status says the budget is spent and the action says to act on it."""
+    if spec.budget is None or spec.budget.action == "Alert" or previous is None:
+        return None
+    exceeded = next((c for c in previous.conditions if c.type == BUDGET_EXCEEDED), None)
+    if exceeded is None or exceeded.status != "True":
+        return None
+    if previous.cost is not None and spec.budget.limit > previous.cost.accrued:
+        return None  # the limit was raised since: let the job resume
+    return spec.budget.action
+
+
 def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_configmap: dict[str, Any] | None,
-                    catalog: PriceCatalog, now: datetime) -> Observation:
-    """Conditions, phase and status fields of a job whose RayJob is `rayjob` (as the API returned it)."""
+                    catalog: PriceCatalog, now: datetime, previous: Any = None) -> Observation:
+    """Conditions, phase and status fields of a job whose RayJob is `rayjob` (as the API returned it).
+
+    `previous` is the object's current status (model), for the budget's hold and frozen cost."""
     status = rayjob.get("status") or {}
     deployment = status.get("jobDeploymentStatus") or ""
     phase = phase_of(deployment, status.get("jobStatus") or "")
     start, end = parse_time(status.get("startTime")), parse_time(status.get("endTime"))
     cost = job_cost(spec, catalog, start, end if phase in ("Succeeded", "Failed") else None, now)
+    hold = budget_hold(spec, previous)
+    if phase == "Suspended" and previous is not None and previous.cost is not None:
+        cost.accrued = previous.cost.accrued  # nothing runs while suspended, so nothing accrues
+    if hold and phase not in ("Succeeded", "Failed"):
+        phase = "Stopped" if hold == "Stop" else "Suspended"
 
     conditions = [
         cond.true(SUBMITTED, "RayJobAccepted", f"KubeRay reports {deployment}") if deployment
         else cond.unknown(SUBMITTED, "WaitingForKubeRay", "the RayJob has not been picked up by KubeRay yet"),
         _succeeded(phase, status),
-        cond.true(SUSPENDED, "SuspendedBySpec", "spec.suspend is true") if phase == "Suspended"
-        else cond.false(SUSPENDED, "NotSuspended"),
+        _suspended(phase, hold, spec),
     ]
+    if spec.budget and cost.estimate is not None and cost.estimate > spec.budget.limit:
+        conditions.append(cond.false(BUDGET_FITS, "BudgetBelowEstimate",
+                                     f"spec.budget.limit {spec.budget.limit} is below the estimate of {cost.estimate} "
+                                     f"{cost.currency} for spec.maxDuration: the job may hit its budget before it ends"))
+    elif spec.budget:
+        conditions.append(cond.true(BUDGET_FITS, "WithinEstimate"))
     if spec.budget:
         over = cost.accrued >= spec.budget.limit
         conditions.append(
@@ -118,6 +146,17 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_config
         "completionTime": status.get("endTime") if phase in ("Succeeded", "Failed") else None,
     }
     return Observation(conditions=conditions, phase=phase, fields={k: v for k, v in fields.items() if v is not None})
+
+
+def _suspended(phase: str, hold: str | None, spec: JobSpecCommon) -> cond.Observed:
+    if hold:
+        verb = "stopped" if hold == "Stop" else "suspended"
+        return cond.true(SUSPENDED, "BudgetExceeded",
+                         f"{verb} by spec.budget.action {hold}: the budget of {spec.budget.limit} is spent"
+                         + ("" if hold == "Stop" else "; raise spec.budget.limit to resume"))
+    if phase == "Suspended":
+        return cond.true(SUSPENDED, "SuspendedBySpec", "spec.suspend is true")
+    return cond.false(SUSPENDED, "NotSuspended")
 
 
 def waiting_observation(condition: cond.Observed, spec: JobSpecCommon, catalog: PriceCatalog,

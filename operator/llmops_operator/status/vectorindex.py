@@ -9,8 +9,9 @@ Conditions (each reported on every pass):
   and never see a half-built collection. Otherwise it mirrors Ingested.
 
 Phase: Ready, Ingesting (pending or running), Failed.
-The report (progress ConfigMap, written by the runtime) gives vectors, lastIngested and the drift
-block; it describes the collection the alias serves, which the status shows as physicalCollection.
+The report (progress ConfigMap, written by the runtime) gives vectors, lastIngested, sourceDigest,
+indexState and the drift block; it describes the collection the alias serves, which the status
+shows as physicalCollection.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def _drift(values: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def served(values: dict[str, Any]) -> dict[str, Any]:
-    """What the report says the alias serves: physicalCollection, vectors, lastIngested, embeddingModel."""
+    """What the report says the alias serves: physicalCollection, vectors, lastIngested, embeddingModel, sourceDigest, indexState."""
+    index = values.get("index") if isinstance(values.get("index"), dict) else {}
     return {"physicalCollection": _typed(values, "physicalCollection", str), "vectors": _typed(values, "vectors", int),
-            "lastIngested": _typed(values, "ingestedAt", str), "embeddingModel": _typed(values, "embeddingModel", str)}
+            "lastIngested": _typed(values, "ingestedAt", str), "embeddingModel": _typed(values, "embeddingModel", str),
+            "sourceDigest": _typed(values, "sourceDigest", str), "indexState": _typed(index, "state", str)}
 
 
 def vectorindex_observation(obj: VectorIndex, target: str, job: dict[str, Any] | None,

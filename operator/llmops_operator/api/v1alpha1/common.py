@@ -143,6 +143,10 @@ class SafetyStatus(StatusModel):
     """How many texts the score was computed from."""
     by_rule: dict[str, int] = Field(default_factory=dict)
     """Verdict counts per guardrail rule."""
+    detection_rate: float | None = Field(default=None, ge=0, le=1)
+    """Self-test: share of the built-in attacks the policy's checks cover that they caught."""
+    false_positive_rate: float | None = Field(default=None, ge=0, le=1)
+    """Self-test: share of the built-in benign texts (attack look-alikes) that some check hit."""
     evaluated_at: str | None = None
     """When safety was last evaluated (RFC 3339)."""
 

@@ -19,7 +19,8 @@ from llmops_operator.api.v1alpha1.common import (
 
 CheckType = Literal["piiRedaction", "promptInjection", "jailbreak", "toxicity", "topicDenylist", "maxTokens",
                     "regexDeny"]
-PiiEntity = Literal["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "person", "address"]
+PiiEntity = Literal["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "person", "address", "apiKey",
+                    "nationalId"]
 PII_ENTITIES: tuple[str, ...] = PiiEntity.__args__
 CLASSIFIER_TYPES = ("promptInjection", "jailbreak", "toxicity")
 """Check types that score text with a classifier and compare the score with a threshold."""
@@ -60,7 +61,8 @@ class GuardrailCheck(KubeModel):
     scope: Literal["input", "output", "both"] = "both"
     """Which text the check reads: the prompt (input), the completion (output) or both. Defaults to both."""
     entities: list[PiiEntity] | None = Field(default=None, min_length=1, max_length=len(PII_ENTITIES))
-    """piiRedaction only: the kinds of personal data to detect. Defaults to every kind."""
+    """piiRedaction only: the kinds of personal data to detect (apiKey: cloud and SaaS tokens, private keys;
+    nationalId: national identity numbers with a check digit). Defaults to every kind."""
     threshold: float | None = Field(default=None, ge=0, le=1)
     """promptInjection, jailbreak and toxicity only: classifier score (0..1) at or above which the check hits.
     Defaults to 0.5."""
@@ -70,6 +72,13 @@ class GuardrailCheck(KubeModel):
     """maxTokens only: the most tokens the text may have."""
     patterns: list[str] | None = Field(default=None, min_length=1, max_length=32)
     """regexDeny only: Python regular expressions; text matching any of them hits."""
+    mode: Literal["enforce", "monitor"] | None = None
+    """enforce: apply the action; monitor: only flag, to try this check on live traffic first. Defaults to
+    spec.mode."""
+    on_error: Literal["failClosed", "failOpen"] = "failClosed"
+    """What happens when the check cannot run (text over the runtime's size limit, an internal error):
+    failClosed treats the text as a hit of this check (its action applies), failOpen lets it pass unchecked and
+    reports the error. Defaults to failClosed."""
 
     @field_validator("topics")
     @classmethod

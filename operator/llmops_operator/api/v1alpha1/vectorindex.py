@@ -146,6 +146,8 @@ class VectorIndexSpec(KubeModel):
     """Cron schedule (CronJob syntax) on which the source is re-read and changed documents re-embedded into the current collection. Unset: ingest once per spec change."""
     image: str | None = Field(default=None, max_length=512)
     """Container image of the ingest Job. Defaults to the operator's runtime image."""
+    deletion_policy: Literal["Retain", "Delete"] = "Retain"
+    """What happens to the Milvus collections when the VectorIndex is deleted: Retain keeps them and the alias, Delete drops the alias and every physical collection this object built. Defaults to Retain."""
 
 
 class VectorIndexStatus(ResourceStatus):
@@ -161,6 +163,10 @@ class VectorIndexStatus(ResourceStatus):
     """When the last successful ingest finished (RFC 3339)."""
     embedding_model: str | None = None
     """The model the served vectors were embedded with."""
+    source_digest: str | None = None
+    """sha256 over the served documents' paths and contents: it changes when, and only when, the source did."""
+    index_state: str | None = None
+    """State of the vector index on the served collection as Milvus reports it (Finished, InProgress, Failed)."""
     drift: DriftStatus | None = None
     """Embedding drift of queries against the indexed documents; absent until measured."""
 

@@ -55,8 +55,8 @@ def _source_data(source: dict[str, Any] | None, secret: bool) -> dict[str, bytes
     return text
 
 
-def _volume_dirs(volumes: list[dict[str, Any]], sources: dict[tuple[str, str], dict | None], root: Path
-                 ) -> tuple[dict[str, Path], dict[Path, bytes], list[Path]]:
+def _volume_dirs(volumes: list[dict[str, Any]], sources: dict[tuple[str, str], dict | None], root: Path,
+                 claims: Path) -> tuple[dict[str, Path], dict[Path, bytes], list[Path]]:
     """Volume name -> host directory, plus the files and directories to create."""
     dirs: dict[str, Path] = {}
     files: dict[Path, bytes] = {}
@@ -64,7 +64,7 @@ def _volume_dirs(volumes: list[dict[str, Any]], sources: dict[tuple[str, str], d
     for volume in volumes:
         name = volume["name"]
         if "persistentVolumeClaim" in volume:
-            dirs[name] = root / "pvc" / volume["persistentVolumeClaim"]["claimName"]
+            dirs[name] = claims / volume["persistentVolumeClaim"]["claimName"]
         elif "emptyDir" in volume:
             dirs[name] = root / "volumes" / name
         elif "configMap" in volume or "secret" in volume:
@@ -126,8 +126,13 @@ def referenced_sources(job: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def plan_process(job: dict[str, Any], sources: dict[tuple[str, str], dict | None], root: Path,
-                 python: str = sys.executable) -> ProcessPlan:
-    """How the Job's first container runs on this machine (pure)."""
+                 python: str = sys.executable, claims: Path | None = None) -> ProcessPlan:
+    """How the Job's first container runs on this machine (pure).
+
+    `root` holds the Job's own volumes; claims are directories under `claims` (default root/pvc),
+    shared by every Job that mounts them, as a PersistentVolumeClaim outlives its pods.
+    """
+    claims = claims or root / "pvc"
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     argv = [*container.get("command", []), *container.get("args", [])]
@@ -135,11 +140,11 @@ def plan_process(job: dict[str, Any], sources: dict[tuple[str, str], dict | None
         raise UnrunnableJob("the container has no command: the sandbox cannot run an image's entrypoint")
     if argv[0] in ("python", "python3"):
         argv[0] = python
-    dirs, files, made = _volume_dirs(pod.get("volumes", []), sources, root)
+    dirs, files, made = _volume_dirs(pod.get("volumes", []), sources, root, claims)
     mounts = sorted(((m["mountPath"], dirs[m["name"]] / m.get("subPath", "")) for m in container.get("volumeMounts", [])),
                     key=lambda m: -len(m[0]))
     # pvc:// URIs inside config files resolve under the same root the claims are mounted from.
-    env = {PVC_ROOT_ENV: str(root / "pvc")}
+    env = {PVC_ROOT_ENV: str(claims)}
     for item in container.get("env", []):
         value = _env_value(item, sources, job)
         if value is not None:
@@ -204,7 +209,7 @@ class JobRunner(StandIn):
         start = now_rfc3339()
         await self._status(job, {"startTime": start, "active": 1, "ready": 1})
         try:
-            plan = plan_process(job, await self._sources(job), root)
+            plan = plan_process(job, await self._sources(job), root, claims=self.workdir / "pvc")
         except UnrunnableJob as err:
             await self._status(job, failed_status(start, 1, "Unrunnable", str(err), now_rfc3339()))
             return

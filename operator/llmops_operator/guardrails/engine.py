@@ -1,0 +1,261 @@
+"""The guardrail engine: a whole policy compiled once, one scan per text and direction.
+
+`Guardrail(policy)` turns every check of the policy into signals (named patterns), joins the signals that read
+each direction into one combined regex, and keeps which check consumes which signal. `check(text, direction)`
+normalises the text (look-alikes, invisible characters), scans it once, validates candidates (Luhn, mod-97),
+decodes base64/rot13 payloads and scans those, then lets every check judge its own matches:
+span checks (piiRedaction, regexDeny) hit per match, classifier checks (promptInjection, jailbreak, toxicity)
+score the noisy-or of their signal weights against the threshold, topicDenylist hits per topic and maxTokens
+compares a token estimate with the limit. The verdict takes the strictest effect; redaction replaces the spans
+of redacting checks with `[REDACTED:<entity>]`.
+
+`PolicyFile` serves a policy.json that may change on disk: it reloads when the file's mtime or size changes
+and keeps the last good engine when the new file is invalid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from llmops_operator.guardrails.decoding import BASE64, ENCODING_SIGNALS, ROT13_HINT, decode_base64, decode_rot13
+from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
+from llmops_operator.guardrails.normalize import SpanMapper, normalize
+from llmops_operator.guardrails.pii import pii_signals
+from llmops_operator.guardrails.policy import (
+    DIRECTIONS, CheckPolicy, Policy, PolicyError, load_policy, read_policy_file,
+)
+from llmops_operator.guardrails.scanners import CombinedScanner, Scanner
+from llmops_operator.guardrails.signals import ENCODING, INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
+from llmops_operator.guardrails.topics import topic_signals
+from llmops_operator.guardrails.toxicity import TOXICITY_SIGNALS
+from llmops_operator.guardrails.verdict import ALLOWED, CheckError, Hit, Verdict, outcome_of
+
+DEFAULT_MAX_CHARS = 1_000_000
+"""Texts longer than this are not scanned; each check then applies its onError."""
+CLASSIFIER_SIGNALS = {INJECTION: INJECTION_SIGNALS, JAILBREAK: JAILBREAK_SIGNALS, TOXICITY: TOXICITY_SIGNALS}
+SPAN_TYPES = (PII, REGEX)
+FAMILY_ORDER = (PII, REGEX, INJECTION, JAILBREAK, TOXICITY, TOPIC, ENCODING)
+"""Order of signals in the combined regex: where two match at one position, the earlier family reports it."""
+
+ScannerFactory = Callable[[Sequence[Signal]], Scanner]
+
+
+class ScanError(RuntimeError):
+    """The text could not be scanned (too large); every check applies its onError."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap token count: about four bytes of UTF-8 per token, as BPE tokenizers average on English."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    return math.ceil(size / 4)
+
+
+def signals_of(check: CheckPolicy) -> list[Signal]:
+    """The signals a check consumes."""
+    if check.type == PII:
+        return pii_signals(list(check.entities))
+    if check.type in CLASSIFIER_SIGNALS:
+        return CLASSIFIER_SIGNALS[check.type]
+    if check.type == TOPIC:
+        return topic_signals(check.name, list(check.topics))
+    if check.type == REGEX:
+        return [Signal(f"regex.{check.name}.{i}", REGEX, p, entity=check.name, lead=None)
+                for i, p in enumerate(check.patterns)]
+    return []
+
+
+@dataclass(frozen=True)
+class Match:
+    signal: int
+    start: int
+    end: int
+    decoded: bool = False
+    """Found inside a decoded payload; the span is the payload's span."""
+
+
+@dataclass(frozen=True)
+class DirectionPlan:
+    """Everything needed to judge texts of one direction."""
+
+    checks: tuple[CheckPolicy, ...]
+    signals: tuple[Signal, ...]
+    consumed_by: tuple[frozenset[int], ...]
+    """For each check, the indices of the signals it reads."""
+    scanner: Scanner
+
+
+def plan_direction(checks: Sequence[CheckPolicy], scanner_factory: ScannerFactory) -> DirectionPlan:
+    keyed: dict[str, Signal] = {}
+    per_check: list[list[str]] = []
+    for check in checks:
+        own = signals_of(check)
+        keyed.update({s.key: s for s in own})
+        per_check.append([s.key for s in own])
+    if any(keyed.values()):
+        keyed.update({s.key: s for s in ENCODING_SIGNALS})
+    ordered = sorted(keyed.values(), key=lambda s: FAMILY_ORDER.index(s.family))
+    index = {s.key: i for i, s in enumerate(ordered)}
+    consumed = tuple(frozenset(index[k] for k in keys) for keys in per_check)
+    return DirectionPlan(tuple(checks), tuple(ordered), consumed, scanner_factory(ordered))
+
+
+class Guardrail:
+    """A compiled policy; `check` is thread-safe (the engine holds no per-call state)."""
+
+    def __init__(self, policy: Policy, scanner_factory: ScannerFactory = CombinedScanner,
+                 max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.policy = policy
+        self.max_chars = max_chars
+        self.plans = {d: plan_direction([c for c in policy.checks if c.applies_to(d)], scanner_factory)
+                      for d in DIRECTIONS}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], **options: Any) -> "Guardrail":
+        return cls(load_policy(document), **options)
+
+    def check(self, text: str, direction: str = "input") -> Verdict:
+        """The verdict on one text going into (input) or coming out of (output) the model."""
+        if direction not in self.plans:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
+        plan = self.plans[direction]
+        if not plan.checks:
+            return Verdict(direction, ALLOWED)
+        try:
+            matches, to_original = self._scan(plan, text)
+        except (ScanError, RecursionError) as err:
+            return _failed(plan, direction, f"{type(err).__name__}: {err}")
+        hits: list[Hit] = []
+        for check, consumed in zip(plan.checks, plan.consumed_by):
+            hits.extend(judge(check, plan.signals, [m for m in matches if m.signal in consumed], text, to_original))
+        outcome = outcome_of(hits)
+        redacted = redact(text, [h for h in hits if h.effect == "redact"]) if outcome == "redacted" else None
+        return Verdict(direction, outcome, tuple(hits), redacted)
+
+    def _scan(self, plan: DirectionPlan, text: str) -> tuple[list[Match], Callable[[int, int], tuple[int, int]]]:
+        if len(text) > self.max_chars:
+            raise ScanError(f"text of {len(text)} characters is over the {self.max_chars} limit")
+        normalized = normalize(text)
+        matches = refined(plan.signals, plan.scanner.scan(normalized), normalized)
+        decoded: list[Match] = []
+        for match in matches:
+            signal = plan.signals[match.signal]
+            if signal.key == BASE64.key:
+                payload = decode_base64(normalized[match.start:match.end])
+                if payload is not None:
+                    inner = refined(plan.signals, plan.scanner.scan(normalize(payload)), normalize(payload))
+                    decoded.extend(Match(m.signal, match.start, match.end, True) for m in inner
+                                   if plan.signals[m.signal].family != ENCODING)
+            elif signal.key == ROT13_HINT.key:
+                rotated = decode_rot13(normalized)
+                decoded.extend(Match(m.signal, m.start, m.end, True) for m in refined(
+                    plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
+        return matches + decoded, SpanMapper(text, normalized)
+
+
+def refined(signals: Sequence[Signal], raw: list[tuple[int, int, int]], text: str) -> list[Match]:
+    """Candidates that pass their signal's validator, with the span it keeps."""
+    out = []
+    for index, start, end in raw:
+        refine = signals[index].refine
+        if refine is None:
+            out.append(Match(index, start, end))
+            continue
+        kept = refine(text[start:end])
+        if kept is not None:
+            out.append(Match(index, start + kept[0], start + kept[1]))
+    return out
+
+
+def _failed(plan: DirectionPlan, direction: str, error: str) -> Verdict:
+    """Every check applies its onError: failClosed ones hit (with their action), failOpen ones report the error."""
+    hits = [Hit(c.name, c.type, c.action if c.action != "redact" else "block", c.mode, error=error)
+            for c in plan.checks if c.on_error == "failClosed"]
+    errors = tuple(CheckError(c.name, error) for c in plan.checks if c.on_error == "failOpen")
+    return Verdict(direction, outcome_of(hits), tuple(hits), None, errors)
+
+
+def noisy_or(weights: Sequence[float]) -> float:
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    return round(1.0 - remaining, 4)
+
+
+def judge(check: CheckPolicy, signals: Sequence[Signal], matches: list[Match], text: str,
+          to_original: Callable[[int, int], tuple[int, int]]) -> list[Hit]:
+    """The hits of one check, from the matches of the signals it consumes."""
+    hit = dict(rule=check.name, type=check.type, action=check.action, mode=check.mode)
+    if check.type in SPAN_TYPES:
+        return [Hit(**hit, entity=signals[m.signal].entity, start=s, end=e, signals=(signals[m.signal].label,))
+                for m in matches for s, e in [to_original(m.start, m.end)]]
+    if check.type == TOPIC:
+        first: dict[str, Match] = {}
+        for m in matches:
+            first.setdefault(signals[m.signal].entity, m)
+        return [Hit(**hit, entity=topic, start=s, end=e) for topic, m in first.items()
+                for s, e in [to_original(m.start, m.end)]]
+    if check.type == "maxTokens":
+        tokens = estimate_tokens(text)
+        return [Hit(**hit, score=float(tokens))] if tokens > check.max_tokens else []
+    strongest: dict[str, Match] = {}
+    for m in matches:
+        strongest.setdefault(signals[m.signal].key, m)
+    score = noisy_or([signals[m.signal].weight for m in strongest.values()])
+    if not strongest or score < check.threshold:
+        return []
+    lead = max(strongest.values(), key=lambda m: signals[m.signal].weight)
+    start, end = to_original(lead.start, lead.end)
+    return [Hit(**hit, score=score, start=start, end=end,
+                signals=tuple(signals[m.signal].label for m in strongest.values()))]
+
+
+def redact(text: str, hits: Sequence[Hit]) -> str:
+    """The text with each hit's span replaced by `[REDACTED:<entity>]`; overlapping spans merge into one."""
+    spans = sorted((h.start, h.end, h.entity or h.rule) for h in hits if h.start is not None and h.end is not None)
+    merged: list[list[Any]] = []
+    for start, end, entity in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, entity])
+    pieces, cursor = [], 0
+    for start, end, entity in merged:
+        pieces += [text[cursor:start], f"[REDACTED:{entity}]"]
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+class PolicyFile:
+    """A policy.json on disk, compiled once and recompiled when the file changes (mtime or size)."""
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        self.path = Path(path)
+        self.options = options
+        self.last_error: str | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._guardrail: Guardrail | None = None
+
+    def guardrail(self) -> Guardrail:
+        """The engine for the file as it is now; the previous one if the file became unreadable or invalid."""
+        try:
+            stat = self.path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp != self._stamp:
+                self._guardrail = Guardrail(read_policy_file(self.path), **self.options)
+                self._stamp, self.last_error = stamp, None
+        except (OSError, PolicyError, re.error) as err:
+            if self._guardrail is None:
+                raise
+            self.last_error = f"{self.path}: {err}"
+        return self._guardrail
+
+    def check(self, text: str, direction: str = "input") -> Verdict:
+        return self.guardrail().check(text, direction)

@@ -1,0 +1,85 @@
+"""What a FineTune adds to a job's status once its Ray job finished: evaluation, gate and promotion (pure).
+
+Conditions added to the job's (see status/jobs.py):
+- Evaluated: True when the runtime reported its evaluation (only with spec.evaluation).
+- GatesPassed: True when every gate held; False (reason GateFailed) names the gate that did not.
+- Promoted: True when spec.output.promote's InferenceService serves this FineTune (only with promote).
+Ready needs Succeeded, and Evaluated and GatesPassed when an evaluation is configured. A failed
+gate ends the FineTune in phase GateFailed: its output exists but nothing will serve it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmops_operator.api.v1alpha1.finetune import EvaluationStatus, FineTune
+from llmops_operator.builders.progress import PROGRESS_KEY
+from llmops_operator.controllers.base import Observation, Refs
+from llmops_operator.status import conditions as cond
+
+EVALUATED = "Evaluated"
+GATES_PASSED = "GatesPassed"
+PROMOTED = "Promoted"
+
+
+def reported_evaluation(progress_configmap: dict[str, Any] | None) -> EvaluationStatus | None:
+    """The evaluation block the runtime wrote, or None when absent or malformed (never trusted blindly)."""
+    raw = ((progress_configmap or {}).get("data") or {}).get(PROGRESS_KEY)
+    try:
+        block = (json.loads(raw) if raw else {}).get("evaluation")
+        return EvaluationStatus.model_validate(block) if isinstance(block, dict) else None
+    except (ValueError, AttributeError, ValidationError):
+        return None
+
+
+def _promotion(ft: FineTune, refs: Refs) -> cond.Observed:
+    name = ft.spec.output.promote.inference_service_ref.name
+    service = refs.get(("InferenceService", name))
+    if service is None:
+        return cond.false(PROMOTED, "InferenceServiceNotFound",
+                          f"spec.output.promote: InferenceService {name!r} does not exist in this namespace")
+    serves = ((service.get("spec") or {}).get("model") or {}).get("fineTuneRef", {}).get("name")
+    if serves != ft.name:
+        return cond.false(PROMOTED, "NotReferenced",
+                          f"InferenceService {name!r} does not serve this FineTune: set its spec.model.fineTuneRef "
+                          f"to {ft.name!r} (the operator never edits your spec)")
+    return cond.true(PROMOTED, "Serving", f"InferenceService {name!r} serves this output")
+
+
+def finetune_outcome(ft: FineTune, job: Observation, progress_configmap: dict[str, Any] | None,
+                     refs: Refs) -> Observation:
+    """The job's observation with evaluation, gate and promotion folded in."""
+    if job.phase != "Succeeded" or ft.spec.evaluation is None:
+        if job.phase == "Succeeded" and ft.spec.output.promote:
+            return _with(job, [_promotion(ft, refs)], "Succeeded")
+        return job
+    evaluation = reported_evaluation(progress_configmap)
+    if evaluation is None:
+        evaluated = cond.false(EVALUATED, "EvaluationMissing",
+                               "the Ray job finished without reporting its evaluation; see the job's logs")
+        return _with(job, [evaluated], "Failed")
+    evaluated = cond.true(EVALUATED, "Evaluated", ", ".join(f"{k}={v}" for k, v in evaluation.scores.items()))
+    job.fields["evaluation"] = evaluation.wire()
+    if evaluation.safety is not None:
+        job.fields["safety"] = evaluation.safety.wire()
+    if evaluation.gate == "Failed":
+        gates = cond.false(GATES_PASSED, "GateFailed", evaluation.gate_message or "a gate failed")
+        return _with(job, [evaluated, gates], "GateFailed")
+    gates = cond.true(GATES_PASSED, "GatesPassed", evaluation.gate_message or "")
+    extra = [evaluated, gates] + ([_promotion(ft, refs)] if ft.spec.output.promote else [])
+    result = _with(job, extra, "Succeeded")
+    if ft.spec.output.promote and extra[-1].status == "True":
+        result.fields["promotedTo"] = ft.spec.output.promote.inference_service_ref.name
+    return result
+
+
+def _with(job: Observation, extra: list[cond.Observed], phase: str) -> Observation:
+    """Insert `extra` before Ready and re-aggregate Ready over Succeeded plus the evaluation conditions."""
+    others = [c for c in job.conditions if c.type != cond.READY]
+    conditions = others + extra
+    required = ["Succeeded", *(c.type for c in extra if c.type != PROMOTED)]
+    conditions.append(cond.aggregate_ready(conditions, required, "Succeeded"))
+    return Observation(conditions=conditions, phase=phase, fields=job.fields)

@@ -1,0 +1,161 @@
+"""Fine-tune step throughput: our runtime's DeepSpeed engine against a plain torch + peft loop.
+
+Both contenders train the same LoRA-wrapped causal LM (random weights, built from a config) on the same
+random token batches, in one process, measured in the same run: tokens/s and model FLOPs utilisation
+(MFU, from 6 x parameters x tokens per step against the device's peak). The ratio ours/plain is the
+runtime's overhead (or gain) per step. `--size 1b` is a ~1.2B-parameter GPT-2-style config for a GPU;
+the default on CPU is a toy size.
+
+Run: python tests/benchmarks/train_throughput.py [--size toy|1b] [--steps 20] [--batch 4] [--seq 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+SIZES = {
+    "toy": {"n_layer": 2, "n_head": 4, "n_embd": 128, "n_positions": 512, "vocab_size": 8192},
+    "1b": {"n_layer": 24, "n_head": 16, "n_embd": 2048, "n_positions": 2048, "vocab_size": 50257},
+}
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
+"""Dense bf16 tensor-core peaks from the vendors' data sheets, by device-name fragment."""
+
+
+@dataclass
+class Result:
+    name: str
+    tokens_per_second: float
+    mfu: float | None
+
+
+def model(size: str, precision: str):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    base = GPT2LMHeadModel(GPT2Config(**SIZES[size]))
+    if precision == "bf16":
+        base = base.to(torch.bfloat16)
+    config = LoraConfig(r=16, lora_alpha=32, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True,
+                        task_type="CAUSAL_LM")
+    return get_peft_model(base, config)
+
+
+def batches(size: str, batch: int, seq: int, steps: int, device: str):
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randint(0, SIZES[size]["vocab_size"], (batch, seq), generator=generator).to(device)
+            for _ in range(steps)]
+
+
+def plain_loop(size: str, data: list, device: str, precision: str, warmup: int) -> float:
+    import torch
+
+    net = model(size, precision).to(device)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+    net.train()
+
+    def step(ids) -> None:
+        loss = net(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return timed(step, data, warmup, device)
+
+
+def our_runtime(size: str, data: list, device: str, precision: str, warmup: int) -> float:
+    """The engine runtime/train.py uses, with the DeepSpeed config the operator renders (ZeRO-2)."""
+    from llmops_operator.runtime.engines import DeepSpeedEngine
+
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29517")
+    os.environ.setdefault("RANK", "0")
+    os.environ.setdefault("LOCAL_RANK", "0")
+    os.environ.setdefault("WORLD_SIZE", "1")
+    batch = data[0].shape[0]
+    config = {"train_micro_batch_size_per_gpu": batch, "gradient_accumulation_steps": 1,
+              "optimizer": {"type": "AdamW", "params": {"lr": 1e-4}}, "zero_optimization": {"stage": 2},
+              "bf16": {"enabled": precision == "bf16"}, "steps_per_print": 10 ** 9}
+    engine = DeepSpeedEngine(model(size, precision).to(device), config)
+
+    def step(ids) -> None:
+        loss = engine.forward_loss(ids)
+        engine.backward(loss)
+        engine.step()
+
+    return timed(step, data, warmup, device)
+
+
+def timed(step, data: list, warmup: int, device: str) -> float:
+    import torch
+
+    for ids in data[:warmup]:
+        step(ids)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for ids in data[warmup:]:
+        step(ids)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    tokens = sum(ids.numel() for ids in data[warmup:])
+    return tokens / (time.perf_counter() - start)
+
+
+def peak_flops(device: str, override: float | None) -> float | None:
+    if override:
+        return override * 1e12
+    if device != "cuda":
+        return None
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return next((tflops * 1e12 for key, tflops in PEAK_TFLOPS.items() if key in name), None)
+
+
+def parameter_count(size: str) -> int:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    with __import__("torch").device("meta"):
+        return sum(p.numel() for p in GPT2LMHeadModel(GPT2Config(**SIZES[size])).parameters())
+
+
+def main() -> int:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="1b" if torch.cuda.is_available() else "toy")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--peak-tflops", type=float, help="device peak for MFU when it is not a known GPU")
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = "bf16" if device == "cuda" else "fp32"
+    data = batches(args.size, args.batch, args.seq, args.steps + args.warmup, device)
+    flops_per_token = 6 * parameter_count(args.size)
+    peak = peak_flops(device, args.peak_tflops)
+    results = []
+    for name, contender in (("plain torch+peft", plain_loop), ("llmops runtime", our_runtime)):
+        rate = contender(args.size, data, device, precision, args.warmup)
+        results.append(Result(name, rate, rate * flops_per_token / peak if peak else None))
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    print(f"model {args.size} ({parameter_count(args.size) / 1e6:.0f}M params), batch {args.batch} x seq {args.seq}, "
+          f"{device} {torch.cuda.get_device_name() if device == 'cuda' else ''} {precision}")
+    for r in results:
+        mfu = f"{r.mfu * 100:.1f}%" if r.mfu is not None else "n/a (pass --peak-tflops)"
+        print(f"{r.name:<18} {r.tokens_per_second:>10.0f} tokens/s   MFU {mfu}")
+    print(f"ratio llmops/plain: {results[1].tokens_per_second / results[0].tokens_per_second:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
