@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     """Ray version KubeRay is told the image runs."""
     field_manager: str = "llmops-operator"
     """Server-side apply field manager of every child."""
+    prometheus_url: str | None = None
+    """Prometheus HTTP API (http://prometheus.monitoring:9090) the InferenceService status reads runtime metrics from,
+    over the drift window. Unset: the operator scrapes the guardrail transformer's /metrics directly."""
     pvc_root: str | None = None
     """Where claims named by pvc:// URIs are mounted in the operator's own filesystem (the sandbox sets it to its
     claims directory); lets deletionPolicy Delete open Milvus Lite databases on claims. Unset: they are kept."""

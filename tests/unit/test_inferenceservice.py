@@ -14,7 +14,8 @@ from llmops_operator.controllers.guardrail import GuardrailReconciler
 from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
 from llmops_operator.settings import Settings
-from llmops_operator.status.inferenceservice import ServedTokens
+from llmops_operator.status.inferenceservice import ServingFacts
+from llmops_operator.scoring.serving_metrics import parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -216,9 +217,11 @@ def test_ready_service_reports_url_traffic_cost_and_safety():
     refs = all_refs()
     live = [kserve_status(kserve(obj, refs), PredictorReady="True", TransformerReady="True", IngressReady="True",
                           Ready="True")]
-    seen = observe(obj, live, refs, ServedTokens(tokens=36_000, seconds=3600))
+    seen = observe(obj, live, refs, ServingFacts(sample=parse_exposition(runtime_metrics(tokens=36_000, requests=0)),
+                                                 seconds=3600))
     assert [(c.type, c.status) for c in seen.conditions] == [
-        ("ModelReady", "True"), ("GuardrailAttached", "True"), ("PromptAttached", "True"), ("Ready", "True")]
+        ("ModelReady", "True"), ("GuardrailAttached", "True"), ("PromptAttached", "True"), ("MetricsAvailable", "True"),
+        ("Ready", "True")]
     assert seen.phase == "Ready"
     fields = seen.fields
     assert fields["url"] == "http://assistant.ml.example.com" and fields["modelUri"] == "pvc://models/ft/final"
@@ -291,3 +294,74 @@ def test_crd_carries_the_rules_and_columns():
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
         "Ready", "Phase", "URL", "Cost", "Drift", "Safety", "Age"]
     assert crd["spec"]["names"]["shortNames"] == ["lsvc"] and crd["spec"]["group"] == "llmops.dev"
+
+
+# ----- live metrics from the guardrail runtime -----------------------------------------------------
+
+def runtime_metrics(tokens: int = 0, requests: int = 100, blocked: int = 0, redacted: int = 0,
+                    prompt_lengths: tuple[int, ...] = (), latencies: tuple[float, ...] = ()) -> str:
+    """The runtime's exposition, produced by prometheus_client with the runtime's metric names and buckets."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from llmops_operator.serving.metrics import LATENCY_BUCKETS, LENGTH_BUCKETS
+
+    registry = CollectorRegistry()
+    served = Counter("llmops_guardrail_requests", "", ["version", "outcome"], registry=registry)
+    served.labels("v1", "allowed").inc(requests - blocked - redacted)
+    if blocked:
+        served.labels("v1", "blocked").inc(blocked)
+        Counter("llmops_guardrail_hits", "", ["rule", "direction", "effect"], registry=registry).labels(
+            "prompt-injection", "input", "block").inc(blocked)
+    if redacted:
+        served.labels("v1", "redacted").inc(redacted)
+    Counter("llmops_tokens", "", ["direction", "version"], registry=registry).labels("out", "v1").inc(tokens)
+    length = Histogram("llmops_prompt_length_chars", "", buckets=LENGTH_BUCKETS, registry=registry)
+    for value in prompt_lengths:
+        length.observe(value)
+    latency = Histogram("llmops_request_latency_seconds", "", buckets=LATENCY_BUCKETS, registry=registry)
+    for value in latencies:
+        latency.observe(value)
+    return generate_latest(registry).decode()
+
+
+def served(obj, refs, facts):
+    live = [kserve_status(kserve(obj, refs), PredictorReady="True", TransformerReady="True", IngressReady="True",
+                          Ready="True")]
+    return observe(obj, live, refs, facts)
+
+
+def test_live_verdicts_replace_the_self_test_safety_and_latency_is_reported():
+    text = runtime_metrics(requests=200, blocked=8, redacted=12, latencies=(0.02,) * 90 + (0.8,) * 10)
+    seen = served(guarded(), all_refs(), ServingFacts(sample=parse_exposition(text), seconds=600))
+    safety = seen.fields["safety"]
+    assert (safety["score"], safety["evaluated"], safety["byRule"]) == (0.9, 200, {"prompt-injection": 8})
+    latency = seen.fields["latency"]
+    assert latency["requests"] == 100 and 10 < latency["p50Ms"] <= 25 and 500 < latency["p99Ms"] <= 1000
+
+
+def test_prompt_length_drift_against_the_reference():
+    obj = guarded(with_("drift", {"reference": {"configMap": {"name": "ref", "key": "prompts.jsonl"}},
+                                  "metric": "psi", "threshold": 0.2}))
+    reference = {"promptLength": [40] * 50 + [100] * 50}
+    same = served(obj, all_refs(), ServingFacts(parse_exposition(runtime_metrics(prompt_lengths=(40,) * 50 + (100,) * 50)),
+                                                600, reference))
+    moved = served(obj, all_refs(), ServingFacts(parse_exposition(runtime_metrics(prompt_lengths=(3000,) * 100)),
+                                                 600, reference))
+    assert same.fields["drift"]["drifted"] is False and same.fields["drift"]["score"] < 0.01
+    assert moved.fields["drift"]["drifted"] is True and moved.fields["drift"]["feature"] == "promptLength"
+
+
+def test_unreadable_metrics_are_a_condition_not_a_failure():
+    seen = served(guarded(), all_refs(), ServingFacts(sample=None, seconds=None,
+                                                      error="GET http://x/metrics: HTTP 503"))
+    metrics = {c.type: c for c in seen.conditions}["MetricsAvailable"]
+    assert metrics.status == "False" and "HTTP 503" in metrics.message
+    assert seen.conditions[-1].status == "True"  # still serving
+
+
+def test_reference_lengths_come_from_the_json_lines_text_field():
+    from llmops_operator.controllers.inferenceservice import reference_lengths
+
+    config_map = {"data": {"p.jsonl": '{"text": "abcd"}\nnot json\n{"text": "ab", "output": "xyz"}\n{"other": 1}\n'}}
+    assert reference_lengths(config_map, "p.jsonl") == {"promptLength": [4, 2], "outputLength": [3]}
+    assert reference_lengths(None, "p.jsonl") == {"promptLength": [], "outputLength": []}

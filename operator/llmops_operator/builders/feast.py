@@ -9,7 +9,8 @@ dtype)], ttl, online, source)) plus what the runtimes need: materialization wind
 settings, where to report. The operator never imports Feast.
 
 The apply Job is named by a hash of the ConfigMap's content, so a changed definition is applied
-once by a new Job. The materialize runtime waits until the view is in the registry before it
+once by a new Job. On delete the finalizer runs the same runtime with --delete in a removal Job
+(`build_removal`), so the registry is only ever touched from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry before it
 materializes (a one-shot Job may start beside the apply Job).
 """
 
@@ -119,6 +120,10 @@ def materialize_name(obj: FeatureView, digest: str | None) -> str:
     return child_name(obj.name, "materialize", digest or "", max_length=NAME_LENGTH)
 
 
+def removal_job_name(obj: FeatureView, digest: str) -> str:
+    return child_name(obj.name, "feast-remove", digest, max_length=NAME_LENGTH)
+
+
 def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: str) -> dict[str, Any]:
     claims = batchjob.pvc_claims([f"pvc://{FEAST_CLAIM}/{obj.spec.project}",
                                   obj.spec.source.file.path if obj.spec.source.file else None])
@@ -145,3 +150,14 @@ def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     else:
         children.append(batchjob.build_job(obj, materialize_name(obj, digest), "materialize", pod))
     return children
+
+
+def build_removal(obj: FeatureView, image: str) -> list[dict[str, Any]]:
+    """The repository ConfigMap and a Job that removes what this object registered (apply runtime, --delete)."""
+    files = repo_files(obj)
+    digest = content_hash(files, image)
+    cm_name = config_map_name(obj, digest)
+    pod = _pod(obj, image, cm_name, "feast-remove", APPLY_MODULE)
+    pod["spec"]["containers"][0]["command"].append("--delete")
+    return [batchjob.config_map(obj, cm_name, "feast-repo", files, digest),
+            batchjob.build_job(obj, removal_job_name(obj, digest), "feast-remove", pod)]

@@ -1,25 +1,76 @@
-"""FeatureView controller: Feast repository ConfigMap, apply Job, materialize Job or CronJob; status from them."""
+"""FeatureView controller: Feast repository ConfigMap, apply Job, materialize Job or CronJob; status from them.
+
+On delete the finalizer runs a removal Job (builders/feast.build_removal) and waits for it, so the
+view leaves the Feast registry and online store before the object goes.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
+import kopf
+
 from llmops_operator.api.v1alpha1.featureview import FeatureView
-from llmops_operator.builders.feast import build_feast
+from llmops_operator.builders.feast import build_feast, build_removal
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
-from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
+from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.status.batchjob import find
+from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
 from llmops_operator.status.featureview import featureview_observation
 
 JOB = resource_for("batch/v1", "Job")
 CRONJOB = resource_for("batch/v1", "CronJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
+REMOVAL_POLL_SECONDS = 5
+REMOVAL_TIMEOUT_SECONDS = 600
+log = logging.getLogger("llmops.featureview")
+
+
+def owner_body(obj: FeatureView) -> dict[str, Any]:
+    """What owned_by needs of the owner, rebuilt from the parsed object."""
+    return {"apiVersion": obj.api_version, "kind": obj.kind,
+            "metadata": {"name": obj.name, "namespace": obj.namespace, "uid": obj.metadata.uid}}
+
+
+def waited_seconds(job: dict[str, Any], now: datetime) -> float:
+    """How long ago the Job was created (0 when the API did not say)."""
+    created = job.get("metadata", {}).get("creationTimestamp")
+    if not created:
+        return 0.0
+    return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
 
 
 class FeatureViewReconciler(Reconciler):
     resource = FeatureView
     watches = (JOB, CRONJOB, CONFIGMAP)
+    has_finalizer = True
+
+    async def finalize(self, obj: FeatureView, ctx: Context, api: ApiClient) -> None:
+        """deletionPolicy Delete: run the removal Job and wait for it (at most REMOVAL_TIMEOUT_SECONDS).
+
+        A removal that fails or never finishes is logged and the object still goes: a stuck
+        deletion would be worse than a stale registry entry.
+        """
+        if obj.spec.deletion_policy != "Delete":
+            return
+        image = obj.spec.image or ctx.settings.runtime_image
+        owner = owner_body(obj)
+        live = [await api.apply(owned_by(child, owner)) for child in build_removal(obj, image)]
+        state = job_state(live[-1])
+        where = f"FeatureView {obj.namespace}/{obj.name}"
+        if state.state == SUCCEEDED:
+            log.info("%s: removed from Feast project %s", where, obj.spec.project)
+        elif state.state == FAILED:
+            log.warning("%s: the removal Job %s failed (%s); Feast project %s keeps its objects",
+                        where, live[-1]["metadata"]["name"], state.message, obj.spec.project)
+        elif waited_seconds(live[-1], ctx.now) > REMOVAL_TIMEOUT_SECONDS:
+            log.warning("%s: the removal Job %s has not finished in %ss (%s); Feast project %s keeps its objects",
+                        where, live[-1]["metadata"]["name"], REMOVAL_TIMEOUT_SECONDS, state.message, obj.spec.project)
+        else:
+            raise kopf.TemporaryError(f"{where}: removing it from Feast: {state.message}", delay=REMOVAL_POLL_SECONDS)
 
     def children(self, obj: FeatureView, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         """Progress ConfigMap and reporter RBAC first, then the repository ConfigMap, apply Job, materializer."""

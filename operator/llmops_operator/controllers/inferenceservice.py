@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
@@ -12,11 +14,32 @@ from llmops_operator.controllers.base import Context, InvalidSpec, Observation, 
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
 from llmops_operator.status import conditions as cond
+from llmops_operator.api.v1alpha1.units import parse_duration
+from llmops_operator.backends import metrics as metrics_backend
+from llmops_operator.k8s.client import ApiClient
+from llmops_operator.scoring.serving_metrics import parse_exposition
 from llmops_operator.status.inferenceservice import (
-    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, serving_observation, waiting_observation,
+    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
+CONFIGMAP = resource_for("v1", "ConfigMap")
+
+
+def reference_lengths(config_map: dict[str, Any] | None, key: str) -> dict[str, list[int]]:
+    """Prompt (and, where records carry one, output) lengths of the drift reference's JSON Lines (pure)."""
+    raw = ((config_map or {}).get("data") or {}).get(key) or ""
+    prompts, outputs = [], []
+    for line in raw.splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("text"), str):
+            prompts.append(len(record["text"]))
+            if isinstance(record.get("output"), str):
+                outputs.append(len(record["output"]))
+    return {"promptLength": prompts, "outputLength": outputs}
 
 
 def _ready(body: dict[str, Any]) -> bool:
@@ -122,6 +145,26 @@ class InferenceServiceReconciler(Reconciler):
             return []
         return [build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
                                                policy, prompts)]
+
+    async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
+                      api: ApiClient) -> ServingFacts | None:
+        """The guardrail runtime's metrics, once KServe reports a URL for a service that has a transformer."""
+        status = (live[0].get("status") or {}) if live else {}
+        url = (status.get("address") or {}).get("url") or status.get("url")
+        if not live or not url or not (live[0].get("spec") or {}).get("transformer"):
+            return None
+        if ctx.settings.prometheus_url:
+            window = int(parse_duration(obj.spec.drift.window if obj.spec.drift else "1h"))
+            got = await metrics_backend.query_prometheus(ctx.settings.prometheus_url, obj.namespace,
+                                                         live[0]["metadata"]["name"], window)
+        else:
+            got = await metrics_backend.scrape(url, time.time())
+        references: dict[str, list[int]] = {}
+        if obj.spec.drift:
+            ref = obj.spec.drift.reference.config_map
+            references = reference_lengths(await api.get_or_none(CONFIGMAP, obj.namespace, ref.name), ref.key)
+        sample = parse_exposition(got.text) if got.text else None
+        return ServingFacts(sample=sample, seconds=got.seconds, reference_lengths=references, error=got.error)
 
     def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:

@@ -8,6 +8,8 @@ Conditions (each reported on every pass; the attached ones only when the spec as
   the policy. Counts toward Ready.
 - PromptAttached: only with spec.promptReleaseRef. False (PromptReleaseNotFound, PromptReleaseNotReady)
   while the PromptRelease is not Ready; then mirrors KServe's TransformerReady. Counts toward Ready.
+- MetricsAvailable: only once serving; False when the runtime's metrics could not be read (the message says
+  why). Informational: safety, latency, cost per 1k tokens and drift keep their last values meanwhile.
 - Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
   otherwise the first one that is not, with its reason and message.
 
@@ -27,11 +29,15 @@ from llmops_operator.api.v1alpha1.units import gib, parse_quantity
 from llmops_operator.builders.kserve import wants_transformer
 from llmops_operator.controllers.base import Observation
 from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod_hourly
+from llmops_operator.scoring.serving_metrics import (
+    ServingSample, drift_block as live_drift, latency_block, safety_block, tokens_served,
+)
 from llmops_operator.status import conditions as cond
 
 MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
 PROMPT_ATTACHED = "PromptAttached"
+METRICS_AVAILABLE = "MetricsAvailable"
 KSERVE_READY = "KServeReady"
 """KServe's own Ready, used for the aggregate only (not reported as a condition of ours)."""
 
@@ -42,6 +48,22 @@ class ServedTokens:
 
     tokens: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class ServingFacts:
+    """What the runtime's metrics said (backends/metrics.py), and the drift reference's lengths."""
+
+    sample: ServingSample | None
+    seconds: float | None
+    reference_lengths: dict[str, list[int]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def served(self) -> ServedTokens | None:
+        if self.sample is None or not self.seconds:
+            return None
+        return ServedTokens(tokens=tokens_served(self.sample), seconds=self.seconds)
 
 
 @dataclass
@@ -84,10 +106,15 @@ def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: S
                       per_1k_tokens=money(per_1k) if per_1k is not None else None, updated_at=now).wire()
 
 
-def drift_block(obj: InferenceService) -> dict[str, Any] | None:
+def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:
+    """Live drift of prompt/output lengths against the reference, once both exist; the settings until then."""
     drift = obj.spec.drift
     if drift is None:
         return None
+    if facts is not None and facts.sample is not None:
+        live = live_drift(facts.sample, facts.reference_lengths, drift.metric, drift.threshold, drift.window, now)
+        if live is not None:
+            return live
     return DriftStatus(metric=drift.metric, threshold=drift.threshold, window=drift.window).wire()
 
 
@@ -117,12 +144,18 @@ def _phase(ready: cond.Observed, kserve_ready: cond.Observed, traffic: list[dict
 
 
 def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs: Inputs,
-                  served: ServedTokens | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"cost": cost_block(obj, catalog, now, served)}
-    if (drift := drift_block(obj)) is not None:
+                  facts: ServingFacts | None) -> dict[str, Any]:
+    """Cost, drift, safety and latency; live safety (the runtime's verdicts) wins over the policy's self-test."""
+    fields: dict[str, Any] = {"cost": cost_block(obj, catalog, now, facts.served if facts else None)}
+    if (drift := drift_block(obj, facts, now)) is not None:
         fields["drift"] = drift
-    if inputs.safety is not None:
+    live = safety_block(facts.sample) if facts and facts.sample else None
+    if live is not None:
+        fields["safety"] = {**live, "evaluatedAt": now}
+    elif inputs.safety is not None:
         fields["safety"] = inputs.safety
+    if facts and facts.sample and (latency := latency_block(facts.sample)) is not None:
+        fields["latency"] = latency
     return fields
 
 
@@ -136,7 +169,7 @@ def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCat
 
 
 def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs, catalog: PriceCatalog,
-                        now: str, served: ServedTokens | None = None) -> Observation:
+                        now: str, facts: ServingFacts | None = None) -> Observation:
     """Status from the live KServe InferenceService."""
     model_ready = kserve_condition(kserve, "PredictorReady", MODEL_READY)
     attached = attached_conditions(obj, kserve, inputs)
@@ -147,8 +180,15 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     ready = cond.aggregate_ready([*ours, kserve_ready], required, "Serving",
                                  f"serving {inputs.model_uri} at {status.get('url') or 'no URL yet'}")
     latest, traffic = traffic_of(kserve)
-    fields = common_fields(obj, catalog, now, inputs, served)
+    fields = common_fields(obj, catalog, now, inputs, facts)
     fields |= {"modelUri": inputs.model_uri, "kserveService": kserve["metadata"]["name"]}
     fields |= {k: v for k, v in {"url": status.get("url"), "latestReadyRevision": latest,
                                  "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
-    return Observation(conditions=[*ours, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)
+    extra = [metrics_condition(facts)] if facts is not None else []
+    return Observation(conditions=[*ours, *extra, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)
+
+
+def metrics_condition(facts: ServingFacts) -> cond.Observed:
+    if facts.error:
+        return cond.false(METRICS_AVAILABLE, "MetricsUnavailable", facts.error)
+    return cond.true(METRICS_AVAILABLE, "Scraped", f"{int(facts.sample.total) if facts.sample else 0} requests seen")

@@ -133,6 +133,8 @@ class FeatureViewSpec(KubeModel):
     """Drift monitoring of the feature values. Unset: drift is not measured."""
     image: str | None = Field(default=None, max_length=512)
     """Container image of the apply and materialize Jobs. Defaults to the operator's runtime image."""
+    deletion_policy: Literal["Retain", "Delete"] = "Delete"
+    """What happens to the Feast objects when the FeatureView is deleted: Delete removes the feature view (and its online store table), its own file source and the entities no other view uses from the registry; Retain keeps them. Source data is never touched. Defaults to Delete."""
 
     @model_validator(mode="after")
     def _join_keys_are_not_features(self) -> "FeatureViewSpec":

@@ -176,6 +176,17 @@ class AttachedStatus(StatusModel):
     """The PromptRelease's canary version, when one runs."""
 
 
+class LatencyStatus(StatusModel):
+    """Request latency measured by the guardrail runtime (checks and generation included)."""
+
+    p50_ms: float | None = None
+    """Median latency in milliseconds."""
+    p99_ms: float | None = None
+    """99th percentile latency in milliseconds."""
+    requests: int = 0
+    """Requests the percentiles were computed from."""
+
+
 class InferenceServiceStatus(ResourceStatus):
     """Observed state of an InferenceService."""
 
@@ -196,7 +207,10 @@ class InferenceServiceStatus(ResourceStatus):
     drift: DriftStatus | None = None
     """Drift of live prompts against the reference; score empty until evaluated."""
     safety: SafetyStatus | None = None
-    """The Guardrail's safety score, copied from its status."""
+    """Live safety from the runtime's verdicts (share of requests neither blocked nor redacted, hits by rule);
+    the Guardrail's self-test score until the service has seen traffic."""
+    latency: LatencyStatus | None = None
+    """Request latency percentiles from the runtime's metrics."""
 
 
 class InferenceService(Resource):

@@ -9,6 +9,7 @@ from pathlib import Path
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.sandbox.standins.jobs import JobRunner
+from llmops_operator.sandbox.standins.kserve import KServeRunner
 from llmops_operator.sandbox.standins.rayjobs import RayJobRunner
 
 
@@ -27,7 +28,7 @@ class StandInThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with ApiClient(kubeconfig.load(), field_manager="llmops-sandbox") as api:
-            standins = [JobRunner(api, self.workdir), RayJobRunner(api, self.workdir)]
+            standins = [JobRunner(api, self.workdir), RayJobRunner(api, self.workdir), KServeRunner(api, self.workdir)]
             tasks = [asyncio.create_task(s.run(self._stop)) for s in standins]
             self._started.set()
             await self._stop.wait()

@@ -1,0 +1,139 @@
+"""What the guardrail runtime's metrics say about a service: safety, latency, tokens and drift (pure).
+
+Input is the runtime's Prometheus text exposition (serving/metrics.py names the series), read
+either straight from the transformer (sandbox) or rebuilt from Prometheus' HTTP API (cluster; see
+backends/metrics.py). Counters are totals over whatever window the source covers.
+
+- safety: the share of instances that went through without a block or a redaction; by rule, the hits.
+- latency: p50/p99 interpolated inside the request-latency histogram's buckets.
+- drift: the prompt-length histogram against the reference prompts' lengths in the same buckets
+  (PSI or JS, scoring/drift.py); the output-length histogram is reported alongside when a reference
+  for it exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmops_operator.scoring import drift
+
+UNSAFE_OUTCOMES = ("blocked", "redacted")
+NOT_A_VERDICT = ("error",)
+LENGTH_SIGNALS = {"promptLength": "llmops_prompt_length_chars", "outputLength": "llmops_output_length_chars"}
+
+
+@dataclass
+class ServingSample:
+    requests: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(version, outcome) -> instances."""
+    hits: dict[str, float] = field(default_factory=dict)
+    """rule -> hits."""
+    tokens: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(direction, version) -> tokens."""
+    histograms: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """histogram name -> cumulative (upper bound, count) pairs, +Inf last."""
+
+    @property
+    def total(self) -> float:
+        return sum(self.requests.values())
+
+
+def parse_exposition(text: str) -> ServingSample:
+    sample = ServingSample()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "llmops_guardrail_requests_total":
+                key = (s.labels.get("version", ""), s.labels.get("outcome", ""))
+                sample.requests[key] = sample.requests.get(key, 0.0) + s.value
+            elif s.name == "llmops_guardrail_hits_total":
+                sample.hits[s.labels["rule"]] = sample.hits.get(s.labels["rule"], 0.0) + s.value
+            elif s.name == "llmops_tokens_total":
+                key = (s.labels.get("direction", ""), s.labels.get("version", ""))
+                sample.tokens[key] = sample.tokens.get(key, 0.0) + s.value
+            elif s.name.endswith("_bucket"):
+                sample.histograms.setdefault(s.name.removesuffix("_bucket"), []).append(
+                    (float(s.labels["le"]), s.value))
+    for buckets in sample.histograms.values():
+        buckets.sort()
+    return sample
+
+
+def safety_block(sample: ServingSample, version: str | None = None) -> dict[str, Any] | None:
+    """status.safety from live verdicts (all versions, or one); None before any request."""
+    # Errors (bad requests, a failing predictor) say nothing about safety: they are left out.
+    counts = {k: v for k, v in sample.requests.items()
+              if (version is None or k[0] == version) and k[1] not in NOT_A_VERDICT}
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    unsafe = sum(v for (_, outcome), v in counts.items() if outcome in UNSAFE_OUTCOMES)
+    block: dict[str, Any] = {"score": round(1 - unsafe / total, 4), "evaluated": int(total)}
+    if version is None:
+        block["byRule"] = {rule: int(n) for rule, n in sorted(sample.hits.items()) if n}
+    return block
+
+
+def quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The q-quantile of a cumulative histogram, linear inside the bucket (Prometheus' histogram_quantile)."""
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            width = count - lower_count
+            return bound if width == 0 else lower_bound + (bound - lower_bound) * (rank - lower_count) / width
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def latency_block(sample: ServingSample) -> dict[str, Any] | None:
+    buckets = sample.histograms.get("llmops_request_latency_seconds")
+    p50, p99 = quantile(buckets or [], 0.5), quantile(buckets or [], 0.99)
+    if p50 is None:
+        return None
+    return {"p50Ms": round(p50 * 1000, 1), "p99Ms": round(p99 * 1000, 1), "requests": int(buckets[-1][1])}
+
+
+def tokens_served(sample: ServingSample, version: str | None = None) -> int:
+    return int(sum(v for (_, ver), v in sample.tokens.items() if version is None or ver == version))
+
+
+def bucket_shares(buckets: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Per-bucket shares from cumulative counts."""
+    cumulative = np.array([count for _, count in buckets], dtype=np.float64)
+    counts = np.diff(cumulative, prepend=0.0)
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def reference_shares(lengths: Iterable[int], bounds: Sequence[float]) -> np.ndarray:
+    """Shares of reference lengths in the histogram's buckets (upper bounds, +Inf last)."""
+    values = np.asarray(list(lengths), dtype=np.float64)
+    edges = np.asarray([b for b in bounds if not math.isinf(b)])
+    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(bounds)).astype(np.float64)
+    return counts / counts.sum() if counts.sum() else counts
+
+
+def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], method: str, threshold: float,
+                window: str | None, evaluated_at: str, min_requests: int = 1) -> dict[str, Any] | None:
+    """status.drift over the length signals that have both a reference and live traffic."""
+    scores: dict[str, float] = {}
+    for signal, metric in LENGTH_SIGNALS.items():
+        buckets = sample.histograms.get(metric)
+        if not buckets or buckets[-1][1] < min_requests or not references.get(signal):
+            continue
+        bounds = [bound for bound, _ in buckets]
+        ref = reference_shares(references[signal], bounds)
+        scores[signal] = float(drift.score(ref[None, :], bucket_shares(buckets)[None, :],
+                                           "js" if method == "js" else "psi")[0])
+    if not scores:
+        return None
+    return drift.drift_status(scores, "js" if method == "js" else "psi", threshold, window, evaluated_at)

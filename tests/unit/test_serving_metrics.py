@@ -1,0 +1,36 @@
+"""Reading the guardrail runtime's metrics back (pure parts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmops_operator.backends.metrics import _exposition_line, _uptime, _with_types
+from llmops_operator.scoring.serving_metrics import parse_exposition, quantile, reference_shares
+
+
+def test_quantile_interpolates_inside_the_bucket_like_histogram_quantile():
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert quantile(buckets, 0.5) == pytest.approx(0.1)
+    assert quantile(buckets, 0.7) == pytest.approx(0.1 + 0.4 * 20 / 40)
+    assert quantile([(1.0, 0.0), (float("inf"), 0.0)], 0.5) is None
+
+
+def test_reference_lengths_fall_in_the_same_buckets_as_the_histogram():
+    bounds = [16.0, 64.0, float("inf")]
+    assert reference_shares([10, 16, 17, 64, 1000], bounds).tolist() == [0.4, 0.4, 0.2]
+
+
+def test_prometheus_results_become_an_exposition_the_parser_reads():
+    results = {"llmops_guardrail_requests_total": [{"metric": {"version": "v2", "outcome": "blocked"}, "value": [0, "3"]},
+                                                   {"metric": {"version": "v2", "outcome": "allowed"}, "value": [0, "7"]}],
+               "llmops_request_latency_seconds_bucket": [{"metric": {"le": "0.1"}, "value": [0, "4"]},
+                                                         {"metric": {"le": "+Inf"}, "value": [0, "10"]}]}
+    lines = [_exposition_line(name, item) for name, items in results.items() for item in items]
+    sample = parse_exposition(_with_types(lines))
+    assert sample.requests == {("v2", "blocked"): 3.0, ("v2", "allowed"): 7.0}
+    assert sample.histograms["llmops_request_latency_seconds"] == [(0.1, 4.0), (float("inf"), 10.0)]
+
+
+def test_uptime_comes_from_the_process_start_time():
+    assert _uptime("# HELP x\nprocess_start_time_seconds 1000.0\n", now=1600.0) == 600.0
+    assert _uptime("nothing here\n", now=1.0) is None
