@@ -45,8 +45,12 @@ def kubeconfig(tmp_path_factory):
         yield CLUSTER_KUBECONFIG
         return
     from llmops_operator.sandbox.main import Sandbox
+    from llmops_operator.settings import Settings
 
-    with Sandbox(tmp_path_factory.mktemp("sandbox")) as sandbox:
+    # What a cluster provides out of band: the examples' data and docs claims (see docs/sandbox.md).
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), settings=Settings(resync_seconds=10)) as sandbox:
+        sandbox.provide_claim("llmops-data", EXAMPLES / "data")
+        sandbox.provide_claim("llmops-docs", ROOT / "docs")
         yield str(sandbox.kubeconfig)
 
 

@@ -15,12 +15,19 @@ def _ready(status: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
 
 
+def _money(cost: dict[str, Any]) -> str:
+    """Jobs show what they have cost so far; services, which run open-ended, what they cost per hour."""
+    currency = cost.get("currency", "USD")
+    if cost.get("estimate") is None and cost.get("hourlyRate") is not None:
+        return f"{cost['hourlyRate']:.4f} {currency}/h"
+    return "-" if cost.get("accrued") is None else f"{cost['accrued']:.4f} {currency}"
+
+
 def row(obj: dict[str, Any]) -> tuple[str, ...]:
     status = obj.get("status") or {}
     ready = _ready(status)
     cost = status.get("cost") or {}
-    accrued = cost.get("accrued")
-    money = "-" if accrued is None else f"{accrued:.4f} {cost.get('currency', 'USD')}"
+    money = _money(cost)
     message = ready.get("message") or ready.get("reason") or ""
     return (
         obj["metadata"].get("namespace", ""), obj["kind"], obj["metadata"]["name"],

@@ -251,15 +251,33 @@ def test_failed_materialization_is_failed():
     assert conditions(observation)["Materialized"] == ("False", "BackoffLimitExceeded")
 
 
-def test_cronjob_waits_for_its_schedule_then_is_materialized():
+def observe_scheduled(obj: FeatureView, materialize=None, cronjob=None):
+    live = [json.loads(json.dumps(c)) for c in children(obj)]
+    assert [c["kind"] for c in live[5:]] == ["Job", "Job", "CronJob"]
+    live[5]["status"] = COMPLETE
+    if materialize is not None:
+        live[6]["status"] = materialize
+    if cronjob is not None:
+        live[7]["status"] = cronjob
+    return FeatureViewReconciler().status(obj, live, None, ctx(), {})
+
+
+def test_a_scheduled_view_is_materialized_right_away_then_on_schedule():
     obj = feature_view(with_("materialize.schedule", "@hourly"))
-    waiting = observe(obj, apply=COMPLETE)
-    assert conditions(waiting)["Materialized"] == ("Unknown", "WaitingForSchedule")
-    assert waiting.phase == "Materializing"
-    running = observe(obj, apply=COMPLETE, materialize={"active": [{"name": "driver-stats-materialize-29000000"}]})
-    assert conditions(running)["Materialized"] == ("Unknown", "Materializing")
-    done = observe(obj, apply=COMPLETE, materialize={"lastSuccessfulTime": "2026-05-01T11:00:00Z"})
-    assert conditions(done)["Materialized"] == ("True", "Materialized") and done.phase == "Ready"
+    first = observe_scheduled(obj)
+    assert conditions(first)["Materialized"] == ("Unknown", "Pending") and first.phase == "Materializing"
+    done = observe_scheduled(obj, materialize=COMPLETE)
+    materialized = {c.type: c for c in done.conditions}["Materialized"]
+    assert (materialized.status, materialized.reason) == ("True", "Materialized") and done.phase == "Ready"
+    assert "refreshed on schedule @hourly" in materialized.message
+
+
+def test_a_failed_first_run_heals_on_schedule():
+    obj = feature_view(with_("materialize.schedule", "@hourly"))
+    failed = observe_scheduled(obj, materialize=FAILED)
+    assert conditions(failed)["Materialized"][0] == "False"
+    healed = observe_scheduled(obj, materialize=FAILED, cronjob={"lastSuccessfulTime": "2026-05-01T11:00:00Z"})
+    assert conditions(healed)["Materialized"] == ("True", "Materialized") and healed.phase == "Ready"
 
 
 def test_offline_view_is_ready_once_registered():

@@ -103,8 +103,9 @@ def kserve_status(isvc: dict, **conditions: str) -> dict:
 # ----- validation ----------------------------------------------------------------------------------
 
 def test_the_example_parses_and_names_its_references():
-    body = yaml.safe_load((ROOT / "manifests/examples/inferenceservice.yaml").read_text())
-    obj = parse(InferenceService, body)
+    service, reference = yaml.safe_load_all((ROOT / "manifests/examples/inferenceservice.yaml").read_text())
+    obj = parse(InferenceService, service)
+    assert reference["metadata"]["name"] == obj.spec.drift.reference.config_map.name
     assert InferenceServiceReconciler().references(obj) == [
         ("FineTune", "tiny-gpt2-lora"), ("Guardrail", "default-policy"), ("PromptRelease", "assistant-prompt")]
 

@@ -64,10 +64,13 @@ def test_fleet_table_shows_ready_phase_cost_drift_safety():
     objects = [{
         "kind": "InferenceService", "metadata": {"name": "assistant", "namespace": "ml"},
         "status": {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}],
-                   "cost": {"accrued": 1.23456, "currency": "USD"}, "drift": {"score": 0.0712},
+                   "cost": {"hourlyRate": 0.0600, "accrued": 0.0, "currency": "USD"}, "drift": {"score": 0.0712},
                    "safety": {"score": 0.99}},
-    }, {"kind": "TrainingJob", "metadata": {"name": "new", "namespace": "ml"}}]
+    }, {"kind": "TrainingJob", "metadata": {"name": "done", "namespace": "ml"},
+        "status": {"cost": {"hourlyRate": 0.2, "accrued": 1.23456, "estimate": 2.0, "currency": "USD"}}},
+       {"kind": "TrainingJob", "metadata": {"name": "new", "namespace": "ml"}}]
     lines = table(objects).splitlines()
     assert lines[0].split() == ["NAMESPACE", "KIND", "NAME", "READY", "PHASE", "COST", "DRIFT", "SAFETY", "MESSAGE"]
-    assert lines[1].split()[:8] == ["ml", "InferenceService", "assistant", "True", "Ready", "1.2346", "USD", "0.071"]
-    assert lines[2].split()[:5] == ["ml", "TrainingJob", "new", "-", "-"]
+    assert lines[1].split()[:8] == ["ml", "InferenceService", "assistant", "True", "Ready", "0.0600", "USD/h", "0.071"]
+    assert lines[2].split()[:7] == ["ml", "TrainingJob", "done", "-", "-", "1.2346", "USD"]
+    assert lines[3].split()[:5] == ["ml", "TrainingJob", "new", "-", "-"]

@@ -132,7 +132,7 @@ def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: 
 
 
 def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
-    """The repository ConfigMap, the apply Job and, for an online view, the materialize Job or CronJob."""
+    """The repository ConfigMap, the apply Job and, for an online view, the materialize Job (and CronJob)."""
     files = repo_files(obj)
     digest = content_hash(files, image)
     cm_name = config_map_name(obj, digest)
@@ -144,11 +144,11 @@ def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     if not obj.spec.online:
         return children
     pod = _pod(obj, image, cm_name, "materialize", MATERIALIZE_MODULE)
+    # Each definition is materialized once right away; a schedule then keeps the online store fresh.
+    children.append(batchjob.build_job(obj, materialize_name(obj, digest), "materialize", pod))
     schedule = obj.spec.materialize.schedule
     if schedule:
         children.append(batchjob.build_cronjob(obj, materialize_name(obj, None), "materialize", schedule, pod))
-    else:
-        children.append(batchjob.build_job(obj, materialize_name(obj, digest), "materialize", pod))
     return children
 
 

@@ -79,10 +79,11 @@ class FeatureViewReconciler(Reconciler):
 
     def status(self, obj: FeatureView, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
-        jobs = [c for c in live if c["kind"] in ("Job", "CronJob")]
+        jobs = [c for c in live if c["kind"] == "Job"]
         apply_job, materialize = jobs[0], (jobs[1] if len(jobs) > 1 else None)
+        cronjob = next((c for c in live if c["kind"] == "CronJob"), None)
         progress = find(live, "ConfigMap", progress_configmap_name(obj))
-        return featureview_observation(obj, apply_job, materialize, progress)
+        return featureview_observation(obj, apply_job, materialize, progress, cronjob)
 
     def projected_status(self, obj: FeatureView, ctx: Context) -> dict[str, Any] | None:
         ready = {"type": "Ready", "status": "True", "reason": "Ready"}

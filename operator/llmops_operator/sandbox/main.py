@@ -174,20 +174,25 @@ def settled(obj: dict[str, Any]) -> bool:
 def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
                 claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
     with Sandbox(workdir, port=port) as sandbox:
-        print(sandbox.describe(), flush=True)
-        for name, source in (claims or {}).items():
-            print(f"claim {name}: {sandbox.provide_claim(name, source)}", flush=True)
-        if apply:
-            sandbox.wait_reconciled(sandbox.apply(apply), timeout=timeout)
-            if until_settled and not sandbox.wait_settled(timeout, lambda t: print(t + "\n", flush=True)):
-                print(f"not every object settled within {timeout:.0f}s:", flush=True)
-            print(sandbox.table(), flush=True)
-        if once:
-            return 0
-        print("sandbox running; Ctrl-C stops it", flush=True)
         try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
+            _run(sandbox, apply, once, timeout, claims or {}, until_settled)
+        except KeyboardInterrupt:  # Ctrl-C at any point: leaving the with-block stops every process
             print("\nstopping", flush=True)
     return 0
+
+
+def _run(sandbox: Sandbox, apply: list[Path], once: bool, timeout: float, claims: dict[str, Path],
+         until_settled: bool) -> None:
+    print(sandbox.describe(), flush=True)
+    for name, source in claims.items():
+        print(f"claim {name}: {sandbox.provide_claim(name, source)}", flush=True)
+    if apply:
+        sandbox.wait_reconciled(sandbox.apply(apply), timeout=timeout)
+        if until_settled and not sandbox.wait_settled(timeout, lambda t: print(t + "\n", flush=True)):
+            print(f"not every object settled within {timeout:.0f}s:", flush=True)
+        print(sandbox.table(), flush=True)
+    if once:
+        return
+    print("sandbox running; Ctrl-C stops it", flush=True)
+    while True:
+        time.sleep(3600)

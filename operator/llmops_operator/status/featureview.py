@@ -4,9 +4,9 @@ Conditions (each reported on every pass):
 - Registered: set from the apply Job of the current definition. True once it succeeded (entities,
   source and view are in the Feast registry); False with the Job's reason when it failed; Unknown
   while it is pending or running. Counts toward Ready.
-- Materialized: only for online views. From the one-shot materialize Job as Registered is from the
-  apply Job; from the CronJob: True once a run succeeded (lastSuccessfulTime) or the report names a
-  materialization, Unknown while waiting for the first scheduled run or while one runs. Counts
+- Materialized: only for online views. From the materialize Job each definition gets right away, as
+  Registered is from the apply Job; with a schedule, a later successful CronJob run (lastSuccessfulTime,
+  or a materialization in the report) also counts, so a failed first run heals on schedule. Counts
   toward Ready.
 - Ready: True when every condition above is True.
 
@@ -70,19 +70,29 @@ def reported(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _materialized(obj: FeatureView, job: dict[str, Any] | None, cronjob: dict[str, Any] | None,
+                  values: dict[str, Any]) -> cond.Observed:
+    now = _from_job(MATERIALIZED, job_state(job), "Materialized",
+                    f"{obj.feast_name} is loaded into the online store", "Materializing")
+    if cronjob is None:
+        return now
+    scheduled = _from_cronjob(cronjob, values, obj.spec.materialize.schedule)
+    if now.status == "True":
+        return cond.true(MATERIALIZED, now.reason, f"{now.message}; refreshed on schedule {obj.spec.materialize.schedule}")
+    return scheduled if scheduled.status == "True" else now
+
+
 def featureview_observation(obj: FeatureView, apply_job: dict[str, Any] | None,
-                            materialize: dict[str, Any] | None, progress: dict[str, Any] | None) -> Observation:
-    """`materialize` is the one-shot Job or the CronJob (None for an offline-only view)."""
+                            materialize: dict[str, Any] | None, progress: dict[str, Any] | None,
+                            cronjob: dict[str, Any] | None = None) -> Observation:
+    """`materialize` is the one-shot Job (None for an offline-only view), `cronjob` the scheduled one."""
     values = report(progress)
     apply_state = job_state(apply_job)
     registered = _from_job(REGISTERED, apply_state, "Applied",
                            f"{obj.feast_name} is registered in Feast project {obj.spec.project}", "Applying")
     conditions = [registered]
-    if materialize is not None and materialize.get("kind") == "CronJob":
-        conditions.append(_from_cronjob(materialize, values, obj.spec.materialize.schedule))
-    elif materialize is not None:
-        conditions.append(_from_job(MATERIALIZED, job_state(materialize), "Materialized",
-                                    f"{obj.feast_name} is loaded into the online store", "Materializing"))
+    if materialize is not None:
+        conditions.append(_materialized(obj, materialize, cronjob, values))
     required = [c.type for c in conditions]
     conditions.append(cond.aggregate_ready(conditions, required, "Ready"))
     if any(c.status == "False" for c in conditions[:-1]):
