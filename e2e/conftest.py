@@ -66,3 +66,51 @@ def namespace(kubectl):
     kubectl("apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+CLAIMS = {"llmops-data": EXAMPLES / "data", "llmops-docs": ROOT / "docs", "llmops-models": None, "llmops-feast": None}
+"""The PersistentVolumeClaims the examples name, and what each starts with."""
+
+
+@pytest.fixture
+def example_claims(kubectl, namespace):
+    """The examples' claims in the test namespace. The sandbox provides them itself (session-wide); on a cluster
+    they are created here and seeded through a short-lived pod."""
+    if not CLUSTER_KUBECONFIG:
+        return
+    for claim in CLAIMS:
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=(
+            f"apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {claim}}}\n"
+            "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"))
+    seeded = [claim for claim, source in CLAIMS.items() if source]
+    volumes = ", ".join(f"{{name: {c}, persistentVolumeClaim: {{claimName: {c}}}}}" for c in seeded)
+    mounts = ", ".join(f"{{name: {c}, mountPath: /seed/{c}}}" for c in seeded)
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: seed}\nspec:\n"
+        "  containers: [{name: seed, image: busybox:1.36, command: [sleep, '3600'], volumeMounts: [" + mounts + "]}]\n"
+        "  volumes: [" + volumes + "]\n"))
+    kubectl("wait", "-n", namespace, "pod/seed", "--for=condition=Ready", "--timeout=180s", timeout=200)
+    for claim in seeded:
+        kubectl("cp", "-n", namespace, f"{CLAIMS[claim]}/.", f"seed:/seed/{claim}", timeout=300)
+    kubectl("delete", "-n", namespace, "pod/seed", "--wait=true")
+
+
+@pytest.fixture
+def service_url(kubectl, namespace):
+    """How the test reaches an InferenceService: the sandbox's URL is local; on a cluster, a port-forward
+    to the KServe transformer's Service."""
+    forwards = []
+
+    def url(name: str) -> str:
+        if not CLUSTER_KUBECONFIG:
+            return kubectl.json("get", f"lsvc/{name}", "-n", namespace)["status"]["url"]
+        port = 18000 + len(forwards)
+        forwards.append(subprocess.Popen(
+            ["kubectl", "--kubeconfig", kubectl.kubeconfig, "port-forward", "-n", namespace,
+             f"service/{name}-transformer", f"{port}:80"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        forwards[-1].stdout.readline()  # "Forwarding from 127.0.0.1:<port> -> ..."
+        return f"http://127.0.0.1:{port}"
+
+    yield url
+    for forward in forwards:
+        forward.terminate()

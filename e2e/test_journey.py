@@ -23,7 +23,7 @@ def test_short_names_and_the_llmops_category(kubectl, namespace):
     assert "No resources found" in kubectl("get", "llmops", "-n", namespace).stderr
 
 
-def test_every_example_reconciles_trains_serves_and_guards(kubectl, namespace):
+def test_every_example_reconciles_trains_serves_and_guards(kubectl, namespace, example_claims, service_url):
     """The whole platform from the examples: train, fine-tune, evaluate, serve behind the guardrail, index, features."""
     kubectl("apply", "-n", namespace, "-f", str(EXAMPLES))
     for plural in KINDS:
@@ -42,7 +42,7 @@ def test_every_example_reconciles_trains_serves_and_guards(kubectl, namespace):
     assert finetune["evaluation"]["gate"] == "Passed" and "perplexity" in finetune["evaluation"]["scores"]
     assert finetune["safety"]["evaluated"] > 0 and finetune["cost"]["hourlyRate"] > 0
 
-    url = kubectl.json("get", "lsvc/assistant", "-n", namespace)["status"]["url"]
+    url = service_url("assistant")
     benign = predict(url, "What does a TrainingJob create?")
     assert benign["blocked"] is False and benign["verdict"]["input"]["outcome"] == "allowed"
     pii = predict(url, "My email is jane.doe@example.com, what is a FineTune?")

@@ -134,10 +134,25 @@ def test_status_block_names_the_worst_feature():
     (lambda: drift.fit_numeric(np.ones((5, 2)), names=["a"]), "1 names for 2 features"),
     (lambda: drift.fit_numeric(np.ones((5, 2)), bins=1), "bins"),
     (lambda: drift.numeric_drift(drift.fit_numeric(np.ones((5, 2))), np.ones((5, 3))), "3 features"),
-    (lambda: drift.score(np.ones((1, 2)), np.ones((1, 2)), "ks"), "method"),
+    (lambda: drift.score(np.ones((1, 2)), np.ones((1, 2)), "wasserstein"), "method"),
     (lambda: drift.detect({"a": 1.0}, 0, "psi"), "threshold"),
     (lambda: drift.categorical_drift(drift.fit_categorical({"x": ["a"]}), {"y": ["a"]}), "x"),
 ])
 def test_bad_input_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_ks_is_the_largest_cdf_gap_on_the_shared_bins():
+    import numpy as np
+    from scipy import stats
+
+    from llmops_operator.scoring import drift
+
+    rng = np.random.default_rng(7)
+    reference, current = rng.normal(0, 1, 20_000), rng.normal(0.3, 1, 20_000)
+    fitted = drift.fit_numeric(reference[:, None], ["x"], bins=50)
+    binned = drift.numeric_drift(fitted, current[:, None], method="ks")["x"]
+    exact = stats.ks_2samp(reference, current).statistic
+    assert binned <= exact + 1e-9 and binned == pytest.approx(exact, abs=0.02)
+    assert drift.numeric_drift(fitted, reference[:, None], method="ks")["x"] == pytest.approx(0.0, abs=1e-9)

@@ -350,6 +350,8 @@ def test_prompt_length_drift_against_the_reference():
                                                  600, reference))
     assert same.fields["drift"]["drifted"] is False and same.fields["drift"]["score"] < 0.01
     assert moved.fields["drift"]["drifted"] is True and moved.fields["drift"]["feature"] == "promptLength"
+    assert {c.type: c for c in moved.conditions}["DriftDetected"].status == "True"
+    assert {c.type: c for c in same.conditions}["DriftDetected"].status == "False"
 
 
 def test_unreadable_metrics_are_a_condition_not_a_failure():

@@ -132,8 +132,12 @@ def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], met
             continue
         bounds = [bound for bound, _ in buckets]
         ref = reference_shares(references[signal], bounds)
-        scores[signal] = float(drift.score(ref[None, :], bucket_shares(buckets)[None, :],
-                                           "js" if method == "js" else "psi")[0])
+        scores[signal] = float(drift.score(ref[None, :], bucket_shares(buckets)[None, :], _binned(method))[0])
     if not scores:
         return None
-    return drift.drift_status(scores, "js" if method == "js" else "psi", threshold, window, evaluated_at)
+    return drift.drift_status(scores, _binned(method), threshold, window, evaluated_at)
+
+
+def _binned(method: str) -> str:
+    """Length histograms are binned data: psi, js and ks apply; embedding drift needs embeddings, so psi stands in."""
+    return method if method in drift.METHODS else "psi"

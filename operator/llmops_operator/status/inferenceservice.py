@@ -10,6 +10,7 @@ Conditions (each reported on every pass; the attached ones only when the spec as
   while the PromptRelease is not Ready; then mirrors KServe's TransformerReady. Counts toward Ready.
 - MetricsAvailable: only once serving; False when the runtime's metrics could not be read (the message says
   why). Informational: safety, latency, cost per 1k tokens and drift keep their last values meanwhile.
+- DriftDetected: only once live drift has a score; True when it is above spec.drift.threshold. Informational.
 - Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
   otherwise the first one that is not, with its reason and message.
 
@@ -38,6 +39,7 @@ MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
 PROMPT_ATTACHED = "PromptAttached"
 METRICS_AVAILABLE = "MetricsAvailable"
+DRIFT_DETECTED = "DriftDetected"
 KSERVE_READY = "KServeReady"
 """KServe's own Ready, used for the aggregate only (not reported as a condition of ours)."""
 
@@ -185,7 +187,16 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     fields |= {k: v for k, v in {"url": status.get("url"), "latestReadyRevision": latest,
                                  "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
     extra = [metrics_condition(facts)] if facts is not None else []
+    if "score" in (fields.get("drift") or {}):
+        extra.append(drift_condition(fields["drift"]))
     return Observation(conditions=[*ours, *extra, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)
+
+
+def drift_condition(drift: dict[str, Any]) -> cond.Observed:
+    summary = f"{drift['metric']} {drift['score']:.3f} on {drift.get('feature')} (threshold {drift['threshold']})"
+    if drift.get("drifted"):
+        return cond.true(DRIFT_DETECTED, "DriftAboveThreshold", summary)
+    return cond.false(DRIFT_DETECTED, "WithinThreshold", summary)
 
 
 def metrics_condition(facts: ServingFacts) -> cond.Observed:

@@ -102,8 +102,9 @@ class DriftSpec(KubeModel):
     """The window of source rows that serves as the reference distribution. Defaults to 168h (7 days)."""
     threshold: float = Field(default=0.2, gt=0, le=10)
     """Score above which a feature counts as drifted. Defaults to 0.2."""
-    method: Literal["psi", "js"] = "psi"
-    """Population stability index or Jensen-Shannon distance. Defaults to psi."""
+    method: Literal["psi", "js", "ks"] = "psi"
+    """Population stability index, Jensen-Shannon distance or the Kolmogorov-Smirnov statistic, each on the
+    reference's quantile bins. Defaults to psi."""
 
 
 class FeatureViewSpec(KubeModel):
