@@ -79,7 +79,7 @@ def test_defaults():
     (with_("project", "ride-hailing"), "spec.project: String should match pattern"),
     (with_("ttl", "2 days"), "spec.ttl: String should match pattern"),
     (with_("materialize.schedule", "hourly"), "spec.materialize.schedule: String should match pattern"),
-    (with_("drift", {"method": "ks"}), "spec.drift.method: Input should be 'psi' or 'js'"),
+    (with_("drift", {"method": "wasserstein"}), "spec.drift.method: Input should be 'psi', 'js' or 'ks'"),
     (with_("drift", {"threshold": 0}), "spec.drift.threshold: Input should be greater than 0"),
 ])
 def test_bad_specs_name_the_field(option, message):
