@@ -16,7 +16,6 @@ operator's finalizer runs this mode (see `removal_command`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from llmops_operator.runtime import feast_repo
 from llmops_operator.runtime.feast_repo import Definition, FeastRepoError
-from llmops_operator.runtime.report import Reporter
+from llmops_operator.runtime.report import Reporter, finish
 
 MODULE = "llmops_operator.runtime.feast_apply"
 OWNER_TAG = "llmops.dev/featureview"
@@ -127,14 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmops feast-apply: {err}", file=sys.stderr)
         return 2
     reporter = Reporter(None if args.delete else definition.raw.get("report"))
-    try:
-        result = remove(definition) if args.delete else apply(definition, reporter)
-    except FeastRepoError as err:
-        print(f"llmops feast-apply: {err}", file=sys.stderr, flush=True)
-        reporter.update("progress", {"stage": "Failed", "error": str(err)}, force=True)
-        return 1
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return 0
+    work = (lambda: remove(definition)) if args.delete else (lambda: apply(definition, reporter))
+    return finish("llmops feast-apply", work, reporter, (FeastRepoError,))
 
 
 if __name__ == "__main__":

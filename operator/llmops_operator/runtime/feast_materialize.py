@@ -31,7 +31,7 @@ import numpy as np
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.runtime import feast_repo
 from llmops_operator.runtime.feast_repo import Definition, FeastRepoError
-from llmops_operator.runtime.report import Reporter
+from llmops_operator.runtime.report import Reporter, finish
 from llmops_operator.scoring import drift
 
 REGISTRY_WAIT_SECONDS = 600.0
@@ -252,14 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmops feast-materialize: {err}", file=sys.stderr)
         return 2
     reporter = Reporter(definition.raw.get("report"))
-    try:
-        result = run(definition, reporter)
-    except FeastRepoError as err:
-        print(f"llmops feast-materialize: {err}", file=sys.stderr, flush=True)
-        reporter.update("progress", {"stage": "Failed", "error": str(err)}, force=True)
-        return 1
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return 0
+    return finish("llmops feast-materialize", lambda: run(definition, reporter), reporter, (FeastRepoError,))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 from llmops_operator.backends import milvus
 from llmops_operator.runtime.chunking import Chunk, SourceError, chunk_documents, read_documents, source_digest
 from llmops_operator.runtime.embedding import EmbeddingError, embed, load_model
-from llmops_operator.runtime.report import Reporter
+from llmops_operator.runtime.report import Reporter, finish
 from llmops_operator.scoring.embedding_drift import embedding_drift
 
 UPSERT_BATCH = 512
@@ -184,14 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     reporter = Reporter(config.get("report"))
     token_env = config["milvus"].get("tokenEnv")
-    try:
-        result = ingest(config, reporter, os.environ.get(token_env) if token_env else None)
-    except INGEST_ERRORS as err:
-        print(f"llmops ingest: {err}", file=sys.stderr, flush=True)
-        reporter.update("progress", {"stage": "Failed", "error": str(err)}, force=True)
-        return 1
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return 0
+    token = os.environ.get(token_env) if token_env else None
+    return finish("llmops ingest", lambda: ingest(config, reporter, token), reporter, INGEST_ERRORS)
 
 
 if __name__ == "__main__":

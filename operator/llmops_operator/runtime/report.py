@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from llmops_operator.k8s.resources import resource_for
 
@@ -52,3 +52,17 @@ class Reporter:
 
             self._client = BlockingClient(field_manager="llmops-runtime")
         return self._client
+
+
+def finish(program: str, work: Callable[[], dict[str, Any]], reporter: Reporter,
+           errors: tuple[type[BaseException], ...]) -> int:
+    """A job's last step: run its work, print the result as JSON (exit 0), or say why it failed, in the log and
+    in the report (exit 1). Errors outside `errors` are bugs and keep their traceback."""
+    try:
+        result = work()
+    except errors as err:
+        print(f"{program}: {err}", file=sys.stderr, flush=True)
+        reporter.update("progress", {"stage": "Failed", "error": str(err)}, force=True)
+        return 1
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return 0

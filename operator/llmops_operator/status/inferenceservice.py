@@ -21,7 +21,6 @@ Degraded (KServe False), Canary (Ready, traffic split over two predictor revisio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from llmops_operator.api.v1alpha1.common import CostStatus, DriftStatus

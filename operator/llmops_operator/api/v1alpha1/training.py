@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
-    CostStatus, KubeModel, LocalObjectReference, ResourceStatus, StatusModel, cel,
+    CostStatus, KubeModel, ResourceStatus, StatusModel, cel,
 )
 from llmops_operator.api.v1alpha1.units import Duration, Quantity
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from . import discovery, patch as patches, table as tables
 from .core import NS_KEY, Cluster
-from .errors import ApiError, status_failure
+from .errors import ApiError
 from .registry import Resource
 from .selectors import matcher
 
