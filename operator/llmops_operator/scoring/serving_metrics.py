@@ -6,6 +6,8 @@ backends/metrics.py). Counters are totals over whatever window the source covers
 
 - safety: the share of instances that went through without a block or a redaction; by rule, the hits.
 - latency: p50/p99 interpolated inside the request-latency histogram's buckets.
+(numpy is imported only where drift is computed: the operator process stays lean without it.)
+
 - drift: the prompt-length histogram against the reference prompts' lengths in the same buckets
   (PSI or JS, scoring/drift.py); the output-length histogram is reported alongside when a reference
   for it exists.
@@ -15,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmops_operator.scoring import drift
+if TYPE_CHECKING:
+    import numpy as np
 
 UNSAFE_OUTCOMES = ("blocked", "redacted")
 NOT_A_VERDICT = ("error",)
@@ -106,16 +108,20 @@ def tokens_served(sample: ServingSample, version: str | None = None) -> int:
     return int(sum(v for (_, ver), v in sample.tokens.items() if version is None or ver == version))
 
 
-def bucket_shares(buckets: Sequence[tuple[float, float]]) -> np.ndarray:
+def bucket_shares(buckets: Sequence[tuple[float, float]]) -> "np.ndarray":
     """Per-bucket shares from cumulative counts."""
+    import numpy as np
+
     cumulative = np.array([count for _, count in buckets], dtype=np.float64)
     counts = np.diff(cumulative, prepend=0.0)
     total = counts.sum()
     return counts / total if total else counts
 
 
-def reference_shares(lengths: Iterable[int], bounds: Sequence[float]) -> np.ndarray:
+def reference_shares(lengths: Iterable[int], bounds: Sequence[float]) -> "np.ndarray":
     """Shares of reference lengths in the histogram's buckets (upper bounds, +Inf last)."""
+    import numpy as np
+
     values = np.asarray(list(lengths), dtype=np.float64)
     edges = np.asarray([b for b in bounds if not math.isinf(b)])
     counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(bounds)).astype(np.float64)
@@ -125,6 +131,8 @@ def reference_shares(lengths: Iterable[int], bounds: Sequence[float]) -> np.ndar
 def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], method: str, threshold: float,
                 window: str | None, evaluated_at: str, min_requests: int = 1) -> dict[str, Any] | None:
     """status.drift over the length signals that have both a reference and live traffic."""
+    from llmops_operator.scoring import drift
+
     scores: dict[str, float] = {}
     for signal, metric in LENGTH_SIGNALS.items():
         buckets = sample.histograms.get(metric)
@@ -140,4 +148,6 @@ def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], met
 
 def _binned(method: str) -> str:
     """Length histograms are binned data: psi, js and ks apply; embedding drift needs embeddings, so psi stands in."""
+    from llmops_operator.scoring import drift
+
     return method if method in drift.METHODS else "psi"
