@@ -20,7 +20,8 @@ def test_kubectl_explain_reads_the_field_docs(kubectl):
 def test_short_names_and_the_llmops_category(kubectl, namespace):
     for short in ("tj", "ft", "grail", "lsvc", "prel", "vidx", "fv"):
         kubectl("get", short, "-n", namespace)
-    assert "No resources found" in kubectl("get", "llmops", "-n", namespace).stderr
+    empty = kubectl("get", "llmops", "-n", namespace)
+    assert empty.stdout.strip() == "", (empty.stdout, empty.stderr)  # the category resolves; nothing in it yet
 
 
 def test_every_example_reconciles_trains_serves_and_guards(kubectl, namespace, example_claims, service_url):

@@ -100,6 +100,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from llmops_operator.k8s.blocking import BlockingClient
+    from llmops_operator.live_fleet import print_status
+
+    client = BlockingClient(args.kubeconfig)
+    namespace = None if args.all_namespaces else (args.namespace or client.conn.default_namespace or "default")
+    return print_status(client, namespace, sys.stdout, sys.stderr)
+
+
 def _cmd_guardrail_test(args: argparse.Namespace) -> int:
     from llmops_operator.guardrails.cli import guardrail_test
 
@@ -147,6 +156,14 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--until-settled", action="store_true",
                          help="after applying, wait until every object is Ready or has finished unready")
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    status = sub.add_parser("status", help="the fleet table: every llmops.dev object with Ready, phase, cost, "
+                                           "drift and safety, from the live API")
+    where = status.add_mutually_exclusive_group()
+    where.add_argument("-n", "--namespace", help="this namespace (default: the kubeconfig's, else default)")
+    where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    status.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster credentials, else $KUBECONFIG)")
+    status.set_defaults(func=_cmd_status)
 
     search = sub.add_parser("search", help="the chunks of a VectorIndex nearest to a query (needs the vector extra)")
     search.add_argument("name", help="the VectorIndex")

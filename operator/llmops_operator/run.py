@@ -9,6 +9,7 @@ import threading
 import kopf
 from prometheus_client import start_http_server
 
+from llmops_operator import tracing
 from llmops_operator.controllers.kinds import all_reconcilers
 from llmops_operator.controllers.operator import build_registry
 from llmops_operator.settings import Settings
@@ -34,5 +35,6 @@ def run_operator(namespaces: list[str], all_namespaces: bool, liveness_port: int
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if metrics_port:
         start_http_server(metrics_port)
+    tracing.configure(settings.otel_endpoint, settings.otel_service_name)
     asyncio.run(operator_coroutine(settings, [] if all_namespaces else namespaces, liveness_port))
     return 0

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     """Where claims named by pvc:// URIs are mounted in the operator's own filesystem (the sandbox sets it to its
     claims directory); lets deletionPolicy Delete open Milvus Lite databases on claims. Unset: they are kept."""
 
+    otel_endpoint: str | None = None
+    """OTLP endpoint for traces (one span per reconcile and per API request); OTEL_EXPORTER_OTLP_ENDPOINT also
+    works. Unset: no traces. Needs opentelemetry-exporter-otlp (the `otlp` extra)."""
+    otel_service_name: str = "llmops-operator"
+    """service.name of the exported spans."""
+
     @cached_property
     def catalog(self) -> PriceCatalog:
         return PriceCatalog.load(self.pricing_file)

@@ -126,7 +126,24 @@ def parameter_count(size: str) -> int:
         return sum(p.numel() for p in GPT2LMHeadModel(GPT2Config(**SIZES[size])).parameters())
 
 
+CONTENDERS = {"plain torch+peft": plain_loop, "llmops runtime": our_runtime}
+
+
+def measure_one(name: str, args: argparse.Namespace) -> float:
+    """Tokens/s of one contender, in this (fresh) process."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = "bf16" if device == "cuda" else "fp32"
+    data = batches(args.size, args.batch, args.seq, args.steps + args.warmup, device)
+    return CONTENDERS[name](args.size, data, device, precision, args.warmup)
+
+
 def main() -> int:
+    import json
+    import subprocess
+    import sys
+
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,20 +153,24 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--peak-tflops", type=float, help="device peak for MFU when it is not a known GPU")
+    parser.add_argument("--contender", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.contender:  # a child run: one contender, one number
+        print(json.dumps({"tokensPerSecond": measure_one(args.contender, args)}))
+        return 0
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    precision = "bf16" if device == "cuda" else "fp32"
-    data = batches(args.size, args.batch, args.seq, args.steps + args.warmup, device)
     flops_per_token = 6 * parameter_count(args.size)
     peak = peak_flops(device, args.peak_tflops)
     results = []
-    for name, contender in (("plain torch+peft", plain_loop), ("llmops runtime", our_runtime)):
-        rate = contender(args.size, data, device, precision, args.warmup)
+    # Each contender runs in its own process, so neither inherits the other's warm caches or allocator state.
+    for name in CONTENDERS:
+        child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--contender", name],
+                               capture_output=True, text=True, check=True)
+        rate = json.loads(child.stdout.strip().splitlines()[-1])["tokensPerSecond"]
         results.append(Result(name, rate, rate * flops_per_token / peak if peak else None))
-        if device == "cuda":
-            torch.cuda.empty_cache()
     print(f"model {args.size} ({parameter_count(args.size) / 1e6:.0f}M params), batch {args.batch} x seq {args.seq}, "
-          f"{device} {torch.cuda.get_device_name() if device == 'cuda' else ''} {precision}")
+          f"{device} {torch.cuda.get_device_name() if device == 'cuda' else ''} "
+          f"{'bf16' if device == 'cuda' else 'fp32'}")
     for r in results:
         mfu = f"{r.mfu * 100:.1f}%" if r.mfu is not None else "n/a (pass --peak-tflops)"
         print(f"{r.name:<18} {r.tokens_per_second:>10.0f} tokens/s   MFU {mfu}")

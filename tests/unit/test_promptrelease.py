@@ -19,9 +19,9 @@ def version(name: str, template: str = "Answer: {{ question }}", **fields) -> di
     return {"name": name, "template": template, **fields}
 
 
-def release(*versions: dict, stable="v1", canary=None, **rollout) -> PromptRelease:
+def release(*versions: dict, stable="v1", canary=None, spec_fields=None, **rollout) -> PromptRelease:
     spec = {"versions": list(versions) or [version("v1"), version("v2", "Briefly: {{ question }}")],
-            "rollout": {"stable": stable, **({"canary": canary} if canary else {}), **rollout}}
+            "rollout": {"stable": stable, **({"canary": canary} if canary else {}), **rollout}, **(spec_fields or {})}
     return parse(PromptRelease, {"apiVersion": "llmops.dev/v1alpha1", "kind": "PromptRelease",
                                  "metadata": {"name": "chat", "namespace": "ml"}, "spec": spec})
 
@@ -39,7 +39,9 @@ def observe(obj: PromptRelease, live: list[dict]):
 def test_the_example_parses():
     body = yaml.safe_load((ROOT / "manifests/examples/promptrelease.yaml").read_text())
     obj = parse(PromptRelease, body)
-    assert obj.spec.rollout.canary.version == "v2" and obj.spec.rollout.canary.weight == 10
+    canary = obj.spec.rollout.canary
+    assert canary.version == "v2" and [s.weight for s in canary.steps] == [10, 50, 100]
+    assert obj.spec.target.name == "assistant" and obj.spec.analysis.min_safety == 0.9
 
 
 @pytest.mark.parametrize("make, message", [
@@ -55,6 +57,23 @@ def test_the_example_parses():
      "spec.versions.0: the template uses ['b'], which are not in variables"),
     (lambda: release(version("v1", parameters={"temperature": 3})),
      "spec.versions.0.parameters.temperature: Input should be less than or equal to 2"),
+    (lambda: release(canary={"version": "v2", "steps": [{"weight": 50}, {"weight": 20}]}),
+     "spec.rollout.canary.steps: weights must increase: steps[1].weight 20 is not above steps[0].weight 50"),
+    (lambda: release(canary={"version": "v2", "steps": [{"weight": 50}, {"weight": 120}]}),
+     "spec.rollout.canary.steps.1.weight: Input should be less than or equal to 100"),
+    (lambda: release(canary={"version": "v2", "weight": 10, "steps": [{"weight": 50}]}),
+     "spec.rollout.canary: rollout.canary: set weight or steps, not both"),
+    (lambda: release(canary={"version": "v2", "steps": [{"weight": 50, "minDuration": "ten minutes"}]}),
+     "spec.rollout.canary.steps.0.minDuration: String should match pattern"),
+    (lambda: release(spec_fields={"rollbackTo": "v7"}), "spec: rollbackTo: 'v7' is not one of versions (v1, v2)"),
+    (lambda: release(spec_fields={"analysis": {"minSafety": 0.9}}),
+     "spec: target is required when evaluation or analysis is set"),
+    (lambda: release(spec_fields={"target": {"name": "svc"}, "analysis": {"minSafety": 1.5}}),
+     "spec.analysis.minSafety: Input should be less than or equal to 1"),
+    (lambda: release(spec_fields={"target": {"name": "svc"}, "evaluation": {"metric": "rougeL"}}),
+     "spec.evaluation: evaluation: set examples or dataset"),
+    (lambda: release(spec_fields={"target": {"name": "svc"}, "evaluation": {"examples": [{"regex": "(unclosed"}]}}),
+     "spec.evaluation.examples.0.regex: not a regular expression: missing ), unterminated subpattern"),
 ])
 def test_bad_releases_name_the_field(make, message):
     with pytest.raises(InvalidSpec) as err:
@@ -104,10 +123,13 @@ def test_status_of_a_canary_release():
     assert seen.phase == "Canary"
     assert [(c.type, c.status) for c in seen.conditions] == [("Released", "True"), ("Ready", "True")]
     assert seen.conditions[0].message == "version 'v1' serves 90%, canary 'v2' 10%"
-    assert seen.fields == {
+    assert {k: seen.fields[k] for k in ("stable", "canary", "routingConfigMap")} == {
         "stable": {"version": "v1", "configMap": live[0]["metadata"]["name"], "weight": 90},
         "canary": {"version": "v2", "configMap": live[1]["metadata"]["name"], "weight": 10},
         "routingConfigMap": "chat-routing"}
+    assert seen.fields["rollout"]["state"] == "Canary"
+    assert seen.fields["rollout"]["message"] == "holding at the fixed weight 10%"
+    assert [(h["version"], h["event"]) for h in seen.fields["history"]] == [("v2", "Released")]
 
 
 def test_status_of_a_stable_release_has_no_canary():
@@ -141,5 +163,13 @@ def test_crd_carries_the_rollout_rules():
     assert rules["rollout.canary.version must name one of versions"]["fieldPath"] == ".rollout.canary.version"
     rollout_rules = [r["message"] for r in spec["properties"]["rollout"]["x-kubernetes-validations"]]
     assert rollout_rules == ["rollout.canary.version must differ from rollout.stable"]
+    assert rules["rollbackTo must name one of versions"]["fieldPath"] == ".rollbackTo"
+    assert rules["target is required when evaluation or analysis is set"]["rule"] == \
+        "has(self.target) || (!has(self.evaluation) && !has(self.analysis))"
+    canary = spec["properties"]["rollout"]["properties"]["canary"]
+    assert [r["message"] for r in canary["x-kubernetes-validations"]] == [
+        "rollout.canary: set weight or steps, not both"]
+    assert [r["message"] for r in canary["properties"]["steps"]["x-kubernetes-validations"]] == [
+        "rollout.canary.steps: weights must increase"]
     assert spec["properties"]["versions"]["maxItems"] == 32
     assert spec["properties"]["versions"]["x-kubernetes-list-map-keys"] == ["name"]

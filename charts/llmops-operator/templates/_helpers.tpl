@@ -58,7 +58,7 @@ reconcilers). No wildcards anywhere; kopf peering is not used (the operator runs
 so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
 */}}
 {{- define "llmops-operator.namespacedRules" -}}
-# kopf: posts an Event for each handler's progress and errors.
+# kopf + app: kopf posts an Event for each handler's progress and errors; the app one per phase or Ready change.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
@@ -118,4 +118,18 @@ so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
+{{- end }}
+
+{{/*
+Argo CD health checks: `resource.customizations.health.llmops.dev_<Kind>: <script>` for every files/argocd/<Kind>.lua.
+*/}}
+{{- define "llmops-operator.argocdHealth" -}}
+{{- $body := .Files.Get "files/argocd/health.lua" }}
+{{- range $path, $_ := .Files.Glob "files/argocd/*.lua" }}
+{{- $kind := base $path | trimSuffix ".lua" }}
+{{- if ne $kind "health" }}
+resource.customizations.health.llmops.dev_{{ $kind }}: |
+  {{- printf "%s\n%s" ($.Files.Get $path) $body | nindent 2 }}
+{{- end }}
+{{- end }}
 {{- end }}

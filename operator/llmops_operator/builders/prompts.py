@@ -42,12 +42,17 @@ def routing_configmap_name(release: PromptRelease) -> str:
     return child_name(release.name, "routing")
 
 
-def served_versions(release: PromptRelease) -> list[tuple[str, int]]:
-    """(version, weight) of each version that serves: stable first, then the canary if any."""
+Routes = list[tuple[str, int]]
+"""(version, weight) of each version that serves: stable first, then the candidate if any."""
+
+
+def served_versions(release: PromptRelease) -> Routes:
+    """The split the spec states before any rollout decision: stable, then the canary at its (first) weight."""
     rollout = release.spec.rollout
     if rollout.canary is None:
         return [(rollout.stable, 100)]
-    return [(rollout.stable, 100 - rollout.canary.weight), (rollout.canary.version, rollout.canary.weight)]
+    weight = rollout.canary.effective_steps()[0].weight
+    return [(rollout.stable, 100 - weight), (rollout.canary.version, weight)]
 
 
 def build_version_configmap(release: PromptRelease, version: str) -> dict[str, Any]:
@@ -68,17 +73,17 @@ def build_version_configmap(release: PromptRelease, version: str) -> dict[str, A
     }
 
 
-def routing_document(release: PromptRelease) -> dict[str, Any]:
+def routing_document(release: PromptRelease, routes: Routes | None = None) -> dict[str, Any]:
     rollout = release.spec.rollout
     routes = [{"version": version, "configMap": version_configmap_name(release, version), "weight": weight}
-              for version, weight in served_versions(release)]
+              for version, weight in (routes or served_versions(release))]
     document: dict[str, Any] = {"strategy": rollout.strategy, "routes": routes}
     if rollout.strategy == "sticky":
         document["stickyKey"] = rollout.sticky_key
     return document
 
 
-def build_routing_configmap(release: PromptRelease) -> dict[str, Any]:
+def build_routing_configmap(release: PromptRelease, routes: Routes | None = None) -> dict[str, Any]:
     """The traffic split; a stable name, so a weight change reaches mounted pods without a restart."""
     return {
         "apiVersion": "v1",
@@ -88,11 +93,14 @@ def build_routing_configmap(release: PromptRelease) -> dict[str, Any]:
             "namespace": release.namespace,
             "labels": labels.child_labels(release, "prompt-routing"),
         },
-        "data": {ROUTING_KEY: json.dumps(routing_document(release), sort_keys=True, separators=(",", ":"))},
+        "data": {ROUTING_KEY: json.dumps(routing_document(release, routes), sort_keys=True, separators=(",", ":"))},
     }
 
 
-def build_prompt_configmaps(release: PromptRelease) -> list[dict[str, Any]]:
-    """The served versions' ConfigMaps (stable, then canary) and the routing ConfigMap last."""
-    return [*(build_version_configmap(release, v) for v, _ in served_versions(release)),
-            build_routing_configmap(release)]
+def build_prompt_configmaps(release: PromptRelease, routes: Routes | None = None) -> list[dict[str, Any]]:
+    """The served versions' ConfigMaps (stable, then candidate) and the routing ConfigMap last.
+
+    `routes` is the rollout's decision (status/prompt_routes.py); by default the split the spec states.
+    """
+    routes = routes or served_versions(release)
+    return [*(build_version_configmap(release, v) for v, _ in routes), build_routing_configmap(release, routes)]

@@ -15,10 +15,13 @@ from typing import Any, ClassVar, get_args
 
 from pydantic import ValidationError
 
+from llmops_operator import tracing
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
+from llmops_operator.controllers import events
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import ApiResource, resource_of
+from llmops_operator.metrics import OperatorMetrics, default_metrics
 from llmops_operator.scoring.cost import PriceCatalog
 from llmops_operator.settings import Settings
 from llmops_operator.status import conditions as cond
@@ -176,10 +179,12 @@ def invalid_observation(message: str) -> Observation:
 class Loop:
     """Runs reconcile passes for one kind; one pass at a time per object."""
 
-    def __init__(self, reconciler: Reconciler, api: ApiClient, settings: Settings):
+    def __init__(self, reconciler: Reconciler, api: ApiClient, settings: Settings,
+                 metrics: OperatorMetrics | None = None):
         self.reconciler = reconciler
         self.api = api
         self.settings = settings
+        self.metrics = metrics or default_metrics()
         self.resource = ApiResource(reconciler.resource.model_fields["api_version"].default,
                                     reconciler.resource.info.kind, reconciler.resource.info.plural)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -191,15 +196,25 @@ class Loop:
         return self._locks.setdefault(uid, asyncio.Lock())
 
     async def reconcile(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        """One level-based pass over `body`; returns the status patch written, if any."""
+        """One level-based pass over `body`; returns the status patch written, if any.
+
+        Traced and timed; the status it settles on feeds the object's gauges, and a phase or Ready change
+        posts an Event."""
         meta = body["metadata"]
-        async with self._lock(meta["uid"]):
-            ctx = self.context()
-            observation = await self._observe(body, ctx)
-            new = compose_status(body.get("status"), observation, meta.get("generation"), cond.now_rfc3339(ctx.now))
-            patch = status_patch(body.get("status"), new)
-            if patch:
-                await self.api.patch_status(self.resource, meta["namespace"], meta["name"], patch)
+        kind, namespace, name = self.resource.kind, meta["namespace"], meta["name"]
+        with tracing.reconcile_span(kind, namespace, name, meta.get("generation")), \
+                self.metrics.timed(kind) as record:
+            async with self._lock(meta["uid"]):
+                ctx = self.context()
+                observation = await self._observe(body, ctx)
+                new = compose_status(body.get("status"), observation, meta.get("generation"),
+                                     cond.now_rfc3339(ctx.now))
+                patch = status_patch(body.get("status"), new)
+                if patch:
+                    await self.api.patch_status(self.resource, namespace, name, patch)
+                    await events.announce(self.api, body, new, ctx.now)
+                record.status, record.written = new, bool(patch)
+                self.metrics.set_object(kind, namespace, name, new)
             return patch
 
     async def _observe(self, body: dict[str, Any], ctx: Context) -> Observation:
@@ -251,3 +266,9 @@ class Loop:
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+
+    def deleted(self, body: dict[str, Any]) -> None:
+        """The object is gone: drop its lock and its gauges."""
+        meta = body["metadata"]
+        self.forget(meta["uid"])
+        self.metrics.forget_object(self.resource.kind, meta["namespace"], meta["name"])

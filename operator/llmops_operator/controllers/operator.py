@@ -62,6 +62,12 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
     kopf.timer(GROUP, VERSION, plural, registry=registry, id="resync", interval=settings.resync_seconds,
                idle=settings.resync_seconds / 2)(reconcile)
 
+    async def on_deleted(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
+        if type == "DELETED":
+            loop_of(memo).deleted(dict(body))
+
+    kopf.on.event(GROUP, VERSION, plural, registry=registry, id="deleted")(on_deleted)
+
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
             loop = loop_of(memo)
@@ -83,7 +89,9 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
 
     async def on_child_event(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
         owner_name = body.get("metadata", {}).get("labels", {}).get(owner_label)
-        if not owner_name or type is None:
+        # None is the initial listing and ADDED our own create: the pass that created the child already
+        # computed status with it. Changes made by others (a Job's status, a report, a deletion) are what count.
+        if not owner_name or type in (None, "ADDED"):
             return
         loop: Loop = memo.loops[reconciler.resource.info.kind]
         owner = await loop.api.get_or_none(loop.resource, body["metadata"]["namespace"], owner_name)

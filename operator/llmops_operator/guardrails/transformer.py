@@ -2,7 +2,8 @@
 
 `python -m llmops_operator.guardrails.transformer --model_name N --predictor_host H --http_port P` (KServe
 appends those three to the container's args). Per instance of a v1 `POST /v1/models/N:predict`: pick the prompt
-version (sticky header or weighted random) and render its template, check the prompt with the policy (blocked:
+version (the x-llmops-prompt-version header when it names a routed version, else sticky header or weighted
+random) and render its template, check the prompt with the policy (blocked:
 no model call; redacted: the redacted prompt is sent), call the predictor's `/openai/v1/completions` with the
 version's parameters, check the output, and count everything in Prometheus (served on /metrics).
 

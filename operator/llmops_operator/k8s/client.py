@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
+from llmops_operator import tracing
 from llmops_operator.k8s.kubeconfig import Connection
 from llmops_operator.k8s.resources import ApiResource, resource_of
 
@@ -70,12 +71,14 @@ class ApiClient:
                       params: dict[str, str] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
-        async with self._session.request(method, path, data=data, headers=headers, params=params) as resp:
-            text = await resp.text()
-            payload = json.loads(text) if text and resp.content_type == "application/json" else text
-            if resp.status >= 400:
-                raise _error(resp.status, payload)
-            return payload if isinstance(payload, dict) else {}
+        with tracing.request_span(method, path) as span:
+            async with self._session.request(method, path, data=data, headers=headers, params=params) as resp:
+                tracing.record_response(span, resp.status)
+                text = await resp.text()
+                payload = json.loads(text) if text and resp.content_type == "application/json" else text
+                if resp.status >= 400:
+                    raise _error(resp.status, payload)
+                return payload if isinstance(payload, dict) else {}
 
     # ----- typed conveniences -----
 

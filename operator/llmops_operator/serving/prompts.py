@@ -22,6 +22,9 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 STRATEGIES = ("random", "sticky")
 BUCKETS = 10_000
 """Sticky routing hashes a key into this many buckets, so weights resolve to 0.01%."""
+FORCE_HEADER = "x-llmops-prompt-version"
+"""A request header naming the version to use. Honoured only for a version in the routing (weight 0
+included, which is how a candidate is evaluated before it gets traffic); any other value is ignored."""
 
 
 class PromptError(ValueError):
@@ -93,8 +96,18 @@ def _choose(routes: tuple[Route, ...], point: float) -> str:
     return next(r.version for r in reversed(routes) if r.weight > 0)
 
 
+def forced_version(routing: Routing, headers: Mapping[str, str]) -> str | None:
+    """The version FORCE_HEADER names, when the routing has it."""
+    wanted = next((v for k, v in headers.items() if k.lower() == FORCE_HEADER), None)
+    return wanted if wanted is not None and any(r.version == wanted for r in routing.routes) else None
+
+
 def pick_version(routing: Routing, headers: Mapping[str, str], rng: random.Random | None = None) -> str:
-    """Sticky: hash of the sticky header's value (random when the header is absent); random: by weight."""
+    """A forced version (FORCE_HEADER) first; then sticky: hash of the sticky header's value (random when the
+    header is absent); random: by weight."""
+    forced = forced_version(routing, headers)
+    if forced is not None:
+        return forced
     if routing.strategy == "sticky" and routing.sticky_key:
         lowered = {k.lower(): v for k, v in headers.items()}
         key = lowered.get(routing.sticky_key.lower())

@@ -1,0 +1,70 @@
+"""Kubernetes Events on state transitions: one `v1` Event when an object's phase or Ready status changes.
+
+Status stays the source of truth (programs read conditions); Events are the history `kubectl describe` shows
+a person: "Running -> Succeeded". Posting is best effort: an Event that cannot be written is logged, never
+a reason to fail or retry a reconcile that already wrote its status.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from llmops_operator.k8s.client import ApiClient, ApiError
+from llmops_operator.status import conditions as cond
+
+log = logging.getLogger("llmops.events")
+
+COMPONENT = "llmops-operator"
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return cond.find(status.get("conditions") or [], cond.READY) or {}
+
+
+def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """The Event for going from body's status to `new`, or None when neither phase nor Ready moved (pure).
+
+    reason: the Ready reason when Ready flipped, else the new phase; type Warning when Ready turned False.
+    """
+    old = body.get("status") or {}
+    old_ready, new_ready = _ready(old), _ready(new)
+    old_phase, new_phase = old.get("phase"), new.get("phase")
+    ready_flipped = old_ready.get("status") != new_ready.get("status")
+    if not ready_flipped and old_phase == new_phase:
+        return None
+    reason = (new_ready.get("reason") if ready_flipped else None) or new_phase or "StatusChanged"
+    moves = []
+    if old_phase != new_phase:
+        moves.append(f"phase {old_phase or '(none)'} -> {new_phase}")
+    if ready_flipped:
+        moves.append(f"Ready {old_ready.get('status', '(none)')} -> {new_ready.get('status')}")
+    detail = new_ready.get("message") or new_ready.get("reason") or ""
+    meta = body["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"],
+                           "namespace": meta["namespace"], "uid": meta.get("uid")},
+        "reason": reason,
+        "message": "; ".join(moves) + (f": {detail}" if detail else ""),
+        "type": "Warning" if new_ready.get("status") == "False" else "Normal",
+        "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+    }
+
+
+async def announce(api: ApiClient, body: dict[str, Any], new: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """Post the transition Event, if any; returns what was posted."""
+    event = transition_event(body, new, now)
+    if event is None:
+        return None
+    namespace = body["metadata"]["namespace"]
+    try:
+        return await api.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+    except ApiError as err:
+        log.warning("%s %s/%s: could not post Event %s: %s", body["kind"], namespace, body["metadata"]["name"],
+                    event["reason"], err)
+        return None

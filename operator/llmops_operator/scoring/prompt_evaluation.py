@@ -1,0 +1,94 @@
+"""Scores of a prompt candidate's evaluation outputs, and output-length drift between two versions (pure).
+
+An example scores the mean of the checks it carries: `expected` (rougeL or exactMatch, the same maths as
+the FineTune evaluation), `contains` (case-insensitive substring, 1 or 0) and `regex` (a match anywhere,
+1 or 0). An example with none of them scores 1 when the service answered it. A blocked output scores 0.
+Safety is the share of outputs neither blocked nor redacted by the guardrail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from pydantic import ValidationError
+
+from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift
+from llmops_operator.runtime.evaluate import exact_match, rouge_l
+
+UNSAFE = ("blocked", "redacted")
+MIN_DRIFT_SAMPLES = 5
+DRIFT_BINS = 4
+
+
+class DatasetError(ValueError):
+    """An evaluation dataset line that is not an example; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the service returned for one example."""
+
+    text: str
+    outcome: str = "allowed"
+    """The strictest guardrail outcome on the way (allowed, flagged, redacted, blocked)."""
+
+
+def example_score(example: EvaluationExample, output: Output, metric: str) -> float:
+    if output.outcome == "blocked":
+        return 0.0
+    checks = []
+    if example.expected is not None:
+        checks.append(rouge_l(output.text, example.expected) if metric == "rougeL"
+                      else exact_match(output.text, example.expected))
+    if example.contains is not None:
+        checks.append(1.0 if example.contains.lower() in output.text.lower() else 0.0)
+    if example.regex is not None:
+        checks.append(1.0 if re.search(example.regex, output.text) else 0.0)
+    return sum(checks) / len(checks) if checks else 1.0
+
+
+def summarise(version: str, digest: str, examples: Sequence[EvaluationExample], outputs: Sequence[Output],
+              metric: str, evaluated_at: str) -> EvaluationResult:
+    scores = [example_score(e, o, metric) for e, o in zip(examples, outputs, strict=True)]
+    unsafe = sum(1 for o in outputs if o.outcome in UNSAFE)
+    return EvaluationResult(version=version, hash=digest, score=round(sum(scores) / len(scores), 4),
+                            safety=round(1 - unsafe / len(outputs), 4), examples=len(outputs),
+                            evaluated_at=evaluated_at)
+
+
+def length_drift(candidate: str, stable: str, candidate_outputs: Sequence[Output],
+                 stable_outputs: Sequence[Output]) -> PromptDrift:
+    """PSI of the candidate's output lengths in bins fitted on the stable version's outputs."""
+    compared = f"{candidate} vs {stable}"
+    if min(len(candidate_outputs), len(stable_outputs)) < MIN_DRIFT_SAMPLES:
+        return PromptDrift(compared=compared, message=f"not enough traffic: {MIN_DRIFT_SAMPLES} outputs of each "
+                                                      f"version are needed to compare output lengths")
+    from llmops_operator.scoring import drift  # numpy only where drift is computed
+
+    reference = drift.fit_numeric([len(o.text) for o in stable_outputs], ["outputLength"], bins=DRIFT_BINS)
+    score = drift.numeric_drift(reference, [len(o.text) for o in candidate_outputs], "psi")["outputLength"]
+    return PromptDrift(metric="psi", score=round(score, 4), compared=compared,
+                       message=f"output length of {len(candidate_outputs)} evaluation answers per version")
+
+
+def parse_dataset(text: str, where: str) -> list[EvaluationExample]:
+    """Examples from JSON Lines; a bad line is refused naming it."""
+    examples = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise DatasetError(f"{where} line {number}: not JSON: {err}") from None
+        try:
+            examples.append(EvaluationExample.model_validate(record, by_alias=True, by_name=False))
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in err.errors())
+            raise DatasetError(f"{where} line {number}: {problems}") from None
+    if not examples:
+        raise DatasetError(f"{where}: no examples")
+    return examples

@@ -1,0 +1,175 @@
+"""Operations against the API emulator: a real reconcile pass (our Loop, our API client) feeds the metrics, the
+traces and the Events, and `llmops status` lists the fleet from the live API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from llmops_operator.cli import main as llmops
+from llmops_operator.api.v1alpha1 import Guardrail, TrainingJob
+from llmops_operator.controllers.base import Loop
+from llmops_operator.controllers.kinds import reconciler_for
+from llmops_operator.k8s import kubeconfig
+from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.resources import resource_for
+from llmops_operator.metrics import OperatorMetrics
+from llmops_operator.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = resource_for("v1", "Event")
+
+
+@pytest.fixture
+def namespace(kube) -> str:
+    """A fresh namespace the shared operator does not watch (it watches t-*): these tests run the passes."""
+    name = f"ops-{uuid.uuid4().hex[:8]}"
+    kube.create_namespace(name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    """Spans of this process, kept in memory (installs an SDK provider once, as `tracing.configure` would)."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def example(kind: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
+    return next(d for d in docs if d and d["kind"] == kind)
+
+
+def loop_for(resource: type, metrics: OperatorMetrics, api: ApiClient) -> Loop:
+    return Loop(reconciler_for(resource), api, Settings(), metrics)
+
+
+def reconcile_once(loop_of: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """One pass of `loop_of(api)` over `body` with a fresh client, as kopf's handler would run it."""
+    async def one_pass() -> dict[str, Any] | None:
+        async with ApiClient(kubeconfig.load()) as api:
+            return await loop_of(api).reconcile(body)
+    return asyncio.run(one_pass())
+
+
+def sample(registry: CollectorRegistry, metric: str, **labels: str) -> float | None:
+    return registry.get_sample_value(metric, labels)
+
+
+def events_of(kube, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [e for e in kube.list(EVENTS, namespace) if e["involvedObject"]["name"] == name]
+
+
+def test_a_pass_counts_sets_gauges_posts_one_event_and_traces(kube, namespace, spans):
+    spans.clear()
+    registry = CollectorRegistry()
+    metrics = OperatorMetrics(registry)
+    body = kube.apply(example("Guardrail"), namespace)
+    patch = reconcile_once(lambda api: loop_for(Guardrail, metrics, api), body)
+    assert patch is not None and patch["phase"] == "Ready"
+    labels = {"kind": "Guardrail", "namespace": namespace, "name": body["metadata"]["name"]}
+    assert sample(registry, "llmops_reconciles_total", kind="Guardrail", outcome="written") == 1
+    assert sample(registry, "llmops_reconcile_duration_seconds_count", kind="Guardrail") == 1
+    assert sample(registry, "llmops_reconciles_in_flight", kind="Guardrail") == 0
+    assert sample(registry, "llmops_ready", **labels) == 1
+    [event] = events_of(kube, namespace, labels["name"])
+    ready = next(c for c in patch["conditions"] if c["type"] == "Ready")
+    assert (event["type"], event["reason"]) == ("Normal", ready["reason"])
+    assert "phase (none) -> Ready" in event["message"] and event["involvedObject"]["kind"] == "Guardrail"
+
+    [reconcile] = [s for s in spans.get_finished_spans() if s.name == "reconcile Guardrail"]
+    assert reconcile.attributes["llmops.kind"] == "Guardrail"
+    assert reconcile.attributes["llmops.name"] == labels["name"]
+    assert reconcile.attributes["k8s.namespace.name"] == namespace
+    requests = [s for s in spans.get_finished_spans() if s.parent is not None
+                and s.parent.span_id == reconcile.context.span_id]
+    assert any(s.attributes["http.request.method"] == "PATCH" and s.attributes["url.path"].endswith("/status")
+               for s in requests), [s.name for s in requests]
+
+    # A second pass over the stored object changes nothing: no write, no second Event.
+    stored = kube.get(resource_for("llmops.dev/v1alpha1", "Guardrail"), namespace, labels["name"])
+    assert reconcile_once(lambda api: loop_for(Guardrail, metrics, api), stored) is None
+    assert sample(registry, "llmops_reconciles_total", kind="Guardrail", outcome="unchanged") == 1
+    assert len(events_of(kube, namespace, labels["name"])) == 1
+
+
+def test_an_invalid_spec_is_counted_and_warned_and_gauges_go_on_delete(kube, namespace):
+    registry = CollectorRegistry()
+    metrics = OperatorMetrics(registry)
+    manifest = example("TrainingJob")
+    manifest["spec"]["resources"] = {**manifest["spec"].get("resources", {}), "gpusPerWorker": 1,
+                                     "gpuType": "no-such-gpu"}
+    body = kube.apply(manifest, namespace)
+    loops: list[Loop] = []
+    reconcile_once(lambda api: loops.append(loop_for(TrainingJob, metrics, api)) or loops[-1], body)
+    name = body["metadata"]["name"]
+    assert sample(registry, "llmops_reconciles_total", kind="TrainingJob", outcome="invalid") == 1
+    assert sample(registry, "llmops_ready", kind="TrainingJob", namespace=namespace, name=name) == 0
+    [event] = events_of(kube, namespace, name)
+    assert (event["type"], event["reason"]) == ("Warning", "InvalidSpec")
+    assert "gpuType" in event["message"]
+
+    loops[0].deleted(body)  # what the operator's DELETED handler does
+    assert sample(registry, "llmops_ready", kind="TrainingJob", namespace=namespace, name=name) is None
+    assert sample(registry, "llmops_cost_accrued", kind="TrainingJob", namespace=namespace, name=name) is None
+
+
+def test_llmops_status_lists_the_fleet(kube, namespace, apiserver, capsys):
+    guardrail = kube.apply(example("Guardrail"), namespace)
+    registry = CollectorRegistry()
+    metrics = OperatorMetrics(registry)
+    reconcile_once(lambda api: loop_for(Guardrail, metrics, api), guardrail)
+    assert llmops(["status", "-n", namespace, "--kubeconfig", str(apiserver)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["NAMESPACE", "KIND", "NAME", "READY", "PHASE"]
+    [row] = [line.split() for line in lines[1:]]
+    assert row[:5] == [namespace, "Guardrail", guardrail["metadata"]["name"], "True", "Ready"]
+
+    assert llmops(["status", "-A", "--kubeconfig", str(apiserver)]) == 0
+    assert namespace in capsys.readouterr().out
+
+
+def test_llmops_status_says_when_the_namespace_is_empty(kube, namespace, apiserver, capsys):
+    assert llmops(["status", "-n", namespace, "--kubeconfig", str(apiserver)]) == 0
+    assert capsys.readouterr().out.strip() == f"No llmops.dev objects in namespace {namespace}."
+
+
+def test_llmops_status_names_an_unreachable_server(tmp_path, capsys):
+    config = tmp_path / "config"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}], "users": [{"name": "x", "user": {}}]}))
+    assert llmops(["status", "-A", "--kubeconfig", str(config)]) == 1
+    assert "cannot reach the API server at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_the_running_operator_posts_events_and_drops_gauges_on_delete(kube, operator):
+    from kube_helpers import eventually
+    from prometheus_client import REGISTRY
+
+    watched = f"t-{uuid.uuid4().hex[:8]}"
+    kube.create_namespace(watched)
+    guardrail = kube.apply(example("Guardrail"), watched)
+    name = guardrail["metadata"]["name"]
+    labels = {"kind": "Guardrail", "namespace": watched, "name": name}
+    eventually(lambda: any(e["reason"] != "Logging" and e.get("source", {}).get("component") == "llmops-operator"
+                           for e in events_of(kube, watched, name)), what="a transition Event")
+    eventually(lambda: REGISTRY.get_sample_value("llmops_ready", labels) == 1, what="the Ready gauge")
+    kube.delete(resource_for("llmops.dev/v1alpha1", "Guardrail"), watched, name)
+    eventually(lambda: REGISTRY.get_sample_value("llmops_ready", labels) is None, what="the gauge removed")

@@ -1,0 +1,88 @@
+"""A PromptRelease candidate evaluated through a real guardrail transformer while it has weight 0.
+
+The transformer (a KServe model server in front of a tiny GPT-2 predictor, as in test_serving.py) mounts the
+example release with the routing the rollout gives a candidate under evaluation: v1 100%, v2 0%. The
+operator's evaluation client forces v2 with x-llmops-prompt-version; ordinary requests never reach it.
+Skipped without kserve or torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from test_serving import (  # noqa: F401, F811  (pytest fixtures shared with the serving tests)
+    MODEL, PROMPT_KEY, ROUTING_KEY, example, model_dir, predict, predictor, start_transformer, wait_ready,
+    work, write_policy,
+)
+
+from llmops_operator.api.v1alpha1 import PromptRelease
+from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
+from llmops_operator.backends.metrics import scrape
+from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples
+from llmops_operator.builders.prompts import build_prompt_configmaps
+from llmops_operator.controllers.promptrelease import live_facts
+from llmops_operator.scoring.prompt_evaluation import summarise
+from llmops_operator.scoring.serving_metrics import parse_exposition
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXAMPLES = [EvaluationExample(variables={"product": "llmops", "question": q}, contains="the")
+            for q in ("What is a canary?", "What is a prompt?", "Why roll back?")]
+
+
+def write_evaluating_release(root: Path) -> tuple[Path, Path]:
+    """The example release as the operator routes it while v2 is being evaluated."""
+    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"), [("v1", 100), ("v2", 0)])
+    for config_map in versions:
+        target = root / "versions" / json.loads(config_map["data"][PROMPT_KEY])["version"]
+        target.mkdir(parents=True)
+        for key, value in config_map["data"].items():
+            (target / key).write_text(value)
+    (root / "routing").mkdir(parents=True)
+    (root / "routing" / ROUTING_KEY).write_text(routing["data"][ROUTING_KEY])
+    return root / "versions", root / "routing" / ROUTING_KEY
+
+
+@pytest.fixture(scope="module")
+def evaluating(work, predictor):  # noqa: F811
+    versions, routing = write_evaluating_release(work / "evaluating")
+    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(work / "policy-evaluating.json")),
+           "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
+    server, url = start_transformer(work, "evaluating", predictor, env)
+    try:
+        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+        yield url
+    finally:
+        server.stop()
+
+
+def test_a_weight_zero_candidate_answers_only_when_forced(evaluating):
+    endpoint = Endpoint(url=evaluating, model=MODEL)
+    outputs = asyncio.run(run_examples(endpoint, "v2", EXAMPLES))
+    assert len(outputs) == 3 and all(o.outcome in ("allowed", "redacted", "blocked") for o in outputs)
+    result = summarise("v2", "h", EXAMPLES, outputs, "rougeL", "t")
+    assert result.examples == 3 and 0.0 <= result.score <= 1.0 and 0.0 <= result.safety <= 1.0
+
+    for user in range(8):
+        variables = {"product": "llmops", "question": "hi"}
+        [answer] = predict(evaluating, {"variables": variables, "parameters": {"maxTokens": 2}},
+                           headers={"x-user-id": f"user-{user}"}).json()["predictions"]
+        assert answer["version"] == "v1"
+
+    with pytest.raises(EvaluationUnavailable, match="answered with version 'v1', not 'v9'"):
+        asyncio.run(run_examples(endpoint, "v9", EXAMPLES[:1]))
+
+    scraped = asyncio.run(scrape(evaluating, time.time()))
+    facts = live_facts(parse_exposition(scraped.text), "v2", {})
+    assert facts.candidate_requests == 3
+
+
+def test_an_unreachable_service_is_reported_not_scored():
+    endpoint = Endpoint(url="http://127.0.0.1:9", model=MODEL)
+    with pytest.raises(EvaluationUnavailable, match=r"examples\[0\]: POST http://127.0.0.1:9/v1/models/"):
+        asyncio.run(run_examples(endpoint, "v2", EXAMPLES[:1]))
