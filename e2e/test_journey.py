@@ -7,6 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "manifests" / "examples"
 
 KINDS = ["trainingjobs", "finetunes", "guardrails", "inferenceservices", "promptreleases", "vectorindexes", "featureviews"]
@@ -24,6 +26,7 @@ def test_short_names_and_the_llmops_category(kubectl, namespace):
     assert empty.stdout.strip() == "", (empty.stdout, empty.stderr)  # the category resolves; nothing in it yet
 
 
+@pytest.mark.timeout(1800)  # real training and serving; minutes on a busy 2-vCPU machine
 def test_every_example_reconciles_trains_serves_and_guards(kubectl, namespace, example_claims, service_url):
     """The whole platform from the examples: train, fine-tune, evaluate, serve behind the guardrail, index, features."""
     kubectl("apply", "-n", namespace, "-f", str(EXAMPLES))

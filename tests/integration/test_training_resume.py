@@ -56,6 +56,7 @@ def ray_local(apiserver, tmp_path, monkeypatch):
     ray.shutdown()
 
 
+@pytest.mark.timeout(900)  # two real Ray Train runs; minutes on a busy 2-vCPU machine
 def test_a_restarted_job_resumes_from_the_newest_checkpoint(kube, namespace, tmp_path, ray_local):
     from llmops_operator.runtime.train import fit
 

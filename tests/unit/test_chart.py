@@ -290,6 +290,8 @@ def required_grants(cluster_wide: bool) -> dict[tuple[str, str], set[str]]:
         need[(GROUP, plural)] = {"get", "list", "watch", "patch"}
         need[(GROUP, f"{plural}/status")] = {"patch"}
         need[(GROUP, f"{plural}/finalizers")] = {"update"}
+    for plural in ("finetunes", "trainingjobs"):  # spec.retrain creates runs from a template
+        need[(GROUP, plural)].add("create")
     for api_version, kind in WRITTEN_CHILDREN:
         need[(group_of(api_version), KNOWN[(api_version, kind)].plural)] = set(WORKLOAD_VERBS)
     from llmops_operator.controllers.kinds import RECONCILER_CLASSES

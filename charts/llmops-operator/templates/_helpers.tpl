@@ -67,6 +67,10 @@ so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
 - apiGroups: ["llmops.dev"]
   resources: ["trainingjobs", "finetunes", "guardrails", "inferenceservices", "promptreleases", "vectorindexes", "featureviews"]
   verbs: ["get", "list", "watch", "patch"]
+# app: spec.retrain creates a FineTune or TrainingJob from its template when drift is detected.
+- apiGroups: ["llmops.dev"]
+  resources: ["trainingjobs", "finetunes"]
+  verbs: ["create"]
 # app: writes .status of every llmops.dev kind (status subresource patch).
 - apiGroups: ["llmops.dev"]
   resources: ["trainingjobs/status", "finetunes/status", "guardrails/status", "inferenceservices/status", "promptreleases/status", "vectorindexes/status", "featureviews/status"]

@@ -17,6 +17,8 @@ GENERATION = f"{GROUP}/generation"
 """Annotation on children: the owner generation they were built from."""
 CONTENT_HASH = f"{GROUP}/content-hash"
 """Label on content-addressed ConfigMaps: the hash of their data."""
+RETRAINED_FROM = f"{GROUP}/retrained-from"
+"""Label on a FineTune or TrainingJob that drift created: the name of the object whose drift did."""
 
 
 def owner_label(resource: Resource) -> str:

@@ -137,6 +137,11 @@ class Reconciler:
         """Reduce the live children, references and facts to status (pure)."""
         raise NotImplementedError
 
+    async def act(self, obj: Resource, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
+        """Closed loops: objects created because of the status just reduced (drift -> retrain); returns the
+        observation with what they add. Nothing by default."""
+        return observation
+
     async def finalize(self, obj: Resource, ctx: Context, api: ApiClient) -> None:
         """Clean up outside Kubernetes before the object goes (only when has_finalizer)."""
 
@@ -226,7 +231,8 @@ class Loop:
         refs = await self.fetch_references(obj)
         live = [await self.api.apply(owned_by(child, body)) for child in self.reconciler.children(obj, ctx, refs)]
         facts = await self.reconciler.observe(obj, live, ctx, self.api)
-        return self.reconciler.status(obj, live, facts, ctx, refs)
+        observation = self.reconciler.status(obj, live, facts, ctx, refs)
+        return await self.reconciler.act(obj, observation, ctx, self.api)
 
     async def fetch_references(self, obj: Resource) -> Refs:
         from llmops_operator.api.v1alpha1 import BY_KIND

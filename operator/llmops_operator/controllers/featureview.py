@@ -15,6 +15,7 @@ import kopf
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.builders.feast import build_feast, build_removal
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
+from llmops_operator.controllers import retrain
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
@@ -84,6 +85,9 @@ class FeatureViewReconciler(Reconciler):
         cronjob = next((c for c in live if c["kind"] == "CronJob"), None)
         progress = find(live, "ConfigMap", progress_configmap_name(obj))
         return featureview_observation(obj, apply_job, materialize, progress, cronjob)
+
+    async def act(self, obj: FeatureView, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
+        return await retrain.close_loop(obj, observation, ctx, api)
 
     def projected_status(self, obj: FeatureView, ctx: Context) -> dict[str, Any] | None:
         ready = {"type": "Ready", "status": "True", "reason": "Ready"}

@@ -10,6 +10,7 @@ from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
     KSERVE_API_VERSION, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
 )
+from llmops_operator.controllers import retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
@@ -176,3 +177,6 @@ class InferenceServiceReconciler(Reconciler):
                                               "the API server did not return the KServe InferenceService")
             return waiting_observation(obj, inputs, ctx.catalog, now)
         return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts)
+
+    async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
+        return await retrain.close_loop(obj, observation, ctx, api)

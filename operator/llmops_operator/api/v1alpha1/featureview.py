@@ -15,6 +15,7 @@ from llmops_operator.api.v1alpha1.common import (
     DriftStatus, KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, age_column, cel, drift_column,
     list_map, ready_columns,
 )
+from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
 from llmops_operator.api.v1alpha1.units import Duration
 
 FEAST_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -134,6 +135,8 @@ class FeatureViewSpec(KubeModel):
     """Drift monitoring of the feature values. Unset: drift is not measured."""
     image: str | None = Field(default=None, max_length=512)
     """Container image of the apply and materialize Jobs. Defaults to the operator's runtime image."""
+    retrain: RetrainSpec | None = None
+    """Create a FineTune or TrainingJob from a template when feature drift is detected (needs drift). Unset: never."""
     deletion_policy: Literal["Retain", "Delete"] = "Delete"
     """What happens to the Feast objects when the FeatureView is deleted: Delete removes the feature view (and its online store table), its own file source and the entities no other view uses from the registry; Retain keeps them. Source data is never touched. Defaults to Delete."""
 
@@ -158,6 +161,8 @@ class FeatureViewStatus(ResourceStatus):
     """Rows the last materialization loaded into the online store."""
     drift: DriftStatus | None = None
     """Largest drift score over the features; absent until measured."""
+    retrain: RetrainStatus | None = None
+    """The runs drift has created (spec.retrain)."""
 
 
 class FeatureView(Resource):

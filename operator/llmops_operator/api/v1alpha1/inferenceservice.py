@@ -16,6 +16,7 @@ from llmops_operator.api.v1alpha1.common import (
     SafetyStatus, StatusModel, age_column, cel, drift_column, ready_columns, safety_column,
 )
 from llmops_operator.api.v1alpha1.guardrail import DatasetConfigMapRef
+from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
 from llmops_operator.api.v1alpha1.units import Duration, Quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -152,6 +153,8 @@ class InferenceServiceSpec(KubeModel):
     """Transformer settings; a transformer runs whenever guardrailRef or promptReleaseRef is set."""
     drift: DriftSpec | None = None
     """Drift monitoring of live prompts; its settings appear in status.drift."""
+    retrain: RetrainSpec | None = None
+    """Create a FineTune or TrainingJob from a template when live drift is detected (needs drift). Unset: never."""
 
 
 class TrafficTarget(StatusModel):
@@ -206,6 +209,8 @@ class InferenceServiceStatus(ResourceStatus):
     """Hourly cost at the replica floor (replicas.min) from the price catalog."""
     drift: DriftStatus | None = None
     """Drift of live prompts against the reference; score empty until evaluated."""
+    retrain: RetrainStatus | None = None
+    """The runs drift has created (spec.retrain)."""
     safety: SafetyStatus | None = None
     """Live safety from the runtime's verdicts (share of requests neither blocked nor redacted, hits by rule);
     the Guardrail's self-test score until the service has seen traffic."""

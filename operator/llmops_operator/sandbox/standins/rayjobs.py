@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ log = logging.getLogger("llmops.sandbox.rayjobs")
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 TERMINAL_DEPLOYMENT = ("Complete", "Failed")
 POLL_SECONDS = 1.0
+AGENT_WAIT_SECONDS = 120
 
 
 def deployment_status(job_status: str) -> tuple[str, str]:
@@ -118,10 +120,19 @@ class RayJobRunner(StandIn):
             return  # submitted before this stand-in restarted
         except RuntimeError:
             pass
-        # The driver needs no CPU of its own; on a small machine it would take one the workers need.
-        client.submit_job(entrypoint=obj["spec"]["entrypoint"], submission_id=job_id,
-                          runtime_env=runtime_env(obj, self.workdir / "pvc", os.environ.get("KUBECONFIG")), entrypoint_num_cpus=0,
-                          metadata={"rayjob": obj["metadata"]["name"]})
+        deadline = time.monotonic() + AGENT_WAIT_SECONDS
+        while True:
+            try:
+                # The driver needs no CPU of its own; on a small machine it would take one the workers need.
+                client.submit_job(entrypoint=obj["spec"]["entrypoint"], submission_id=job_id,
+                                  runtime_env=runtime_env(obj, self.workdir / "pvc", os.environ.get("KUBECONFIG")),
+                                  entrypoint_num_cpus=0, metadata={"rayjob": obj["metadata"]["name"]})
+                return
+            except RuntimeError as err:
+                # A freshly started head's job agent may not be up yet; KubeRay's submitter retries too.
+                if "No available agent" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     async def _suspend(self, obj: dict[str, Any]) -> None:
         task = self._polling.pop(obj["metadata"]["uid"])
