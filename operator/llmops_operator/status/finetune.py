@@ -10,15 +10,14 @@ gate ends the FineTune in phase GateFailed: its output exists but nothing will s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.finetune import EvaluationStatus, FineTune
-from llmops_operator.builders.progress import PROGRESS_KEY
 from llmops_operator.controllers.base import Observation, Refs
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.batchjob import report
 
 EVALUATED = "Evaluated"
 GATES_PASSED = "GatesPassed"
@@ -27,11 +26,10 @@ PROMOTED = "Promoted"
 
 def reported_evaluation(progress_configmap: dict[str, Any] | None) -> EvaluationStatus | None:
     """The evaluation block the runtime wrote, or None when absent or malformed (never trusted blindly)."""
-    raw = ((progress_configmap or {}).get("data") or {}).get(PROGRESS_KEY)
+    block = report(progress_configmap).get("evaluation")
     try:
-        block = (json.loads(raw) if raw else {}).get("evaluation")
         return EvaluationStatus.model_validate(block) if isinstance(block, dict) else None
-    except (ValueError, AttributeError, ValidationError):
+    except ValidationError:
         return None
 
 

@@ -14,18 +14,17 @@ Conditions (each reported on every pass):
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.training import CheckpointStatus, JobSpecCommon, ProgressStatus, RayJobRef
-from llmops_operator.builders.progress import PROGRESS_KEY
 from llmops_operator.controllers.base import Observation
 from llmops_operator.scoring.cost import PriceCatalog
 from llmops_operator.scoring.job_cost import job_cost
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.batchjob import report
 
 SUBMITTED = "Submitted"
 SUCCEEDED = "Succeeded"
@@ -74,18 +73,12 @@ def reported(progress_configmap: dict[str, Any] | None) -> dict[str, Any]:
 
     The report is the job's own writing, so anything malformed is dropped rather than trusted.
     """
-    raw = ((progress_configmap or {}).get("data") or {}).get(PROGRESS_KEY)
-    try:
-        report = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    if not isinstance(report, dict):
-        return {}
+    values = report(progress_configmap)
     fields: dict[str, Any] = {}
     for key, model in (("progress", ProgressStatus), ("checkpoint", CheckpointStatus)):
         try:
-            if isinstance(report.get(key), dict):
-                fields[key] = model.model_validate(report[key]).wire()
+            if isinstance(values.get(key), dict):
+                fields[key] = model.model_validate(values[key]).wire()
         except ValidationError:
             continue
     return fields
