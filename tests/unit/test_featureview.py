@@ -15,6 +15,8 @@ from llmops_operator.controllers.base import Context, InvalidSpec, parse
 from llmops_operator.controllers.featureview import FeatureViewReconciler
 from llmops_operator.settings import Settings
 
+from spec_options import with_
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 IMAGE = "registry.example/llmops:1.0"
@@ -24,19 +26,6 @@ SOURCE_MESSAGE = "spec.source: set exactly one of source.file and source.dataSou
 def ctx() -> Context:
     settings = Settings(runtime_image=IMAGE)
     return Context(settings=settings, catalog=settings.catalog, now=NOW)
-
-
-def with_(path: str, value):
-    def option(spec):
-        *parents, leaf = path.split(".")
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return option
 
 
 def feature_view(*options, name="driver-stats") -> FeatureView:

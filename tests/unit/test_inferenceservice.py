@@ -17,6 +17,8 @@ from llmops_operator.settings import Settings
 from llmops_operator.status.inferenceservice import ServingFacts
 from llmops_operator.scoring.serving_metrics import parse_exposition
 
+from spec_options import with_
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 URI = "pvc://models/assistant"
@@ -33,16 +35,6 @@ def service(*options, name="assistant") -> InferenceService:
         option(spec)
     return parse(InferenceService, {"apiVersion": "llmops.dev/v1alpha1", "kind": "InferenceService",
                                     "metadata": {"name": name, "namespace": "ml"}, "spec": spec})
-
-
-def with_(path: str, value):
-    def option(spec):
-        *parents, leaf = path.split(".")
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return option
 
 
 def from_fine_tune(name="ft"):

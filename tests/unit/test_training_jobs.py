@@ -18,6 +18,8 @@ from llmops_operator.controllers.trainingjob import TrainingJobReconciler
 from llmops_operator.render import render_paths
 from llmops_operator.settings import Settings
 
+from spec_options import with_
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -42,16 +44,6 @@ def fine_tune(*options, name="ft") -> FineTune:
         option(spec)
     return parse(FineTune, {"apiVersion": "llmops.dev/v1alpha1", "kind": "FineTune",
                             "metadata": {"name": name, "namespace": "ml", "generation": 1}, "spec": spec})
-
-
-def with_(path: str, value):
-    def option(spec):
-        *parents, leaf = path.split(".")
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return option
 
 
 def children(obj, refs=None) -> list[dict]:

@@ -16,6 +16,8 @@ from llmops_operator.controllers.base import Context, InvalidSpec, parse
 from llmops_operator.controllers.vectorindex import VectorIndexReconciler
 from llmops_operator.settings import Settings
 
+from spec_options import with_
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 IMAGE = "registry.example/llmops:1.0"
@@ -24,19 +26,6 @@ IMAGE = "registry.example/llmops:1.0"
 def ctx() -> Context:
     settings = Settings(runtime_image=IMAGE)
     return Context(settings=settings, catalog=settings.catalog, now=NOW)
-
-
-def with_(path: str, value):
-    def option(spec):
-        *parents, leaf = path.split(".")
-        node = spec
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return option
 
 
 def vector_index(*options, name="docs-index") -> VectorIndex:
