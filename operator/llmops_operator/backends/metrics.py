@@ -84,12 +84,11 @@ def _exposition_line(name: str, item: dict[str, Any]) -> str:
 
 
 def _with_types(lines: list[str]) -> str:
-    families = {"llmops_guardrail_requests": "counter", "llmops_guardrail_hits": "counter", "llmops_tokens": "counter",
-                "llmops_request_latency_seconds": "histogram", "llmops_prompt_length_chars": "histogram",
-                "llmops_output_length_chars": "histogram"}
+    """The lines grouped under a # TYPE header per family (counter for _total series, histogram for _bucket)."""
     out = []
-    for family, kind in families.items():
-        members = [l for l in lines if l.startswith(family + "_total") or l.startswith(family + "_bucket")]
+    for series in SERIES:
+        family, _, suffix = series.rpartition("_")
+        members = [line for line in lines if line.startswith(series + "{")]
         if members:
-            out += [f"# TYPE {family} {kind}", *members]
+            out += [f"# TYPE {family} {'counter' if suffix == 'total' else 'histogram'}", *members]
     return "\n".join(out) + "\n"
