@@ -401,3 +401,46 @@ def test_the_kserve_standin_serves_restarts_per_component_and_cleans_up(sandbox,
 
     wait_for(gone, 30, "the predictor and transformer to stop")
     assert client.get(configmaps, "default", "policy-b")
+
+
+def test_the_kserve_standin_honours_kserve_s_stop_switch(sandbox, model_dir):
+    from llmops_operator.k8s.resources import resource_for
+    from llmops_operator.sandbox.main import wait_for
+    from llmops_operator.sandbox.standins.kserve_status import STOP_ANNOTATION
+
+    isvc_resource = resource_for(KSERVE_API, "InferenceService")
+    sandbox.provide_claim(f"llmops-models/{model_dir.name}", model_dir)
+    client = sandbox.client
+    client.apply(policy_config_map("policy-s", compile_policy(example(Guardrail, "guardrail.yaml").spec)), namespace=None)
+    isvc = kserve_isvc("paused", f"pvc://llmops-models/{model_dir.name}", "policy-s")
+    client.apply(isvc, namespace=None)
+
+    def conditions() -> dict:
+        status = (client.get(isvc_resource, "default", "paused") or {}).get("status") or {}
+        return {c["type"]: c for c in status.get("conditions", [])}
+
+    def status_when(ready: str, stopped: bool) -> dict | None:
+        status = (client.get(isvc_resource, "default", "paused") or {}).get("status") or {}
+        found = {c["type"]: c for c in status.get("conditions", [])}
+        matches = found.get("Ready", {}).get("status") == ready and ("Stopped" in found) == stopped
+        return status if matches else None
+
+    running = wait_for(lambda: status_when("True", False), 180, "the KServe InferenceService to be Ready")
+    urls = [running["url"], running["components"]["predictor"]["url"]]
+
+    def answers(url: str) -> bool:
+        try:
+            httpx.get(f"{url}/", timeout=1)
+            return True
+        except httpx.HTTPError:
+            return False
+
+    client.apply({**isvc, "metadata": {**isvc["metadata"], "annotations": {STOP_ANNOTATION: "true"}}}, namespace=None)
+    wait_for(lambda: status_when("False", True), 60, "the stopped service to be reported")
+    wait_for(lambda: not any(answers(u) for u in urls), 30, "the predictor and transformer to stop")
+    found = conditions()
+    assert {found[t]["reason"] for t in ("PredictorReady", "TransformerReady", "Ready")} == {"Stopped"}
+
+    client.apply(isvc, namespace=None)  # the annotation removed: KServe starts the components again
+    resumed = wait_for(lambda: status_when("True", False), 180, "the service to serve again")
+    assert answers(resumed["url"])

@@ -223,6 +223,15 @@ def service_waiting_for_fine_tune() -> dict[str, Any]:
     return service(body=body, refs={("FineTune", "ft"): None})
 
 
+def spent_service() -> dict[str, Any]:
+    """A service whose last status spent its budget this period: the next pass stops it (status/service_budget.py)."""
+    body = with_spec(plain_service(), budget={"limit": 0.5, "action": "Stop"})
+    body["status"] = {"phase": "Ready", "observedGeneration": 1, "conditions": [], "cost": {
+        "currency": "USD", "hourlyRate": 0.1, "spent": 0.6, "periodStart": "2026-05-01T00:00:00Z",
+        "updatedAt": "2026-05-01T11:59:00Z"}}
+    return service(kserve("True"), body=body)
+
+
 # PromptRelease -------------------------------------------------------------------------------------------------
 
 def prompt_release(canary: dict[str, Any] | None = None, released: bool = True, **spec: Any) -> dict[str, Any]:
@@ -280,6 +289,7 @@ CASES: list[tuple[str, str, Callable[[], dict], str]] = [
     ("InferenceService", "canary split", lambda: service(kserve("True", (90, 10))), "Healthy"),
     ("InferenceService", "KServe failing", lambda: service(kserve("False")), "Degraded"),
     ("InferenceService", "waiting for its FineTune", service_waiting_for_fine_tune, "Progressing"),
+    ("InferenceService", "stopped by its budget", spent_service, "Degraded"),
     ("PromptRelease", "ConfigMaps pending", lambda: prompt_release(FIXED_CANARY, released=False), "Progressing"),
     ("PromptRelease", "stable", lambda: prompt_release(), "Healthy"),
     ("PromptRelease", "fixed canary held", lambda: prompt_release(FIXED_CANARY), "Healthy"),

@@ -29,6 +29,8 @@ POLICY_HASH = f"{GROUP}/guardrail-policy-hash"
 """Annotation: hash of the mounted guardrail policy; a new value rolls the service."""
 PROMPT_HASH = f"{GROUP}/prompt-hash"
 """Annotation: hash of the mounted prompt versions; a new value rolls the service."""
+STOP_ANNOTATION = "serving.kserve.io/stop"
+"""KServe's stop switch (v0.15+): "true" deletes the components' pods and keeps the object; absent resumes it."""
 GPU_RESOURCE = "nvidia.com/gpu"
 NAME_LENGTH = 45
 """KServe and Knative derive `<name>-predictor-<namespace>` DNS labels: leave them room."""
@@ -160,11 +162,14 @@ def wants_transformer(obj: InferenceService) -> bool:
 
 def build_kserve_inference_service(obj: InferenceService, model_uri: str, image: str, catalog: PriceCatalog,
                                    policy: PolicyMount | None = None,
-                                   prompts: PromptMount | None = None) -> dict[str, Any]:
-    """The KServe InferenceService: predictor, and the guardrail transformer when one is wanted."""
+                                   prompts: PromptMount | None = None, stopped: bool = False) -> dict[str, Any]:
+    """The KServe InferenceService: predictor, and the guardrail transformer when one is wanted; `stopped` (the
+    budget's Stop action) adds KServe's stop annotation."""
     metadata: dict[str, Any] = {"name": kserve_name(obj), "namespace": obj.namespace,
                                 "labels": labels.child_labels(obj, "inference-service")}
     annotations = _hash_annotations(policy, prompts)
+    if stopped:
+        annotations[STOP_ANNOTATION] = "true"
     if annotations:
         metadata["annotations"] = annotations
     spec: dict[str, Any] = {"predictor": build_predictor(obj, model_uri, catalog)}

@@ -42,29 +42,42 @@ def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -
         moves.append(f"Ready {old_ready.get('status', '(none)')} -> {new_ready.get('status')}")
     detail = new_ready.get("message") or new_ready.get("reason") or ""
     meta = body["metadata"]
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved = {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid")}
+    return event(involved, reason, "; ".join(moves) + (f": {detail}" if detail else ""),
+                 "Warning" if new_ready.get("status") == "False" else "Normal", now)
+
+
+def event(involved: dict[str, Any], reason: str, message: str, kind: str, now: datetime | str) -> dict[str, Any]:
+    """A v1 Event about `involved` (apiVersion, kind, name, namespace, uid); kind is Normal or Warning (pure)."""
+    stamp = now if isinstance(now, str) else now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"],
-                           "namespace": meta["namespace"], "uid": meta.get("uid")},
-        "reason": reason,
-        "message": "; ".join(moves) + (f": {detail}" if detail else ""),
-        "type": "Warning" if new_ready.get("status") == "False" else "Normal",
+        "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+        "involvedObject": involved, "reason": reason, "message": message, "type": kind,
         "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
         "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
     }
 
 
-async def announce(api: ApiClient, body: dict[str, Any], new: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """Post the transition Event, if any; returns what was posted."""
-    event = transition_event(body, new, now)
-    if event is None:
-        return None
-    namespace = body["metadata"]["namespace"]
+def involved(obj: Any) -> dict[str, Any]:
+    """The involvedObject of an Event about a typed resource."""
+    return {"apiVersion": obj.api_version, "kind": obj.kind, "name": obj.name, "namespace": obj.namespace,
+            "uid": obj.metadata.uid}
+
+
+async def post(api: ApiClient, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Post `event` (best effort: a failure is logged); returns what was posted."""
+    about = event["involvedObject"]
     try:
-        return await api.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+        return await api.request("POST", f"/api/v1/namespaces/{about['namespace']}/events", event)
     except ApiError as err:
-        log.warning("%s %s/%s: could not post Event %s: %s", body["kind"], namespace, body["metadata"]["name"],
+        log.warning("%s %s/%s: could not post Event %s: %s", about["kind"], about["namespace"], about["name"],
                     event["reason"], err)
         return None
+
+
+async def announce(api: ApiClient, body: dict[str, Any], new: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """Post the transition Event, if any; returns what was posted."""
+    transition = transition_event(body, new, now)
+    return None if transition is None else await post(api, transition)

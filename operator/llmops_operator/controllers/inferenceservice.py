@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
     KSERVE_API_VERSION, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
 )
-from llmops_operator.controllers import retrain
+from llmops_operator.controllers import events, retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
@@ -22,6 +23,7 @@ from llmops_operator.scoring.serving_metrics import parse_exposition
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
+from llmops_operator.status.service_budget import BUDGET_EXCEEDED, budget_state
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
 CONFIGMAP = resource_for("v1", "ConfigMap")
@@ -144,8 +146,9 @@ class InferenceServiceReconciler(Reconciler):
         inputs, policy, prompts = resolve(obj, refs)
         if inputs.waiting:
             return []
+        stopped = budget_state(obj, ctx.now).stopped
         return [build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
-                                               policy, prompts)]
+                                               policy, prompts, stopped=stopped)]
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:
@@ -175,8 +178,27 @@ class InferenceServiceReconciler(Reconciler):
             if not inputs.waiting:
                 inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
                                               "the API server did not return the KServe InferenceService")
-            return waiting_observation(obj, inputs, ctx.catalog, now)
-        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts)
+            return waiting_observation(obj, inputs, ctx.catalog, now, budget_state(obj, ctx.now))
+        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts, budget_state(obj, ctx.now))
 
     async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
+        await announce_budget(obj, observation, ctx.now, api)
         return await retrain.close_loop(obj, observation, ctx, api)
+
+
+def budget_event(obj: InferenceService, observation: Observation, now: datetime) -> dict[str, Any] | None:
+    """A Warning Event when this pass finds the budget crossed and the last status did not (pure)."""
+    crossed = next((c for c in observation.conditions if c.type == BUDGET_EXCEEDED and c.status == "True"), None)
+    if crossed is None:
+        return None
+    before = next((c for c in (obj.status.conditions if obj.status else []) if c.type == BUDGET_EXCEEDED), None)
+    if before is not None and before.status == "True":
+        return None
+    return events.event(events.involved(obj), BUDGET_EXCEEDED, crossed.message, "Warning", now)
+
+
+async def announce_budget(obj: InferenceService, observation: Observation, now: datetime, api: ApiClient) -> None:
+    """Post the budget Event, if any (best effort, as every Event: status already says it)."""
+    event = budget_event(obj, observation, now)
+    if event is not None:
+        await events.post(api, event)

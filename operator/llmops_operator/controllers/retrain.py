@@ -18,8 +18,8 @@ from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders.labels import RETRAINED_FROM
 from llmops_operator.builders.retrain import RUN_KINDS, TemplateProblem, build_run, parse_template, runs_of
 from llmops_operator.controllers.base import Context, Observation
-from llmops_operator.controllers.events import COMPONENT
-from llmops_operator.k8s.client import ApiClient, ApiError
+from llmops_operator.controllers import events
+from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import ApiResource, resource_for
 from llmops_operator.status import conditions as cond
 from llmops_operator.status import retrain
@@ -56,26 +56,15 @@ async def observe_retrain(obj: Resource, spec: RetrainSpec, api: ApiClient) -> R
 
 def triggered_event(obj: Resource, run: dict[str, Any], message: str, now: str) -> dict[str, Any]:
     """The RetrainTriggered Event on the object whose drift created `run` (pure)."""
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": f"{obj.name}.", "namespace": obj.namespace},
-        "involvedObject": {"apiVersion": obj.api_version, "kind": obj.kind, "name": obj.name,
-                           "namespace": obj.namespace, "uid": obj.metadata.uid},
-        "reason": retrain.TRIGGER, "type": "Normal",
-        "message": f"created {run['kind']} {run['metadata']['name']}: {message}",
-        "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    }
+    return events.event(events.involved(obj), retrain.TRIGGER,
+                        f"created {run['kind']} {run['metadata']['name']}: {message}", "Normal", now)
 
 
 async def _create(obj: Resource, template: dict[str, Any], message: str, now: str,
                   api: ApiClient) -> dict[str, Any]:
     manifest = build_run(template, obj)
     run = await api.request("POST", run_resource(manifest["kind"]).path(obj.namespace), manifest)
-    try:
-        await api.request("POST", f"/api/v1/namespaces/{obj.namespace}/events", triggered_event(obj, run, message, now))
-    except ApiError as err:
-        log.warning("%s %s/%s: could not post Event %s: %s", obj.kind, obj.namespace, obj.name, retrain.TRIGGER, err)
+    await events.post(api, triggered_event(obj, run, message, now))
     return run
 
 

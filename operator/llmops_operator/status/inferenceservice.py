@@ -11,11 +11,17 @@ Conditions (each reported on every pass; the attached ones only when the spec as
 - MetricsAvailable: only once serving; False when the runtime's metrics could not be read (the message says
   why). Informational: safety, latency, cost per 1k tokens and drift keep their last values meanwhile.
 - DriftDetected: only once live drift has a score; True when it is above spec.drift.threshold. Informational.
+- BudgetExceeded, BudgetFitsEstimate: only with spec.budget (see status/service_budget.py). Informational.
 - Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
-  otherwise the first one that is not, with its reason and message.
+  otherwise the first one that is not, with its reason and message. False with reason BudgetExceeded while
+  spec.budget.action Stop holds the service.
 
 Phase: Pending (waiting for a reference, or KServe has not reported yet), Deploying (KServe Unknown),
-Degraded (KServe False), Canary (Ready, traffic split over two predictor revisions), Ready.
+Degraded (KServe False), Canary (Ready, traffic split over two predictor revisions), Ready, Stopped (the
+budget's Stop action holds the service).
+
+status.cost carries the hourly rate at the replica floor and the current budget period's spend (spent,
+periodStart, accrued between passes: scoring/service_budget.py).
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_operator.api.v1alpha1.common import CostStatus, DriftStatus
-from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, TrafficTarget
+from llmops_operator.api.v1alpha1.common import DriftStatus
+from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, ServiceCostStatus, TrafficTarget
 from llmops_operator.api.v1alpha1.units import gib, parse_quantity
 from llmops_operator.builders.kserve import wants_transformer
 from llmops_operator.controllers.base import Observation
@@ -32,7 +38,11 @@ from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, latency_block, safety_block, tokens_served,
 )
+from llmops_operator.scoring.service_budget import parse_time
 from llmops_operator.status import conditions as cond
+from llmops_operator.status.service_budget import (
+    BudgetState, budget_conditions, budget_state, period_estimate, stopped_ready,
+)
 
 MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
@@ -100,11 +110,22 @@ def hourly_rate(obj: InferenceService, catalog: PriceCatalog) -> float:
     return rate * obj.spec.replicas.min
 
 
-def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: ServedTokens | None) -> dict:
+def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: ServedTokens | None,
+               budget: BudgetState) -> dict:
     rate = hourly_rate(obj, catalog)
     per_1k = per_1k_tokens(rate, served.seconds, served.tokens) if served else None
-    return CostStatus(currency=catalog.currency, hourly_rate=money(rate),
-                      per_1k_tokens=money(per_1k) if per_1k is not None else None, updated_at=now).wire()
+    cost = ServiceCostStatus(currency=catalog.currency, hourly_rate=money(rate),
+                             per_1k_tokens=money(per_1k) if per_1k is not None else None, updated_at=now,
+                             spent=budget.spend.spent, period_start=cond.now_rfc3339(budget.spend.period_start))
+    if budget.limit is not None:
+        cost.budget = budget.limit
+        cost.estimate = period_estimate(money(rate), budget)
+    return cost.wire()
+
+
+def current_budget(obj: InferenceService, now: str, budget: BudgetState | None) -> BudgetState:
+    """The budget state the controller computed for this pass, or the one `now` gives."""
+    return budget if budget is not None else budget_state(obj, parse_time(now))
 
 
 def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:
@@ -145,9 +166,9 @@ def _phase(ready: cond.Observed, kserve_ready: cond.Observed, traffic: list[dict
 
 
 def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs: Inputs,
-                  facts: ServingFacts | None) -> dict[str, Any]:
+                  facts: ServingFacts | None, budget: BudgetState) -> dict[str, Any]:
     """Cost, drift, safety and latency; live safety (the runtime's verdicts) wins over the policy's self-test."""
-    fields: dict[str, Any] = {"cost": cost_block(obj, catalog, now, facts.served if facts else None)}
+    fields: dict[str, Any] = {"cost": cost_block(obj, catalog, now, facts.served if facts else None, budget)}
     if (drift := drift_block(obj, facts, now)) is not None:
         fields["drift"] = drift
     live = safety_block(facts.sample) if facts and facts.sample else None
@@ -160,18 +181,22 @@ def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs
     return fields
 
 
-def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCatalog, now: str) -> Observation:
+def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCatalog, now: str,
+                        budget: BudgetState | None = None) -> Observation:
     """A reference is missing or not ready: the KServe object is not built, and Ready says why."""
+    budget = current_budget(obj, now, budget)
     waiting = inputs.waiting
     message = f"{waiting.message}; the KServe InferenceService is not created until it is"
     ready = cond.false(cond.READY, waiting.reason, message)
-    return Observation(conditions=[*inputs.conditions, ready], phase="Pending",
-                       fields=common_fields(obj, catalog, now, inputs, None))
+    extra = budget_conditions(budget, money(hourly_rate(obj, catalog)), catalog.currency)
+    return Observation(conditions=[*inputs.conditions, *extra, ready], phase="Pending",
+                       fields=common_fields(obj, catalog, now, inputs, None, budget))
 
 
 def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs, catalog: PriceCatalog,
-                        now: str, facts: ServingFacts | None = None) -> Observation:
-    """Status from the live KServe InferenceService."""
+                        now: str, facts: ServingFacts | None = None, budget: BudgetState | None = None) -> Observation:
+    """Status from the live KServe InferenceService (stopped when the budget's Stop action holds it)."""
+    budget = current_budget(obj, now, budget)
     model_ready = kserve_condition(kserve, "PredictorReady", MODEL_READY)
     attached = attached_conditions(obj, kserve, inputs)
     kserve_ready = kserve_condition(kserve, cond.READY, KSERVE_READY)
@@ -181,13 +206,17 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     ready = cond.aggregate_ready([*ours, kserve_ready], required, "Serving",
                                  f"serving {inputs.model_uri} at {status.get('url') or 'no URL yet'}")
     latest, traffic = traffic_of(kserve)
-    fields = common_fields(obj, catalog, now, inputs, facts)
+    fields = common_fields(obj, catalog, now, inputs, facts, budget)
     fields |= {"modelUri": inputs.model_uri, "kserveService": kserve["metadata"]["name"]}
     fields |= {k: v for k, v in {"url": status.get("url"), "latestReadyRevision": latest,
                                  "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
     extra = [metrics_condition(facts)] if facts is not None else []
     if "score" in (fields.get("drift") or {}):
         extra.append(drift_condition(fields["drift"]))
+    extra += budget_conditions(budget, fields["cost"]["hourlyRate"], catalog.currency)
+    if budget.stopped:
+        stopped = stopped_ready(budget, catalog.currency)
+        return Observation(conditions=[*ours, *extra, stopped], phase="Stopped", fields=fields)
     return Observation(conditions=[*ours, *extra, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)
 
 

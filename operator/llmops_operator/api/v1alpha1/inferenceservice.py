@@ -17,7 +17,7 @@ from llmops_operator.api.v1alpha1.common import (
 )
 from llmops_operator.api.v1alpha1.guardrail import DatasetConfigMapRef
 from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
-from llmops_operator.api.v1alpha1.units import Duration, Quantity
+from llmops_operator.api.v1alpha1.units import Duration, Quantity, parse_duration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -131,6 +131,24 @@ class DriftSpec(KubeModel):
     """Live window the score is computed over. Defaults to 1h."""
 
 
+class ServiceBudgetSpec(KubeModel):
+    """A spending limit per accounting period, and what to do when a period's spend reaches it."""
+
+    limit: float = Field(gt=0)
+    """The most the service may cost per period, in the price catalog's currency."""
+    period: Duration = "720h"
+    """The accounting window: spend restarts at 0 when a period ends and the next begins. Defaults to 720h (30 days)."""
+    action: Literal["Alert", "Stop"] = "Alert"
+    """Alert: set BudgetExceeded and emit an Event; the service keeps serving. Stop: stop the service (KServe keeps
+    the object, its pods go) until the next period starts or spec.budget.limit is raised. Defaults to Alert."""
+
+    @model_validator(mode="after")
+    def _period_positive(self) -> "ServiceBudgetSpec":
+        if parse_duration(self.period) <= 0:
+            raise ValueError("period must be longer than 0s")
+        return self
+
+
 class InferenceServiceSpec(KubeModel):
     """What to serve, on what, and what stands in front of it."""
 
@@ -155,6 +173,9 @@ class InferenceServiceSpec(KubeModel):
     """Drift monitoring of live prompts; its settings appear in status.drift."""
     retrain: RetrainSpec | None = None
     """Create a FineTune or TrainingJob from a template when live drift is detected (needs drift). Unset: never."""
+    budget: ServiceBudgetSpec | None = None
+    """Spending limit per period; what the service has spent in the current period appears in status.cost. Unset:
+    no limit."""
 
 
 class TrafficTarget(StatusModel):
@@ -190,6 +211,15 @@ class LatencyStatus(StatusModel):
     """Requests the percentiles were computed from."""
 
 
+class ServiceCostStatus(CostStatus):
+    """Cost of a service: the hourly rate at the replica floor, and the spend of the current budget period."""
+
+    spent: float | None = None
+    """Accrued in the current period at the hourly rate the service ran at (nothing while stopped or pending)."""
+    period_start: str | None = None
+    """When the current accounting period began (RFC 3339); the next begins one spec.budget.period later."""
+
+
 class InferenceServiceStatus(ResourceStatus):
     """Observed state of an InferenceService."""
 
@@ -205,8 +235,8 @@ class InferenceServiceStatus(ResourceStatus):
     """Traffic split across predictor revisions."""
     attached: AttachedStatus | None = None
     """Guardrail policy and prompt versions mounted."""
-    cost: CostStatus | None = None
-    """Hourly cost at the replica floor (replicas.min) from the price catalog."""
+    cost: ServiceCostStatus | None = None
+    """Hourly cost at the replica floor (replicas.min) from the price catalog, and the current period's spend."""
     drift: DriftStatus | None = None
     """Drift of live prompts against the reference; score empty until evaluated."""
     retrain: RetrainStatus | None = None

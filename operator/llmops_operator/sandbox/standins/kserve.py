@@ -12,6 +12,8 @@ storageUri the predictor, on the same port). ConfigMaps whose name is unchanged 
 files rewritten in place, as the kubelet refreshes a mounted ConfigMap: the runtime reloads them without a restart.
 A process that exits is reported Failed (RevisionFailed, with the last line of its log) and is started again
 only when its spec changes. Processes are stopped when the InferenceService is deleted and when the sandbox stops.
+KServe's stop switch is honoured: with the annotation `serving.kserve.io/stop: "true"` every component process is
+stopped and the service reports Stopped, not Ready; removing the annotation starts them again.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from llmops_operator.sandbox.standins.jobs import (
     CONFIGMAP, SECRET, ProcessPlan, UnrunnableJob, plan_process, referenced_sources,
 )
 from llmops_operator.sandbox.standins.kserve_status import (
-    FAILED, PREDICTOR, READY, STARTING, TRANSFORMER, ComponentState, service_status,
+    FAILED, PREDICTOR, READY, STARTING, TRANSFORMER, ComponentState, is_stopped, service_status, stopped_status,
 )
 from llmops_operator.status.conditions import now_rfc3339
 
@@ -261,6 +263,9 @@ class KServeRunner(StandIn):
 
     async def _reconcile(self, service: Service) -> None:
         spec = service.obj["spec"]
+        if is_stopped(service.obj):
+            await self._stop(service, bool(spec.get("transformer")))
+            return
         desired = {PREDICTOR: short_hash(spec.get("predictor") or {})}
         if spec.get("transformer"):
             desired[TRANSFORMER] = short_hash(spec["transformer"])
@@ -272,6 +277,16 @@ class KServeRunner(StandIn):
         if TRANSFORMER in desired:
             await self._reconcile_transformer(service, desired[TRANSFORMER])
         await self._write_status(service, TRANSFORMER in desired)
+
+    async def _stop(self, service: Service, wants_transformer: bool) -> None:
+        """KServe's stop: the components' processes go (they start afresh once the annotation is removed)."""
+        running = [c for c in service.components.values() if c.process is not None]
+        await asyncio.gather(*(stop_process(c.process) for c in running))
+        if running:
+            log.info("InferenceService %s: stopped (%s)", service.obj["metadata"]["name"],
+                     ", ".join(c.state.component for c in running))
+        service.components.clear()
+        await self._publish(service, stopped_status(self._with_written(service), wants_transformer, now_rfc3339()))
 
     @staticmethod
     def _changed(service: Service, name: str, spec_hash: str) -> bool:
@@ -391,10 +406,16 @@ class KServeRunner(StandIn):
             return FAILED, "ModelLoadFailed", str(body["error"])
         return STARTING, "Deploying", "the model server is loading the model"
 
+    @staticmethod
+    def _with_written(service: Service) -> dict[str, Any]:
+        return service.obj if service.written is None else {**service.obj, "status": service.written}
+
     async def _write_status(self, service: Service, wants_transformer: bool) -> None:
         states = {name: c.state for name, c in service.components.items()}
-        obj = service.obj if service.written is None else {**service.obj, "status": service.written}
-        status = service_status(obj, states, wants_transformer, now_rfc3339())
+        await self._publish(service, service_status(self._with_written(service), states, wants_transformer,
+                                                    now_rfc3339()))
+
+    async def _publish(self, service: Service, status: dict[str, Any]) -> None:
         if status == service.written:
             return
         meta = service.obj["metadata"]

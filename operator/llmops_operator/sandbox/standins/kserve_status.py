@@ -5,6 +5,8 @@ KServe (pkg/apis/serving/v1beta1/inference_service_status.go) reports: url, addr
 of them are), components.<component>.{url, address, latestCreatedRevision, latestReadyRevision, traffic[]} and
 modelStatus.{states.{activeModelState, targetModelState}, transitionStatus, lastFailureInfo, copies}.
 The sandbox runs one process per component and only its latest revision, so traffic is 100% to that revision.
+A service stopped through KServe's `serving.kserve.io/stop: "true"` annotation has no running component: every
+component condition, IngressReady and Ready are False with reason Stopped, and a Stopped condition is True.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ PREDICTOR, TRANSFORMER = "predictor", "transformer"
 STARTING, READY, FAILED = "Starting", "Ready", "Failed"
 CONDITION = {PREDICTOR: "PredictorReady", TRANSFORMER: "TransformerReady"}
 INGRESS_READY = "IngressReady"
+STOPPED = "Stopped"
+STOP_ANNOTATION = "serving.kserve.io/stop"
+
+
+def is_stopped(obj: dict[str, Any]) -> bool:
+    """Whether the InferenceService asks KServe to stop it (the annotation's value is exactly "true")."""
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(STOP_ANNOTATION) == "true"
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,7 @@ def service_status(obj: dict[str, Any], states: dict[str, ComponentState], wants
     else:
         ingress = cond.unknown(INGRESS_READY, "Deploying", "waiting for the components to become ready")
     ready = cond.aggregate_ready([*observed, ingress], [*(o.type for o in observed), INGRESS_READY])
-    previous = (obj.get("status") or {}).get("conditions") or []
-    conditions = [{k: v for k, v in c.items() if k != "observedGeneration" and (v or k != "reason")}
-                  for c in cond.merge(previous, [*observed, ingress, ready], None, now)]
+    conditions = _wire_conditions(obj, [*observed, ingress, ready], now)
     status: dict[str, Any] = {
         "observedGeneration": obj["metadata"].get("generation"),
         "conditions": conditions,
@@ -108,3 +115,24 @@ def service_status(obj: dict[str, Any], states: dict[str, ComponentState], wants
     status["url"] = url
     status["address"] = {"url": url} if url else None
     return status
+
+
+def _wire_conditions(obj: dict[str, Any], observed: list[cond.Observed], now: str) -> list[dict[str, Any]]:
+    previous = (obj.get("status") or {}).get("conditions") or []
+    return [{k: v for k, v in c.items() if k != "observedGeneration" and (v or k != "reason")}
+            for c in cond.merge(previous, observed, None, now)]
+
+
+def stopped_status(obj: dict[str, Any], wants_transformer: bool, now: str) -> dict[str, Any]:
+    """The status of a stopped InferenceService: no components, no URL, not Ready."""
+    message = f"the InferenceService is stopped ({STOP_ANNOTATION}: \"true\")"
+    components = [PREDICTOR, *([TRANSFORMER] if wants_transformer else [])]
+    observed = [cond.false(CONDITION[c], STOPPED, message) for c in components]
+    observed += [cond.false(INGRESS_READY, STOPPED, message), cond.true(STOPPED, STOPPED, message),
+                 cond.false(cond.READY, STOPPED, message)]
+    return {
+        "observedGeneration": obj["metadata"].get("generation"),
+        "conditions": _wire_conditions(obj, observed, now),
+        "components": {PREDICTOR: None, TRANSFORMER: None},
+        "modelStatus": None, "url": None, "address": None,
+    }
