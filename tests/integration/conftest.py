@@ -76,3 +76,35 @@ def namespace(kube) -> str:
     name = f"t-{uuid.uuid4().hex[:8]}"
     kube.create_namespace(name)
     return name
+
+
+@pytest.fixture(scope="module")
+def serving_dir(tmp_path_factory) -> Path:
+    """Scratch space of the model-server tests: the saved model, policies, prompts, server logs."""
+    return tmp_path_factory.mktemp("serving")
+
+
+@pytest.fixture(scope="module")
+def model_dir(serving_dir) -> Path:
+    """A tiny GPT-2 (random weights) saved with the built-in tokenizer."""
+    from model_servers import save_tiny_gpt2
+
+    return save_tiny_gpt2(serving_dir / "model")
+
+
+@pytest.fixture(scope="module")
+def predictor(serving_dir, model_dir):
+    """The sandbox predictor serving model_dir; yields its port."""
+    import sys
+
+    from model_servers import MODEL, Server, free_port, wait_ready
+
+    port = free_port()
+    server = Server([sys.executable, "-m", "llmops_operator.serving.predictor", "--model_name", MODEL,
+                     "--model_dir", str(model_dir), "--http_port", str(port), "--host", "127.0.0.1"], {},
+                    serving_dir / "predictor.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/v1/models/{MODEL}", server.process)
+        yield port
+    finally:
+        server.stop()

