@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
+import sys
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,9 +124,11 @@ def test_the_operator_s_endpoint_wins_over_the_standard_variable():
     assert tracing.endpoint_of("http://mine:4318", environ) == "http://mine:4318"
 
 
-def test_an_endpoint_without_the_exporter_says_so(caplog):
-    if importlib.util.find_spec("opentelemetry.exporter.otlp") is not None:
-        pytest.skip("opentelemetry-exporter-otlp is installed here")
+def test_an_endpoint_without_the_exporter_says_so(caplog, monkeypatch):
+    # As if neither OTLP exporter were installed: a None entry in sys.modules makes its import raise ImportError.
+    for module in ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                   "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"):
+        monkeypatch.setitem(sys.modules, module, None)
     with caplog.at_level(logging.WARNING, logger="llmops.tracing"):
         assert tracing.configure("http://collector:4318", "llmops-operator") is False
     assert "opentelemetry-exporter-otlp is not installed" in caplog.text
