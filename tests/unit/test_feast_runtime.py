@@ -150,10 +150,12 @@ def test_online_store_serves_the_newest_values(journey):
 
 def test_delete_removes_what_the_object_registered(journey):
     removed = journey["removed"]["removed"]
-    assert {"FeatureView driver_stats", "FileSource driver_stats_source", "Entity driver"} <= set(removed)
+    assert {"FeatureView driver_stats", "FeatureService driver_stats", "FileSource driver_stats_source",
+            "Entity driver"} <= set(removed)
     assert any(r.startswith("file ") and r.endswith("driver_stats.reference.json") for r in removed)
     store = journey["store_after"]
     assert store.list_feature_views() == [] and store.list_entities() == [] and store.list_data_sources() == []
+    assert store.list_feature_services() == []
 
 
 def test_delete_keeps_an_entity_another_view_uses(tmp_path, monkeypatch):

@@ -103,6 +103,21 @@ def repo_files(obj: FeatureView) -> dict[str, str]:
             DEFINITION_KEY: json.dumps(definition(obj), indent=2, sort_keys=True)}
 
 
+def reader_files(obj: FeatureView) -> dict[str, str]:
+    """What a reader of the view's store needs (a TrainingJob's run config): the repository config and the
+    Feast objects, without the Jobs' materialization, drift and report settings, so editing those does
+    not change the reader's run."""
+    reader = {k: v for k, v in definition(obj).items() if k not in ("materialize", "drift", "report")}
+    return {REPO_KEY: yaml.safe_dump(repo_config(obj), sort_keys=False),
+            DEFINITION_KEY: json.dumps(reader, indent=2, sort_keys=True)}
+
+
+def store_claims(obj: FeatureView) -> list[str]:
+    """The claims a pod reading the view's store mounts: the Feast claim and the source file's claim."""
+    return batchjob.pvc_claims([f"pvc://{FEAST_CLAIM}/{obj.spec.project}",
+                                obj.spec.source.file.path if obj.spec.source.file else None])
+
+
 def content_hash(files: dict[str, str], image: str) -> str:
     return short_hash({"files": files, "image": image})
 
@@ -125,10 +140,8 @@ def removal_job_name(obj: FeatureView, digest: str) -> str:
 
 
 def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: str) -> dict[str, Any]:
-    claims = batchjob.pvc_claims([f"pvc://{FEAST_CLAIM}/{obj.spec.project}",
-                                  obj.spec.source.file.path if obj.spec.source.file else None])
     return batchjob.pod_template(obj, component, image=image, module=module, config_map=config_map,
-                                 config_key=DEFINITION_KEY, claims=claims)
+                                 config_key=DEFINITION_KEY, claims=store_claims(obj))
 
 
 def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:

@@ -45,8 +45,28 @@ def output_uri(obj: TrainingJob | FineTune) -> str | None:
     return f"{obj.spec.checkpoint.uri.rstrip('/')}/final" if obj.spec.checkpoint else None
 
 
-def training_run_config(job: TrainingJob) -> dict[str, Any]:
-    return {**_common(job), "task": "pretrain", "model": _dump(job.spec.model), "outputUri": output_uri(job)}
+def feature_service_dataset(job: TrainingJob, repository: dict[str, str]) -> dict[str, Any]:
+    """dataset for a feature service: the spec's block plus the FeatureView's Feast repository files.
+
+    `repository` is what the FeatureView's own Jobs mount (builders/feast.repo_files), so the runtime
+    opens the same registry and offline store. textField stays only when the spec sets it: unset,
+    the runtime writes each row's features as text instead of reading one column."""
+    dataset = _dump(job.spec.dataset)
+    if "text_field" not in job.spec.dataset.model_fields_set:
+        dataset.pop("textField", None)
+    dataset["featureService"]["repository"] = dict(repository)
+    return dataset
+
+
+def training_run_config(job: TrainingJob, feast_repository: dict[str, str] | None = None) -> dict[str, Any]:
+    """`feast_repository`: the referenced FeatureView's repository files, resolved by the caller; required
+    when the dataset is a feature service."""
+    config = {**_common(job), "task": "pretrain", "model": _dump(job.spec.model), "outputUri": output_uri(job)}
+    if job.spec.dataset.feature_service:
+        if feast_repository is None:
+            raise ValueError("dataset.featureService: the FeatureView's Feast repository was not resolved")
+        config["dataset"] = feature_service_dataset(job, feast_repository)
+    return config
 
 
 def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dict[str, Any] | None = None

@@ -28,7 +28,12 @@ def _read_text(uri: str) -> list[str]:
 
 
 def read_records(dataset: dict[str, Any]) -> list[dict[str, Any]]:
-    """Records of a DatasetSpec (camelCase dict): jsonl, parquet or text (one record per line)."""
+    """Records of a DatasetSpec (camelCase dict): jsonl, parquet or text (one record per line), or the rows
+    of a Feast feature service rendered as texts under textField (runtime/feature_rows.py)."""
+    if dataset.get("featureService"):
+        from llmops_operator.runtime.feature_rows import feature_service_texts
+
+        return [{dataset.get("textField", "text"): text} for text in feature_service_texts(dataset)]
     fmt, uri = dataset.get("format", "jsonl"), dataset["uri"]
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -32,7 +32,8 @@ OWNER_TAG = "llmops.dev/featureview"
 def registered_objects(store: Any, definition: Definition) -> dict[str, Any]:
     """What the registry holds for this view, read back after apply."""
     view = store.get_feature_view(definition.name)
-    return {"project": store.project, "featureView": view.name, "entities": list(view.entities),
+    return {"project": store.project, "featureView": view.name, "featureService": view.name,
+            "entities": list(view.entities),
             "dataSource": view.batch_source.name, "features": [f.name for f in view.features],
             "ttlSeconds": int(view.ttl.total_seconds()) if view.ttl else 0, "online": view.online}
 
@@ -44,7 +45,7 @@ def apply(definition: Definition, reporter: Reporter) -> dict[str, Any]:
     converted = feast_repo.convert_csv(definition)
     store = feast_repo.open_store(definition)
     entities, source, view = feast_repo.feast_objects(definition, store)
-    store.apply([*entities, *([source] if source else []), view])
+    store.apply([*entities, *([source] if source else []), view, own_service(view)])
     final = {"registry": {**registered_objects(store, definition),
                           "appliedAt": feast_repo.rfc3339(datetime.now(timezone.utc))}}
     if converted:
@@ -53,6 +54,14 @@ def apply(definition: Definition, reporter: Reporter) -> dict[str, Any]:
     reporter.state.update(final)
     reporter.flush()
     return final
+
+
+def own_service(view: Any) -> Any:
+    """The feature service every view registers under its own name, holding all its features: what a
+    TrainingJob's dataset.featureService.service names to train on the view."""
+    from feast import FeatureService
+
+    return FeatureService(name=view.name, features=[view], tags=dict(view.tags or {}))
 
 
 def _owned_by(obj: Any, owner: str) -> bool:
@@ -74,7 +83,7 @@ def removable(store: Any, definition: Definition) -> list[Any]:
     others = [v for v in store.list_feature_views() if v.name != view.name]
     used_entities = {e for v in others for e in v.entities}
     used_sources = {v.batch_source.name for v in others}
-    doomed: list[Any] = [view]
+    doomed: list[Any] = [view, *_own_service_of(store, view.name, owner)]
     own_source = definition.file_source
     if own_source and view.batch_source.name == own_source["name"] and own_source["name"] not in used_sources:
         doomed.append(view.batch_source)
@@ -83,6 +92,16 @@ def removable(store: Any, definition: Definition) -> list[Any]:
         if name not in used_entities and _owned_by(entity, owner):
             doomed.append(entity)
     return doomed
+
+
+def _own_service_of(store: Any, name: str, owner: str) -> list[Any]:
+    from feast.errors import FeatureServiceNotFoundException
+
+    try:
+        service = store.get_feature_service(name)
+    except FeatureServiceNotFoundException:
+        return []
+    return [service] if _owned_by(service, owner) else []
 
 
 def local_files(definition: Definition) -> list[Path]:

@@ -27,16 +27,19 @@ class ModelSpec(KubeModel):
 
 
 class FeatureServiceDataset(KubeModel):
-    """Training rows from a Feast feature service (point-in-time correct historical features)."""
+    """Training rows from a Feast feature service (point-in-time correct historical features).
+
+    Each row becomes one training text: the textField column when set, otherwise the service's
+    features as "name: value" pairs, followed by " => <label>: <value>" when a label is set."""
 
     feature_view: LocalObjectReference
-    """The FeatureView whose Feast repository holds the service."""
+    """The FeatureView whose Feast project holds the service; the job waits until it is Ready."""
     service: str = Field(min_length=1, max_length=253)
-    """Feast feature service name."""
+    """Name of a feature service registered in the FeatureView's Feast project."""
     entities_uri: str = Field(min_length=1, max_length=1024)
-    """Parquet file of entity keys and event timestamps to join features onto."""
+    """Parquet file (or directory of them) of entity rows: the view's join keys, event_timestamp, and any other columns such as the label."""
     label: str | None = None
-    """Column used as the regression/classification target."""
+    """Column (of the entity rows or the service) the model learns to predict: appended to each text as its answer part."""
 
 
 class TrainingDataset(DatasetSpec):

@@ -1,0 +1,112 @@
+"""A TrainingJob reading a feature service, on the API emulator: real reconcile passes (our Loop, builders and
+reducers) wait for its FeatureView, then render a RayJob whose run config carries the view's Feast store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kube_helpers import condition
+
+from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
+from llmops_operator.builders.feast import REPO_KEY
+from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
+from llmops_operator.controllers.base import Loop
+from llmops_operator.controllers.kinds import reconciler_for
+from llmops_operator.k8s import kubeconfig
+from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.resources import resource_for
+from llmops_operator.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB = resource_for("batch/v1", "Job")
+RAYJOB = resource_for("ray.io/v1", "RayJob")
+VIEW = "driver-stats"
+
+
+@pytest.fixture
+def namespace(kube) -> str:
+    """A namespace the shared operator does not watch (it watches t-*): this test runs the passes itself."""
+    name = f"fs-{uuid.uuid4().hex[:8]}"
+    kube.create_namespace(name)
+    return name
+
+
+def example(kind: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
+
+
+def feature_service_job() -> dict[str, Any]:
+    job = example("TrainingJob")
+    job["spec"]["dataset"] = {"featureService": {"featureView": {"name": VIEW}, "service": "driver_activity",
+                                                 "entitiesUri": "pvc://llmops-data/features/trips.parquet",
+                                                 "label": "completed"}}
+    return job
+
+
+def reconcile(kube, namespace: str, name: str, kind: type) -> dict[str, Any]:
+    """One pass over the live object; the object after."""
+    where = resource_for("llmops.dev/v1alpha1", kind.info.kind)
+
+    async def one_pass() -> None:
+        async with ApiClient(kubeconfig.load()) as api:
+            await Loop(reconciler_for(kind), api, Settings()).reconcile(kube.get(where, namespace, name))
+    asyncio.run(one_pass())
+    return kube.get(where, namespace, name)
+
+
+def finish_jobs(kube, namespace: str) -> None:
+    """What the Job controller writes when the apply and materialize Jobs succeed."""
+    for job in kube.list(JOB, namespace):
+        done = {"type": "Complete", "status": "True", "reason": "Completed"}
+        kube.patch(JOB, namespace, job["metadata"]["name"], {"status": {"conditions": [done], "succeeded": 1}},
+                   subresource="status")
+
+
+def run_config(rayjob: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(yaml.safe_load(rayjob["spec"]["runtimeEnvYAML"])["env_vars"][RUN_CONFIG_ENV])
+
+
+def test_the_job_waits_for_its_feature_view_then_carries_its_store(kube, namespace):
+    job = feature_service_job()
+    kube.apply(job, namespace)
+    name = job["metadata"]["name"]
+
+    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    dataset = condition({"status": status}, "DatasetReady")
+    assert (dataset["status"], dataset["reason"]) == ("False", "FeatureViewNotFound")
+    assert f"FeatureView {VIEW!r} does not exist" in dataset["message"]
+    assert condition({"status": status}, "Ready")["status"] == "False" and status["phase"] == "Waiting"
+    assert kube.list(RAYJOB, namespace) == []
+
+    kube.apply(example("FeatureView"), namespace)
+    reconcile(kube, namespace, VIEW, FeatureView)
+    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    dataset = condition({"status": status}, "DatasetReady")
+    assert (dataset["status"], dataset["reason"]) == ("False", "FeatureViewNotReady")
+    assert f"waiting for FeatureView {VIEW!r} to be Ready (phase Registering)" in dataset["message"]
+    assert condition({"status": status}, "Ready")["message"] == dataset["message"]
+    assert kube.list(RAYJOB, namespace) == []
+
+    finish_jobs(kube, namespace)
+    assert reconcile(kube, namespace, VIEW, FeatureView)["status"]["phase"] == "Ready"
+    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    assert condition({"status": status}, "DatasetReady")["reason"] == "FeatureViewReady"
+    [rayjob] = kube.list(RAYJOB, namespace)
+    source = run_config(rayjob)["dataset"]["featureService"]
+    assert (source["service"], source["label"]) == ("driver_activity", "completed")
+    assert source["entitiesUri"] == "pvc://llmops-data/features/trips.parquet"
+    store = yaml.safe_load(source["repository"][REPO_KEY])
+    assert store["project"] == "driver_ranking"
+    assert store["registry"]["path"] == "/mnt/pvc/llmops-feast/driver_ranking/registry.db"
+    pod = rayjob["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert sorted(claims) == ["llmops-data", "llmops-feast", "llmops-models"]  # each once
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert "/mnt/pvc/llmops-feast" in mounts
