@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from typing import Any, Callable, TypeVar
 
 from llmops_operator.k8s.blocking import BlockingClient as Kube  # noqa: F401  (re-exported for the tests)
@@ -31,3 +33,31 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     if not obj:
         return None
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def unwatched_namespace(kube: Kube, prefix: str) -> str:
+    """A fresh namespace the shared operator does not watch (it watches t-*), for tests that run passes themselves."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kube.create_namespace(name)
+    return name
+
+
+def reconcile_once(kube: Kube, kind: type, namespace: str, name: str,
+                   body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One pass of the operator's Loop over the live object (or over `body`, as a stale watch event would deliver
+    it); the object after."""
+    from llmops_operator.controllers.base import Loop
+    from llmops_operator.controllers.kinds import reconciler_for
+    from llmops_operator.k8s import kubeconfig
+    from llmops_operator.k8s.client import ApiClient
+    from llmops_operator.k8s.resources import resource_for
+    from llmops_operator.settings import Settings
+
+    where = resource_for("llmops.dev/v1alpha1", kind.info.kind)
+    body = body or kube.get(where, namespace, name)
+
+    async def one_pass() -> None:
+        async with ApiClient(kubeconfig.load()) as api:
+            await Loop(reconciler_for(kind), api, Settings()).reconcile(body)
+    asyncio.run(one_pass())
+    return kube.get(where, namespace, name)

@@ -51,8 +51,10 @@ def write_policy(path: Path) -> Path:
     return path
 
 
-def write_release(root: Path) -> tuple[Path, Path]:
-    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"))
+def write_release(root: Path, weights: list[tuple[str, int]] | None = None) -> tuple[Path, Path]:
+    """The example release's version files and routing table as the transformer mounts them; `weights` overrides
+    the routing the release's own rollout gives."""
+    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"), weights)
     for config_map in versions:
         target = root / "versions" / json.loads(config_map["data"][PROMPT_KEY])["version"]
         target.mkdir(parents=True)

