@@ -34,7 +34,7 @@ def example(kind: str) -> dict[str, Any]:
 
 def feature_service_job() -> dict[str, Any]:
     job = example("TrainingJob")
-    job["spec"]["dataset"] = {"featureService": {"featureView": {"name": VIEW}, "service": "driver_activity",
+    job["spec"]["dataset"] = {"featureService": {"featureView": {"name": VIEW}, "service": "driver_stats",
                                                  "entitiesUri": "pvc://llmops-data/features/trips.parquet",
                                                  "label": "completed"}}
     return job
@@ -79,7 +79,7 @@ def test_the_job_waits_for_its_feature_view_then_carries_its_store(kube, namespa
     assert condition({"status": status}, "DatasetReady")["reason"] == "FeatureViewReady"
     [rayjob] = kube.list(RAYJOB, namespace)
     source = run_config(rayjob)["dataset"]["featureService"]
-    assert (source["service"], source["label"]) == ("driver_activity", "completed")
+    assert (source["service"], source["label"]) == ("driver_stats", "completed")
     assert source["entitiesUri"] == "pvc://llmops-data/features/trips.parquet"
     store = yaml.safe_load(source["repository"][REPO_KEY])
     assert store["project"] == "driver_ranking"

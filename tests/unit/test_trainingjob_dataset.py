@@ -17,7 +17,7 @@ from llmops_operator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-DATASET = {"featureService": {"featureView": {"name": "driver-stats"}, "service": "driver_activity",
+DATASET = {"featureService": {"featureView": {"name": "driver-stats"}, "service": "driver_stats",
                               "entitiesUri": "pvc://llmops-data/features/trips.parquet"}}
 
 
@@ -84,5 +84,5 @@ def test_render_previews_the_job_with_its_feature_view_from_the_same_file_set(tm
     manifest.write_text(yaml.safe_dump_all([example("FeatureView"), training]))
     [rayjob] = [c for c in render_paths([manifest]) if c["kind"] == "RayJob"]
     config = json.loads(yaml.safe_load(rayjob["spec"]["runtimeEnvYAML"])["env_vars"][RUN_CONFIG_ENV])
-    assert config["dataset"]["featureService"]["service"] == "driver_activity"
+    assert config["dataset"]["featureService"]["service"] == "driver_stats"
     assert "feature_store.yaml" in config["dataset"]["featureService"]["repository"]
