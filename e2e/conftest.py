@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -36,6 +39,45 @@ class Kubectl:
     def json(self, *args: str) -> dict:
         return json.loads(self(*args, "-o", "json").stdout)
 
+    def watch(self, *args: str) -> "Watch":
+        """`kubectl get -w ARGS`, started now: every state from now on, even one that lasts a single pass."""
+        return Watch(["kubectl", "--kubeconfig", self.kubeconfig, "get", "-w", *args])
+
+
+class Watch:
+    """The lines of a running `kubectl get -w`; `first` is the state when the watch started."""
+
+    def __init__(self, command: list[str]):
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.seen: list[str] = []
+        self.first = self.until("", timeout=60)
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, wanted: str, timeout: float) -> str:
+        """The first new line that contains `wanted`."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if wanted in line:
+                return line
+        raise AssertionError(f"{wanted!r} not seen within {timeout:.0f}s; seen: {self.seen}")
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
 
 @pytest.fixture(scope="session")
 def kubeconfig(tmp_path_factory):
@@ -59,8 +101,7 @@ def kubectl(kubeconfig) -> Kubectl:
     return Kubectl(kubeconfig)
 
 
-@pytest.fixture
-def namespace(kubectl):
+def _namespace(kubectl: Kubectl):
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     # apply, not `create namespace`: works the same on every API server (create sends protobuf).
     kubectl("apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
@@ -68,13 +109,23 @@ def namespace(kubectl):
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.fixture
+def namespace(kubectl):
+    yield from _namespace(kubectl)
+
+
+@pytest.fixture(scope="module")
+def module_namespace(kubectl):
+    """One namespace for a whole module: what its tests build (a served platform) is built once."""
+    yield from _namespace(kubectl)
+
+
 CLAIMS = {"llmops-data": EXAMPLES / "data", "llmops-docs": ROOT / "docs", "llmops-models": None, "llmops-feast": None}
 """The PersistentVolumeClaims the examples name, and what each starts with."""
 
 
-@pytest.fixture
-def example_claims(kubectl, namespace):
-    """The examples' claims in the test namespace. The sandbox provides them itself (session-wide); on a cluster
+def seed_claims(kubectl: Kubectl, namespace: str) -> None:
+    """The examples' claims in `namespace`. The sandbox provides them itself (session-wide); on a cluster
     they are created here and seeded through a short-lived pod."""
     if not CLUSTER_KUBECONFIG:
         return
@@ -95,22 +146,44 @@ def example_claims(kubectl, namespace):
     kubectl("delete", "-n", namespace, "pod/seed", "--wait=true")
 
 
-@pytest.fixture
-def service_url(kubectl, namespace):
-    """How the test reaches an InferenceService: the sandbox's URL is local; on a cluster, a port-forward
-    to the KServe transformer's Service."""
-    forwards = []
+class ServiceUrls:
+    """How a test reaches an InferenceService: the sandbox's URL, read from status each time (a new revision gets
+    a new one); on a cluster, a port-forward to the KServe transformer's Service, opened again when its pod went."""
 
-    def url(name: str) -> str:
+    def __init__(self, kubectl: Kubectl, namespace: str):
+        self.kubectl, self.namespace = kubectl, namespace
+        self.forwards: dict[str, tuple[subprocess.Popen, str]] = {}
+        self.opened = 0
+
+    def __call__(self, name: str) -> str:
         if not CLUSTER_KUBECONFIG:
-            return kubectl.json("get", f"lsvc/{name}", "-n", namespace)["status"]["url"]
-        port = 18000 + len(forwards)
-        forwards.append(subprocess.Popen(
-            ["kubectl", "--kubeconfig", kubectl.kubeconfig, "port-forward", "-n", namespace,
-             f"service/{name}-transformer", f"{port}:80"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        forwards[-1].stdout.readline()  # "Forwarding from 127.0.0.1:<port> -> ..."
-        return f"http://127.0.0.1:{port}"
+            url = self.kubectl.json("get", f"lsvc/{name}", "-n", self.namespace).get("status", {}).get("url")
+            if not url:  # between two revisions
+                raise ConnectionError(f"InferenceService {name!r} reports no status.url yet")
+            return url
+        forward = self.forwards.get(name)
+        if forward is None or forward[0].poll() is not None:
+            port = 18000 + self.opened
+            self.opened += 1
+            process = subprocess.Popen(
+                ["kubectl", "--kubeconfig", self.kubectl.kubeconfig, "port-forward", "-n", self.namespace,
+                 f"service/{name}-transformer", f"{port}:80"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            process.stdout.readline()  # "Forwarding from 127.0.0.1:<port> -> ..."
+            self.forwards[name] = (process, f"http://127.0.0.1:{port}")
+        return self.forwards[name][1]
 
-    yield url
-    for forward in forwards:
-        forward.terminate()
+    def close(self) -> None:
+        for process, _ in self.forwards.values():
+            process.terminate()
+
+
+@pytest.fixture(scope="module")
+def module_claims(kubectl, module_namespace):
+    seed_claims(kubectl, module_namespace)
+
+
+@pytest.fixture(scope="module")
+def module_service_url(kubectl, module_namespace):
+    urls = ServiceUrls(kubectl, module_namespace)
+    yield urls
+    urls.close()
