@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
+NAMESPACE = resource_for("v1", "Namespace")
 
 
 def where(kind: str) -> ApiResource:
@@ -110,6 +111,19 @@ def test_delete_collects_children(kube, operator, namespace):
     kube.delete(where("Guardrail"), namespace, name)
     eventually(lambda: kube.get(where("Guardrail"), namespace, name) is None, what="guardrail gone")
     eventually(lambda: not kube.list(CONFIGMAP, namespace, f"llmops.dev/guardrail={name}"), what="policy collected")
+
+
+def test_a_feature_view_goes_with_its_namespace_without_a_removal_job(kube, operator, namespace):
+    """No Job can be created in a terminating namespace: the finalizer lets the view go instead of retrying."""
+    body = example("FeatureView")
+    name = body["metadata"]["name"]
+    kube.apply(body, namespace)
+    reconciled(kube, "FeatureView", namespace, name)
+    assert kube.get(where("FeatureView"), namespace, name)["metadata"].get("finalizers")
+    kube.delete(NAMESPACE, None, namespace)
+    eventually(lambda: kube.get(where("FeatureView"), namespace, name) is None, timeout=15,
+               what="the view released by its finalizer")
+    assert not kube.list(resource_for("batch/v1", "Job"), namespace, f"llmops.dev/featureview={name}")
 
 
 def test_restart_mid_reconcile_creates_nothing_twice(kube, apiserver):

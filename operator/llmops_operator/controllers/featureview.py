@@ -1,7 +1,8 @@
 """FeatureView controller: Feast repository ConfigMap, apply Job, materialize Job or CronJob; status from them.
 
 On delete the finalizer runs a removal Job (builders/feast.build_removal) and waits for it, so the
-view leaves the Feast registry and online store before the object goes.
+view leaves the Feast registry and online store before the object goes. In a namespace that is being
+deleted no Job can be created: the view goes without one (its claims go with the namespace).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from llmops_operator.builders.feast import build_feast, build_removal
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
 from llmops_operator.controllers import retrain
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
-from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
 from llmops_operator.status.featureview import featureview_observation
@@ -44,6 +45,13 @@ def waited_seconds(job: dict[str, Any], now: datetime) -> float:
     return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
 
 
+def namespace_terminating(err: ApiError) -> bool:
+    """Whether the API server refused a create because the namespace is being deleted (pure)."""
+    causes = (err.body.get("details") or {}).get("causes") or []
+    return err.status == 403 and (any(c.get("reason") == "NamespaceTerminating" for c in causes)
+                                  or "because it is being terminated" in err.body.get("message", ""))
+
+
 class FeatureViewReconciler(Reconciler):
     resource = FeatureView
     watches = (JOB, CRONJOB, CONFIGMAP)
@@ -59,9 +67,16 @@ class FeatureViewReconciler(Reconciler):
             return
         image = obj.spec.image or ctx.settings.runtime_image
         owner = owner_body(obj)
-        live = [await api.apply(owned_by(child, owner)) for child in build_removal(obj, image)]
-        state = job_state(live[-1])
         where = f"FeatureView {obj.namespace}/{obj.name}"
+        try:
+            live = [await api.apply(owned_by(child, owner)) for child in build_removal(obj, image)]
+        except ApiError as err:
+            if not namespace_terminating(err):
+                raise
+            log.warning("%s: namespace is being deleted, no removal Job can run there; Feast project %s keeps "
+                        "whatever it holds outside the namespace", where, obj.spec.project)
+            return
+        state = job_state(live[-1])
         if state.state == SUCCEEDED:
             log.info("%s: removed from Feast project %s", where, obj.spec.project)
         elif state.state == FAILED:
