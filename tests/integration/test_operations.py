@@ -107,6 +107,12 @@ def test_a_pass_counts_sets_gauges_posts_one_event_and_traces(kube, namespace, s
     assert sample(registry, "llmops_reconciles_total", kind="Guardrail", outcome="unchanged") == 1
     assert len(events_of(kube, namespace, labels["name"])) == 1
 
+    # A pass over the body from before the status write (a stale watch event) repeats the transition: it is
+    # counted on the same Event, not listed twice.
+    reconcile_once(lambda api: loop_for(Guardrail, metrics, api), body)
+    [again] = events_of(kube, namespace, labels["name"])
+    assert again["metadata"]["name"] == event["metadata"]["name"] and again["count"] == 2
+
 
 def test_an_invalid_spec_is_counted_and_warned_and_gauges_go_on_delete(kube, namespace):
     registry = CollectorRegistry()

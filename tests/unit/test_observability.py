@@ -93,7 +93,13 @@ def test_a_ready_flip_is_named_by_the_ready_reason():
     assert event["message"] == "phase Running -> Succeeded; Ready Unknown -> True: the Ray job finished"
     assert event["involvedObject"] == {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob", "name": "tj",
                                        "namespace": "ml", "uid": "u-1"}
-    assert event["metadata"] == {"generateName": "tj.", "namespace": "ml"}
+    assert event["metadata"]["namespace"] == "ml" and event["metadata"]["name"].startswith("tj.")
+    again = transition_event(body(status("Running", "Unknown", "Running")),
+                             status("Succeeded", "True", "Succeeded", "the Ray job finished"), NOW)
+    assert again["metadata"]["name"] == event["metadata"]["name"], "the same Event aggregates under one name"
+    other = transition_event(body(status("Running", "Unknown", "Running")),
+                             status("Failed", "False", "DeadlineExceeded", "ran past maxDuration"), NOW)
+    assert other["metadata"]["name"] != event["metadata"]["name"]
 
 
 def test_a_phase_change_alone_is_named_by_the_phase_and_failures_warn():

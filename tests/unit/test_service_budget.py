@@ -144,8 +144,9 @@ def test_the_event_is_posted_once_per_crossing():
 
 
 def test_stop_renders_kserve_s_stop_switch_and_reports_stopped():
-    _, children, observation = reconcile_pure(body({"limit": 1.0, "action": "Stop"}, last_status(0.9)), at(2))
+    obj, children, observation = reconcile_pure(body({"limit": 1.0, "action": "Stop"}, last_status(0.9)), at(2))
     assert children[0]["metadata"]["annotations"][STOP_ANNOTATION] == "true"
+    assert budget_event(obj, observation, at(2)) is None, "Ready's own transition Event announces a stop"
     ready = conditions(observation)["Ready"]
     assert (ready.status, ready.reason) == ("False", "BudgetExceeded")
     assert "spent 1.1 USD of the 1.0 budget" in ready.message

@@ -3,15 +3,20 @@
 Status stays the source of truth (programs read conditions); Events are the history `kubectl describe` shows
 a person: "Running -> Succeeded". Posting is best effort: an Event that cannot be written is logged, never
 a reason to fail or retry a reconcile that already wrote its status.
+
+Repeats aggregate: an Event is named after its object, reason and message, so the same Event posted again (a
+pass that ran on a body from before the last status write, or the same transition later) raises the existing
+one's count and lastTimestamp instead of adding a row, as Kubernetes' own event recorder does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
 
-from llmops_operator.k8s.client import ApiClient, ApiError
+from llmops_operator.k8s.client import ApiClient, ApiError, Conflict
 from llmops_operator.status import conditions as cond
 
 log = logging.getLogger("llmops.events")
@@ -51,9 +56,11 @@ def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -
 def event(involved: dict[str, Any], reason: str, message: str, kind: str, now: datetime | str) -> dict[str, Any]:
     """A v1 Event about `involved` (apiVersion, kind, name, namespace, uid); kind is Normal or Warning (pure)."""
     stamp = now if isinstance(now, str) else now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = "\0".join([involved.get("uid") or involved["name"], reason, message])
+    name = f"{involved['name']}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     return {
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+        "metadata": {"name": name, "namespace": involved["namespace"]},
         "involvedObject": involved, "reason": reason, "message": message, "type": kind,
         "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
         "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
@@ -67,10 +74,17 @@ def involved(obj: Any) -> dict[str, Any]:
 
 
 async def post(api: ApiClient, event: dict[str, Any]) -> dict[str, Any] | None:
-    """Post `event` (best effort: a failure is logged); returns what was posted."""
+    """Post `event`, or count it again on the one already posted (best effort: a failure is logged)."""
     about = event["involvedObject"]
+    path = f"/api/v1/namespaces/{about['namespace']}/events"
     try:
-        return await api.request("POST", f"/api/v1/namespaces/{about['namespace']}/events", event)
+        try:
+            return await api.request("POST", path, event)
+        except Conflict:
+            existing = await api.request("GET", f"{path}/{event['metadata']['name']}")
+            again = {"count": int(existing.get("count") or 1) + 1, "lastTimestamp": event["lastTimestamp"]}
+            return await api.request("PATCH", f"{path}/{event['metadata']['name']}", again,
+                                     content_type="application/merge-patch+json")
     except ApiError as err:
         log.warning("%s %s/%s: could not post Event %s: %s", about["kind"], about["namespace"], about["name"],
                     event["reason"], err)

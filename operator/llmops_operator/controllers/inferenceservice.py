@@ -187,7 +187,10 @@ class InferenceServiceReconciler(Reconciler):
 
 
 def budget_event(obj: InferenceService, observation: Observation, now: datetime) -> dict[str, Any] | None:
-    """A Warning Event when this pass finds the budget crossed and the last status did not (pure)."""
+    """A Warning Event when this pass finds an Alert budget crossed and the last status did not (pure). A Stop
+    needs none of its own: Ready turning False with reason BudgetExceeded is the transition Event."""
+    if obj.spec.budget is None or obj.spec.budget.action != "Alert":
+        return None
     crossed = next((c for c in observation.conditions if c.type == BUDGET_EXCEEDED and c.status == "True"), None)
     if crossed is None:
         return None
