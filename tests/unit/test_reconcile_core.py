@@ -66,6 +66,31 @@ def test_status_patch_is_none_when_nothing_changed_and_nulls_removed_keys():
     }
 
 
+def test_status_patch_nulls_keys_a_nested_block_dropped_so_the_merge_keeps_none_of_them():
+    previous = {"drift": {"metric": "psi", "score": 12.6, "feature": "promptLength", "drifted": True},
+                "safety": {"score": 0.9, "byRule": {"pii": 1, "prompt-injection": 2}}, "conditions": [{"type": "A"}]}
+    new = {"drift": {"metric": "psi", "drifted": False}, "safety": {"score": 1.0, "byRule": {"pii": 1}},
+           "conditions": [{"type": "B"}]}
+    patch = status_patch(previous, new)
+    assert patch == {"drift": {"score": None, "feature": None, "drifted": False},
+                     "safety": {"score": 1.0, "byRule": {"prompt-injection": None}}, "conditions": [{"type": "B"}]}
+    assert merge(previous, patch) == new
+    assert status_patch(previous, {**previous, "safety": {"score": 0.9, "byRule": {"pii": 1, "prompt-injection": 2}}}) is None
+
+
+def merge(target, patch):
+    """RFC 7386 merge, as the API server applies a merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge(result.get(key), value)
+    return result
+
+
 def test_owned_by_adds_a_controller_reference_and_the_owner_namespace():
     child = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}}
     owned = owned_by(child, body())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmops_operator.backends.metrics import _exposition_line, _uptime, _with_types
-from llmops_operator.scoring.serving_metrics import parse_exposition, quantile, reference_shares
+from llmops_operator.scoring.serving_metrics import kept_drift, parse_exposition, quantile, reference_shares
 
 
 def test_quantile_interpolates_inside_the_bucket_like_histogram_quantile():
@@ -18,6 +18,28 @@ def test_quantile_interpolates_inside_the_bucket_like_histogram_quantile():
 def test_reference_lengths_fall_in_the_same_buckets_as_the_histogram():
     bounds = [16.0, 64.0, float("inf")]
     assert reference_shares([10, 16, 17, 64, 1000], bounds).tolist() == [0.4, 0.4, 0.2]
+
+
+LAST = {"metric": "psi", "score": 0.5, "threshold": 0.2, "drifted": True, "feature": "promptLength",
+        "window": "1h", "evaluatedAt": "2026-05-01T11:00:00Z"}
+
+
+@pytest.mark.parametrize(("method", "threshold", "drifted"), [
+    ("psi", 0.2, True), ("psi", 0.5, False), ("psi", 0.49, True), ("embedding", 0.9, False),
+])
+def test_a_kept_drift_score_is_rejudged_against_the_current_threshold(method, threshold, drifted):
+    # Embedding drift is scored as PSI on length histograms, so a PSI score stays valid for it.
+    assert kept_drift(LAST, method, threshold, "1h") == {**LAST, "threshold": threshold, "drifted": drifted}
+
+
+@pytest.mark.parametrize("previous", [
+    None, {"metric": "psi", "threshold": 0.2, "drifted": False}, {**LAST, "metric": "js"}, {**LAST, "evaluatedAt": None},
+])
+def test_without_a_usable_score_only_the_settings_remain_and_stale_keys_are_cleared(previous):
+    block = kept_drift(previous, "psi", 0.3, "2h")
+    assert {k: v for k, v in block.items() if v is not None} == {
+        "metric": "psi", "threshold": 0.3, "drifted": False, "window": "2h"}
+    assert set(block) == {"metric", "threshold", "drifted", "window"} | set(previous or {})
 
 
 def test_prometheus_results_become_an_exposition_the_parser_reads():

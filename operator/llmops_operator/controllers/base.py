@@ -170,10 +170,20 @@ def compose_status(previous: dict[str, Any] | None, observation: Observation, ge
 
 
 def status_patch(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
-    """A merge patch turning `previous` into `new` (None when nothing changed); removed keys become null."""
+    """A JSON merge patch (RFC 7386) turning `previous` into `new`; None when nothing changed.
+
+    The server merges nested objects key by key, so the diff recurses: a key a nested block no longer has is sent
+    as null, or the stored block would keep it beside the new values (lists are replaced whole)."""
     previous = previous or {}
-    patch = {k: v for k, v in new.items() if previous.get(k) != v}
-    patch.update({k: None for k in previous if k not in new})
+    patch: dict[str, Any] = {k: None for k in previous if k not in new}
+    for key, value in new.items():
+        before = previous.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = status_patch(before, value) or {}
+        else:
+            patch[key] = value
     return patch or None
 
 

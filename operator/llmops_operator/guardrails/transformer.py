@@ -7,6 +7,12 @@ random) and render its template, check the prompt with the policy (blocked:
 no model call; redacted: the redacted prompt is sent), call the predictor's `/openai/v1/completions` with the
 version's parameters, check the output, and count everything in Prometheus (served on /metrics).
 
+Errors reach the client with a status that says whose fault they are: a malformed request or instance is 400; a
+4xx from the predictor (a prompt longer than the model's context, a parameter it cannot honour) is passed on with
+the same status and the predictor's own message; a predictor 503 (still loading) stays 503; any other predictor
+failure or an unreadable answer is 502; a predictor that cannot be reached is 503, one that does not answer in
+time 504 (PredictorError, answered by `predictor_error_handler`).
+
 Configuration comes from the mounted files named by the environment: LLMOPS_GUARDRAIL_POLICY (policy.json),
 LLMOPS_PROMPT_DIR (one directory per prompt version) and LLMOPS_PROMPT_ROUTING (routing.json). Files are re-read
 when they change; a policy or release that becomes invalid keeps the last good one serving and says so in the log
@@ -28,6 +34,7 @@ import httpx
 import kserve
 from kserve import model_server
 from kserve.errors import InferenceError, InvalidInput
+from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 
 from llmops_operator.guardrails.engine import PolicyFile
@@ -48,6 +55,61 @@ COMPLETIONS_PATH = "/openai/v1/completions"
 CONFIG_ERRORS = Gauge("llmops_guardrail_config_errors",
                       "1 while a mounted file (policy or prompts) cannot be loaded and the last good one serves.",
                       ["file"])
+
+
+class PredictorError(InferenceError):
+    """The predictor's answer cannot be served; `http_status` is the status the client gets."""
+
+    def __init__(self, reason: str, http_status: int):
+        super().__init__(reason)
+        self.http_status = http_status
+
+
+def client_status(predictor_status: int) -> int:
+    """The client's status for a predictor's non-200 answer: its 4xx as is (the request is at fault), 503 while it
+    is unavailable, 502 for anything else (the gateway got a bad answer)."""
+    if 400 <= predictor_status < 500 or predictor_status == 503:
+        return predictor_status
+    return 502
+
+
+def predictor_reason(response: httpx.Response) -> str:
+    """The readable part of a predictor's error body: an OpenAI-style error.message, a top-level message, error
+    or detail string, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        for reason in (error.get("message") if isinstance(error, dict) else error, body.get("message"),
+                       body.get("detail")):
+            if isinstance(reason, str) and reason:
+                return reason[:500]
+    return response.text[:500] or response.reason_phrase
+
+
+def predictor_failure(response: httpx.Response) -> PredictorError:
+    status = client_status(response.status_code)
+    what = "refused the request" if status < 500 else "failed"
+    return PredictorError(f"predictor {what} (HTTP {response.status_code}): {predictor_reason(response)}", status)
+
+
+def unreachable(err: httpx.HTTPError, base_url: Any, timeout: float) -> PredictorError:
+    """503 when no connection could be made, 504 when the predictor did not answer in time, else 502."""
+    if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return PredictorError(f"predictor unreachable at {base_url}: {err!r}", 503)
+    if isinstance(err, httpx.TimeoutException):
+        return PredictorError(f"predictor at {base_url} did not answer within {timeout:g}s", 504)
+    return PredictorError(f"predictor at {base_url} broke off: {err!r}", 502)
+
+
+async def predictor_error_handler(_: Any, exc: PredictorError) -> JSONResponse:
+    if exc.http_status >= 500:
+        log.error("%s", exc)
+    else:
+        log.info("%s", exc)
+    return JSONResponse(status_code=exc.http_status, content={"error": str(exc)})
 
 
 def strictest(*outcomes: str | None) -> str:
@@ -197,13 +259,13 @@ class GuardrailTransformer(kserve.Model):
         try:
             response = await self.client.post(COMPLETIONS_PATH, json=body, headers=forwarded)
         except httpx.HTTPError as err:
-            raise InferenceError(f"predictor unreachable at {self.client.base_url}: {err!r}") from None
+            raise unreachable(err, self.client.base_url, self.timeout) from None
         if response.status_code != 200:
-            raise InferenceError(f"predictor answered {response.status_code}: {response.text[:500]}")
+            raise predictor_failure(response)
         try:
             return protocol.completion_result(response.json())
-        except ValueError as err:
-            raise InferenceError(str(err)) from None
+        except ValueError as err:  # json.JSONDecodeError is a ValueError
+            raise PredictorError(f"predictor answered 200 with an unreadable completion: {err}", 502) from None
 
 
 class BodyLimit:
@@ -273,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     model = build_model(args)
     model.load()
     model_server.app.add_middleware(BodyLimit, limit=args.max_request_bytes)
+    # KServe answers every InferenceError with 500; the handler of the subclass comes first.
+    model_server.app.add_exception_handler(PredictorError, predictor_error_handler)
     kserve.ModelServer().start([model])
 
 

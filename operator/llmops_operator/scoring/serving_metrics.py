@@ -11,6 +11,15 @@ backends/metrics.py). Counters are totals over whatever window the source covers
 - drift: the prompt-length histogram against the reference prompts' lengths in the same buckets
   (PSI or JS, scoring/drift.py); the output-length histogram is reported alongside when a reference
   for it exists.
+
+A window with no length samples (a restarted transformer: its counters start again at zero; a quiet
+Prometheus window) measures nothing, so it does not replace the last evaluation: `kept_drift` carries
+the last score, feature, window and evaluatedAt over unchanged, and recomputes only `drifted` against
+the current threshold. The block therefore always reads drifted == (score > threshold) for the score it
+shows, and evaluatedAt is when that score was computed (so the drift -> retrain loop does not take a
+kept score for a new evaluation). A kept score is dropped when the metric changed, since it measured
+something else; the block then names the dropped keys with None, because status is written as a JSON
+merge patch, which would otherwise leave them in place beside the new settings.
 """
 
 from __future__ import annotations
@@ -144,6 +153,25 @@ def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], met
     if not scores:
         return None
     return drift.drift_status(scores, _binned(method), threshold, window, evaluated_at)
+
+
+def kept_drift(previous: dict[str, Any] | None, method: str, threshold: float, window: str | None) -> dict[str, Any]:
+    """status.drift while the live window has no samples: the last evaluation, re-judged against `threshold`.
+
+    `previous` is the last status.drift (camelCase). Without a usable last score (none yet, or one computed
+    with another metric) the block carries only the settings, and None for each key it drops from `previous`.
+    """
+    from llmops_operator.scoring import drift
+
+    previous = previous or {}
+    score, feature, evaluated_at = previous.get("score"), previous.get("feature"), previous.get("evaluatedAt")
+    if score is not None and feature and evaluated_at and previous.get("metric") == _binned(method):
+        return drift.drift_status({feature: float(score)}, _binned(method), threshold, previous.get("window"),
+                                  evaluated_at)
+    block: dict[str, Any] = {"metric": method, "threshold": threshold, "drifted": False}
+    if window:
+        block["window"] = window
+    return {**{key: None for key in previous if key not in block}, **block}
 
 
 def _binned(method: str) -> str:

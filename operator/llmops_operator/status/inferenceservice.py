@@ -11,6 +11,10 @@ Conditions (each reported on every pass; the attached ones only when the spec as
 - MetricsAvailable: only once serving; False when the runtime's metrics could not be read (the message says
   why). Informational: safety, latency, cost per 1k tokens and drift keep their last values meanwhile.
 - DriftDetected: only once live drift has a score; True when it is above spec.drift.threshold. Informational.
+  status.drift is the last evaluation: a window with no samples (the transformer restarted and its counters
+  reset, or unreadable metrics) keeps the last score, feature and evaluatedAt and re-judges only `drifted`
+  against the current threshold (scoring/serving_metrics.py kept_drift), so drifted == (score > threshold)
+  always holds and evaluatedAt is when the score shown was computed.
 - BudgetExceeded, BudgetFitsEstimate: only with spec.budget (see status/service_budget.py). Informational.
 - Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
   otherwise the first one that is not, with its reason and message. False with reason BudgetExceeded while
@@ -29,14 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_operator.api.v1alpha1.common import DriftStatus
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, ServiceCostStatus, TrafficTarget
 from llmops_operator.api.v1alpha1.units import gib, parse_quantity
 from llmops_operator.builders.kserve import wants_transformer
 from llmops_operator.controllers.base import Observation
 from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod_hourly
 from llmops_operator.scoring.serving_metrics import (
-    ServingSample, drift_block as live_drift, latency_block, safety_block, tokens_served,
+    ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
 from llmops_operator.scoring.service_budget import parse_time
 from llmops_operator.status import conditions as cond
@@ -129,7 +132,8 @@ def current_budget(obj: InferenceService, now: str, budget: BudgetState | None) 
 
 
 def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:
-    """Live drift of prompt/output lengths against the reference, once both exist; the settings until then."""
+    """Live drift of prompt/output lengths against the reference, evaluated `now`, when the window has samples;
+    otherwise the last evaluation kept (re-judged against the current threshold), or the settings until one exists."""
     drift = obj.spec.drift
     if drift is None:
         return None
@@ -137,7 +141,8 @@ def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: s
         live = live_drift(facts.sample, facts.reference_lengths, drift.metric, drift.threshold, drift.window, now)
         if live is not None:
             return live
-    return DriftStatus(metric=drift.metric, threshold=drift.threshold, window=drift.window).wire()
+    previous = obj.status.drift.wire() if obj.status is not None and obj.status.drift is not None else None
+    return kept_drift(previous, drift.metric, drift.threshold, drift.window)
 
 
 def traffic_of(kserve: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -211,7 +216,7 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     fields |= {k: v for k, v in {"url": status.get("url"), "latestReadyRevision": latest,
                                  "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
     extra = [metrics_condition(facts)] if facts is not None else []
-    if "score" in (fields.get("drift") or {}):
+    if (fields.get("drift") or {}).get("score") is not None:
         extra.append(drift_condition(fields["drift"]))
     extra += budget_conditions(budget, fields["cost"]["hourlyRate"], catalog.currency)
     if budget.stopped:

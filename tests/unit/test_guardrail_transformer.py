@@ -1,0 +1,59 @@
+"""How the guardrail transformer answers when the predictor cannot serve a request (pure parts)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytest.importorskip("kserve")
+
+from llmops_operator.guardrails.transformer import (  # noqa: E402
+    client_status, predictor_failure, predictor_reason, unreachable,
+)
+
+PREDICTOR = "http://127.0.0.1:9/openai/v1/completions"
+
+
+def answer(status: int, **kwargs) -> httpx.Response:
+    return httpx.Response(status, request=httpx.Request("POST", PREDICTOR), **kwargs)
+
+
+@pytest.mark.parametrize(("predictor", "client"), [(400, 400), (404, 404), (413, 413), (422, 422), (429, 429),
+                                                   (500, 502), (502, 502), (503, 503), (504, 502), (302, 502)])
+def test_client_errors_pass_through_and_predictor_failures_are_a_bad_gateway(predictor, client):
+    assert client_status(predictor) == client
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"json": {"error": {"message": "prompt: 300 tokens leave no room", "type": "invalid_request_error"}}},
+     "prompt: 300 tokens leave no room"),
+    ({"json": {"object": "error", "message": "maximum context length is 2048 tokens"}},
+     "maximum context length is 2048 tokens"),
+    ({"json": {"error": "bad max_tokens"}}, "bad max_tokens"),
+    ({"json": {"detail": "Not Found"}}, "Not Found"),
+    ({"text": "upstream connect error"}, "upstream connect error"),
+    ({}, "Bad Request"),
+])
+def test_the_predictors_reason_is_read_from_the_usual_error_bodies(body, reason):
+    assert predictor_reason(answer(400, **body)) == reason
+
+
+def test_a_prompt_too_long_for_the_context_is_the_clients_400_with_the_predictors_reason():
+    failure = predictor_failure(answer(400, json={"error": {"message": "prompt: 300 tokens leave no room in the "
+                                                                     "model's context of 256", "param": "prompt"}}))
+    assert failure.http_status == 400
+    assert str(failure) == ("predictor refused the request (HTTP 400): prompt: 300 tokens leave no room in the "
+                            "model's context of 256")
+
+
+def test_a_failing_predictor_is_a_bad_gateway():
+    failure = predictor_failure(answer(500, text="CUDA out of memory"))
+    assert (failure.http_status, str(failure)) == (502, "predictor failed (HTTP 500): CUDA out of memory")
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (httpx.ConnectError("refused"), 503), (httpx.ConnectTimeout("slow"), 503),
+    (httpx.ReadTimeout("slow"), 504), (httpx.RemoteProtocolError("eof"), 502),
+])
+def test_an_unreachable_predictor_is_unavailable_and_a_slow_one_a_gateway_timeout(error, status):
+    assert unreachable(error, "http://127.0.0.1:9", 600.0).http_status == status
