@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import subprocess
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -38,45 +35,6 @@ class Kubectl:
 
     def json(self, *args: str) -> dict:
         return json.loads(self(*args, "-o", "json").stdout)
-
-    def watch(self, *args: str) -> "Watch":
-        """`kubectl get -w ARGS`, started now: every state from now on, even one that lasts a single pass."""
-        return Watch(["kubectl", "--kubeconfig", self.kubeconfig, "get", "-w", *args])
-
-
-class Watch:
-    """The lines of a running `kubectl get -w`; `first` is the state when the watch started."""
-
-    def __init__(self, command: list[str]):
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.seen: list[str] = []
-        self.first = self.until("", timeout=60)
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, wanted: str, timeout: float) -> str:
-        """The first new line that contains `wanted`."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if wanted in line:
-                return line
-        raise AssertionError(f"{wanted!r} not seen within {timeout:.0f}s; seen: {self.seen}")
-
-    def __enter__(self) -> "Watch":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

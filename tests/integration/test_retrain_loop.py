@@ -84,6 +84,15 @@ def test_drift_creates_one_finetune_per_evaluation_then_cools_down(kube, namespa
     report_drift(kube, namespace, name, datetime.now(timezone.utc) + timedelta(seconds=1))
     status = reconcile_once(kube, FeatureView, namespace, name)["status"]
     assert len(runs(kube, namespace, name)) == 1
+    # While the run has not finished, Retraining stays True and says what comes next.
+    busy = condition({"status": status}, "Retraining")
+    assert (busy["status"], busy["reason"]) == ("True", "RunInProgress")
+    assert run["metadata"]["name"] in busy["message"] and "the next may start after" in busy["message"]
+    finished = {"status": {"phase": "Succeeded", "conditions": [
+        {"type": "Succeeded", "status": "True", "reason": "RayJobSucceeded", "message": "done",
+         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+    kube.patch(FINETUNE, namespace, run["metadata"]["name"], finished, subresource="status")
+    status = reconcile_once(kube, FeatureView, namespace, name)["status"]
     cooling = condition({"status": status}, "Retraining")
     assert (cooling["status"], cooling["reason"]) == ("False", "CoolingDown")
 

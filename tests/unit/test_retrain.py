@@ -15,7 +15,7 @@ from llmops_operator.controllers.base import parse
 from llmops_operator.controllers.retrain import triggered_event
 from llmops_operator.status.retrain import (
     ALREADY_TRIGGERED, COOLING_DOWN, MAX_RUNS_REACHED, NO_DRIFT, TEMPLATE_INVALID, TEMPLATE_MISSING, TRIGGER,
-    History, decide, history_of, recorded, retraining_condition, status_block,
+    RUN_IN_PROGRESS, History, decide, history_of, last_run, recorded, retraining_condition, status_block,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +85,24 @@ def test_status_block_and_condition_after_a_run():
     later = NOW + timedelta(hours=1)
     blocked = retraining_condition(decide(drift(evaluated=later), history, later, DAY, 1), history)
     assert (blocked.status, blocked.reason) == ("False", MAX_RUNS_REACHED)
+
+
+@pytest.mark.parametrize(("run_status", "expected"), [
+    ({}, ("True", RUN_IN_PROGRESS)),  # not reconciled yet
+    ({"phase": "Suspended", "conditions": [{"type": "Succeeded", "status": "Unknown"}]}, ("True", RUN_IN_PROGRESS)),
+    ({"phase": "Succeeded", "conditions": [{"type": "Succeeded", "status": "True"}]}, ("False", MAX_RUNS_REACHED)),
+    ({"phase": "Failed", "conditions": [{"type": "Succeeded", "status": "False"}]}, ("False", MAX_RUNS_REACHED)),
+])
+def test_retraining_stays_true_while_the_last_run_has_not_finished(run_status, expected):
+    history = recorded(History(), {"kind": "FineTune", "metadata": {"name": "svc-retrain-a"}}, NOW)
+    later = NOW + timedelta(hours=1)
+    decision = decide(drift(evaluated=later), history, later, DAY, 1)
+    run = {"kind": "FineTune", "metadata": {"name": "svc-retrain-a"}, "status": run_status}
+    condition = retraining_condition(decision, history, last_run(history, [run]))
+    assert (condition.status, condition.reason) == expected
+    if expected[1] == RUN_IN_PROGRESS:
+        assert "svc-retrain-a" in condition.message and "maxRuns" in condition.message
+    assert last_run(history, []) is None
 
 
 def finetune_template(**changes) -> str:

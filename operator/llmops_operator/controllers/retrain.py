@@ -91,5 +91,6 @@ async def close_loop(obj: Resource, observation: Observation, ctx: Context, api:
     fields.pop("retrain", None)
     if (block := retrain.status_block(history)) is not None:
         fields["retrain"] = block
-    conditions = [*observation.conditions, retrain.retraining_condition(decision, history)]
+    running = None if run is not None else retrain.last_run(history, facts.found)
+    conditions = [*observation.conditions, retrain.retraining_condition(decision, history, running)]
     return replace(observation, conditions=conditions, fields=fields)

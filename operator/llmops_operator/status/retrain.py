@@ -2,8 +2,10 @@
 
 Condition (only when spec.retrain is set; informational, never counts toward Ready):
 - Retraining: True/RetrainTriggered in the pass that created a run, and while the run made for the current
-  drift evaluation is the last one; False otherwise, with the reason no run is created now: NoDrift,
-  CoolingDown, MaxRunsReached, TemplateMissing (the ConfigMap or its key is absent) or TemplateInvalid.
+  drift evaluation is the last one; True/RunInProgress while the last run drift created has not finished
+  (its Succeeded condition is neither True nor False: running, pending or suspended), whatever drift says
+  now; False otherwise, with the reason no run is created now: NoDrift, CoolingDown, MaxRunsReached,
+  TemplateMissing (the ConfigMap or its key is absent) or TemplateInvalid.
 
 A run is "for the current drift evaluation" when it was triggered at or after status.drift.evaluatedAt: a pass
 that sees such a run creates nothing, so a retried or repeated reconcile never creates a second run.
@@ -25,6 +27,7 @@ MAX_RUNS_REACHED = "MaxRunsReached"
 COOLING_DOWN = "CoolingDown"
 TEMPLATE_MISSING = "TemplateMissing"
 TEMPLATE_INVALID = "TemplateInvalid"
+RUN_IN_PROGRESS = "RunInProgress"
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,29 @@ def status_block(history: History) -> dict[str, Any] | None:
     return {k: v for k, v in block.items() if v is not None}
 
 
-def retraining_condition(decision: Decision, history: History) -> cond.Observed:
-    """Retraining after this pass; `history` already includes a run created in it."""
+def unfinished(run: dict[str, Any] | None) -> bool:
+    """Whether a FineTune/TrainingJob has yet to finish: its Succeeded condition is not True or False."""
+    if run is None:
+        return False
+    succeeded = cond.find((run.get("status") or {}).get("conditions") or [], "Succeeded") or {}
+    return succeeded.get("status") not in ("True", "False")
+
+
+def last_run(history: History, found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The live object of the last run drift created, when it still exists."""
+    return next((r for r in found if r["metadata"]["name"] == history.last_run), None)
+
+
+def retraining_condition(decision: Decision, history: History, running: dict[str, Any] | None = None
+                         ) -> cond.Observed:
+    """Retraining after this pass; `history` already includes a run created in it; `running` is the last run's
+    live object when it has not finished."""
     if decision.create or decision.reason == ALREADY_TRIGGERED:
         return cond.true(RETRAINING, TRIGGER,
                          f"created {history.last_run_kind} {history.last_run} ({history.runs} so far)"
                          + (f": {decision.message}" if decision.create else ""))
+    if unfinished(running):
+        phase = (running.get("status") or {}).get("phase") or "Pending"
+        return cond.true(RETRAINING, RUN_IN_PROGRESS,
+                         f"{history.last_run_kind} {history.last_run} is {phase}; then: {decision.message}")
     return cond.false(RETRAINING, decision.reason, decision.message)
