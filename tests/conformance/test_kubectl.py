@@ -39,6 +39,16 @@ def test_apply_get_table_and_delete(api, kubectl, ns):
     assert api.call("GET", f"/apis/example.test/v1/namespaces/{ns}/widgets/w1")[0] == 404
 
 
+def test_events_list_with_the_columns_kubectl_users_read(api, kubectl, ns):
+    event = {"metadata": {"name": "w1.abc"}, "type": "Warning", "reason": "BudgetExceeded",
+             "message": "spent 2 of the 1 budget", "lastTimestamp": "2026-01-01T00:00:00Z",
+             "involvedObject": {"kind": "InferenceService", "name": "assistant", "namespace": ns}}
+    api.ok("POST", f"/api/v1/namespaces/{ns}/events", event)
+    header, row = kubectl("get", "events", "-n", ns).stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert row.split()[2:6] == ["Warning", "BudgetExceeded", "inferenceservice/assistant", "spent"]
+
+
 def test_category_and_short_names(api, kubectl, ns):
     kubectl("apply", "-f", "-", input=WIDGET.format(name="cat", ns=ns, replicas=1))
     out = kubectl("get", "llmops", "-n", ns, "-o", "name").stdout

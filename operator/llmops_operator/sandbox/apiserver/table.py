@@ -113,16 +113,39 @@ def _cell(value: Any, ctype: str) -> Any:
     return value
 
 
+def _involved(obj: dict[str, Any]) -> str:
+    about = obj.get("involvedObject") or {}
+    return f"{str(about.get('kind', '')).lower()}/{about.get('name', '')}"
+
+
+BUILTIN_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("", "namespaces"): [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}],
+    ("", "events"): [
+        {"name": "Last Seen", "type": "date", "jsonPath": ".lastTimestamp"},
+        {"name": "Type", "type": "string", "jsonPath": ".type"},
+        {"name": "Reason", "type": "string", "jsonPath": ".reason"},
+        {"name": "Object", "type": "string", "cell": _involved},
+        {"name": "Message", "type": "string", "jsonPath": ".message"},
+    ],
+}
+"""Columns of built-in kinds that `kubectl get` shows beside the name, as the real API server prints them."""
+
+
+def _custom(res: Resource) -> list[dict[str, Any]]:
+    return BUILTIN_COLUMNS.get(res.key, res.printer_columns)
+
+
+def _shows_age(res: Resource) -> bool:
+    return res.key not in BUILTIN_COLUMNS and (res.crd is None or not res.printer_columns)
+
+
 def columns(res: Resource) -> list[dict[str, Any]]:
     cols = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
              "description": "Name must be unique within a namespace."}]
-    custom = res.printer_columns
-    if res.key == ("", "namespaces"):
-        custom = [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}]
-    for col in custom:
+    for col in _custom(res):
         cols.append({"name": col["name"], "type": col.get("type", "string"), "format": col.get("format", ""),
                      "description": col.get("description", ""), "priority": col.get("priority", 0)})
-    if res.crd is None or not res.printer_columns:
+    if _shows_age(res):
         cols.append({"name": "Age", "type": "date", "format": "", "priority": 0,
                      "description": "CreationTimestamp is a timestamp representing the server time when this "
                                     "object was created."})
@@ -130,13 +153,11 @@ def columns(res: Resource) -> list[dict[str, Any]]:
 
 
 def row(res: Resource, obj: dict[str, Any], include: str = "Metadata") -> dict[str, Any]:
-    custom = res.printer_columns
-    if res.key == ("", "namespaces"):
-        custom = [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}]
     cells: list[Any] = [obj["metadata"]["name"]]
-    for col in custom:
-        cells.append(_cell(jsonpath(obj, col.get("jsonPath", "")), col.get("type", "string")))
-    if res.crd is None or not res.printer_columns:
+    for col in _custom(res):
+        value = col["cell"](obj) if "cell" in col else jsonpath(obj, col.get("jsonPath", ""))
+        cells.append(_cell(value, col.get("type", "string")))
+    if _shows_age(res):
         cells.append(age(obj["metadata"].get("creationTimestamp")))
     out: dict[str, Any] = {"cells": cells}
     if include == "Object":
