@@ -8,6 +8,7 @@ from llmops_operator.api.v1alpha1 import TrainingJob
 from llmops_operator.controllers.base import (
     InvalidSpec, Observation, compose_status, owned_by, parse, status_patch,
 )
+from llmops_operator.sandbox.apiserver.patch import merge_patch
 from llmops_operator.status import conditions as cond
 
 
@@ -74,21 +75,9 @@ def test_status_patch_nulls_keys_a_nested_block_dropped_so_the_merge_keeps_none_
     patch = status_patch(previous, new)
     assert patch == {"drift": {"score": None, "feature": None, "drifted": False},
                      "safety": {"score": 1.0, "byRule": {"prompt-injection": None}}, "conditions": [{"type": "B"}]}
-    assert merge(previous, patch) == new
+    assert merge_patch(previous, patch) == new  # as the API server applies it
     assert status_patch(previous, {**previous, "safety": {"score": 0.9, "byRule": {"pii": 1, "prompt-injection": 2}}}) is None
 
-
-def merge(target, patch):
-    """RFC 7386 merge, as the API server applies a merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
 
 
 def test_owned_by_adds_a_controller_reference_and_the_owner_namespace():
