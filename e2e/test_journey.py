@@ -226,6 +226,10 @@ def test_an_unsafe_canary_is_rolled_back_to_the_stable_prompt(kubectl, platform)
     namespace = platform.namespace
     release = kubectl.json("get", "prel/assistant-prompt", "-n", namespace)["status"]
     assert release["phase"] == "Canary" and release["canary"]["version"] == "v2", release
+    # This test is about safety. Latency is a service-wide gate, and the long prompts of the drift test can push
+    # a tiny model's p99 on a busy 2-vCPU machine past the example's 5 s, which would roll v2 back first.
+    kubectl("patch", "prel/assistant-prompt", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"analysis": {"maxLatencyP99Ms": 600000}}}))
     user = canary_user(platform.url)
 
     def rolled_back() -> dict | None:
@@ -240,7 +244,7 @@ def test_an_unsafe_canary_is_rolled_back_to_the_stable_prompt(kubectl, platform)
     rollout = status["rollout"]
     assert rollout["state"] == "RolledBack" and rollout["candidate"] == "v2", rollout
     safety = next(g for g in rollout["gates"] if g["metric"] == "safety")
-    assert safety["phase"] == "Failed" and safety["value"] < safety["threshold"] == 0.9, safety
+    assert safety["phase"] == "Failed" and safety["value"] < safety["threshold"] == 0.9, rollout
     assert "rolled back at step 0" in rollout["message"] and "safety" in rollout["message"], rollout["message"]
     assert status["stable"] == {**status["stable"], "version": "v1", "weight": 100}
     assert (status.get("canary") or {}).get("weight", 0) == 0, status.get("canary")
@@ -271,7 +275,7 @@ def test_a_spent_budget_stops_the_service_and_a_raised_limit_restarts_it(kubectl
     assert kserve["metadata"]["annotations"]["serving.kserve.io/stop"] == "true"
     # Ready turning False with reason BudgetExceeded is the Event that says so.
     events = eventually(lambda: _events(kubectl, namespace, "BudgetExceeded", "assistant", "Warning"), timeout=60)
-    assert all("Ready True -> False" in e["message"] and "0.0001" in e["message"] for e in events), events
+    assert all("-> False" in e["message"] and "0.0001" in e["message"] for e in events), events
 
     # Raising the limit lifts the stop: no one edits the operator's objects, the spec says it all.
     kubectl("patch", "lsvc/assistant", "-n", namespace, "--type=merge",
