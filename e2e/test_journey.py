@@ -173,8 +173,9 @@ def long_question(index: int) -> str:
 def test_drift_on_the_served_prompts_starts_one_retraining_run(kubectl, platform):
     namespace = platform.namespace
     retrain = {"template": "assistant-retrain", "cooldown": "1m", "maxRuns": 1}
+    # minSamples: drift counts from this many live prompts (the default 30 would take a longer test).
     kubectl("patch", "lsvc/assistant", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"retrain": retrain}}))
+            "-p", json.dumps({"spec": {"retrain": retrain, "drift": {"minSamples": LONG_QUESTIONS}}}))
     kubectl("apply", "-n", namespace, "-f", str(MANIFESTS / "assistant-retrain.yaml"))
     for index in range(LONG_QUESTIONS):
         assert predict(platform.url, long_question(index))["blocked"] is False

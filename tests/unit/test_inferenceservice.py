@@ -345,6 +345,23 @@ def test_prompt_length_drift_against_the_reference():
     assert moved.fields["drift"]["drifted"] is True and moved.fields["drift"]["feature"] == "promptLength"
     assert {c.type: c for c in moved.conditions}["DriftDetected"].status == "True"
     assert {c.type: c for c in same.conditions}["DriftDetected"].status == "False"
+    assert moved.fields["drift"]["samples"] == 100
+
+
+def test_too_few_samples_show_a_score_but_never_drift():
+    obj = guarded(with_("drift", {"reference": {"configMap": {"name": "ref", "key": "prompts.jsonl"}},
+                                  "metric": "psi", "threshold": 0.2, "minSamples": 30}))
+    reference = {"promptLength": [40] * 50 + [100] * 50}
+    few = served(obj, all_refs(), ServingFacts(parse_exposition(runtime_metrics(prompt_lengths=(3000,) * 29)),
+                                               600, reference))
+    drift = few.fields["drift"]
+    assert drift["score"] > 0.2 and drift["samples"] == 29 and drift["drifted"] is False
+    detected = {c.type: c for c in few.conditions}["DriftDetected"]
+    assert (detected.status, detected.reason) == ("False", "TooFewSamples")
+    assert "29 of the 30 samples" in detected.message
+    enough = served(obj, all_refs(), ServingFacts(parse_exposition(runtime_metrics(prompt_lengths=(3000,) * 30)),
+                                                  600, reference))
+    assert enough.fields["drift"]["drifted"] is True
 
 
 # ----- drift across a transformer restart ------------------------------------------------------------

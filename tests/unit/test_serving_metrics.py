@@ -56,3 +56,9 @@ def test_prometheus_results_become_an_exposition_the_parser_reads():
 def test_uptime_comes_from_the_process_start_time():
     assert _uptime("# HELP x\nprocess_start_time_seconds 1000.0\n", now=1600.0) == 600.0
     assert _uptime("nothing here\n", now=1.0) is None
+
+
+def test_a_kept_drift_score_from_too_few_samples_stays_undrifted():
+    previous = {**LAST, "samples": 5}
+    assert kept_drift(previous, "psi", 0.01, "1h", min_samples=30)["drifted"] is False
+    assert kept_drift(previous, "psi", 0.01, "1h", min_samples=5)["drifted"] is True

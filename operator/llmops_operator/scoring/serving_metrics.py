@@ -138,25 +138,31 @@ def reference_shares(lengths: Iterable[int], bounds: Sequence[float]) -> "np.nda
 
 
 def drift_block(sample: ServingSample, references: dict[str, Sequence[int]], method: str, threshold: float,
-                window: str | None, evaluated_at: str, min_requests: int = 1) -> dict[str, Any] | None:
-    """status.drift over the length signals that have both a reference and live traffic."""
+                window: str | None, evaluated_at: str, min_samples: int = 1) -> dict[str, Any] | None:
+    """status.drift over the length signals that have both a reference and live traffic. `samples` is the live
+    prompts counted; with fewer than `min_samples` the score is shown but `drifted` stays false."""
     from llmops_operator.scoring import drift
 
     scores: dict[str, float] = {}
+    samples = 0
     for signal, metric in LENGTH_SIGNALS.items():
         buckets = sample.histograms.get(metric)
-        if not buckets or buckets[-1][1] < min_requests or not references.get(signal):
+        if not buckets or buckets[-1][1] < 1 or not references.get(signal):
             continue
         bounds = [bound for bound, _ in buckets]
         ref = reference_shares(references[signal], bounds)
         scores[signal] = float(drift.score(ref[None, :], bucket_shares(buckets)[None, :], _binned(method))[0])
+        samples = max(samples, int(buckets[-1][1]))
     if not scores:
         return None
-    return drift.drift_status(scores, _binned(method), threshold, window, evaluated_at)
+    block = drift.drift_status(scores, _binned(method), threshold, window, evaluated_at)
+    return {**block, "samples": samples, "drifted": block["drifted"] and samples >= min_samples}
 
 
-def kept_drift(previous: dict[str, Any] | None, method: str, threshold: float, window: str | None) -> dict[str, Any]:
-    """status.drift while the live window has no samples: the last evaluation, re-judged against `threshold`.
+def kept_drift(previous: dict[str, Any] | None, method: str, threshold: float, window: str | None,
+               min_samples: int = 1) -> dict[str, Any]:
+    """status.drift while the live window has no samples: the last evaluation, re-judged against `threshold` and
+    `min_samples`.
 
     `previous` is the last status.drift (camelCase). Without a usable last score (none yet, or one computed
     with another metric) the block carries only the settings, and None for each key it drops from `previous`.
@@ -166,8 +172,12 @@ def kept_drift(previous: dict[str, Any] | None, method: str, threshold: float, w
     previous = previous or {}
     score, feature, evaluated_at = previous.get("score"), previous.get("feature"), previous.get("evaluatedAt")
     if score is not None and feature and evaluated_at and previous.get("metric") == _binned(method):
-        return drift.drift_status({feature: float(score)}, _binned(method), threshold, previous.get("window"),
-                                  evaluated_at)
+        block = drift.drift_status({feature: float(score)}, _binned(method), threshold, previous.get("window"),
+                                   evaluated_at)
+        samples = previous.get("samples")
+        if samples is None:
+            return block
+        return {**block, "samples": samples, "drifted": block["drifted"] and samples >= min_samples}
     block: dict[str, Any] = {"metric": method, "threshold": threshold, "drifted": False}
     if window:
         block["window"] = window

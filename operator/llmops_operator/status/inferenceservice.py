@@ -138,11 +138,12 @@ def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: s
     if drift is None:
         return None
     if facts is not None and facts.sample is not None:
-        live = live_drift(facts.sample, facts.reference_lengths, drift.metric, drift.threshold, drift.window, now)
+        live = live_drift(facts.sample, facts.reference_lengths, drift.metric, drift.threshold, drift.window, now,
+                          drift.min_samples)
         if live is not None:
             return live
     previous = obj.status.drift.wire() if obj.status is not None and obj.status.drift is not None else None
-    return kept_drift(previous, drift.metric, drift.threshold, drift.window)
+    return kept_drift(previous, drift.metric, drift.threshold, drift.window, drift.min_samples)
 
 
 def traffic_of(kserve: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -217,7 +218,7 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
                                  "traffic": traffic or None, "attached": inputs.attached or None}.items() if v}
     extra = [metrics_condition(facts)] if facts is not None else []
     if (fields.get("drift") or {}).get("score") is not None:
-        extra.append(drift_condition(fields["drift"]))
+        extra.append(drift_condition(fields["drift"], obj.spec.drift.min_samples))
     extra += budget_conditions(budget, fields["cost"]["hourlyRate"], catalog.currency)
     if budget.stopped:
         stopped = stopped_ready(budget, catalog.currency)
@@ -225,10 +226,14 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     return Observation(conditions=[*ours, *extra, ready], phase=_phase(ready, kserve_ready, traffic), fields=fields)
 
 
-def drift_condition(drift: dict[str, Any]) -> cond.Observed:
+def drift_condition(drift: dict[str, Any], min_samples: int = 1) -> cond.Observed:
     summary = f"{drift['metric']} {drift['score']:.3f} on {drift.get('feature')} (threshold {drift['threshold']})"
     if drift.get("drifted"):
         return cond.true(DRIFT_DETECTED, "DriftAboveThreshold", summary)
+    samples = drift.get("samples")
+    if samples is not None and samples < min_samples:
+        return cond.false(DRIFT_DETECTED, "TooFewSamples",
+                          f"{summary}, from {samples} of the {min_samples} samples spec.drift.minSamples asks for")
     return cond.false(DRIFT_DETECTED, "WithinThreshold", summary)
 
 

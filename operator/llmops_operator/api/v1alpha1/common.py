@@ -132,6 +132,8 @@ class DriftStatus(StatusModel):
     """The signal or feature with the largest score."""
     evaluated_at: str | None = None
     """When drift was last evaluated (RFC 3339)."""
+    samples: int | None = None
+    """How many live samples the score was computed from, where the kind counts them."""
 
 
 class SafetyStatus(StatusModel):

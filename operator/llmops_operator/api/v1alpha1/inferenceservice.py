@@ -129,6 +129,9 @@ class DriftSpec(KubeModel):
     """Score above which live traffic counts as drifted. Defaults to 0.2."""
     window: Duration = "1h"
     """Live window the score is computed over. Defaults to 1h."""
+    min_samples: int = Field(default=30, ge=1, le=1_000_000)
+    """Live prompts the window must hold before drift can read drifted: a score from fewer is shown but never
+    counts (a handful of requests would make any statistic noisy, and drift may start retraining). Defaults to 30."""
 
 
 class ServiceBudgetSpec(KubeModel):
