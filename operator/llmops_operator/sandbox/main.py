@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,8 +172,15 @@ def settled(obj: dict[str, Any]) -> bool:
     return ready.get("status") == "True" or status.get("phase") in SETTLED_PHASES
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
                 claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
+    # SIGTERM (docker stop, kill, a CI timeout) stops the sandbox as Ctrl-C does: Ray and the model servers run
+    # in sessions of their own, so only leaving the with-block below stops them.
+    signal.signal(signal.SIGTERM, _interrupt)
     with Sandbox(workdir, port=port) as sandbox:
         try:
             _run(sandbox, apply, once, timeout, claims or {}, until_settled)
