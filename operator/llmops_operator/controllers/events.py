@@ -55,7 +55,7 @@ def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -
 
 def event(involved: dict[str, Any], reason: str, message: str, kind: str, now: datetime | str) -> dict[str, Any]:
     """A v1 Event about `involved` (apiVersion, kind, name, namespace, uid); kind is Normal or Warning (pure)."""
-    stamp = now if isinstance(now, str) else now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now if isinstance(now, str) else cond.now_rfc3339(now)
     key = "\0".join([involved.get("uid") or involved["name"], reason, message])
     name = f"{involved['name']}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     return {

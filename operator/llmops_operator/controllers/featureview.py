@@ -21,6 +21,7 @@ from llmops_operator.controllers.base import Context, Observation, Reconciler, R
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
+from llmops_operator.status import conditions as cond
 from llmops_operator.status.featureview import featureview_observation
 
 JOB = resource_for("batch/v1", "Job")
@@ -39,10 +40,8 @@ def owner_body(obj: FeatureView) -> dict[str, Any]:
 
 def waited_seconds(job: dict[str, Any], now: datetime) -> float:
     """How long ago the Job was created (0 when the API did not say)."""
-    created = job.get("metadata", {}).get("creationTimestamp")
-    if not created:
-        return 0.0
-    return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
+    created = cond.parse_rfc3339(job.get("metadata", {}).get("creationTimestamp"))
+    return 0.0 if created is None else (now - created).total_seconds()
 
 
 def namespace_terminating(err: ApiError) -> bool:

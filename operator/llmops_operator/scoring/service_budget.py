@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmops_operator.scoring.cost import accrued, money
+from llmops_operator.status.conditions import parse_rfc3339
 
 @dataclass(frozen=True)
 class PreviousSpend:
@@ -34,19 +35,10 @@ class PeriodSpend:
         return self.period_start + timedelta(seconds=period_seconds)
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def previous_spend(cost: dict | None, running: bool) -> PreviousSpend | None:
     """The previous status' cost block (camelCase) read back; None when it lacks what accrual needs."""
     cost = cost or {}
-    start, updated = parse_time(cost.get("periodStart")), parse_time(cost.get("updatedAt"))
+    start, updated = parse_rfc3339(cost.get("periodStart")), parse_rfc3339(cost.get("updatedAt"))
     spent, rate = cost.get("spent"), cost.get("hourlyRate")
     if start is None or updated is None or not isinstance(spent, (int, float)):
         return None

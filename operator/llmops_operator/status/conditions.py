@@ -41,6 +41,17 @@ def now_rfc3339(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_rfc3339(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp (Z or offset) as an aware datetime; None when absent or unreadable, so a status field
+    someone mangled reads as missing instead of failing every pass."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def merge(previous: Iterable[dict[str, Any]], observed: Iterable[Observed], generation: int | None,
           now: str) -> list[dict[str, Any]]:
     """The new conditions list: observed conditions, timestamps kept where status did not flip.

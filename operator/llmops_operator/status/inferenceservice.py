@@ -41,7 +41,6 @@ from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
-from llmops_operator.scoring.service_budget import parse_time
 from llmops_operator.status import conditions as cond
 from llmops_operator.status.service_budget import (
     BudgetState, budget_conditions, budget_state, period_estimate, stopped_ready,
@@ -128,7 +127,7 @@ def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: S
 
 def current_budget(obj: InferenceService, now: str, budget: BudgetState | None) -> BudgetState:
     """The budget state the controller computed for this pass, or the one `now` gives."""
-    return budget if budget is not None else budget_state(obj, parse_time(now))
+    return budget if budget is not None else budget_state(obj, cond.parse_rfc3339(now))
 
 
 def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:

@@ -39,10 +39,6 @@ _PHASES = {
 }
 
 
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 def phase_of(deployment_status: str, job_status: str) -> str:
     if deployment_status == "Complete":
         return "Succeeded" if job_status == "SUCCEEDED" else "Failed"
@@ -104,7 +100,7 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_config
     status = rayjob.get("status") or {}
     deployment = status.get("jobDeploymentStatus") or ""
     phase = phase_of(deployment, status.get("jobStatus") or "")
-    start, end = parse_time(status.get("startTime")), parse_time(status.get("endTime"))
+    start, end = cond.parse_rfc3339(status.get("startTime")), cond.parse_rfc3339(status.get("endTime"))
     cost = job_cost(spec, catalog, start, end if phase in ("Succeeded", "Failed") else None, now)
     hold = budget_hold(spec, previous)
     if phase == "Suspended" and previous is not None and previous.cost is not None:

@@ -27,7 +27,6 @@ from llmops_operator.controllers.base import Observation
 from llmops_operator.status import conditions as cond
 from llmops_operator.status.rollout import (
     EVALUATING, EVALUATION_FAILED, ROLLBACK_REQUESTED, ROLLED_BACK, Decision, LiveFacts, RolloutInput, decide,
-    rfc3339,
 )
 
 RELEASED = "Released"
@@ -155,7 +154,7 @@ def history_after(release: PromptRelease, decision: Decision, now: datetime) -> 
             else (rollout.candidate or decision.stable)
         reason = rollout.message if decision.history in (ROLLED_BACK, EVALUATION_FAILED) else None
         entries.append(HistoryEntry(version=version, hash=rollout.candidate_hash, event=decision.history,
-                                    at=rfc3339(now), reason=reason))
+                                    at=cond.now_rfc3339(now), reason=reason))
     return [e.wire() for e in entries[-HISTORY_LIMIT:]]
 
 

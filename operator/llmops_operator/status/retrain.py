@@ -49,13 +49,6 @@ class Decision:
     message: str
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp (Z or offset) as an aware datetime; None when absent."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _drift_summary(drift: dict[str, Any]) -> str:
     score = drift.get("score")
     shown = f"{score:.3f}" if isinstance(score, (int, float)) else "?"
@@ -70,7 +63,7 @@ def decide(drift: dict[str, Any] | None, history: History, now: datetime, cooldo
     cooldown, template."""
     if not drift or not drift.get("drifted"):
         return Decision(False, NO_DRIFT, "drift is not above its threshold")
-    evaluated = parse_time(drift.get("evaluatedAt"))
+    evaluated = cond.parse_rfc3339(drift.get("evaluatedAt"))
     last = history.last_triggered
     if last is not None and evaluated is not None and last >= evaluated:
         return Decision(False, ALREADY_TRIGGERED,
@@ -92,9 +85,10 @@ def history_of(status_block: dict[str, Any] | None, found: list[dict[str, Any]])
     newest run win, so a status write lost after a create still counts that run."""
     block = status_block or {}
     history = History(runs=int(block.get("runs") or 0), last_run=block.get("lastRun"),
-                      last_run_kind=block.get("lastRunKind"), last_triggered=parse_time(block.get("lastTriggered")))
+                      last_run_kind=block.get("lastRunKind"),
+                      last_triggered=cond.parse_rfc3339(block.get("lastTriggered")))
     newest = max(found, key=lambda r: r["metadata"].get("creationTimestamp") or "", default=None)
-    created = parse_time(newest["metadata"].get("creationTimestamp")) if newest else None
+    created = cond.parse_rfc3339(newest["metadata"].get("creationTimestamp")) if newest else None
     if newest and created and (history.last_triggered is None or created > history.last_triggered):
         history = History(runs=history.runs, last_run=newest["metadata"]["name"], last_run_kind=newest["kind"],
                           last_triggered=created)

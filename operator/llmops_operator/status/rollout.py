@@ -28,6 +28,7 @@ from llmops_operator.api.v1alpha1.promptrelease import (
     AnalysisSpec, CanarySpec, EvaluationResult, GateResult, RolloutStatus,
 )
 from llmops_operator.api.v1alpha1.units import parse_duration
+from llmops_operator.status import conditions as cond
 
 STABLE, EVALUATING, EVALUATION_FAILED = "Stable", "Evaluating", "EvaluationFailed"
 CANARY, PROGRESSING, PROMOTED, ROLLED_BACK = "Canary", "Progressing", "Promoted", "RolledBack"
@@ -86,19 +87,6 @@ class Decision:
         if self.candidate is None:
             return [(self.stable, 100)]
         return [(self.stable, 100 - self.weight), (self.candidate, self.weight)]
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # ----- gates ----------------------------------------------------------------------------------------
@@ -223,7 +211,7 @@ def _step(given: RolloutInput, previous: RolloutStatus | None) -> Decision:
     continuing = previous is not None and previous.state in (CANARY, PROGRESSING) and previous.step is not None \
         and previous.step < len(steps)
     if continuing:
-        index, started = previous.step, parse_rfc3339(previous.step_started_at) or given.now
+        index, started = previous.step, cond.parse_rfc3339(previous.step_started_at) or given.now
         base = previous.requests_at_step_start or 0
     else:
         index, started, base = 0, given.now, counter or 0
@@ -232,8 +220,8 @@ def _step(given: RolloutInput, previous: RolloutStatus | None) -> Decision:
     served = (counter - base) if counter is not None else 0
     gates = [*_passed_evaluation_gates(given), *live_gates(given.analysis, given.live)]
     state = PROGRESSING if canary.progressive else CANARY
-    rollout = _base(given, state=state, step=index, step_started_at=rfc3339(started), requests_at_step_start=base,
-                    step_requests=served, gates=gates)
+    rollout = _base(given, state=state, step=index, step_started_at=cond.now_rfc3339(started),
+                    requests_at_step_start=base, step_requests=served, gates=gates)
     history = "Released" if previous is None else None
     failed = first_failed([g for g in gates if not g.metric.startswith("evaluation")])
     if failed is not None:
@@ -246,7 +234,7 @@ def _step(given: RolloutInput, previous: RolloutStatus | None) -> Decision:
         message = "; ".join(waiting) if waiting else f"holding at the fixed weight {step.weight}%"
         return Decision(given.stable, canary.version, step.weight, _with(rollout, message=message), history=history)
     if index + 1 < len(steps):
-        advanced = _with(rollout, step=index + 1, step_started_at=rfc3339(given.now),
+        advanced = _with(rollout, step=index + 1, step_started_at=cond.now_rfc3339(given.now),
                            requests_at_step_start=counter or 0, step_requests=0,
                            message=f"step {index} passed; step {index + 1} sends {steps[index + 1].weight}%")
         return Decision(given.stable, canary.version, steps[index + 1].weight, advanced, history=history)
