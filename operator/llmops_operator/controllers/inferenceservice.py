@@ -173,13 +173,13 @@ class InferenceServiceReconciler(Reconciler):
     def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
         inputs, _, _ = resolve(obj, refs)
-        now = cond.now_rfc3339(ctx.now)
+        now, budget = cond.now_rfc3339(ctx.now), budget_state(obj, ctx.now)
         if inputs.waiting or not live:
             if not inputs.waiting:
                 inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
                                               "the API server did not return the KServe InferenceService")
-            return waiting_observation(obj, inputs, ctx.catalog, now, budget_state(obj, ctx.now))
-        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts, budget_state(obj, ctx.now))
+            return waiting_observation(obj, inputs, ctx.catalog, now, budget)
+        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts, budget)
 
     async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
         await announce_budget(obj, observation, ctx.now, api)

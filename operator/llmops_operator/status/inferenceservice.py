@@ -42,9 +42,7 @@ from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
 from llmops_operator.status import conditions as cond
-from llmops_operator.status.service_budget import (
-    BudgetState, budget_conditions, budget_state, period_estimate, stopped_ready,
-)
+from llmops_operator.status.service_budget import BudgetState, budget_conditions, period_estimate, stopped_ready
 
 MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
@@ -125,11 +123,6 @@ def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: S
     return cost.wire()
 
 
-def current_budget(obj: InferenceService, now: str, budget: BudgetState | None) -> BudgetState:
-    """The budget state the controller computed for this pass, or the one `now` gives."""
-    return budget if budget is not None else budget_state(obj, cond.parse_rfc3339(now))
-
-
 def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:
     """Live drift of prompt/output lengths against the reference, evaluated `now`, when the window has samples;
     otherwise the last evaluation kept (re-judged against the current threshold), or the settings until one exists."""
@@ -187,9 +180,8 @@ def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs
 
 
 def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCatalog, now: str,
-                        budget: BudgetState | None = None) -> Observation:
+                        budget: BudgetState) -> Observation:
     """A reference is missing or not ready: the KServe object is not built, and Ready says why."""
-    budget = current_budget(obj, now, budget)
     waiting = inputs.waiting
     message = f"{waiting.message}; the KServe InferenceService is not created until it is"
     ready = cond.false(cond.READY, waiting.reason, message)
@@ -199,9 +191,8 @@ def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCat
 
 
 def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs, catalog: PriceCatalog,
-                        now: str, facts: ServingFacts | None = None, budget: BudgetState | None = None) -> Observation:
+                        now: str, facts: ServingFacts | None, budget: BudgetState) -> Observation:
     """Status from the live KServe InferenceService (stopped when the budget's Stop action holds it)."""
-    budget = current_budget(obj, now, budget)
     model_ready = kserve_condition(kserve, "PredictorReady", MODEL_READY)
     attached = attached_conditions(obj, kserve, inputs)
     kserve_ready = kserve_condition(kserve, cond.READY, KSERVE_READY)
