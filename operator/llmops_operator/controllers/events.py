@@ -53,15 +53,16 @@ def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -
                  "Warning" if new_ready.get("status") == "False" else "Normal", now)
 
 
-def event(involved: dict[str, Any], reason: str, message: str, kind: str, now: datetime | str) -> dict[str, Any]:
-    """A v1 Event about `involved` (apiVersion, kind, name, namespace, uid); kind is Normal or Warning (pure)."""
+def event(involved: dict[str, Any], reason: str, message: str, event_type: str,
+          now: datetime | str) -> dict[str, Any]:
+    """A v1 Event about `involved` (apiVersion, kind, name, namespace, uid); event_type is Normal or Warning (pure)."""
     stamp = now if isinstance(now, str) else cond.now_rfc3339(now)
     key = "\0".join([involved.get("uid") or involved["name"], reason, message])
     name = f"{involved['name']}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     return {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": name, "namespace": involved["namespace"]},
-        "involvedObject": involved, "reason": reason, "message": message, "type": kind,
+        "involvedObject": involved, "reason": reason, "message": message, "type": event_type,
         "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
         "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
     }

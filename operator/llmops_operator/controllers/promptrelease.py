@@ -19,11 +19,11 @@ from llmops_operator.api.v1alpha1.promptrelease import (
 from llmops_operator.backends import metrics as metrics_backend
 from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples
 from llmops_operator.builders.guardrail_policy import compile_policy
-from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.prompts import build_prompt_configmaps, build_routing_configmap
+from llmops_operator.controllers import events
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, owned_by, parse
 from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
-from llmops_operator.k8s.client import ApiClient, Conflict
+from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, length_drift, parse_dataset, summarise,
@@ -37,7 +37,6 @@ from llmops_operator.status.promptrelease import (
 from llmops_operator.status.rollout import EVALUATING, LiveFacts
 
 CONFIGMAP = resource_for("v1", "ConfigMap")
-EVENT = resource_for("v1", "Event")
 LLMOPS_ISVC = resource_for("llmops.dev/v1alpha1", "InferenceService")
 
 
@@ -66,17 +65,9 @@ def live_facts(sample: ServingSample | None, candidate: str | None, target_statu
 
 
 def rollout_event(release: PromptRelease, reason: str, message: str, now: str) -> dict[str, Any]:
-    """A v1 Event on the release; its name follows its content, so posting it twice creates it once."""
-    uid = release.metadata.uid or ""
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": child_name(release.name, short_hash([uid, reason, message], 10)),
-                     "namespace": release.namespace},
-        "involvedObject": {"apiVersion": release.api_version, "kind": release.kind, "name": release.name,
-                           "namespace": release.namespace, "uid": uid},
-        "reason": reason, "message": message, "type": "Normal" if reason == "Promoted" else "Warning",
-        "source": {"component": "llmops-operator"}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    }
+    """A v1 Event on the release: Promoted is Normal, every other rollout event a Warning (pure)."""
+    return events.event(events.involved(release), reason, message,
+                        "Normal" if reason == "Promoted" else "Warning", now)
 
 
 def owner_body(release: PromptRelease) -> dict[str, Any]:
@@ -105,11 +96,7 @@ class PromptReleaseReconciler(Reconciler):
         if decision.routes != planned_routes(obj) and obj.metadata.uid:
             await api.apply(owned_by(build_routing_configmap(obj, decision.routes), owner_body(obj)))
         if decision.event and obj.metadata.uid:
-            try:
-                await api.request("POST", EVENT.path(obj.namespace),
-                                  rollout_event(obj, *decision.event, cond.now_rfc3339(ctx.now)))
-            except Conflict:
-                pass  # the same event was posted by an earlier pass
+            await events.post(api, rollout_event(obj, *decision.event, cond.now_rfc3339(ctx.now)))
         return facts
 
     async def _facts(self, obj: PromptRelease, ctx: Context, api: ApiClient) -> PromptFacts:
