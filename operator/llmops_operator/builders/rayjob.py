@@ -180,15 +180,18 @@ def _uris(value: Any) -> list[str]:
     return [value] if isinstance(value, str) and "://" in value else []
 
 
+def claim_volume(claim: str) -> dict[str, Any]:
+    """A PersistentVolumeClaim as a pod volume and its mount at PVC_MOUNT_ROOT/<claim>, where pvc:// URIs resolve."""
+    volume = child_name("pvc", claim)
+    return {"volume": {"name": volume, "persistentVolumeClaim": {"claimName": claim}},
+            "mount": {"name": volume, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}"}}
+
+
 def pod_volumes(obj: Job, extra: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Volumes and mounts of every Ray pod: shared memory for collectives, the claims the URIs name, extras."""
     volumes = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
     mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
-    for claim in pvc_claims(obj):
-        volume = child_name("pvc", claim)
-        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
-        mounts.append({"name": volume, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}"})
-    for volume in extra:
+    for volume in [*map(claim_volume, pvc_claims(obj)), *extra]:
         volumes.append(volume["volume"])
         mounts.append(volume["mount"])
     return volumes, mounts

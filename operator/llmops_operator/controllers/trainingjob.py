@@ -12,8 +12,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.builders.feast import reader_files, store_claims
-from llmops_operator.builders.naming import child_name
-from llmops_operator.builders.rayjob import PVC_MOUNT_ROOT, pvc_claims
+from llmops_operator.builders.rayjob import claim_volume, pvc_claims
 from llmops_operator.builders.runconfig import output_uri, training_run_config
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
@@ -58,13 +57,7 @@ def feature_view(job: TrainingJob, refs: Refs) -> tuple[FeatureView | None, cond
 def store_volumes(job: TrainingJob, view: FeatureView) -> list[dict[str, Any]]:
     """Volumes for the claims the view's store needs that the job's own URIs do not already mount."""
     own = set(pvc_claims(job))
-    volumes = []
-    for claim in store_claims(view):
-        if claim not in own:
-            volume = child_name("pvc", claim)
-            volumes.append({"volume": {"name": volume, "persistentVolumeClaim": {"claimName": claim}},
-                            "mount": {"name": volume, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}"}})
-    return volumes
+    return [claim_volume(claim) for claim in store_claims(view) if claim not in own]
 
 
 class TrainingJobReconciler(Reconciler):
