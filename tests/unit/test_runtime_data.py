@@ -13,6 +13,26 @@ from llmops_operator.runtime.uris import UnsupportedUri, local_path
 from llmops_operator.sandbox.standins.rayjobs import deployment_status, runtime_env
 
 
+def test_parquet_records_from_a_file_or_every_parquet_file_of_a_directory(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "part"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": ["one", "two"]}), folder / "a.parquet")
+    pq.write_table(pa.table({"text": ["three"]}), folder / "b.parquet")
+    (folder / "_SUCCESS").write_text("")  # what Spark and friends leave beside the data
+    one_file = data.read_records({"uri": str(folder / "a.parquet"), "format": "parquet"})
+    assert one_file == [{"text": "one"}, {"text": "two"}]
+    assert [r["text"] for r in data.read_records({"uri": f"file://{folder}", "format": "parquet"})] == \
+        ["one", "two", "three"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no .parquet file"):
+        data.parquet_tables(f"file://{tmp_path / 'empty'}")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.read_records({"uri": str(tmp_path / "absent.parquet"), "format": "parquet"})
+
+
 def test_uris_map_to_paths_inside_the_pod(monkeypatch):
     monkeypatch.delenv("LLMOPS_PVC_ROOT", raising=False)
     assert local_path("file:///data/x.jsonl") == Path("/data/x.jsonl")

@@ -27,6 +27,24 @@ def _read_text(uri: str) -> list[str]:
     return [line for path in _files(uri) for line in path.read_text().splitlines()]
 
 
+def parquet_tables(uri: str) -> list[Any]:
+    """The Parquet file at `uri`, or every *.parquet file under a directory (sorted), as pyarrow tables."""
+    import pyarrow.parquet as pq
+
+    if is_remote(uri):
+        import fsspec
+
+        with fsspec.open(uri, "rb") as handle:
+            return [pq.read_table(handle)]
+    path = local_path(uri)
+    if not path.exists():
+        raise FileNotFoundError(f"{uri} does not exist ({path})")
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"{uri} holds no .parquet file")
+    return [pq.read_table(p) for p in files]
+
+
 def read_records(dataset: dict[str, Any]) -> list[dict[str, Any]]:
     """Records of a DatasetSpec (camelCase dict): jsonl, parquet or text (one record per line), or the rows
     of a Feast feature service rendered as texts under textField (runtime/feature_rows.py)."""
@@ -36,11 +54,7 @@ def read_records(dataset: dict[str, Any]) -> list[dict[str, Any]]:
         return [{dataset.get("textField", "text"): text} for text in feature_service_texts(dataset)]
     fmt, uri = dataset.get("format", "jsonl"), dataset["uri"]
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        source = uri if is_remote(uri) else [str(p) for p in _files(uri)]
-        tables = [pq.read_table(s) for s in (source if isinstance(source, list) else [source])]
-        return [row for table in tables for row in table.to_pylist()]
+        return [row for table in parquet_tables(uri) for row in table.to_pylist()]
     lines = [line for line in _read_text(uri) if line.strip()]
     if fmt == "text":
         return [{dataset.get("textField", "text"): line} for line in lines]

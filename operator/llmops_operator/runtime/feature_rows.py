@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from llmops_operator.runtime.uris import is_remote, local_path
 
 FIELD = "dataset.featureService"
 EVENT_TIMESTAMP = "event_timestamp"
@@ -104,21 +103,13 @@ def check_entities(columns: Iterable[str], join_keys: Iterable[str], uri: str) -
 def read_entities(uri: str) -> Any:
     """The entities Parquet file (or a directory of them) as a DataFrame, event_timestamp as UTC times."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
-    if is_remote(uri):
-        import fsspec
+    from llmops_operator.runtime.data import parquet_tables
 
-        with fsspec.open(uri, "rb") as handle:
-            tables = [pq.read_table(handle)]
-    else:
-        path = local_path(uri)
-        if not path.exists():
-            raise FeatureRowsError(f"{FIELD}.entitiesUri: {uri} does not exist ({path})")
-        files = sorted(p for p in path.rglob("*.parquet")) if path.is_dir() else [path]
-        if not files:
-            raise FeatureRowsError(f"{FIELD}.entitiesUri: {uri} holds no .parquet file")
-        tables = [pq.read_table(p) for p in files]
+    try:
+        tables = parquet_tables(uri)
+    except FileNotFoundError as err:
+        raise FeatureRowsError(f"{FIELD}.entitiesUri: {err}") from err
     frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
     if EVENT_TIMESTAMP in frame.columns:
         frame[EVENT_TIMESTAMP] = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)
