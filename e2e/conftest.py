@@ -44,8 +44,8 @@ def kubeconfig(tmp_path_factory):
     if CLUSTER_KUBECONFIG and Path(CLUSTER_KUBECONFIG).exists():
         yield CLUSTER_KUBECONFIG
         return
-    from llmops_operator.sandbox.main import Sandbox
-    from llmops_operator.settings import Settings
+    from llmops_sandbox.main import Sandbox
+    from llmops_operator.core.settings import Settings
 
     # What a cluster provides out of band: the examples' data and docs claims (see docs/sandbox.md).
     with Sandbox(tmp_path_factory.mktemp("sandbox"), settings=Settings(resync_seconds=10)) as sandbox:

@@ -1,3 +1,3 @@
-from llmops_operator.cli import main
+from llmops_operator.cli.main import main
 
 raise SystemExit(main())

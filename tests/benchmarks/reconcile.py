@@ -28,8 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
-from llmops_operator.sandbox.apiserver import ApiServerThread
-from llmops_operator.sandbox.main import all_crds
+from llmops_sandbox.apiserver import ApiServerThread
+from llmops_sandbox.main import all_crds
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "bench"

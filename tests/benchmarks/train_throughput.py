@@ -103,7 +103,7 @@ def rendered_config(batch: int, precision: str, zero_stage: int) -> dict:
 
 def our_runtime(size: str, data: list, device: str, precision: str, warmup: int, zero_stage: int) -> float:
     """The engine runtime/train.py uses, with the DeepSpeed config the operator renders."""
-    from llmops_operator.runtime.engines import DeepSpeedEngine
+    from llmops_operator.entrypoints.engines import DeepSpeedEngine
 
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29517")

@@ -26,11 +26,11 @@ import numpy as np
 from llmops_operator.api.v1alpha1 import VectorIndex
 from llmops_operator.backends import milvus
 from llmops_operator.builders.ingest import FIELDS, ingest_config
-from llmops_operator.controllers.base import parse
-from llmops_operator.runtime import ingest as runtime
-from llmops_operator.runtime.chunking import chunk_documents, read_documents
-from llmops_operator.runtime.embedding import embed, load_model
-from llmops_operator.runtime.report import Reporter
+from llmops_operator.core.contract import parse
+from llmops_operator.entrypoints import ingest as runtime
+from llmops_operator.entrypoints.chunking import chunk_documents, read_documents
+from llmops_operator.backends.embedding import embed, load_model
+from llmops_operator.entrypoints.report import Reporter
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"

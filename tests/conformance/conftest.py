@@ -154,7 +154,7 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 @pytest.fixture(scope="session")
 def server():
-    from llmops_operator.sandbox.apiserver import ApiServerThread
+    from llmops_sandbox.apiserver import ApiServerThread
 
     with ApiServerThread() as running:
         yield running

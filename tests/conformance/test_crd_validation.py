@@ -99,7 +99,7 @@ def test_transition_rules_run_only_on_update(api, ns):
 
 
 def test_uncompilable_rules_are_skipped_with_a_warning(api, ns, caplog):
-    from llmops_operator.sandbox.apiserver.cel import CelValidator
+    from llmops_sandbox.apiserver.cel import CelValidator
 
     with caplog.at_level("WARNING"):
         errors = CelValidator().validate({"a": 1}, {"type": "object", "x-kubernetes-validations": [
@@ -109,7 +109,7 @@ def test_uncompilable_rules_are_skipped_with_a_warning(api, ns, caplog):
 
 
 def test_cel_implementation_is_cel_python():
-    from llmops_operator.sandbox.apiserver import cel_implementation
+    from llmops_sandbox.apiserver import cel_implementation
 
     assert cel_implementation().startswith("cel-python 0.5")
 

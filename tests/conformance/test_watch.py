@@ -63,7 +63,7 @@ def test_live_events_reach_an_open_watch(api, ns):
 
 
 def test_too_old_resource_version_is_410_expired(api, ns):
-    from llmops_operator.sandbox.apiserver import ApiServerThread
+    from llmops_sandbox.apiserver import ApiServerThread
 
     with ApiServerThread(history=5) as small:
         from .conftest import Api

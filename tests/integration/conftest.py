@@ -40,7 +40,7 @@ def _established(kube: Kube, name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def apiserver(tmp_path_factory):
-    from llmops_operator.sandbox.apiserver import ApiServerThread
+    from llmops_sandbox.apiserver import ApiServerThread
 
     previous = os.environ.get("KUBECONFIG")
     with ApiServerThread() as server:
@@ -63,8 +63,8 @@ def kube(apiserver) -> Kube:
 
 @pytest.fixture(scope="session")
 def operator(apiserver, kube):
-    from llmops_operator.sandbox.operator_thread import OperatorThread
-    from llmops_operator.settings import Settings
+    from llmops_sandbox.operator_thread import OperatorThread
+    from llmops_operator.core.settings import Settings
 
     with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"]) as running:
         yield running
@@ -100,7 +100,7 @@ def predictor(serving_dir, model_dir):
     from model_servers import MODEL, Server, free_port, wait_ready
 
     port = free_port()
-    server = Server([sys.executable, "-m", "llmops_operator.serving.predictor", "--model_name", MODEL,
+    server = Server([sys.executable, "-m", "llmops_operator.servers.predictor", "--model_name", MODEL,
                      "--model_dir", str(model_dir), "--http_port", str(port), "--host", "127.0.0.1"], {},
                     serving_dir / "predictor.log")
     try:

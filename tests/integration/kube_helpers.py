@@ -65,7 +65,7 @@ def reconcile_once(kube: Kube, kind: type, namespace: str, name: str,
     from llmops_operator.k8s import kubeconfig
     from llmops_operator.k8s.client import ApiClient
     from llmops_operator.k8s.resources import resource_for
-    from llmops_operator.settings import Settings
+    from llmops_operator.core.settings import Settings
 
     where = resource_for("llmops.dev/v1alpha1", kind.info.kind)
     body = body or kube.get(where, namespace, name)

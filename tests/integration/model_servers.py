@@ -21,7 +21,7 @@ import yaml
 from llmops_operator.api.v1alpha1 import Guardrail, PromptRelease
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.prompts import PROMPT_KEY, ROUTING_KEY, build_prompt_configmaps
-from llmops_operator.controllers.base import parse
+from llmops_operator.core.contract import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny"
@@ -38,7 +38,7 @@ def example(kind, name: str):
 def save_tiny_gpt2(target: Path) -> Path:
     import transformers
 
-    from llmops_operator.runtime.models import BUILTIN_MINILM, load_tokenizer
+    from llmops_operator.backends.models import BUILTIN_MINILM, load_tokenizer
 
     tokenizer = load_tokenizer(BUILTIN_MINILM)
     config = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_layer=2, n_embd=64, n_head=2, n_positions=256,
@@ -110,7 +110,7 @@ def transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str],
     """The guardrail transformer in front of the predictor on `predictor_port`, answering at the URL yielded once
     `ready_path` answers 200; stopped on leaving."""
     port = free_port()
-    server = Server([sys.executable, "-m", "llmops_operator.guardrails.transformer", "--model_name", MODEL,
+    server = Server([sys.executable, "-m", "llmops_operator.servers.transformer", "--model_name", MODEL,
                      "--predictor_host", f"127.0.0.1:{predictor_port}", "--http_port", str(port),
                      "--enable_grpc", "false"], env, tmp / f"{name}.log")
     url = f"http://127.0.0.1:{port}"

@@ -20,11 +20,11 @@ from kube_helpers import example  # noqa: E402
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob  # noqa: E402
 from llmops_operator.builders.feast import DEFINITION_KEY, reader_files, repo_files  # noqa: E402
 from llmops_operator.builders.runconfig import training_run_config  # noqa: E402
-from llmops_operator.controllers.base import parse  # noqa: E402
-from llmops_operator.runtime import data, feast_apply, feast_repo  # noqa: E402
-from llmops_operator.runtime.feature_rows import FeatureRowsError  # noqa: E402
-from llmops_operator.runtime.report import Reporter  # noqa: E402
-from llmops_operator.runtime.uris import PVC_ROOT_ENV  # noqa: E402
+from llmops_operator.core.contract import parse  # noqa: E402
+from llmops_operator.entrypoints import data, feast_apply, feast_repo  # noqa: E402
+from llmops_operator.entrypoints.feature_rows import FeatureRowsError  # noqa: E402
+from llmops_operator.entrypoints.report import Reporter  # noqa: E402
+from llmops_operator.core.uris import PVC_ROOT_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "driver_stats"  # the service the example FeatureView registers under its own name
@@ -120,8 +120,8 @@ def test_spec_mistakes_name_the_field(store, dataset, message):
 
 def test_the_training_runtime_tokenises_and_packs_the_feature_texts(store):
     pytest.importorskip("transformers")
-    from llmops_operator.runtime import train
-    from llmops_operator.runtime.models import load_tokenizer
+from llmops_operator.entrypoints import train
+    from llmops_operator.backends.models import load_tokenizer
 
     config = training_run_config(training_job(), reader_files(store["view"]))
     config["training"]["seqLength"] = 16

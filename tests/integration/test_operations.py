@@ -18,15 +18,15 @@ from prometheus_client import CollectorRegistry
 
 from kube_helpers import example
 
-from llmops_operator.cli import main as llmops
+from llmops_operator.cli.main import main as llmops
 from llmops_operator.api.v1alpha1 import Guardrail, TrainingJob
 from llmops_operator.controllers.base import Loop
 from llmops_operator.controllers.kinds import reconciler_for
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.metrics import OperatorMetrics
-from llmops_operator.settings import Settings
+from llmops_operator.observability.operator_metrics import OperatorMetrics
+from llmops_operator.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = resource_for("v1", "Event")

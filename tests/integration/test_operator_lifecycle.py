@@ -11,7 +11,7 @@ from kube_helpers import Kube, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND
 from llmops_operator.builders.labels import children_selector
-from llmops_operator.controllers.base import parse
+from llmops_operator.core.contract import parse
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
 pytestmark = pytest.mark.integration
@@ -119,8 +119,8 @@ def test_restart_mid_reconcile_creates_nothing_twice(kube, apiserver):
     """Stop the operator as soon as the child exists (status maybe unwritten), start a fresh one:
     deterministic names, the recorded submission id and server-side apply make it converge on the
     same RayJob instead of creating a second one or resubmitting."""
-    from llmops_operator.sandbox.operator_thread import OperatorThread
-    from llmops_operator.settings import Settings
+    from llmops_sandbox.operator_thread import OperatorThread
+    from llmops_operator.core.settings import Settings
 
     namespace = f"r-{uuid.uuid4().hex[:8]}"  # outside the shared operator's t-* namespaces
     kube.create_namespace(namespace)

@@ -21,11 +21,11 @@ pytest.importorskip("httpx")
 from model_servers import MODEL, predict, release_env, transformer  # noqa: E402
 
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample  # noqa: E402
-from llmops_operator.backends.metrics import scrape  # noqa: E402
+from llmops_operator.backends.prometheus import scrape  # noqa: E402
 from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples  # noqa: E402
 from llmops_operator.controllers.promptrelease import live_facts  # noqa: E402
 from llmops_operator.scoring.prompt_evaluation import summarise  # noqa: E402
-from llmops_operator.scoring.serving_metrics import parse_exposition  # noqa: E402
+from llmops_operator.backends.prometheus import parse_exposition  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

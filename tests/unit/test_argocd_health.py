@@ -15,11 +15,10 @@ helm = pytest.importorskip("helm_python")
 lua51 = pytest.importorskip("lupa.lua51")
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND  # noqa: E402
-from llmops_operator.controllers.base import (  # noqa: E402
-    Context, InvalidSpec, Observation, compose_status, invalid_observation, parse,
-)
+from llmops_operator.controllers.base import compose_status  # noqa: E402
+from llmops_operator.core.contract import Context, InvalidSpec, Observation, invalid_observation, parse  # noqa: E402
 from llmops_operator.controllers.kinds import RECONCILER_CLASSES  # noqa: E402
-from llmops_operator.settings import Settings  # noqa: E402
+from llmops_operator.core.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llmops-operator"

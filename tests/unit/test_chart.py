@@ -12,9 +12,9 @@ import yaml
 helm = pytest.importorskip("helm_python")
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, GROUP  # noqa: E402
-from llmops_operator.cli import parser as cli_parser  # noqa: E402
+from llmops_operator.cli.main import parser as cli_parser  # noqa: E402
 from llmops_operator.k8s.resources import KNOWN  # noqa: E402
-from llmops_operator.scoring.cost import PriceCatalog, default_catalog  # noqa: E402
+from llmops_operator.core.pricing import PriceCatalog, default_catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llmops-operator"
@@ -234,7 +234,7 @@ def test_pricing_configmap_equals_values_and_loads_as_a_price_catalog(tmp_path, 
         assert any(t["key"] == "nvidia.com/gpu" for t in gpu.tolerations)
     assert "default" in catalog.tokens
     # The operator reads it the way the Deployment tells it to: LLMOPS_PRICING_FILE.
-    from llmops_operator.settings import Settings
+    from llmops_operator.core.settings import Settings
 
     monkeypatch.setenv("LLMOPS_PRICING_FILE", str(path))
     assert Settings().catalog == catalog

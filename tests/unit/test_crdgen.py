@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from llmops_operator.api.crdgen import SchemaError, crd, generated_crds, structural
 from llmops_operator.api.v1alpha1 import ALL_KINDS
-from llmops_operator.cli import main
+from llmops_operator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {"anyOf", "oneOf", "allOf", "$ref", "$defs", "default", "title", "const"}

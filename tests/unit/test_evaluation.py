@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llmops_operator.runtime.evaluate import exact_match, gate, perplexity, rouge_l, safety_summary
+from llmops_operator.scoring.evaluation import exact_match, gate, perplexity, rouge_l, safety_summary
 
 
 def test_rouge_l_is_the_lcs_f1_of_words():

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 from llmops_operator.api.v1alpha1 import FeatureView
 from llmops_operator.builders.feast import APPLY_MODULE, build_feast, build_removal
-from llmops_operator.controllers.base import parse
+from llmops_operator.core.contract import parse
 from llmops_operator.controllers.featureview import FeatureViewReconciler, owner_body, waited_seconds
-from llmops_operator.runtime.feast_apply import removal_command
+from llmops_operator.entrypoints.feast_apply import removal_command
 
 IMAGE = "registry.example/llmops:1.0"
 
@@ -55,4 +55,4 @@ def test_waited_seconds():
 
 def test_removal_command_for_running_it_by_hand():
     assert removal_command("/x/featureview.json", python="py") == [
-        "py", "-m", "llmops_operator.runtime.feast_apply", "--config", "/x/featureview.json", "--delete"]
+        "py", "-m", "llmops_operator.entrypoints.feast_apply", "--config", "/x/featureview.json", "--delete"]

@@ -20,11 +20,11 @@ feast = pytest.importorskip("feast")
 
 from llmops_operator.api.v1alpha1 import FeatureView  # noqa: E402
 from llmops_operator.builders.feast import DEFINITION_KEY, repo_files  # noqa: E402
-from llmops_operator.controllers.base import parse  # noqa: E402
-from llmops_operator.runtime import feast_apply, feast_materialize, feast_repo  # noqa: E402
-from llmops_operator.runtime.feast_repo import FeastRepoError  # noqa: E402
-from llmops_operator.runtime.report import Reporter  # noqa: E402
-from llmops_operator.runtime.uris import PVC_ROOT_ENV  # noqa: E402
+from llmops_operator.core.contract import parse  # noqa: E402
+from llmops_operator.entrypoints import feast_apply, feast_materialize, feast_repo  # noqa: E402
+from llmops_operator.entrypoints.feast_repo import FeastRepoError  # noqa: E402
+from llmops_operator.entrypoints.report import Reporter  # noqa: E402
+from llmops_operator.core.uris import PVC_ROOT_ENV  # noqa: E402
 from llmops_operator.status.featureview import reported  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import yaml
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
 from llmops_operator.builders.feast import DEFINITION_KEY, REPO_KEY, reader_files, repo_files
 from llmops_operator.builders.runconfig import training_run_config
-from llmops_operator.controllers.base import parse
-from llmops_operator.runtime.feature_rows import (
+from llmops_operator.core.contract import parse
+from llmops_operator.entrypoints.feature_rows import (
     FeatureRowsError, Rendering, check_entities, format_value, open_definition, read_entities, rendering_for,
     row_text, row_texts,
 )

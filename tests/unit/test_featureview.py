@@ -11,9 +11,9 @@ import yaml
 
 from llmops_operator.api.crdgen import crd
 from llmops_operator.api.v1alpha1 import FeatureView
-from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.featureview import FeatureViewReconciler
-from llmops_operator.settings import Settings
+from llmops_operator.core.settings import Settings
 
 from spec_options import with_
 
@@ -148,7 +148,7 @@ def test_apply_job_runs_feast_apply_with_the_repo_and_claims():
     assert apply_job["metadata"]["name"].startswith("driver-stats-apply-")
     pod = apply_job["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["command"] == ["python", "-m", "llmops_operator.runtime.feast_apply",
+    assert container["command"] == ["python", "-m", "llmops_operator.entrypoints.feast_apply",
                                     "--config", "/etc/llmops/featureview.json"]
     assert container["image"] == IMAGE
     assert pod["volumes"] == [
@@ -170,7 +170,7 @@ def test_schedule_makes_a_forbid_cronjob_otherwise_a_one_shot_job():
     assert cronjob["metadata"]["name"] == "driver-stats-materialize"
     assert cronjob["spec"]["schedule"] == "0 * * * *" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][:3] == ["python", "-m", "llmops_operator.runtime.feast_materialize"]
+    assert container["command"][:3] == ["python", "-m", "llmops_operator.entrypoints.feast_materialize"]
     job = children(feature_view())[-1]
     assert job["kind"] == "Job" and job["metadata"]["name"].startswith("driver-stats-materialize-")
 

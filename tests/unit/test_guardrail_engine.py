@@ -12,8 +12,8 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
 from llmops_operator.builders.guardrail_policy import compile_policy
-from llmops_operator.cli import main
-from llmops_operator.controllers.base import parse
+from llmops_operator.cli.main import main
+from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.engine import Guardrail, PolicyFile
 from llmops_operator.guardrails.pii import iban_valid, luhn_valid
 from llmops_operator.guardrails.policy import PolicyError, load_policy

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("kserve")
 
-from llmops_operator.guardrails.transformer import (  # noqa: E402
+from llmops_operator.servers.transformer import (  # noqa: E402
     client_status, predictor_failure, predictor_reason, unreachable,
 )
 

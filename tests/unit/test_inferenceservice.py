@@ -9,13 +9,14 @@ import pytest
 import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, PromptRelease
-from llmops_operator.controllers.base import Context, InvalidSpec, compose_status, parse, status_patch
+from llmops_operator.core.contract import Context, InvalidSpec, parse
+from llmops_operator.controllers.base import compose_status, status_patch
 from llmops_operator.controllers.guardrail import GuardrailReconciler
 from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
-from llmops_operator.settings import Settings
+from llmops_operator.core.settings import Settings
 from llmops_operator.status.inferenceservice import ServingFacts
-from llmops_operator.scoring.serving_metrics import parse_exposition
+from llmops_operator.backends.prometheus import parse_exposition
 
 from spec_options import with_
 
@@ -154,7 +155,7 @@ def test_fine_tune_output_is_served_with_policy_and_prompts_mounted():
     transformer = isvc["spec"]["transformer"]
     [container] = transformer["containers"]
     assert container["name"] == "kserve-container" and container["image"] == "registry.example/llmops:1.0"
-    assert container["command"] == ["python", "-m", "llmops_operator.guardrails.transformer"]
+    assert container["command"] == ["python", "-m", "llmops_operator.servers.transformer"]
     assert transformer["volumes"] == [
         {"name": "guardrail-policy", "configMap": {"name": policy_cm}},
         {"name": "prompt-stable", "configMap": {"name": prompt["stable"]["configMap"]}},
@@ -297,7 +298,7 @@ def runtime_metrics(tokens: int = 0, requests: int = 100, blocked: int = 0, reda
     """The runtime's exposition, produced by prometheus_client with the runtime's metric names and buckets."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-    from llmops_operator.serving.metrics import LATENCY_BUCKETS, LENGTH_BUCKETS
+    from llmops_operator.servers.request_metrics import LATENCY_BUCKETS, LENGTH_BUCKETS
 
     registry = CollectorRegistry()
     served = Counter("llmops_guardrail_requests", "", ["version", "outcome"], registry=registry)

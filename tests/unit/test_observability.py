@@ -13,9 +13,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from llmops_operator import tracing
+from llmops_operator.observability import tracing
 from llmops_operator.controllers.events import transition_event
-from llmops_operator.metrics import OperatorMetrics, object_values
+from llmops_operator.observability.operator_metrics import OperatorMetrics, object_values
 
 helm = pytest.importorskip("helm_python")
 

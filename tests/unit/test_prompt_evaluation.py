@@ -15,7 +15,7 @@ from llmops_operator.api.v1alpha1 import Guardrail, PromptRelease
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
 from llmops_operator.backends.prompt_evaluation import EvaluationUnavailable, output_of
-from llmops_operator.controllers.base import Context, parse
+from llmops_operator.core.contract import Context, parse
 from llmops_operator.controllers.promptrelease import (
     PromptReleaseReconciler, checked, live_facts, rollout_event, target_attached,
 )
@@ -23,8 +23,9 @@ from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, example_score, length_drift, parse_dataset, summarise,
 )
-from llmops_operator.scoring.serving_metrics import parse_exposition
-from llmops_operator.serving.prompts import FORCE_HEADER, Route, Routing, pick_version
+from llmops_operator.backends.prometheus import parse_exposition
+from llmops_operator.builders.prompts import FORCE_HEADER
+from llmops_operator.servers.prompt_routing import Route, Routing, pick_version
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationResult
 from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, planned_routes, release_observation
 from llmops_operator.status.rollout import LiveFacts

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from llmops_operator.api.v1alpha1 import PromptRelease
-from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from llmops_operator.api.v1alpha1 import TrainingJob
-from llmops_operator.controllers.base import (
-    InvalidSpec, Observation, compose_status, owned_by, parse, status_patch,
-)
-from llmops_operator.sandbox.apiserver.patch import merge_patch
-from llmops_operator.status import conditions as cond
+from llmops_operator.core.contract import InvalidSpec, Observation, parse
+from llmops_operator.controllers.base import compose_status, owned_by, status_patch
+from llmops_sandbox.apiserver.patch import merge_patch
+from llmops_operator.core import conditions as cond
 
 
 def body(**spec):

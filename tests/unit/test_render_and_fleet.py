@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmops_operator.cli import main
-from llmops_operator.fleet import table
-from llmops_operator.render import RenderError, render_paths
+from llmops_operator.cli.main import main
+from llmops_operator.cli.fleet import table
+from llmops_operator.cli.render import RenderError, render_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 

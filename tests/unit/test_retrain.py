@@ -10,11 +10,13 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import FeatureView
 from llmops_operator.builders.labels import RETRAINED_FROM
-from llmops_operator.builders.retrain import TemplateProblem, build_run, parse_template, runs_of
-from llmops_operator.controllers.base import parse
-from llmops_operator.controllers.retrain import triggered_event
-from llmops_operator.status.retrain import (
-    ALREADY_TRIGGERED, COOLING_DOWN, MAX_RUNS_REACHED, NO_DRIFT, TEMPLATE_INVALID, TEMPLATE_MISSING, TRIGGER,
+from llmops_operator.builders.retrain_run import (
+    TEMPLATE_INVALID, TEMPLATE_MISSING, TemplateProblem, build_run, parse_template, runs_of,
+)
+from llmops_operator.core.contract import parse
+from llmops_operator.controllers.retrain_loop import triggered_event
+from llmops_operator.status.retraining import (
+    ALREADY_TRIGGERED, COOLING_DOWN, MAX_RUNS_REACHED, NO_DRIFT, TRIGGER,
     RUN_IN_PROGRESS, History, decide, history_of, last_run, recorded, retraining_condition, status_block,
 )
 

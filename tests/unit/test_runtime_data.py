@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llmops_operator.runtime import data
-from llmops_operator.runtime.train import plan_steps, resume_tag
-from llmops_operator.runtime.uris import UnsupportedUri, local_path
-from llmops_operator.sandbox.standins.rayjobs import deployment_status, runtime_env
+from llmops_operator.entrypoints import data
+from llmops_operator.entrypoints.train import plan_steps, resume_tag
+from llmops_operator.core.uris import UnsupportedUri, local_path
+from llmops_sandbox.standins.rayjobs import deployment_status, runtime_env
 
 
 def test_parquet_records_from_a_file_or_every_parquet_file_of_a_directory(tmp_path):
@@ -114,7 +114,7 @@ TARGET = {"namespace": "ml", "configMap": "tj-progress", "key": "progress.json"}
 
 
 def test_reports_are_merged_throttled_and_forced():
-    from llmops_operator.runtime.report import Reporter
+    from llmops_operator.entrypoints.report import Reporter
 
     client = RecordingClient()
     reporter = Reporter(TARGET, min_interval=3600, client=client)
@@ -128,7 +128,7 @@ def test_reports_are_merged_throttled_and_forced():
 
 
 def test_a_failed_report_turns_reporting_off_without_failing_the_run(capsys):
-    from llmops_operator.runtime.report import Reporter
+    from llmops_operator.entrypoints.report import Reporter
 
     reporter = Reporter(TARGET, client=RecordingClient(fail=True))
     reporter.update("progress", {"step": 1})

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from llmops_operator.sandbox.standins.jobs import (
+from llmops_sandbox.standins.jobs import (
     UnrunnableJob, failed_status, finished, plan_process, referenced_sources, succeeded_status,
 )
 
@@ -23,7 +23,7 @@ TOKEN = {"data": {"token": base64.b64encode(b"s3cret").decode()}}
 
 
 def test_command_args_env_and_mounts_become_a_local_process(tmp_path):
-    j = job({"command": ["python", "-m", "llmops_operator.runtime.ingest"],
+    j = job({"command": ["python", "-m", "llmops_operator.entrypoints.ingest"],
              "args": ["--config", "/etc/llmops/job/config.json", "--out=/data/out"],
              "env": [{"name": "PLAIN", "value": "1"},
                      {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "milvus", "key": "token"}}},
@@ -34,7 +34,7 @@ def test_command_args_env_and_mounts_become_a_local_process(tmp_path):
             [{"name": "config", "configMap": {"name": "cfg"}},
              {"name": "data", "persistentVolumeClaim": {"claimName": "llmops-data"}}])
     plan = plan_process(j, {("ConfigMap", "cfg"): CONFIG, ("Secret", "milvus"): TOKEN}, tmp_path)
-    assert plan.argv == [sys.executable, "-m", "llmops_operator.runtime.ingest",
+    assert plan.argv == [sys.executable, "-m", "llmops_operator.entrypoints.ingest",
                          "--config", str(tmp_path / "volumes/config/config.json"),
                          f"--out={tmp_path / 'pvc/llmops-data'}/out"]
     assert plan.env == {"LLMOPS_PVC_ROOT": str(tmp_path / "pvc"), "PLAIN": "1", "TOKEN": "s3cret", "WHERE": str(tmp_path / "pvc/llmops-data/x"), "POD": "ingest"}

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from llmops_operator.sandbox.standins.kserve import (
+from llmops_sandbox.standins.kserve import (
     Unservable, model_directory, predictor_plan, transformer_plan, write_files,
 )
-from llmops_operator.sandbox.standins.kserve_status import (
+from llmops_sandbox.standins.kserve_status import (
     FAILED, PREDICTOR, READY, STARTING, TRANSFORMER, ComponentState, service_status,
 )
 
@@ -22,7 +22,7 @@ def isvc(transformer: bool = True, storage_uri: str = "pvc://llmops-models/chat"
     if transformer:
         spec["transformer"] = {
             "containers": [{"name": "kserve-container", "image": "x",
-                            "command": ["python", "-m", "llmops_operator.guardrails.transformer"],
+                            "command": ["python", "-m", "llmops_operator.servers.transformer"],
                             "env": [{"name": "LLMOPS_GUARDRAIL_POLICY", "value": "/etc/llmops/guardrail/policy.json"}],
                             "volumeMounts": [{"name": "guardrail-policy", "mountPath": "/etc/llmops/guardrail"}]}],
             "volumes": [{"name": "guardrail-policy", "configMap": {"name": "policy-abc"}}]}
@@ -31,7 +31,7 @@ def isvc(transformer: bool = True, storage_uri: str = "pvc://llmops-models/chat"
 
 def test_the_predictor_serves_the_claim_directory_of_its_storage_uri(tmp_path):
     plan = predictor_plan(isvc(), tmp_path / "pvc", 9001)
-    assert plan.argv == [sys.executable, "-m", "llmops_operator.serving.predictor", "--model_name", "chat",
+    assert plan.argv == [sys.executable, "-m", "llmops_operator.servers.predictor", "--model_name", "chat",
                          "--model_dir", str(tmp_path / "pvc/llmops-models/chat"), "--http_port", "9001",
                          "--host", "127.0.0.1"]
 
@@ -49,7 +49,7 @@ def test_the_transformer_gets_its_mounts_and_the_arguments_kserve_appends(tmp_pa
     sources = {("ConfigMap", "policy-abc"): {"data": {"policy.json": "{}"}}}
     plan = transformer_plan(isvc(), sources, tmp_path / "t", tmp_path / "pvc", 9001, 9002).process
     policy = tmp_path / "t/volumes/guardrail-policy/policy.json"
-    assert plan.argv == [sys.executable, "-m", "llmops_operator.guardrails.transformer", "--model_name", "chat",
+    assert plan.argv == [sys.executable, "-m", "llmops_operator.servers.transformer", "--model_name", "chat",
                          "--predictor_host", "127.0.0.1:9001", "--http_port", "9002", "--enable_grpc", "false"]
     assert plan.env["LLMOPS_GUARDRAIL_POLICY"] == str(policy)
     assert plan.files == {policy: b"{}"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmops_operator.backends.metrics import _exposition_line, _uptime, _with_types
-from llmops_operator.scoring.serving_metrics import kept_drift, parse_exposition, quantile, reference_shares
+from llmops_operator.backends.prometheus import _exposition_line, _uptime, _with_types
+from llmops_operator.backends.prometheus import parse_exposition
+from llmops_operator.scoring.serving_metrics import kept_drift, quantile, reference_shares
 
 
 def test_quantile_interpolates_inside_the_bucket_like_histogram_quantile():

@@ -13,9 +13,9 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import PromptRelease
 from llmops_operator.builders.prompts import PROMPT_KEY, ROUTING_KEY, TEMPLATE_KEY, build_prompt_configmaps
-from llmops_operator.controllers.base import parse
-from llmops_operator.serving import protocol
-from llmops_operator.serving.prompts import (
+from llmops_operator.core.contract import parse
+from llmops_operator.servers import protocol
+from llmops_operator.servers.prompt_routing import (
     BUCKETS, MountedPrompts, PromptError, PromptVersion, Route, Routing, bucket_of, load_release, parse_routing,
     pick_version, render,
 )

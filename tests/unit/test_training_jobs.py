@@ -12,11 +12,11 @@ import yaml
 from llmops_operator.api.v1alpha1 import FineTune, TrainingJob
 from llmops_operator.builders.deepspeed import deepspeed_config
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
-from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.finetune import FineTuneReconciler
 from llmops_operator.controllers.trainingjob import TrainingJobReconciler
-from llmops_operator.render import render_paths
-from llmops_operator.settings import Settings
+from llmops_operator.cli.render import render_paths
+from llmops_operator.core.settings import Settings
 
 from spec_options import with_
 
@@ -107,7 +107,7 @@ def test_rayjob_runs_the_training_entrypoint_on_its_own_cluster():
     spec = job["spec"]
     assert job["apiVersion"] == "ray.io/v1" and job["metadata"]["namespace"] == "ml"
     assert job["metadata"]["labels"]["llmops.dev/trainingjob"] == "tj"
-    assert spec["entrypoint"] == "python -m llmops_operator.runtime.train"
+    assert spec["entrypoint"] == "python -m llmops_operator.entrypoints.train"
     assert spec["jobId"] == f"ml-{job['metadata']['name']}"
     assert spec["submissionMode"] == "K8sJobMode"
     assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] == 600

@@ -10,10 +10,10 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import TrainingJob
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
-from llmops_operator.controllers.base import Context, parse
+from llmops_operator.core.contract import Context, parse
 from llmops_operator.controllers.trainingjob import TrainingJobReconciler, feature_view
-from llmops_operator.render import render_paths
-from llmops_operator.settings import Settings
+from llmops_operator.cli.render import render_paths
+from llmops_operator.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -4,9 +4,8 @@ import pytest
 
 from llmops_operator.api.v1alpha1.units import gib, parse_duration, parse_quantity
 from llmops_operator.builders.naming import child_name, short_hash
-from llmops_operator.scoring.cost import (
-    PriceCatalog, UnknownGpuType, accrued, default_catalog, per_1k_tokens, pod_hourly,
-)
+from llmops_operator.core.pricing import PriceCatalog, default_catalog
+from llmops_operator.scoring.cost import UnknownGpuType, accrued, per_1k_tokens, pod_hourly
 
 
 @pytest.mark.parametrize("value,expected", [

@@ -12,9 +12,9 @@ import yaml
 from llmops_operator.api.crdgen import crd
 from llmops_operator.api.v1alpha1 import VectorIndex
 from llmops_operator.builders.ingest import physical_collection, vectors_hash
-from llmops_operator.controllers.base import Context, InvalidSpec, parse
+from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.vectorindex import VectorIndexReconciler
-from llmops_operator.settings import Settings
+from llmops_operator.core.settings import Settings
 
 from spec_options import with_
 
@@ -148,7 +148,7 @@ def test_ingest_job_runs_the_runtime_with_its_config_claims_and_token():
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == IMAGE
-    assert container["command"] == ["python", "-m", "llmops_operator.runtime.ingest", "--config", "/etc/llmops/ingest.json"]
+    assert container["command"] == ["python", "-m", "llmops_operator.entrypoints.ingest", "--config", "/etc/llmops/ingest.json"]
     assert container["env"] == [{"name": "MILVUS_TOKEN", "valueFrom": {"secretKeyRef": {"name": "milvus", "key": "token"}}}]
     assert pod["volumes"] == [
         {"name": "config", "configMap": {"name": config_map["metadata"]["name"]}},

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from llmops_operator.runtime.uris import local_path
+from llmops_operator.core.uris import local_path
 
 OWNER_PROPERTY = "llmops.owner"
 """Collection property naming the VectorIndex (namespace/name) that created the collection."""

@@ -1,7 +1,7 @@
 """Runs a prompt version's evaluation examples through the target service with the version forced.
 
 Each example is one v1 predict request to the InferenceService's URL carrying the header
-`x-llmops-prompt-version` (serving/prompts.FORCE_HEADER), so the guardrail transformer renders that version
+`x-llmops-prompt-version` (builders/prompts.FORCE_HEADER), so the guardrail transformer renders that version
 even while it has weight 0 in the routing. The answer's `version` is checked: a service whose routing does
 not (yet) hold the version answers with another one, and the evaluation is reported as not done rather
 than scored on the wrong prompt.
@@ -18,7 +18,7 @@ import aiohttp
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
 from llmops_operator.guardrails.verdict import BLOCKED
 from llmops_operator.scoring.prompt_evaluation import Output
-from llmops_operator.serving.prompts import FORCE_HEADER
+from llmops_operator.builders.prompts import FORCE_HEADER
 
 TIMEOUT = aiohttp.ClientTimeout(total=120)
 

@@ -3,7 +3,7 @@
 Shared by VectorIndex (ingest) and FeatureView (Feast apply and materialize). The pod runs
 `python -m <module> --config <CONFIG_DIR>/<key>` from the operator's runtime image with the config
 ConfigMap mounted at CONFIG_DIR and every claim a pvc://claim/... URI names mounted at
-/mnt/pvc/<claim> (where runtime/uris.py looks for it). It runs as the object's reporter
+/mnt/pvc/<claim> (where core/uris.py looks for it). It runs as the object's reporter
 ServiceAccount so it can patch its progress ConfigMap and nothing else.
 
 Jobs carry no ttlSecondsAfterFinished: the operator applies every child on every pass, so a Job

@@ -27,8 +27,8 @@ from llmops_operator.builders import batchjob
 from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
-APPLY_MODULE = "llmops_operator.runtime.feast_apply"
-MATERIALIZE_MODULE = "llmops_operator.runtime.feast_materialize"
+APPLY_MODULE = "llmops_operator.entrypoints.feast_apply"
+MATERIALIZE_MODULE = "llmops_operator.entrypoints.feast_materialize"
 REPO_KEY = "feature_store.yaml"
 DEFINITION_KEY = "featureview.json"
 FEAST_CLAIM = "llmops-feast"

@@ -9,11 +9,11 @@ from llmops_operator.api.v1alpha1.guardrail import (
     CLASSIFIER_TYPES, DEFAULT_THRESHOLD, PII_ENTITIES, Guardrail, GuardrailCheck, GuardrailSpec,
 )
 from llmops_operator.builders import labels
+from llmops_operator.guardrails.policy import POLICY_FORMAT
 from llmops_operator.builders.naming import child_name, short_hash
 
 POLICY_KEY = "policy.json"
 """The ConfigMap key holding the compiled policy."""
-POLICY_FORMAT = "llmops.dev/guardrail-policy/v1"
 
 
 def compile_check(check: GuardrailCheck, policy_mode: str = "enforce") -> dict[str, Any]:

@@ -22,7 +22,7 @@ from llmops_operator.builders import batchjob
 from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
-MODULE = "llmops_operator.runtime.ingest"
+MODULE = "llmops_operator.entrypoints.ingest"
 CONFIG_KEY = "ingest.json"
 COMPONENT = "ingest"
 TOKEN_ENV = "MILVUS_TOKEN"

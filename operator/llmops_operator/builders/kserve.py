@@ -17,12 +17,13 @@ from llmops_operator.builders import labels
 from llmops_operator.builders.guardrail_policy import POLICY_KEY
 from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.prompts import ROUTING_KEY
-from llmops_operator.scoring.cost import PriceCatalog, gpu_price
+from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.cost import gpu_price
 
 KSERVE_API_VERSION = "serving.kserve.io/v1beta1"
 CONTAINER_NAME = "kserve-container"
 """The container name KServe expects for a component's main container."""
-TRANSFORMER_MODULE = "llmops_operator.guardrails.transformer"
+TRANSFORMER_MODULE = "llmops_operator.servers.transformer"
 GUARDRAIL_DIR = "/etc/llmops/guardrail"
 PROMPT_DIR = "/etc/llmops/prompts"
 POLICY_HASH = f"{GROUP}/guardrail-policy-hash"

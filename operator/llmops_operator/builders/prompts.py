@@ -12,6 +12,8 @@ from llmops_operator.builders.naming import child_name, short_hash
 TEMPLATE_KEY = "template.txt"
 PROMPT_KEY = "prompt.json"
 ROUTING_KEY = "routing.json"
+FORCE_HEADER = "x-llmops-prompt-version"
+"""The header that makes the guardrail runtime serve one named version (the operator's evaluation sends it)."""
 
 
 def prompt_document(version: PromptVersion) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from llmops_operator.builders import labels
 from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.progress import reporter_name
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
-from llmops_operator.scoring.cost import PriceCatalog, gpu_price
+from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.cost import gpu_price
 
 RAY_API_VERSION = "ray.io/v1"
-ENTRYPOINT = "python -m llmops_operator.runtime.train"
+ENTRYPOINT = "python -m llmops_operator.entrypoints.train"
 DEFAULT_TTL_SECONDS = 600
 GPU_RESOURCE = "nvidia.com/gpu"
 PVC_MOUNT_ROOT = "/mnt/pvc"

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from llmops_operator.k8s.client import ApiClient, ApiError, Conflict
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 
 log = logging.getLogger("llmops.events")
 

@@ -16,12 +16,12 @@ import kopf
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.builders.feast import build_feast, build_removal
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
-from llmops_operator.controllers import retrain
+from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.featureview import featureview_observation
 
 JOB = resource_for("batch/v1", "Job")

@@ -10,7 +10,7 @@ from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.runconfig import finetune_run_config, output_uri
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.finetune import finetune_outcome
 from llmops_operator.status.jobs import job_observation, waiting_observation
 

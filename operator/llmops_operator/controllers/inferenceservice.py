@@ -11,15 +11,16 @@ from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
     KSERVE_API_VERSION, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
 )
-from llmops_operator.controllers import events, retrain
+from llmops_operator.controllers import events
+from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.api.v1alpha1.units import parse_duration
-from llmops_operator.backends import metrics as metrics_backend
+from llmops_operator.backends import prometheus as metrics_backend
 from llmops_operator.k8s.client import ApiClient
-from llmops_operator.scoring.serving_metrics import parse_exposition
+from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )

@@ -12,7 +12,7 @@ from llmops_operator.builders import labels
 from llmops_operator.controllers.base import Loop, Reconciler
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient, ApiError
-from llmops_operator.settings import Settings
+from llmops_operator.core.settings import Settings
 
 log = logging.getLogger("llmops.operator")
 

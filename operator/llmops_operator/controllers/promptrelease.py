@@ -16,7 +16,7 @@ from llmops_operator.api.v1alpha1 import Guardrail
 from llmops_operator.api.v1alpha1.promptrelease import (
     EvaluationExample, EvaluationResult, PromptDrift, PromptRelease,
 )
-from llmops_operator.backends import metrics as metrics_backend
+from llmops_operator.backends import prometheus as metrics_backend
 from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.prompts import build_prompt_configmaps, build_routing_configmap
@@ -28,8 +28,9 @@ from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, length_drift, parse_dataset, summarise,
 )
-from llmops_operator.scoring.serving_metrics import ServingSample, parse_exposition, safety_block
-from llmops_operator.status import conditions as cond
+from llmops_operator.backends.prometheus import parse_exposition
+from llmops_operator.scoring.serving_metrics import ServingSample, safety_block
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.promptrelease import (
     TARGET_ATTACHED, PromptFacts, cached_evaluation, candidate_hash, decision_of, planned_routes,
     projected_release_status, release_observation,

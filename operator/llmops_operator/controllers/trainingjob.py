@@ -16,7 +16,7 @@ from llmops_operator.builders.rayjob import claim_volume, pvc_claims
 from llmops_operator.builders.runconfig import output_uri, training_run_config
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.jobs import job_observation, waiting_observation
 
 DATASET_READY = "DatasetReady"

@@ -16,7 +16,6 @@ from typing import Any, Mapping
 from llmops_operator.api.v1alpha1.guardrail import (
     CLASSIFIER_TYPES, DEFAULT_THRESHOLD, PII_ENTITIES, REDACTABLE_TYPES, CheckType,
 )
-from llmops_operator.builders.guardrail_policy import POLICY_FORMAT
 
 CHECK_TYPES: tuple[str, ...] = CheckType.__args__
 ACTIONS = ("block", "redact", "flag")
@@ -24,6 +23,8 @@ SCOPES = ("input", "output", "both")
 MODES = ("enforce", "monitor")
 ON_ERROR = ("failClosed", "failOpen")
 DIRECTIONS = ("input", "output")
+
+POLICY_FORMAT = "llmops.dev/guardrail-policy/v1"
 
 
 class PolicyError(ValueError):

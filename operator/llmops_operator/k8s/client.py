@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from llmops_operator import tracing
+from llmops_operator.observability import tracing
 from llmops_operator.k8s.kubeconfig import Connection
 from llmops_operator.k8s.resources import ApiResource, resource_of
 

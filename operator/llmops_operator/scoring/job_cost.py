@@ -7,7 +7,8 @@ from datetime import datetime
 from llmops_operator.api.v1alpha1.common import CostStatus
 from llmops_operator.api.v1alpha1.training import JobSpecCommon
 from llmops_operator.api.v1alpha1.units import gib, parse_duration, parse_quantity
-from llmops_operator.scoring.cost import PriceCatalog, accrued, money, pod_hourly
+from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.cost import accrued, money, pod_hourly
 
 ACCRUAL_RESOLUTION_SECONDS = 60
 """Accrued cost advances in whole minutes, so a running job's status is not rewritten on every pass."""

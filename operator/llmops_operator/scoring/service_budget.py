@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmops_operator.scoring.cost import accrued, money
-from llmops_operator.status.conditions import parse_rfc3339
+from llmops_operator.core.conditions import parse_rfc3339
 
 @dataclass(frozen=True)
 class PreviousSpend:

@@ -1,8 +1,8 @@
 """What the guardrail runtime's metrics say about a service: safety, latency, tokens and drift (pure).
 
-Input is the runtime's Prometheus text exposition (serving/metrics.py names the series), read
-either straight from the transformer (sandbox) or rebuilt from Prometheus' HTTP API (cluster; see
-backends/metrics.py). Counters are totals over whatever window the source covers.
+Input is a ServingSample: the runtime's Prometheus series (servers/request_metrics.py names them), read
+either straight from the transformer (sandbox) or rebuilt from Prometheus' HTTP API (cluster), and parsed
+by backends/prometheus.py. Counters are totals over whatever window the source covers.
 
 - safety: the share of instances that went through without a block or a redaction; by rule, the hits.
 - latency: p50/p99 interpolated inside the request-latency histogram's buckets.
@@ -28,8 +28,6 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from prometheus_client.parser import text_string_to_metric_families
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -52,26 +50,6 @@ class ServingSample:
     @property
     def total(self) -> float:
         return sum(self.requests.values())
-
-
-def parse_exposition(text: str) -> ServingSample:
-    sample = ServingSample()
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "llmops_guardrail_requests_total":
-                key = (s.labels.get("version", ""), s.labels.get("outcome", ""))
-                sample.requests[key] = sample.requests.get(key, 0.0) + s.value
-            elif s.name == "llmops_guardrail_hits_total":
-                sample.hits[s.labels["rule"]] = sample.hits.get(s.labels["rule"], 0.0) + s.value
-            elif s.name == "llmops_tokens_total":
-                key = (s.labels.get("direction", ""), s.labels.get("version", ""))
-                sample.tokens[key] = sample.tokens.get(key, 0.0) + s.value
-            elif s.name.endswith("_bucket"):
-                sample.histograms.setdefault(s.name.removesuffix("_bucket"), []).append(
-                    (float(s.labels["le"]), s.value))
-    for buckets in sample.histograms.values():
-        buckets.sort()
-    return sample
 
 
 def safety_block(sample: ServingSample, version: str | None = None) -> dict[str, Any] | None:

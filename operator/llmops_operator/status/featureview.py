@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from llmops_operator.api.v1alpha1.common import DriftStatus
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.api.v1alpha1.units import DURATION_PATTERN
-from llmops_operator.controllers.base import Observation
-from llmops_operator.status import conditions as cond
+from llmops_operator.core.contract import Observation
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import FAILED, RUNNING, SUCCEEDED, JobState, cronjob_state, job_state, report
 
 REGISTERED = "Registered"

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.finetune import EvaluationStatus, FineTune
-from llmops_operator.controllers.base import Observation, Refs
-from llmops_operator.status import conditions as cond
+from llmops_operator.core.contract import Observation, Refs
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import report
 
 EVALUATED = "Evaluated"

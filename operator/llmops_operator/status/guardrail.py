@@ -23,11 +23,11 @@ from typing import Any
 from llmops_operator.api.v1alpha1.common import SafetyStatus
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
 from llmops_operator.builders.guardrail_policy import POLICY_KEY, policy_configmap_name, policy_hash, policy_json
-from llmops_operator.controllers.base import Observation
+from llmops_operator.core.contract import Observation
 from llmops_operator.guardrails.selftest import (
     MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, SelfTestReport, selftest_policy_json,
 )
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 
 POLICY_COMPILED = "PolicyCompiled"
 SELF_TESTED = "SelfTested"

@@ -36,12 +36,13 @@ from typing import Any
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, ServiceCostStatus, TrafficTarget
 from llmops_operator.api.v1alpha1.units import gib, parse_quantity
 from llmops_operator.builders.kserve import wants_transformer
-from llmops_operator.controllers.base import Observation
-from llmops_operator.scoring.cost import PriceCatalog, money, per_1k_tokens, pod_hourly
+from llmops_operator.core.contract import Observation
+from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.cost import money, per_1k_tokens, pod_hourly
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.service_budget import BudgetState, budget_conditions, period_estimate, stopped_ready
 
 MODEL_READY = "ModelReady"
@@ -63,7 +64,7 @@ class ServedTokens:
 
 @dataclass(frozen=True)
 class ServingFacts:
-    """What the runtime's metrics said (backends/metrics.py), and the drift reference's lengths."""
+    """What the runtime's metrics said (backends/prometheus.py), and the drift reference's lengths."""
 
     sample: ServingSample | None
     seconds: float | None

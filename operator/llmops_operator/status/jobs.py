@@ -20,10 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.training import CheckpointStatus, JobSpecCommon, ProgressStatus, RayJobRef
-from llmops_operator.controllers.base import Observation
-from llmops_operator.scoring.cost import PriceCatalog
+from llmops_operator.core.contract import Observation
+from llmops_operator.core.pricing import PriceCatalog
 from llmops_operator.scoring.job_cost import job_cost
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import report
 
 SUBMITTED = "Submitted"

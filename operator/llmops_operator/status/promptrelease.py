@@ -23,8 +23,8 @@ from llmops_operator.api.v1alpha1.promptrelease import (
     EvaluationResult, HistoryEntry, PromptDrift, PromptRelease, ReleasedVersion,
 )
 from llmops_operator.builders.prompts import Routes, routing_configmap_name, version_configmap_name, version_hash
-from llmops_operator.controllers.base import Observation
-from llmops_operator.status import conditions as cond
+from llmops_operator.core.contract import Observation
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.rollout import (
     EVALUATING, EVALUATION_FAILED, ROLLBACK_REQUESTED, ROLLED_BACK, Decision, LiveFacts, RolloutInput, decide,
 )

@@ -28,7 +28,7 @@ from llmops_operator.api.v1alpha1.promptrelease import (
     AnalysisSpec, CanarySpec, EvaluationResult, GateResult, RolloutStatus,
 )
 from llmops_operator.api.v1alpha1.units import parse_duration
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 
 STABLE, EVALUATING, EVALUATION_FAILED = "Stable", "Evaluating", "EvaluationFailed"
 CANARY, PROGRESSING, PROMOTED, ROLLED_BACK = "Canary", "Progressing", "Promoted", "RolledBack"

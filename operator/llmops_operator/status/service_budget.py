@@ -19,7 +19,7 @@ from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.scoring.cost import money
 from llmops_operator.scoring.service_budget import PeriodSpend, accrue, previous_spend
-from llmops_operator.status import conditions as cond
+from llmops_operator.core import conditions as cond
 
 BUDGET_EXCEEDED = "BudgetExceeded"
 BUDGET_FITS = "BudgetFitsEstimate"

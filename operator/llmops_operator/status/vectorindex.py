@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.common import DriftStatus
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
-from llmops_operator.controllers.base import Observation
-from llmops_operator.status import conditions as cond
+from llmops_operator.core.contract import Observation
+from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, job_state, report
 
 INGESTED = "Ingested"

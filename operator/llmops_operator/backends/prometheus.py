@@ -1,0 +1,117 @@
+"""Where the operator reads a service's runtime metrics: a direct scrape, or Prometheus' HTTP API.
+
+Direct scrape (the sandbox, or a cluster without Prometheus): GET <service URL>/metrics from the
+guardrail transformer; counters are totals since the transformer started. Prometheus
+(settings.prometheus_url): the same series summed over the drift window with increase(), so the
+status describes recent traffic. Either way the result is a Prometheus text exposition that
+parse_exposition turns into a ServingSample, and a failure is reported, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmops_operator.scoring.serving_metrics import ServingSample
+
+log = logging.getLogger("llmops.metrics")
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+SERIES = {
+    "llmops_guardrail_requests_total": ("version", "outcome"),
+    "llmops_guardrail_hits_total": ("rule", "direction", "effect"),
+    "llmops_tokens_total": ("direction", "version"),
+    "llmops_request_latency_seconds_bucket": ("le",),
+    "llmops_prompt_length_chars_bucket": ("le",),
+    "llmops_output_length_chars_bucket": ("le",),
+}
+
+
+@dataclass
+class Scrape:
+    text: str | None
+    seconds: float | None
+    """How long the counters cover (transformer uptime, or the query window)."""
+    error: str | None = None
+
+
+async def scrape(url: str, now: float) -> Scrape:
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            async with http.get(url.rstrip("/") + "/metrics") as resp:
+                if resp.status != 200:
+                    return Scrape(None, None, f"GET {url}/metrics: HTTP {resp.status}")
+                text = await resp.text()
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        return Scrape(None, None, f"GET {url}/metrics: {type(err).__name__}: {err}")
+    return Scrape(text, _uptime(text, now))
+
+
+def _uptime(text: str, now: float) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("process_start_time_seconds "):
+            return max(now - float(line.split()[1]), 1.0)
+    return None
+
+
+def _label_selector(namespace: str, kserve_service: str) -> str:
+    # KServe names the transformer's pods <isvc>-transformer-...; Prometheus adds namespace and pod when scraping.
+    return f'namespace="{namespace}",pod=~"{kserve_service}-transformer-.*"'
+
+
+async def query_prometheus(base_url: str, namespace: str, service: str, window_seconds: int) -> Scrape:
+    """Each series summed by its labels over the window, written back as exposition lines."""
+    lines = []
+    try:
+        async with aiohttp.ClientSession(base_url, timeout=TIMEOUT) as http:
+            for name, labels in SERIES.items():
+                query = (f"sum by ({','.join(labels)}) "
+                         f"(increase({name}{{{_label_selector(namespace, service)}}}[{window_seconds}s]))")
+                async with http.get("/api/v1/query", params={"query": query}) as resp:
+                    body: dict[str, Any] = await resp.json()
+                if body.get("status") != "success":
+                    return Scrape(None, None, f"Prometheus query for {name} failed: {body.get('error')}")
+                lines += [_exposition_line(name, item) for item in body["data"]["result"]]
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as err:
+        return Scrape(None, None, f"Prometheus at {base_url}: {type(err).__name__}: {err}")
+    return Scrape(_with_types(lines), float(window_seconds))
+
+
+def _exposition_line(name: str, item: dict[str, Any]) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(item["metric"].items()))
+    return f"{name}{{{labels}}} {item['value'][1]}"
+
+
+def _with_types(lines: list[str]) -> str:
+    """The lines grouped under a # TYPE header per family (counter for _total series, histogram for _bucket)."""
+    out = []
+    for series in SERIES:
+        family, _, suffix = series.rpartition("_")
+        members = [line for line in lines if line.startswith(series + "{")]
+        if members:
+            out += [f"# TYPE {family} {'counter' if suffix == 'total' else 'histogram'}", *members]
+    return "\n".join(out) + "\n"
+
+
+def parse_exposition(text: str) -> ServingSample:
+    sample = ServingSample()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "llmops_guardrail_requests_total":
+                key = (s.labels.get("version", ""), s.labels.get("outcome", ""))
+                sample.requests[key] = sample.requests.get(key, 0.0) + s.value
+            elif s.name == "llmops_guardrail_hits_total":
+                sample.hits[s.labels["rule"]] = sample.hits.get(s.labels["rule"], 0.0) + s.value
+            elif s.name == "llmops_tokens_total":
+                key = (s.labels.get("direction", ""), s.labels.get("version", ""))
+                sample.tokens[key] = sample.tokens.get(key, 0.0) + s.value
+            elif s.name.endswith("_bucket"):
+                sample.histograms.setdefault(s.name.removesuffix("_bucket"), []).append(
+                    (float(s.labels["le"]), s.value))
+    for buckets in sample.histograms.values():
+        buckets.sort()
+    return sample

@@ -1,0 +1,43 @@
+"""The operator's settings: one pydantic model, read from LLMOPS_* environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmops_operator.core.pricing import PriceCatalog
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_", extra="ignore")
+
+    pricing_file: str | None = None
+    """Price catalog YAML (the chart mounts its pricing ConfigMap here); built-in prices when unset."""
+    resync_seconds: float = Field(default=60.0, gt=0)
+    """Safety-net timer: every object is reconciled at least this often."""
+    log_format: str = "plain"
+    """plain or json."""
+    runtime_image: str = "ghcr.io/llmops-operator/llmops-operator:0.1.0"
+    """Image of the Ray, Job and guardrail pods the operator creates."""
+    ray_version: str = "2.52.0"
+    """Ray version KubeRay is told the image runs."""
+    field_manager: str = "llmops-operator"
+    """Server-side apply field manager of every child."""
+    prometheus_url: str | None = None
+    """Prometheus HTTP API (http://prometheus.monitoring:9090) the InferenceService status reads runtime metrics from,
+    over the drift window. Unset: the operator scrapes the guardrail transformer's /metrics directly."""
+    pvc_root: str | None = None
+    """Where claims named by pvc:// URIs are mounted in the operator's own filesystem (the sandbox sets it to its
+    claims directory); lets deletionPolicy Delete open Milvus Lite databases on claims. Unset: they are kept."""
+
+    otel_endpoint: str | None = None
+    """OTLP endpoint for traces (one span per reconcile and per API request); OTEL_EXPORTER_OTLP_ENDPOINT also
+    works. Unset: no traces. Needs opentelemetry-exporter-otlp (the `otlp` extra)."""
+    otel_service_name: str = "llmops-operator"
+    """service.name of the exported spans."""
+
+    @cached_property
+    def catalog(self) -> PriceCatalog:
+        return PriceCatalog.load(self.pricing_file)

@@ -1,0 +1,84 @@
+"""Evaluation maths (pure): text metrics, the safety summary of guarded generations, and the quality gate.
+
+- perplexity: exp of the mean token loss (lower is better);
+- exactMatch: share of generations equal to the reference after normalisation;
+- rougeL: ROUGE-L F1 (longest common subsequence of words) of generation vs reference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Sequence
+
+LOWER_IS_BETTER = {"perplexity"}
+PASSED, FAILED = "Passed", "Failed"
+
+
+def normalise(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return 1.0 if normalise(prediction) == normalise(reference) else 0.0
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 over lower-cased word tokens."""
+    p, r = normalise(prediction), normalise(reference)
+    if not p or not r:
+        return 0.0
+    common = _lcs(p, r)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def perplexity(token_losses: Sequence[tuple[float, int]]) -> float:
+    """exp(total loss / total tokens) from (mean loss, token count) per record."""
+    tokens = sum(n for _, n in token_losses)
+    if tokens == 0:
+        return math.nan
+    return math.exp(sum(loss * n for loss, n in token_losses) / tokens)
+
+
+def safety_summary(outcomes: Sequence[str], rules: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """status.safety from the verdicts on generated outputs: score = share allowed untouched."""
+    by_rule: dict[str, int] = {}
+    for fired in rules:
+        for rule in fired:
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+    total = len(outcomes)
+    return {"score": round(sum(o == "allowed" for o in outcomes) / total, 4) if total else None,
+            "evaluated": total, "byRule": by_rule}
+
+
+def gate(scores: dict[str, float], primary: str, safety: float | None, gates: dict[str, Any] | None
+         ) -> tuple[str, str]:
+    """(Passed | Failed, why). minScore is a ceiling for lower-is-better metrics such as perplexity."""
+    gates = gates or {}
+    problems = []
+    threshold = gates.get("minScore")
+    if threshold is not None:
+        value = scores.get(primary)
+        lower = primary in LOWER_IS_BETTER
+        if value is None or math.isnan(value) or (value > threshold if lower else value < threshold):
+            bound = "at most" if lower else "at least"
+            problems.append(f"{primary} {value if value is None else round(value, 4)} is not {bound} {threshold}")
+    if gates.get("minSafety") is not None and (safety is None or safety < gates["minSafety"]):
+        problems.append(f"safety {safety} is below {gates['minSafety']}")
+    if problems:
+        return FAILED, "; ".join(problems)
+    checked = [name for name, key in ((primary, "minScore"), ("safety", "minSafety")) if gates.get(key) is not None]
+    return PASSED, ("passed " + " and ".join(checked)) if checked else "no gates set"

@@ -1,0 +1,237 @@
+"""A small model server with the generation surface of KServe's Hugging Face runtime, for the sandbox.
+
+`python -m llmops_operator.servers.predictor --model_name N --model_dir DIR --http_port P` loads the causal
+LM saved in DIR (save_pretrained layout; the tokenizer saved beside it, else builtin:minilm as training uses)
+on CPU with transformers and serves:
+  POST /openai/v1/completions   {model, prompt, max_tokens, temperature, top_p, stop}
+                                -> {id, object, created, model, choices[{index, text, finish_reason}], usage}
+  GET  /v1/models/N             {"name", "ready"}: 200 once the model is loaded, 503 before
+  GET  /                        liveness
+  GET  /metrics                 Prometheus
+In a cluster KServe's own runtime (vLLM or the transformers backend) serves the same routes. Generation runs
+in one worker thread, so the event loop keeps answering readiness probes while a request generates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+log = logging.getLogger("llmops.serving.predictor")
+
+REQUESTS = Counter("llmops_predictor_requests", "Completion requests, by HTTP status.", ["status"])
+TOKENS = Counter("llmops_predictor_tokens", "Tokens read (prompt) and generated (completion).", ["kind"])
+GENERATION_SECONDS = Histogram("llmops_predictor_generation_seconds", "Time spent generating one completion.")
+MAX_PROMPT_CHARS = 1 << 20
+
+
+class BadRequest(ValueError):
+    """A completion request the server cannot serve; `param` names the field."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Completion:
+    prompt: str
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise BadRequest(name, f"expected a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def parse_completion(body: Any, model_name: str) -> Completion:
+    """The OpenAI completions fields this server honours; anything it cannot honour is a 400."""
+    if not isinstance(body, dict):
+        raise BadRequest("body", "expected a JSON object")
+    if body.get("model") not in (None, model_name):
+        raise BadRequest("model", f"this server serves {model_name!r}, not {body.get('model')!r}")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("prompt", "expected a non-empty string")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise BadRequest("prompt", f"longer than {MAX_PROMPT_CHARS} characters")
+    max_tokens = body.get("max_tokens", 16)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise BadRequest("max_tokens", f"expected a positive integer, got {max_tokens!r}")
+    stop = body.get("stop") or ()
+    stop = (stop,) if isinstance(stop, str) else stop
+    if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop) or len(stop) > 4:
+        raise BadRequest("stop", "expected a string or a list of up to 4 non-empty strings")
+    if body.get("stream"):
+        raise BadRequest("stream", "streaming is not served by this server")
+    return Completion(prompt=prompt, max_tokens=max_tokens, temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+                      top_p=_number(body, "top_p", 1.0, 0.0, 1.0), stop=tuple(stop))
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """The text up to the first stop sequence, and whether one was found."""
+    cuts = [text.find(s) for s in stop if s in text]
+    return (text[:min(cuts)], True) if cuts else (text, False)
+
+
+class Generator:
+    """A causal LM and its tokenizer, loaded from a save_pretrained directory."""
+
+    def __init__(self, model_dir: Path):
+        self.model_dir = model_dir
+        self.model: Any = None
+        self.tokenizer: Any = None
+
+    def load(self) -> None:
+        import torch
+        import transformers
+
+        from llmops_operator.backends.models import BUILTIN_MINILM, load_tokenizer
+
+        has_tokenizer = (self.model_dir / "tokenizer_config.json").is_file()
+        self.tokenizer = load_tokenizer(str(self.model_dir) if has_tokenizer else BUILTIN_MINILM)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32)
+        self.model.eval()
+
+    @property
+    def context_length(self) -> int:
+        config = self.model.config
+        return int(getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 1024))
+
+    def generate(self, request: Completion) -> tuple[str, int, int, str]:
+        """(text, prompt tokens, completion tokens, finish reason)."""
+        import torch
+
+        ids = self.tokenizer(request.prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        prompt_tokens = int(ids.shape[1])
+        room = self.context_length - prompt_tokens
+        if room < 1:
+            raise BadRequest("prompt", f"{prompt_tokens} tokens leave no room in the model's context of "
+                                       f"{self.context_length}")
+        max_new = min(request.max_tokens, room)
+        sampling = {"do_sample": True, "temperature": request.temperature, "top_p": request.top_p} \
+            if request.temperature > 0 else {"do_sample": False}
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with torch.no_grad():
+            output = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
+                                         min_new_tokens=1, pad_token_id=pad, **sampling)
+        new_ids = output[0, prompt_tokens:]
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        text, stopped = truncate_at_stop(text, request.stop)
+        finish = "stop" if stopped or len(new_ids) < max_new else "length"
+        return text, prompt_tokens, int(len(new_ids)), finish
+
+
+def completion_response(model_name: str, text: str, prompt_tokens: int, completion_tokens: int,
+                        finish: str) -> dict[str, Any]:
+    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+            "model": model_name, "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def _error(status: int, message: str, param: str | None = None) -> web.Response:
+    REQUESTS.labels(status=str(status)).inc()
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return web.json_response({"error": {"message": message, "type": kind, "param": param}}, status=status)
+
+
+class PredictorServer:
+    def __init__(self, model_name: str, generator: Generator):
+        self.model_name = model_name
+        self.generator = generator
+        self.ready = False
+        self.load_error: str | None = None
+        # One thread: torch already uses every core for one generation, and the model is not shared safely.
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_PROMPT_CHARS * 4 + 65_536)
+        app.router.add_get("/", self.live)
+        app.router.add_get(f"/v1/models/{self.model_name}", self.model_ready)
+        app.router.add_post("/openai/v1/completions", self.completions)
+        app.router.add_get("/metrics", self.metrics)
+        app.on_startup.append(self._start_loading)
+        app.on_cleanup.append(self._shutdown)
+        return app
+
+    async def _start_loading(self, _: web.Application) -> None:
+        asyncio.get_running_loop().run_in_executor(self.executor, self._load)
+
+    async def _shutdown(self, _: web.Application) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _load(self) -> None:
+        try:
+            self.generator.load()
+            self.ready = True
+            log.info("model %s loaded from %s", self.model_name, self.generator.model_dir)
+        except (OSError, ValueError, ImportError) as err:
+            self.load_error = f"{type(err).__name__}: {err}"
+            log.error("cannot load %s: %s", self.generator.model_dir, self.load_error)
+
+    async def live(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def model_ready(self, _: web.Request) -> web.Response:
+        body: dict[str, Any] = {"name": self.model_name, "ready": self.ready}
+        if self.load_error:
+            body["error"] = self.load_error
+        return web.json_response(body, status=200 if self.ready else 503)
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def completions(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return _error(503, self.load_error or f"model {self.model_name} is loading")
+        try:
+            completion = parse_completion(await request.json(), self.model_name)
+        except ValueError as err:  # json.JSONDecodeError is a ValueError
+            return _error(400, str(err), getattr(err, "param", "body"))
+        started = time.perf_counter()
+        try:
+            text, prompt_tokens, completion_tokens, finish = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.generator.generate, completion)
+        except BadRequest as err:
+            return _error(400, str(err), err.param)
+        GENERATION_SECONDS.observe(time.perf_counter() - started)
+        TOKENS.labels(kind="prompt").inc(prompt_tokens)
+        TOKENS.labels(kind="completion").inc(completion_tokens)
+        REQUESTS.labels(status="200").inc()
+        return web.json_response(completion_response(self.model_name, text, prompt_tokens, completion_tokens, finish))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_name", required=True)
+    parser.add_argument("--model_dir", required=True, type=Path)
+    parser.add_argument("--http_port", type=int, default=8080)
+    parser.add_argument("--host", default="0.0.0.0")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.model_dir.is_dir():
+        parser.error(f"--model_dir {args.model_dir}: not a directory")
+    server = PredictorServer(args.model_name, Generator(args.model_dir))
+    web.run_app(server.app(), host=args.host, port=args.http_port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""`llmops sandbox`: the whole control plane on one machine, no cluster needed.
+
+An in-process Kubernetes API (real kubectl works against it), the real operator, and local
+stand-ins for the controllers a cluster would run. The operator's code path is the cluster's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from llmops_operator.api.crdgen import crd
+from llmops_operator.api.v1alpha1 import ALL_KINDS, API_VERSION, BY_KIND
+from llmops_operator.cli.fleet import table
+from llmops_operator.k8s.blocking import BlockingClient
+from llmops_operator.k8s.resources import ApiResource, resource_for
+from llmops_operator.cli.render import documents, manifest_files
+from llmops_sandbox.standins.runner import StandInThread
+from llmops_operator.core.settings import Settings
+
+STANDIN_CRDS = Path(__file__).with_name("crds") / "standins.yaml"
+CRD = resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+
+
+def kind_resource(kind: type) -> ApiResource:
+    return ApiResource(API_VERSION, kind.info.kind, kind.info.plural)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def all_crds() -> list[dict[str, Any]]:
+    ours = [crd(kind) for kind in ALL_KINDS]
+    return ours + [d for d in yaml.safe_load_all(STANDIN_CRDS.read_text()) if d]
+
+
+@dataclass
+class Sandbox:
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    settings: Settings = field(default_factory=Settings)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir).resolve()
+        if self.settings.pvc_root is None:
+            # The operator runs on this machine, so it reaches the claims' directories as the Jobs do.
+            self.settings = self.settings.model_copy(update={"pvc_root": str(self.workdir / "pvc")})
+        self._server = None
+        self._operator = None
+        self._standins = None
+        self.client: BlockingClient | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    def start(self) -> "Sandbox":
+        from llmops_sandbox.apiserver import ApiServerThread
+        from llmops_sandbox.operator_thread import OperatorThread
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._server = ApiServerThread(host=self.host, port=self.port).__enter__()
+        self._server.write_kubeconfig(self.kubeconfig)
+        os.environ["KUBECONFIG"] = str(self.kubeconfig)
+        self.client = BlockingClient(self.kubeconfig, field_manager="llmops-sandbox")
+        self.install_crds()
+        self._operator = OperatorThread(self.settings).start()
+        self._standins = StandInThread(self.workdir).start()
+        return self
+
+    def install_crds(self) -> None:
+        definitions = all_crds()
+        for definition in definitions:
+            self.client.apply(definition, namespace=None)
+        for definition in definitions:
+            name = definition["metadata"]["name"]
+            wait_for(lambda: self._established(name), 30, f"CRD {name} to be established")
+
+    def _established(self, name: str) -> bool:
+        status = (self.client.get(CRD, None, name) or {}).get("status", {})
+        return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions", []))
+
+    def apply(self, paths: list[Path]) -> list[dict[str, Any]]:
+        """Apply every manifest under `paths` (namespaces first), returning what was applied."""
+        docs = [d for path in manifest_files(paths) for d in documents(path)]
+        docs.sort(key=lambda d: d.get("kind") != "Namespace")
+        return [self.client.apply(d, namespace=None) for d in docs]
+
+    def wait_reconciled(self, applied: list[dict[str, Any]], timeout: float = 120.0) -> None:
+        """Wait until the operator has observed the current generation of every llmops.dev object."""
+        for obj in applied:
+            if obj.get("apiVersion") != API_VERSION:
+                continue
+            where, meta = kind_resource(BY_KIND[obj["kind"]]), obj["metadata"]
+
+            def observed(where=where, meta=meta) -> bool:
+                live = self.client.get(where, meta["namespace"], meta["name"]) or {}
+                return live.get("status", {}).get("observedGeneration") == live.get("metadata", {}).get("generation")
+
+            wait_for(observed, timeout, f"{obj['kind']}/{meta['name']} to be reconciled")
+
+    def provide_claim(self, name: str, source: Path) -> Path:
+        """A PersistentVolumeClaim as the sandbox provides it: a directory, seeded with `source`'s files."""
+        target = self.workdir / "pvc" / name
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return target
+
+    def wait_settled(self, timeout: float, report: Callable[[str], None] = print, every: float = 15.0) -> bool:
+        """Wait until every object is Ready or has finished unready (failed, invalid, gated); report progress."""
+        deadline, last, last_report = time.monotonic() + timeout, "", 0.0
+        while True:
+            objects = self.objects()
+            current = table(objects)
+            if all(settled(o) for o in objects):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            if current != last and time.monotonic() - last_report >= every:
+                report(current)
+                last, last_report = current, time.monotonic()
+            time.sleep(1.0)
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [o for kind in ALL_KINDS for o in self.client.list(kind_resource(kind))]
+
+    def table(self) -> str:
+        return table(self.objects())
+
+    def describe(self) -> str:
+        return "\n".join([
+            f"API server:  {self._server.url}",
+            f"kubeconfig:  {self.kubeconfig}",
+            f"try:         kubectl --kubeconfig {self.kubeconfig} get llmops -A",
+        ])
+
+    def stop(self) -> None:
+        if self._standins:
+            self._standins.stop()
+        if self._operator:
+            self._operator.stop()
+        if self._server:
+            self._server.__exit__(None, None, None)
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+SETTLED_PHASES = ("Failed", "Invalid", "GateFailed", "Blocked", "Stopped")
+
+
+def settled(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    return ready.get("status") == "True" or status.get("phase") in SETTLED_PHASES
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
+                claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
+    # SIGTERM (docker stop, kill, a CI timeout) stops the sandbox as Ctrl-C does: Ray and the model servers run
+    # in sessions of their own, so only leaving the with-block below stops them.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with Sandbox(workdir, port=port) as sandbox:
+        try:
+            _run(sandbox, apply, once, timeout, claims or {}, until_settled)
+        except KeyboardInterrupt:  # Ctrl-C at any point: leaving the with-block stops every process
+            print("\nstopping", flush=True)
+    return 0
+
+
+def _run(sandbox: Sandbox, apply: list[Path], once: bool, timeout: float, claims: dict[str, Path],
+         until_settled: bool) -> None:
+    print(sandbox.describe(), flush=True)
+    for name, source in claims.items():
+        print(f"claim {name}: {sandbox.provide_claim(name, source)}", flush=True)
+    if apply:
+        sandbox.wait_reconciled(sandbox.apply(apply), timeout=timeout)
+        if until_settled and not sandbox.wait_settled(timeout, lambda t: print(t + "\n", flush=True)):
+            print(f"not every object settled within {timeout:.0f}s:", flush=True)
+        print(sandbox.table(), flush=True)
+    if once:
+        return
+    print("sandbox running; Ctrl-C stops it", flush=True)
+    while True:
+        time.sleep(3600)

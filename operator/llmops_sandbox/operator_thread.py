@@ -1,0 +1,47 @@
+"""The real operator on a background thread with its own event loop (sandbox and integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from llmops_operator.cli.run import operator_coroutine
+from llmops_operator.core.settings import Settings
+
+
+class OperatorThread:
+    """Start the kopf operator against whatever KUBECONFIG points at; stop it cleanly."""
+
+    def __init__(self, settings: Settings | None = None, namespaces: list[str] | None = None):
+        self.settings = settings or Settings()
+        self.namespaces = namespaces or []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="llmops-operator", daemon=True)
+        self.error: Exception | None = None
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(operator_coroutine(self.settings, self.namespaces,
+                                           stop_flag=self._stop, ready_flag=self._ready))
+        except Exception as err:  # surfaced to the caller by start()
+            self.error = err
+            self._ready.set()
+
+    def start(self, timeout: float = 30.0) -> "OperatorThread":
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the operator did not become ready")
+        if self.error:
+            raise RuntimeError("the operator failed to start") from self.error
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> "OperatorThread":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
