@@ -23,13 +23,14 @@ class Reporter:
         self.min_interval = min_interval
         self.state: dict[str, Any] = {}
         self._client = client
-        self._last = 0.0
+        self._last: float | None = None
+        """When the last report went out (monotonic); None until the first, which is never throttled."""
         self._disabled = target is None
 
     def update(self, key: str, value: dict[str, Any], force: bool = False) -> None:
         """Merge `value` into the report's `key` block and send it (at most every min_interval)."""
         self.state[key] = {**self.state.get(key, {}), **value}
-        if force or time.monotonic() - self._last >= self.min_interval:
+        if force or self._last is None or time.monotonic() - self._last >= self.min_interval:
             self.flush()
 
     def flush(self) -> None:
