@@ -120,7 +120,7 @@ def test_spec_mistakes_name_the_field(store, dataset, message):
 
 def test_the_training_runtime_tokenises_and_packs_the_feature_texts(store):
     pytest.importorskip("transformers")
-from llmops_operator.entrypoints import train
+    from llmops_operator.entrypoints import train
     from llmops_operator.backends.models import load_tokenizer
 
     config = training_run_config(training_job(), reader_files(store["view"]))
