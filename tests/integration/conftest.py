@@ -17,7 +17,7 @@ from kube_helpers import Kube, eventually
 from llmops_operator.k8s.resources import resource_for
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDINS = ROOT / "operator" / "llmops_operator" / "sandbox" / "crds" / "standins.yaml"
+STANDINS = ROOT / "operator" / "llmops_sandbox" / "crds" / "standins.yaml"
 CRD = resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
 
