@@ -223,7 +223,7 @@ def service_waiting_for_fine_tune() -> dict[str, Any]:
 
 
 def spent_service() -> dict[str, Any]:
-    """A service whose last status spent its budget this period: the next pass stops it (status/service_budget.py)."""
+    """A service whose last status spent its budget this period: the next pass stops it (scoring/budget.py)."""
     body = with_spec(plain_service(), budget={"limit": 0.5, "action": "Stop"})
     body["status"] = {"phase": "Ready", "observedGeneration": 1, "conditions": [], "cost": {
         "currency": "USD", "hourlyRate": 0.1, "spent": 0.6, "periodStart": "2026-05-01T00:00:00Z",

@@ -12,7 +12,7 @@ from llmops_operator.builders.kserve import STOP_ANNOTATION
 from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler, budget_event
 from llmops_sandbox.standins.kserve_status import is_stopped, service_status, stopped_status
-from llmops_operator.scoring.service_budget import PreviousSpend, accrue, previous_spend
+from llmops_operator.scoring.budget import PreviousSpend, accrue, previous_spend
 from llmops_operator.core.settings import Settings
 
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=timezone.utc)

@@ -11,7 +11,8 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import FineTune, TrainingJob
 from llmops_operator.builders.deepspeed import deepspeed_config
-from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
+from llmops_operator.builders.rayjob import build_rayjob
+from llmops_operator.builders.runconfig import RUN_CONFIG_ENV, training_run_config
 from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.finetune import FineTuneReconciler
 from llmops_operator.controllers.trainingjob import TrainingJobReconciler
@@ -406,6 +407,21 @@ def test_a_spent_budget_suspends_or_stops_the_rayjob(action, phase, suspend):
 def test_raising_the_limit_resumes_a_suspended_job():
     job = with_status(training_job(with_("budget", {"limit": 5, "action": "Suspend"})), **SPENT)
     assert rayjob(job)["spec"]["suspend"] is False
+
+
+def test_the_hold_is_decided_by_the_measured_spend_not_by_a_reported_condition():
+    """The RayJob builder itself renders the hold, from spec.budget and the spend last measured: a status with
+    no BudgetExceeded condition still holds a job whose spend reached the limit, and a stale BudgetExceeded=True
+    holds nothing once the spend is below it."""
+    budget = with_("budget", {"limit": 0.5, "action": "Suspend"})
+    measured = with_status(training_job(budget), cost=SPENT["cost"])
+    built = build_rayjob(measured, training_run_config(measured), image="img", ray_version="2.60.0",
+                         catalog=ctx().catalog)
+    assert built["spec"]["suspend"] is True
+    assert TrainingJobReconciler().status(measured, [*children(measured)[:-1], live(built)], None, ctx(),
+                                          {}).phase == "Suspended"
+    stale = with_status(training_job(budget), conditions=SPENT["conditions"], cost={**SPENT["cost"], "accrued": 0.1})
+    assert rayjob(stale)["spec"]["suspend"] is False
 
 
 def test_a_budget_below_the_estimate_is_a_warning_condition():

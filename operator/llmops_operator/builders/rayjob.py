@@ -2,7 +2,9 @@
 
 Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name carries a
 hash of everything that changes the run, so a spec change starts a new RayJob (and the old one is
-pruned) while suspend, budget or deadline edits patch the running one in place.
+pruned) while suspend, budget or deadline edits patch the running one in place. A budget whose action
+holds the job (scoring/budget.py job_hold) renders as `suspend: true`: KubeRay stops the Ray job and
+deletes its cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.progress import reporter_name
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.budget import job_hold, recorded_spend
 from llmops_operator.scoring.cost import gpu_price
 
 RAY_API_VERSION = "ray.io/v1"
@@ -68,7 +71,7 @@ def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_versio
         "activeDeadlineSeconds": int(parse_duration(spec.max_duration)),
         "preRunningDeadlineSeconds": int(parse_duration(spec.pending_timeout)),
         "backoffLimit": 0,
-        "suspend": spec.suspend,
+        "suspend": spec.suspend or job_hold(spec.budget, recorded_spend(obj.status)) is not None,
     }
     if scheduling and scheduling.cluster_selector:
         body["clusterSelector"] = dict(scheduling.cluster_selector.match_labels)

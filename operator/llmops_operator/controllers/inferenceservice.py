@@ -15,6 +15,7 @@ from llmops_operator.controllers import events
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
 from llmops_operator.k8s.resources import resource_for
+from llmops_operator.scoring.budget import BUDGET_EXCEEDED, budget_state
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
 from llmops_operator.core import conditions as cond
 from llmops_operator.api.v1alpha1.units import parse_duration
@@ -24,7 +25,6 @@ from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
-from llmops_operator.status.service_budget import BUDGET_EXCEEDED, budget_state
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
 CONFIGMAP = resource_for("v1", "ConfigMap")

@@ -11,7 +11,6 @@ from llmops_operator.builders.rayjob import build_rayjob
 from llmops_operator.controllers.base import Context, InvalidSpec
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
-from llmops_operator.status.jobs import budget_hold
 
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
@@ -31,6 +30,4 @@ def job_children(obj: TrainingJob | FineTune, run_config: dict[str, Any], ctx: C
     """The progress ConfigMap first (the reducer reads live[0]), the reporter's RBAC, the RayJob last."""
     rayjob = build_rayjob(obj, run_config, image=obj.spec.image or ctx.settings.runtime_image,
                           ray_version=ctx.settings.ray_version, catalog=ctx.catalog, extra_volumes=extra_volumes)
-    if budget_hold(obj.spec, obj.status):
-        rayjob["spec"]["suspend"] = True  # KubeRay stops the Ray job and deletes its cluster
     return [build_progress_configmap(obj), *build_reporter_rbac(obj), rayjob]

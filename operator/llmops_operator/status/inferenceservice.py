@@ -15,7 +15,7 @@ Conditions (each reported on every pass; the attached ones only when the spec as
   reset, or unreadable metrics) keeps the last score, feature and evaluatedAt and re-judges only `drifted`
   against the current threshold (scoring/serving_metrics.py kept_drift), so drifted == (score > threshold)
   always holds and evaluatedAt is when the score shown was computed.
-- BudgetExceeded, BudgetFitsEstimate: only with spec.budget (see status/service_budget.py). Informational.
+- BudgetExceeded, BudgetFitsEstimate: only with spec.budget (see scoring/budget.py). Informational.
 - Ready: True when every condition above is True and KServe's own Ready (ingress included) is True;
   otherwise the first one that is not, with its reason and message. False with reason BudgetExceeded while
   spec.budget.action Stop holds the service.
@@ -25,7 +25,7 @@ Degraded (KServe False), Canary (Ready, traffic split over two predictor revisio
 budget's Stop action holds the service).
 
 status.cost carries the hourly rate at the replica floor and the current budget period's spend (spent,
-periodStart, accrued between passes: scoring/service_budget.py).
+periodStart, accrued between passes: scoring/budget.py).
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from llmops_operator.api.v1alpha1.units import gib, parse_quantity
 from llmops_operator.builders.kserve import wants_transformer
 from llmops_operator.core.contract import Observation
 from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.budget import BudgetState, period_estimate, service_budget_conditions, stopped_ready
 from llmops_operator.scoring.cost import money, per_1k_tokens, pod_hourly
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
 from llmops_operator.core import conditions as cond
-from llmops_operator.status.service_budget import BudgetState, budget_conditions, period_estimate, stopped_ready
 
 MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
@@ -186,7 +186,7 @@ def waiting_observation(obj: InferenceService, inputs: Inputs, catalog: PriceCat
     waiting = inputs.waiting
     message = f"{waiting.message}; the KServe InferenceService is not created until it is"
     ready = cond.false(cond.READY, waiting.reason, message)
-    extra = budget_conditions(budget, money(hourly_rate(obj, catalog)), catalog.currency)
+    extra = service_budget_conditions(budget, money(hourly_rate(obj, catalog)), catalog.currency)
     return Observation(conditions=[*inputs.conditions, *extra, ready], phase="Pending",
                        fields=common_fields(obj, catalog, now, inputs, None, budget))
 
@@ -210,7 +210,7 @@ def serving_observation(obj: InferenceService, kserve: dict[str, Any], inputs: I
     extra = [metrics_condition(facts)] if facts is not None else []
     if (fields.get("drift") or {}).get("score") is not None:
         extra.append(drift_condition(fields["drift"], obj.spec.drift.min_samples))
-    extra += budget_conditions(budget, fields["cost"]["hourlyRate"], catalog.currency)
+    extra += service_budget_conditions(budget, fields["cost"]["hourlyRate"], catalog.currency)
     if budget.stopped:
         stopped = stopped_ready(budget, catalog.currency)
         return Observation(conditions=[*ours, *extra, stopped], phase="Stopped", fields=fields)

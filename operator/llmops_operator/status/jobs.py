@@ -5,10 +5,10 @@ Conditions (each reported on every pass):
 - Succeeded: True when the Ray job SUCCEEDED; False with KubeRay's reason when it failed, was stopped,
   or missed a deadline; Unknown while it runs.
 - Suspended: True while spec.suspend holds the job (KubeRay Suspending/Suspended).
-- BudgetExceeded: True when accrued cost reached spec.budget.limit (only with a budget). With action
-  Suspend or Stop the next pass suspends the RayJob (KubeRay stops the job and frees its cluster);
-  the phase then reads Suspended (raise the limit to resume from the last checkpoint) or Stopped.
-- BudgetFitsEstimate: False when spec.budget.limit is below the estimate for spec.maxDuration (a warning).
+- BudgetExceeded, BudgetFitsEstimate: only with spec.budget (see scoring/budget.py). With action Suspend or
+  Stop, a measured spend at the limit holds the job: the RayJob is rendered suspended (KubeRay stops the job
+  and frees its cluster), Suspended is True with reason BudgetExceeded and the phase reads Suspended (raise
+  the limit to resume from the last checkpoint) or Stopped.
 - Ready: True once Succeeded is True: a job is ready when its output exists.
 """
 
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from llmops_operator.api.v1alpha1.training import CheckpointStatus, JobSpecCommon, ProgressStatus, RayJobRef
 from llmops_operator.core.contract import Observation
 from llmops_operator.core.pricing import PriceCatalog
+from llmops_operator.scoring.budget import JobHold, job_budget_conditions, job_hold, recorded_spend
 from llmops_operator.scoring.job_cost import job_cost
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import report
@@ -29,8 +30,6 @@ from llmops_operator.status.batchjob import report
 SUBMITTED = "Submitted"
 SUCCEEDED = "Succeeded"
 SUSPENDED = "Suspended"
-BUDGET_EXCEEDED = "BudgetExceeded"
-BUDGET_FITS = "BudgetFitsEstimate"
 
 _PHASES = {
     "": "Pending", "New": "Pending", "Initializing": "Initializing", "Waiting": "Initializing",
@@ -80,29 +79,18 @@ def reported(progress_configmap: dict[str, Any] | None) -> dict[str, Any]:
     return fields
 
 
-def budget_hold(spec: JobSpecCommon, previous: Any) -> str | None:
-    """Suspend or Stop when the last status says the budget is spent and the action says to act on it."""
-    if spec.budget is None or spec.budget.action == "Alert" or previous is None:
-        return None
-    exceeded = next((c for c in previous.conditions if c.type == BUDGET_EXCEEDED), None)
-    if exceeded is None or exceeded.status != "True":
-        return None
-    if previous.cost is not None and spec.budget.limit > previous.cost.accrued:
-        return None  # the limit was raised since: let the job resume
-    return spec.budget.action
-
-
 def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_configmap: dict[str, Any] | None,
                     catalog: PriceCatalog, now: datetime, previous: Any = None) -> Observation:
     """Conditions, phase and status fields of a job whose RayJob is `rayjob` (as the API returned it).
 
-    `previous` is the object's current status (model), for the budget's hold and frozen cost."""
+    `previous` is the object's current status (model): the spend it measured decides the budget's hold, and a
+    suspended job's cost stays at that reading."""
     status = rayjob.get("status") or {}
     deployment = status.get("jobDeploymentStatus") or ""
     phase = phase_of(deployment, status.get("jobStatus") or "")
     start, end = cond.parse_rfc3339(status.get("startTime")), cond.parse_rfc3339(status.get("endTime"))
     cost = job_cost(spec, catalog, start, end if phase in ("Succeeded", "Failed") else None, now)
-    hold = budget_hold(spec, previous)
+    hold = job_hold(spec.budget, recorded_spend(previous))
     if phase == "Suspended" and previous is not None and previous.cost is not None:
         cost.accrued = previous.cost.accrued  # nothing runs while suspended, so nothing accrues
     if hold and phase not in ("Succeeded", "Failed"):
@@ -114,18 +102,7 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_config
         _succeeded(phase, status),
         _suspended(phase, hold, spec),
     ]
-    if spec.budget and cost.estimate is not None and cost.estimate > spec.budget.limit:
-        conditions.append(cond.false(BUDGET_FITS, "BudgetBelowEstimate",
-                                     f"spec.budget.limit {spec.budget.limit} is below the estimate of {cost.estimate} "
-                                     f"{cost.currency} for spec.maxDuration: the job may hit its budget before it ends"))
-    elif spec.budget:
-        conditions.append(cond.true(BUDGET_FITS, "WithinEstimate"))
-    if spec.budget:
-        over = cost.accrued >= spec.budget.limit
-        conditions.append(
-            cond.true(BUDGET_EXCEEDED, "BudgetExceeded",
-                      f"accrued {cost.accrued} {cost.currency} reached the budget of {spec.budget.limit}")
-            if over else cond.false(BUDGET_EXCEEDED, "WithinBudget"))
+    conditions += job_budget_conditions(spec.budget, cost)
     conditions.append(cond.aggregate_ready(conditions, [SUCCEEDED], "Succeeded"))
     fields = {
         **reported(progress_configmap),
@@ -137,7 +114,7 @@ def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_config
     return Observation(conditions=conditions, phase=phase, fields={k: v for k, v in fields.items() if v is not None})
 
 
-def _suspended(phase: str, hold: str | None, spec: JobSpecCommon) -> cond.Observed:
+def _suspended(phase: str, hold: JobHold | None, spec: JobSpecCommon) -> cond.Observed:
     if hold:
         verb = "stopped" if hold == "Stop" else "suspended"
         return cond.true(SUSPENDED, "BudgetExceeded",
