@@ -329,12 +329,19 @@ def test_fine_tune_carries_the_evaluation_guardrail_policy_in_its_run_config():
     reconciler = FineTuneReconciler()
     not_ready = {("Guardrail", "policy"): {"status": {}}}
     assert reconciler.children(ft, ctx(), not_ready) == []
-    assert by_type(reconciler.status(ft, [], None, ctx(), not_ready))["Ready"].reason == "GuardrailNotReady"
+    waiting = by_type(reconciler.status(ft, [], None, ctx(), not_ready))
+    assert waiting["Ready"].reason == waiting["GuardrailReady"].reason == "GuardrailNotReady"
+    assert waiting["BaseModelReady"].status == "True"  # the base model is not what the FineTune waits for
+    missing = by_type(reconciler.status(ft, [], None, ctx(), {("Guardrail", "policy"): None}))
+    assert (missing["GuardrailReady"].status, missing["GuardrailReady"].reason) == ("False", "GuardrailNotFound")
     guardrail = {"apiVersion": "llmops.dev/v1alpha1", "kind": "Guardrail",
                  "metadata": {"name": "policy", "namespace": "ml"},
                  "spec": {"checks": [{"name": "tox", "type": "toxicity", "threshold": 0.7}]},
                  "status": {"policyConfigMap": "policy-abc123"}}
     job = rayjob(ft, {("Guardrail", "policy"): guardrail})
+    running = by_type(reconciler.status(ft, [*children(ft, {("Guardrail", "policy"): guardrail})[:-1], live(job)],
+                                        None, ctx(), {("Guardrail", "policy"): guardrail}))
+    assert (running["GuardrailReady"].status, running["BaseModelReady"].status) == ("True", "True")
     policy = run_config(job)["evaluation"]["guardrailPolicy"]
     assert [c["name"] for c in policy["checks"]] == ["tox"] and policy["checks"][0]["threshold"] == 0.7
 

@@ -15,6 +15,7 @@ from llmops_operator.status.finetune import finetune_outcome
 from llmops_operator.status.jobs import job_observation, waiting_observation
 
 BASE_MODEL_READY = "BaseModelReady"
+GUARDRAIL_READY = "GuardrailReady"
 
 
 def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
@@ -39,22 +40,26 @@ def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
 
 
 def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[dict[str, Any] | None, cond.Observed | None]:
-    """The evaluation Guardrail's compiled policy, or why the FineTune waits for it."""
+    """The evaluation Guardrail's compiled policy and GuardrailReady; (None, None) without spec.evaluation.guardrailRef.
+
+    The policy is None, and GuardrailReady False saying why, while the FineTune waits for the Guardrail."""
     ref = ft.spec.evaluation.guardrail_ref if ft.spec.evaluation else None
     if ref is None:
         return None, None
     guardrail = refs.get(("Guardrail", ref.name))
     config_map = ((guardrail or {}).get("status") or {}).get("policyConfigMap")
     if guardrail is None:
-        return None, cond.false(BASE_MODEL_READY, "GuardrailNotFound",
+        return None, cond.false(GUARDRAIL_READY, "GuardrailNotFound",
                                 f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
     if not config_map:
-        return None, cond.false(BASE_MODEL_READY, "GuardrailNotReady",
+        return None, cond.false(GUARDRAIL_READY, "GuardrailNotReady",
                                 f"waiting for Guardrail {ref.name!r} to compile its policy")
     try:
-        return compile_policy(parse(Guardrail, guardrail).spec), None
+        policy = compile_policy(parse(Guardrail, guardrail).spec)
     except InvalidSpec as err:
-        return None, cond.false(BASE_MODEL_READY, "GuardrailInvalid", f"Guardrail {ref.name!r}: {err}")
+        return None, cond.false(GUARDRAIL_READY, "GuardrailInvalid", f"Guardrail {ref.name!r}: {err}")
+    return policy, cond.true(GUARDRAIL_READY, "PolicyCompiled",
+                             f"the evaluation runs Guardrail {ref.name!r} (policy ConfigMap {config_map!r})")
 
 
 class FineTuneReconciler(Reconciler):
@@ -77,19 +82,23 @@ class FineTuneReconciler(Reconciler):
 
     def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         uri, _ = base_model(obj, refs)
-        policy, waiting = guardrail_policy(obj, refs)
-        if uri is None or waiting:
+        policy, guardrail_ready = guardrail_policy(obj, refs)
+        if uri is None or (guardrail_ready and guardrail_ready.status != "True"):
             return []
         return job_children(obj, finetune_run_config(obj, uri, policy), ctx)
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
         uri, base_ready = base_model(obj, refs)
-        _, waiting = guardrail_policy(obj, refs)
-        if uri is None or waiting:
-            return waiting_observation(waiting if uri else base_ready, obj.spec, ctx.catalog, ctx.now)
+        _, guardrail_ready = guardrail_policy(obj, refs)
+        if uri is None:
+            return waiting_observation(base_ready, obj.spec, ctx.catalog, ctx.now)
+        if guardrail_ready and guardrail_ready.status != "True":
+            waiting = waiting_observation(guardrail_ready, obj.spec, ctx.catalog, ctx.now)
+            waiting.conditions.insert(0, base_ready)
+            return waiting
         observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now, obj.status)
-        observation.conditions.insert(0, base_ready)
+        observation.conditions[:0] = [base_ready, *([guardrail_ready] if guardrail_ready else [])]
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
         return finetune_outcome(obj, observation, live[0], refs)

@@ -1,5 +1,12 @@
 """What a FineTune adds to a job's status once its Ray job finished: evaluation, gate and promotion (pure).
 
+Conditions set while waiting for the FineTune's inputs (controllers/finetune.py), before the job's:
+- BaseModelReady: True once spec.baseModel has a URI (given, or the TrainingJob's output); False
+  (TrainingJobNotFound, TrainingJobNotSucceeded, TrainingJobFailed) while it has none: no RayJob is built.
+- GuardrailReady: only with spec.evaluation.guardrailRef. True (PolicyCompiled) once the Guardrail's policy is
+  compiled; False (GuardrailNotFound, GuardrailNotReady, GuardrailInvalid) while it is not: no RayJob is built.
+Both count toward Ready while they are False.
+
 Conditions added to the job's (see status/jobs.py):
 - Evaluated: True when the runtime reported its evaluation (only with spec.evaluation).
 - GatesPassed: True when every gate held; False (reason GateFailed) names the gate that did not.
