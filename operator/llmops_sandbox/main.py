@@ -19,6 +19,7 @@ import yaml
 from llmops_operator.api.crdgen import crd
 from llmops_operator.api.v1alpha1 import ALL_KINDS, API_VERSION, BY_KIND
 from llmops_operator.cli.fleet import table
+from llmops_operator.core.conditions import is_ready
 from llmops_operator.k8s.blocking import BlockingClient
 from llmops_operator.k8s.resources import ApiResource, resource_for
 from llmops_operator.cli.render import documents, manifest_files
@@ -168,8 +169,7 @@ SETTLED_PHASES = ("Failed", "Invalid", "GateFailed", "Blocked", "Stopped")
 
 def settled(obj: dict[str, Any]) -> bool:
     status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
-    return ready.get("status") == "True" or status.get("phase") in SETTLED_PHASES
+    return is_ready(status) or status.get("phase") in SETTLED_PHASES
 
 
 def _interrupt(signum: int, frame: Any) -> None:

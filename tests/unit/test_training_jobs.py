@@ -323,6 +323,13 @@ def test_fine_tune_waits_for_its_training_job():
     assert run_config(job)["baseModelUri"] == "pvc://models/tj/final"
 
 
+def test_a_reference_whose_conditions_are_null_is_not_ready_rather_than_a_crash():
+    ft = fine_tune(with_("baseModel", {"trainingJobRef": {"name": "tj"}}))
+    nulled = {"status": {"phase": "Running", "conditions": None, "outputUri": "pvc://models/tj/final"}}
+    waiting = FineTuneReconciler().status(ft, [], None, ctx(), {("TrainingJob", "tj"): nulled})
+    assert by_type(waiting)["BaseModelReady"].reason == "TrainingJobNotSucceeded"
+
+
 def test_fine_tune_carries_the_evaluation_guardrail_policy_in_its_run_config():
     ft = fine_tune(with_("evaluation", {"dataset": {"uri": "pvc://data/eval.jsonl"},
                                         "guardrailRef": {"name": "policy"}}))

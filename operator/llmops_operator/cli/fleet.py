@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from llmops_operator.core.conditions import ready_of
+
 HEADERS = ("NAMESPACE", "KIND", "NAME", "READY", "PHASE", "COST", "DRIFT", "SAFETY", "MESSAGE")
 
 
 def _number(value: Any, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
 
 
 def _money(cost: dict[str, Any]) -> str:
@@ -25,7 +23,7 @@ def _money(cost: dict[str, Any]) -> str:
 
 def row(obj: dict[str, Any]) -> tuple[str, ...]:
     status = obj.get("status") or {}
-    ready = _ready(status)
+    ready = ready_of(status)
     cost = status.get("cost") or {}
     money = _money(cost)
     message = ready.get("message") or ready.get("reason") or ""

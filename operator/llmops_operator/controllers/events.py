@@ -24,17 +24,13 @@ log = logging.getLogger("llmops.events")
 COMPONENT = "llmops-operator"
 
 
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    return cond.find(status.get("conditions") or [], cond.READY) or {}
-
-
 def transition_event(body: dict[str, Any], new: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     """The Event for going from body's status to `new`, or None when neither phase nor Ready moved (pure).
 
     reason: the Ready reason when Ready flipped, else the new phase; type Warning when Ready turned False.
     """
     old = body.get("status") or {}
-    old_ready, new_ready = _ready(old), _ready(new)
+    old_ready, new_ready = cond.ready_of(old), cond.ready_of(new)
     old_phase, new_phase = old.get("phase"), new.get("phase")
     ready_flipped = old_ready.get("status") != new_ready.get("status")
     if not ready_flipped and old_phase == new_phase:

@@ -22,6 +22,7 @@ from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
 from llmops_operator.core import conditions as cond
+from llmops_operator.core.contract import owner_body
 from llmops_operator.status.featureview import featureview_observation
 
 JOB = resource_for("batch/v1", "Job")
@@ -30,12 +31,6 @@ CONFIGMAP = resource_for("v1", "ConfigMap")
 REMOVAL_POLL_SECONDS = 5
 REMOVAL_TIMEOUT_SECONDS = 600
 log = logging.getLogger("llmops.featureview")
-
-
-def owner_body(obj: FeatureView) -> dict[str, Any]:
-    """What owned_by needs of the owner, rebuilt from the parsed object."""
-    return {"apiVersion": obj.api_version, "kind": obj.kind,
-            "metadata": {"name": obj.name, "namespace": obj.namespace, "uid": obj.metadata.uid}}
 
 
 def waited_seconds(job: dict[str, Any], now: datetime) -> float:

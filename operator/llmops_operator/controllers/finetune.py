@@ -29,7 +29,7 @@ def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
         return None, cond.false(BASE_MODEL_READY, "TrainingJobNotFound",
                                 f"spec.baseModel.trainingJobRef: TrainingJob {name!r} does not exist in this namespace")
     status = job.get("status") or {}
-    ready = cond.find(status.get("conditions", []), cond.READY) or {}
+    ready = cond.ready_of(status)
     if status.get("phase") in ("Failed", "Invalid"):
         return None, cond.false(BASE_MODEL_READY, "TrainingJobFailed",
                                 f"TrainingJob {name!r} ended {status['phase']}: fix and re-apply it")

@@ -46,11 +46,6 @@ def reference_lengths(config_map: dict[str, Any] | None, key: str) -> dict[str, 
     return {"promptLength": prompts, "outputLength": outputs}
 
 
-def _ready(body: dict[str, Any]) -> bool:
-    status = body.get("status") or {}
-    return (cond.find(status.get("conditions") or [], cond.READY) or {}).get("status") == "True"
-
-
 def _model(obj: InferenceService, refs: Refs, inputs: Inputs) -> None:
     spec = obj.spec.model
     if spec.uri:
@@ -61,7 +56,7 @@ def _model(obj: InferenceService, refs: Refs, inputs: Inputs) -> None:
     if fine_tune is None:
         inputs.waiting = cond.false(MODEL_READY, "FineTuneNotFound",
                                     f"spec.model.fineTuneRef: FineTune {name!r} does not exist in this namespace")
-    elif not _ready(fine_tune) or not (fine_tune.get("status") or {}).get("outputUri"):
+    elif not cond.is_ready(fine_tune.get("status")) or not (fine_tune.get("status") or {}).get("outputUri"):
         phase = (fine_tune.get("status") or {}).get("phase") or "Pending"
         inputs.waiting = cond.false(MODEL_READY, "FineTuneNotSucceeded",
                                     f"waiting for FineTune {name!r} to succeed (phase {phase})")
@@ -80,7 +75,7 @@ def _guardrail(obj: InferenceService, refs: Refs, inputs: Inputs) -> PolicyMount
     if guardrail is None:
         waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotFound",
                              f"spec.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
-    elif not _ready(guardrail) or not status.get("policyConfigMap"):
+    elif not cond.is_ready(status) or not status.get("policyConfigMap"):
         waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotReady",
                              f"waiting for Guardrail {ref.name!r} to compile its policy")
     else:
@@ -101,7 +96,7 @@ def _prompts(obj: InferenceService, refs: Refs, inputs: Inputs) -> PromptMount |
     if release is None:
         waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotFound",
                              f"spec.promptReleaseRef: PromptRelease {ref.name!r} does not exist in this namespace")
-    elif not _ready(release) or not (status.get("stable") or {}).get("configMap") or not status.get("routingConfigMap"):
+    elif not cond.is_ready(status) or not (status.get("stable") or {}).get("configMap") or not status.get("routingConfigMap"):
         waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotReady",
                              f"waiting for PromptRelease {ref.name!r} to release its versions")
     else:

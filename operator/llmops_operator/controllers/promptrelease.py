@@ -31,6 +31,7 @@ from llmops_operator.scoring.prompt_evaluation import (
 from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.scoring.serving_metrics import ServingSample, safety_block
 from llmops_operator.core import conditions as cond
+from llmops_operator.core.contract import owner_body
 from llmops_operator.status.promptrelease import (
     TARGET_ATTACHED, PromptFacts, cached_evaluation, candidate_hash, decision_of, planned_routes,
     projected_release_status, release_observation,
@@ -69,11 +70,6 @@ def rollout_event(release: PromptRelease, reason: str, message: str, now: str) -
     """A v1 Event on the release: Promoted is Normal, every other rollout event a Warning (pure)."""
     return events.event(events.involved(release), reason, message,
                         "Normal" if reason == "Promoted" else "Warning", now)
-
-
-def owner_body(release: PromptRelease) -> dict[str, Any]:
-    return {"apiVersion": release.api_version, "kind": release.kind,
-            "metadata": {"name": release.name, "namespace": release.namespace, "uid": release.metadata.uid}}
 
 
 class PromptReleaseReconciler(Reconciler):

@@ -36,7 +36,7 @@ def feature_view(job: TrainingJob, refs: Refs) -> tuple[FeatureView | None, cond
                                 f"dataset.featureService.featureView: FeatureView {name!r} does not exist "
                                 "in this namespace")
     status = body.get("status") or {}
-    ready = cond.find(status.get("conditions", []), cond.READY) or {}
+    ready = cond.ready_of(status)
     started = job.status is not None and job.status.ray_job is not None
     if ready.get("status") != "True" and not started:
         why = f": {ready['message']}" if ready.get("message") else ""

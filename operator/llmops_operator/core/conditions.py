@@ -91,3 +91,13 @@ def invalid_spec(message: str) -> list[Observed]:
 
 def find(conditions: Iterable[dict[str, Any]], type_: str) -> dict[str, Any] | None:
     return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def ready_of(status: dict[str, Any] | None) -> dict[str, Any]:
+    """The Ready condition of a status as the API returns it (camelCase dict); {} when it has none."""
+    return find((status or {}).get("conditions") or [], READY) or {}
+
+
+def is_ready(status: dict[str, Any] | None) -> bool:
+    """Whether a status as the API returns it says Ready=True."""
+    return ready_of(status).get("status") == "True"

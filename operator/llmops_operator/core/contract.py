@@ -55,6 +55,13 @@ def describe_validation_error(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def owner_body(obj: Resource) -> dict[str, Any]:
+    """What an owner reference needs of `obj` (apiVersion, kind, name, namespace, uid), rebuilt from the parsed
+    object for code that holds the model rather than the body the API returned."""
+    return {"apiVersion": obj.api_version, "kind": obj.kind,
+            "metadata": {"name": obj.name, "namespace": obj.namespace, "uid": obj.metadata.uid}}
+
+
 def parse(resource: type[Resource], body: dict[str, Any]) -> Resource:
     """The typed object, or InvalidSpec naming each bad field."""
     try:

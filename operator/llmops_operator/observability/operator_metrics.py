@@ -19,6 +19,8 @@ from typing import Any, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from llmops_operator.core.conditions import ready_of
+
 OBJECT_LABELS = ("kind", "namespace", "name")
 
 WRITTEN, UNCHANGED, INVALID, ERROR = "written", "unchanged", "invalid", "error"
@@ -41,20 +43,16 @@ class Pass:
 
 
 def _is_invalid(status: dict[str, Any]) -> bool:
-    ready = _ready_condition(status)
-    return ready is not None and ready.get("reason") == "InvalidSpec"
-
-
-def _ready_condition(status: dict[str, Any]) -> dict[str, Any] | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready = ready_of(status)
+    return ready.get("reason") == "InvalidSpec"
 
 
 def object_values(status: dict[str, Any]) -> dict[str, float | None]:
     """The per-object gauge values a status implies (pure); None: the block is absent, the series is removed."""
     cost, drift, safety = status.get("cost") or {}, status.get("drift") or {}, status.get("safety") or {}
-    ready = _ready_condition(status)
+    ready = ready_of(status)
     return {
-        "ready": None if ready is None else float(ready.get("status") == "True"),
+        "ready": float(ready.get("status") == "True") if ready else None,
         "cost_accrued": cost.get("accrued"),
         "cost_hourly_rate": cost.get("hourlyRate"),
         "drift_score": drift.get("score"),
