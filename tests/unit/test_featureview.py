@@ -227,6 +227,18 @@ def test_registered_then_materializing_then_ready():
                                       "feature": "conv_rate"}}
 
 
+def test_children_are_picked_by_kind_and_role_not_by_position():
+    """The API may list children in any order (a cache, a retried apply, a kept child): the materialize Job is
+    never read as the apply Job, nor the other way round."""
+    obj = feature_view()
+    live = [json.loads(json.dumps(c)) for c in children(obj)]
+    live[5]["status"], live[6]["status"] = {"active": 1}, COMPLETE  # apply still running, materialize done
+    forward = FeatureViewReconciler().status(obj, live, None, ctx(), {})
+    backward = FeatureViewReconciler().status(obj, live[::-1], None, ctx(), {})
+    assert forward == backward
+    assert conditions(backward)["Registered"] == ("Unknown", "Applying")
+
+
 def test_failed_apply_is_failed():
     observation = observe(feature_view(), apply=FAILED)
     assert observation.phase == "Failed"

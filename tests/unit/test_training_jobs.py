@@ -251,6 +251,17 @@ def test_phase_and_ready_follow_kuberay(status, phase, ready):
     assert by_type(observation)["Ready"].status == ready
 
 
+def test_children_are_picked_by_kind_and_role_not_by_position():
+    job = training_job()
+    progress, *rest, built = children(job)
+    progress = {**progress, "data": {"progress.json": json.dumps({"progress": {"step": 12, "totalSteps": 40}})}}
+    in_order = [progress, *rest, live(built, jobDeploymentStatus="Running")]
+    forward = TrainingJobReconciler().status(job, in_order, None, ctx(), {})
+    backward = TrainingJobReconciler().status(job, in_order[::-1], None, ctx(), {})
+    assert forward == backward
+    assert (backward.phase, backward.fields["progress"]["step"]) == ("Running", 12)
+
+
 def test_failure_keeps_kuberays_reason_and_message():
     observation = observe(training_job(), {"jobDeploymentStatus": "Failed", "jobStatus": "FAILED",
                                            "reason": "PreRunningDeadlineExceeded", "message": "no GPU nodes"})

@@ -38,6 +38,9 @@ VALUE_TYPES = {"Float32": "FLOAT", "Float64": "DOUBLE", "Int32": "INT32", "Int64
                "Bool": "BOOL"}
 """Entity value types as feast.ValueType member names."""
 NAME_LENGTH = 52
+APPLY_COMPONENT = "feast-apply"
+MATERIALIZE_COMPONENT = "materialize"
+REMOVE_COMPONENT = "feast-remove"
 
 
 def store_dir(obj: FeatureView) -> str:
@@ -151,17 +154,17 @@ def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     cm_name = config_map_name(obj, digest)
     children = [
         batchjob.config_map(obj, cm_name, "feast-repo", files, digest),
-        batchjob.build_job(obj, apply_job_name(obj, digest), "feast-apply",
-                           _pod(obj, image, cm_name, "feast-apply", APPLY_MODULE)),
+        batchjob.build_job(obj, apply_job_name(obj, digest), APPLY_COMPONENT,
+                           _pod(obj, image, cm_name, APPLY_COMPONENT, APPLY_MODULE)),
     ]
     if not obj.spec.online:
         return children
-    pod = _pod(obj, image, cm_name, "materialize", MATERIALIZE_MODULE)
+    pod = _pod(obj, image, cm_name, MATERIALIZE_COMPONENT, MATERIALIZE_MODULE)
     # Each definition is materialized once right away; a schedule then keeps the online store fresh.
-    children.append(batchjob.build_job(obj, materialize_name(obj, digest), "materialize", pod))
+    children.append(batchjob.build_job(obj, materialize_name(obj, digest), MATERIALIZE_COMPONENT, pod))
     schedule = obj.spec.materialize.schedule
     if schedule:
-        children.append(batchjob.build_cronjob(obj, materialize_name(obj, None), "materialize", schedule, pod))
+        children.append(batchjob.build_cronjob(obj, materialize_name(obj, None), MATERIALIZE_COMPONENT, schedule, pod))
     return children
 
 
@@ -170,7 +173,7 @@ def build_removal(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     files = repo_files(obj)
     digest = content_hash(files, image)
     cm_name = config_map_name(obj, digest)
-    pod = _pod(obj, image, cm_name, "feast-remove", APPLY_MODULE)
+    pod = _pod(obj, image, cm_name, REMOVE_COMPONENT, APPLY_MODULE)
     pod["spec"]["containers"][0]["command"].append("--delete")
     return [batchjob.config_map(obj, cm_name, "feast-repo", files, digest),
-            batchjob.build_job(obj, removal_job_name(obj, digest), "feast-remove", pod)]
+            batchjob.build_job(obj, removal_job_name(obj, digest), REMOVE_COMPONENT, pod)]

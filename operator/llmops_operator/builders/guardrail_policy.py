@@ -13,6 +13,7 @@ from llmops_operator.guardrails.policy import POLICY_FORMAT
 from llmops_operator.builders.naming import child_name, short_hash
 
 POLICY_KEY = "policy.json"
+POLICY_COMPONENT = "guardrail-policy"
 """The ConfigMap key holding the compiled policy."""
 
 
@@ -65,7 +66,7 @@ def build_policy_configmap(guardrail: Guardrail) -> dict[str, Any]:
         "metadata": {
             "name": policy_configmap_name(guardrail),
             "namespace": guardrail.namespace,
-            "labels": {**labels.child_labels(guardrail, "guardrail-policy"), labels.CONTENT_HASH: digest},
+            "labels": {**labels.child_labels(guardrail, POLICY_COMPONENT), labels.CONTENT_HASH: digest},
         },
         "immutable": True,
         "data": {POLICY_KEY: policy_json(guardrail.spec)},

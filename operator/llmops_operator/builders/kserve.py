@@ -34,6 +34,7 @@ STOP_ANNOTATION = "serving.kserve.io/stop"
 """KServe's stop switch (v0.15+): "true" deletes the components' pods and keeps the object; absent resumes it."""
 GPU_RESOURCE = "nvidia.com/gpu"
 NAME_LENGTH = 45
+KSERVE_COMPONENT = "inference-service"
 """KServe and Knative derive `<name>-predictor-<namespace>` DNS labels: leave them room."""
 
 
@@ -167,7 +168,7 @@ def build_kserve_inference_service(obj: InferenceService, model_uri: str, image:
     """The KServe InferenceService: predictor, and the guardrail transformer when one is wanted; `stopped` (the
     budget's Stop action) adds KServe's stop annotation."""
     metadata: dict[str, Any] = {"name": kserve_name(obj), "namespace": obj.namespace,
-                                "labels": labels.child_labels(obj, "inference-service")}
+                                "labels": labels.child_labels(obj, KSERVE_COMPONENT)}
     annotations = _hash_annotations(policy, prompts)
     if stopped:
         annotations[STOP_ANNOTATION] = "true"

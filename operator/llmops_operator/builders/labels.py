@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from llmops_operator.api.v1alpha1.common import GROUP, Resource
 
 NAME = "app.kubernetes.io/name"
@@ -36,6 +38,13 @@ def child_labels(resource: Resource, component: str) -> dict[str, str]:
         MANAGED_BY: OPERATOR,
         owner_label(resource): resource.name,
     }
+
+
+def child_in_role(live: Iterable[dict[str, Any]], kind: str, component: str) -> dict[str, Any] | None:
+    """The child of `kind` labelled with `component` (its role), or None: reducers pick children by what they are,
+    never by their position in the list."""
+    return next((c for c in live if c.get("kind") == kind
+                 and ((c.get("metadata") or {}).get("labels") or {}).get(COMPONENT) == component), None)
 
 
 def children_selector(resource: Resource) -> str:

@@ -15,6 +15,7 @@ from llmops_operator.builders import labels
 from llmops_operator.builders.naming import child_name
 
 PROGRESS_KEY = "progress.json"
+PROGRESS_COMPONENT = "progress"
 
 
 def progress_configmap_name(obj: Resource) -> str:
@@ -29,7 +30,7 @@ def build_progress_configmap(obj: Resource) -> dict[str, Any]:
     """No data: the job's reporter owns the data field (server-side apply keeps the two apart)."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": progress_configmap_name(obj), "namespace": obj.namespace,
-                         "labels": labels.child_labels(obj, "progress")}}
+                         "labels": labels.child_labels(obj, PROGRESS_COMPONENT)}}
 
 
 def build_reporter_rbac(obj: Resource) -> list[dict[str, Any]]:

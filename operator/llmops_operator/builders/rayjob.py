@@ -32,6 +32,7 @@ DEFAULT_TTL_SECONDS = 600
 GPU_RESOURCE = "nvidia.com/gpu"
 PVC_MOUNT_ROOT = "/mnt/pvc"
 """pvc://claim/path URIs are mounted at /mnt/pvc/<claim> in every Ray pod; the runtime maps them back."""
+RAYJOB_COMPONENT = "rayjob"
 NAME_LENGTH = 47
 """KubeRay derives RayCluster, Service and pod names from the RayJob name; leave them room."""
 
@@ -59,7 +60,7 @@ def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_versio
                  catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = ()) -> dict[str, Any]:
     spec = obj.spec
     name = rayjob_name(obj, run_hash(obj, run_config, image))
-    meta_labels = labels.child_labels(obj, "rayjob")
+    meta_labels = labels.child_labels(obj, RAYJOB_COMPONENT)
     scheduling = spec.scheduling
     if scheduling and scheduling.queue_name:
         meta_labels[labels.KUEUE_QUEUE] = scheduling.queue_name

@@ -14,7 +14,10 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.v1alpha1.featureview import FeatureView
-from llmops_operator.builders.feast import build_feast, build_removal
+from llmops_operator.builders.feast import (
+    APPLY_COMPONENT, MATERIALIZE_COMPONENT, REMOVE_COMPONENT, build_feast, build_removal,
+)
+from llmops_operator.builders.labels import child_in_role
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
@@ -70,15 +73,16 @@ class FeatureViewReconciler(Reconciler):
             log.warning("%s: namespace is being deleted, no removal Job can run there; Feast project %s keeps "
                         "whatever it holds outside the namespace", where, obj.spec.project)
             return
-        state = job_state(live[-1])
+        removal = child_in_role(live, "Job", REMOVE_COMPONENT)
+        state = job_state(removal)
         if state.state == SUCCEEDED:
             log.info("%s: removed from Feast project %s", where, obj.spec.project)
         elif state.state == FAILED:
             log.warning("%s: the removal Job %s failed (%s); Feast project %s keeps its objects",
-                        where, live[-1]["metadata"]["name"], state.message, obj.spec.project)
-        elif waited_seconds(live[-1], ctx.now) > REMOVAL_TIMEOUT_SECONDS:
+                        where, removal["metadata"]["name"], state.message, obj.spec.project)
+        elif waited_seconds(removal, ctx.now) > REMOVAL_TIMEOUT_SECONDS:
             log.warning("%s: the removal Job %s has not finished in %ss (%s); Feast project %s keeps its objects",
-                        where, live[-1]["metadata"]["name"], REMOVAL_TIMEOUT_SECONDS, state.message, obj.spec.project)
+                        where, removal["metadata"]["name"], REMOVAL_TIMEOUT_SECONDS, state.message, obj.spec.project)
         else:
             raise kopf.TemporaryError(f"{where}: removing it from Feast: {state.message}", delay=REMOVAL_POLL_SECONDS)
 
@@ -89,9 +93,9 @@ class FeatureViewReconciler(Reconciler):
 
     def status(self, obj: FeatureView, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
-        jobs = [c for c in live if c["kind"] == "Job"]
-        apply_job, materialize = jobs[0], (jobs[1] if len(jobs) > 1 else None)
-        cronjob = next((c for c in live if c["kind"] == "CronJob"), None)
+        apply_job = child_in_role(live, "Job", APPLY_COMPONENT)
+        materialize = child_in_role(live, "Job", MATERIALIZE_COMPONENT)
+        cronjob = child_in_role(live, "CronJob", MATERIALIZE_COMPONENT)
         progress = find(live, "ConfigMap", progress_configmap_name(obj))
         return featureview_observation(obj, apply_job, materialize, progress, cronjob)
 

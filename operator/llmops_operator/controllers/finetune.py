@@ -12,7 +12,7 @@ from llmops_operator.controllers.base import Context, InvalidSpec, Observation, 
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.finetune import finetune_outcome
-from llmops_operator.status.jobs import job_observation, waiting_observation
+from llmops_operator.status.jobs import job_observation, missing_rayjob, rayjob_and_progress, waiting_observation
 
 BASE_MODEL_READY = "BaseModelReady"
 GUARDRAIL_READY = "GuardrailReady"
@@ -97,11 +97,14 @@ class FineTuneReconciler(Reconciler):
             waiting = waiting_observation(guardrail_ready, obj.spec, ctx.catalog, ctx.now)
             waiting.conditions.insert(0, base_ready)
             return waiting
-        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now, obj.status)
+        rayjob, progress = rayjob_and_progress(live)
+        if rayjob is None:
+            return missing_rayjob(obj.spec, ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, rayjob, progress, ctx.catalog, ctx.now, obj.status)
         observation.conditions[:0] = [base_ready, *([guardrail_ready] if guardrail_ready else [])]
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
-        return finetune_outcome(obj, observation, live[0], refs)
+        return finetune_outcome(obj, observation, progress, refs)
 
     def projected_status(self, obj: FineTune, ctx: Context) -> dict[str, Any] | None:
         ready = {"type": "Ready", "status": "True", "reason": "Succeeded"}

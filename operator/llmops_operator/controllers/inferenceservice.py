@@ -9,8 +9,9 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
-    KSERVE_API_VERSION, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
+    KSERVE_API_VERSION, KSERVE_COMPONENT, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
 )
+from llmops_operator.builders.labels import child_in_role
 from llmops_operator.controllers import events
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
@@ -149,14 +150,15 @@ class InferenceServiceReconciler(Reconciler):
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:
         """The guardrail runtime's metrics, once KServe reports a URL for a service that has a transformer."""
-        status = (live[0].get("status") or {}) if live else {}
+        kserve = child_in_role(live, "InferenceService", KSERVE_COMPONENT)
+        status = (kserve or {}).get("status") or {}
         url = (status.get("address") or {}).get("url") or status.get("url")
-        if not live or not url or not (live[0].get("spec") or {}).get("transformer"):
+        if kserve is None or not url or not (kserve.get("spec") or {}).get("transformer"):
             return None
         if ctx.settings.prometheus_url:
             window = int(parse_duration(obj.spec.drift.window if obj.spec.drift else "1h"))
             got = await metrics_backend.query_prometheus(ctx.settings.prometheus_url, obj.namespace,
-                                                         live[0]["metadata"]["name"], window)
+                                                         kserve["metadata"]["name"], window)
         else:
             got = await metrics_backend.scrape(url, time.time())
         references: dict[str, list[int]] = {}
@@ -170,12 +172,13 @@ class InferenceServiceReconciler(Reconciler):
                refs: Refs) -> Observation:
         inputs, _, _ = resolve(obj, refs)
         now, budget = cond.now_rfc3339(ctx.now), budget_state(obj, ctx.now)
-        if inputs.waiting or not live:
+        kserve = child_in_role(live, "InferenceService", KSERVE_COMPONENT)
+        if inputs.waiting or kserve is None:
             if not inputs.waiting:
                 inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
                                               "the API server did not return the KServe InferenceService")
             return waiting_observation(obj, inputs, ctx.catalog, now, budget)
-        return serving_observation(obj, live[0], inputs, ctx.catalog, now, facts, budget)
+        return serving_observation(obj, kserve, inputs, ctx.catalog, now, facts, budget)
 
     async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
         await announce_budget(obj, observation, ctx.now, api)

@@ -27,7 +27,7 @@ def check_gpu_type(obj: TrainingJob | FineTune, ctx: Context) -> None:
 
 def job_children(obj: TrainingJob | FineTune, run_config: dict[str, Any], ctx: Context,
                  extra_volumes: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
-    """The progress ConfigMap first (the reducer reads live[0]), the reporter's RBAC, the RayJob last."""
+    """The progress ConfigMap, the reporter's RBAC and the RayJob."""
     rayjob = build_rayjob(obj, run_config, image=obj.spec.image or ctx.settings.runtime_image,
                           ray_version=ctx.settings.ray_version, catalog=ctx.catalog, extra_volumes=extra_volumes)
     return [build_progress_configmap(obj), *build_reporter_rbac(obj), rayjob]

@@ -17,7 +17,7 @@ from llmops_operator.builders.runconfig import output_uri, training_run_config
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
 from llmops_operator.core import conditions as cond
-from llmops_operator.status.jobs import job_observation, waiting_observation
+from llmops_operator.status.jobs import job_observation, missing_rayjob, rayjob_and_progress, waiting_observation
 
 DATASET_READY = "DatasetReady"
 """Set only for a featureService dataset: True once its FeatureView is Ready; False (the job waits) before.
@@ -86,7 +86,10 @@ class TrainingJobReconciler(Reconciler):
         view, dataset_ready = feature_view(obj, refs)
         if dataset_ready is not None and view is None:
             return waiting_observation(dataset_ready, obj.spec, ctx.catalog, ctx.now)
-        observation = job_observation(obj.spec, live[-1], live[0], ctx.catalog, ctx.now, obj.status)
+        rayjob, progress = rayjob_and_progress(live)
+        if rayjob is None:
+            return missing_rayjob(obj.spec, ctx.catalog, ctx.now)
+        observation = job_observation(obj.spec, rayjob, progress, ctx.catalog, ctx.now, obj.status)
         if dataset_ready is not None:
             observation.conditions.insert(0, dataset_ready)
         if observation.phase == "Succeeded":

@@ -14,7 +14,8 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
-from llmops_operator.builders.ingest import build_ingest, physical_collection
+from llmops_operator.builders.ingest import COMPONENT, build_ingest, physical_collection
+from llmops_operator.builders.labels import child_in_role
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
 from llmops_operator.k8s.client import ApiClient, ApiError
@@ -95,7 +96,7 @@ class VectorIndexReconciler(Reconciler):
 
     def status(self, obj: VectorIndex, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
-        job = next(c for c in live if c["kind"] == "Job")
+        job = child_in_role(live, "Job", COMPONENT)
         progress = find(live, "ConfigMap", progress_configmap_name(obj))
         return vectorindex_observation(obj, physical_collection(obj), job, progress)
 

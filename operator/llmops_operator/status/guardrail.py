@@ -22,7 +22,10 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.common import SafetyStatus
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
-from llmops_operator.builders.guardrail_policy import POLICY_KEY, policy_configmap_name, policy_hash, policy_json
+from llmops_operator.builders.guardrail_policy import (
+    POLICY_COMPONENT, POLICY_KEY, policy_configmap_name, policy_hash, policy_json,
+)
+from llmops_operator.builders.labels import child_in_role
 from llmops_operator.core.contract import Observation
 from llmops_operator.guardrails.selftest import (
     MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, SelfTestReport, selftest_policy_json,
@@ -65,7 +68,7 @@ def policy_compiled(guardrail: Guardrail, config_map: dict[str, Any] | None) -> 
 
 
 def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]]) -> Observation:
-    compiled = policy_compiled(guardrail, live[0] if live else None)
+    compiled = policy_compiled(guardrail, child_in_role(live, "ConfigMap", POLICY_COMPONENT))
     report = selftest_policy_json(policy_json(guardrail.spec))
     ready = cond.aggregate_ready([compiled], [POLICY_COMPILED], "PolicyCompiled", compiled.message)
     fields: dict[str, Any] = {"checks": len(guardrail.spec.checks), "safety": safety_fields(report)}

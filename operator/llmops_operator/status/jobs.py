@@ -20,6 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.training import CheckpointStatus, JobSpecCommon, ProgressStatus, RayJobRef
+from llmops_operator.builders.labels import child_in_role
+from llmops_operator.builders.progress import PROGRESS_COMPONENT
+from llmops_operator.builders.rayjob import RAYJOB_COMPONENT
 from llmops_operator.core.contract import Observation
 from llmops_operator.core.pricing import PriceCatalog
 from llmops_operator.scoring.budget import JobHold, job_budget_conditions, job_hold, recorded_spend
@@ -77,6 +80,17 @@ def reported(progress_configmap: dict[str, Any] | None) -> dict[str, Any]:
         except ValidationError:
             continue
     return fields
+
+
+def rayjob_and_progress(live: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The live RayJob and progress ConfigMap of a job, each picked by kind and role."""
+    return (child_in_role(live, "RayJob", RAYJOB_COMPONENT), child_in_role(live, "ConfigMap", PROGRESS_COMPONENT))
+
+
+def missing_rayjob(spec: JobSpecCommon, catalog: PriceCatalog, now: datetime) -> Observation:
+    """A pass whose apply did not return the RayJob it built: nothing is known to run yet."""
+    return waiting_observation(cond.unknown(SUBMITTED, "RayJobMissing", "the API server did not return the RayJob"),
+                               spec, catalog, now)
 
 
 def job_observation(spec: JobSpecCommon, rayjob: dict[str, Any], progress_configmap: dict[str, Any] | None,
