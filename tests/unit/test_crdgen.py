@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from llmops_operator.api.crdgen import SchemaError, crd, generated_crds, structural
 from llmops_operator.api.v1alpha1 import ALL_KINDS
+from llmops_operator.api.v1alpha1.common import KubeModel, exactly_one_of
 from llmops_operator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +148,38 @@ def test_a_union_without_structural_form_is_refused():
 
     with pytest.raises(SchemaError, match="x"):
         _schema(M)
+
+
+class _Source(KubeModel):
+    exactly_one = (exactly_one_of("config_map", "object_uri", "claim", where="source"),)
+
+    config_map: str | None = None
+    object_uri: str | None = None
+    claim: str | None = None
+
+
+def test_an_exactly_one_of_rule_is_declared_once_and_enforced_by_the_model_and_the_crd():
+    message = "set exactly one of source.configMap, source.objectUri and source.claim"
+    schema = structural(_Source.model_json_schema(by_alias=True), {}, "$")
+    assert schema["x-kubernetes-validations"] == [{
+        "rule": "[has(self.configMap), has(self.objectUri), has(self.claim)].filter(x, x).size() == 1",
+        "message": message}]
+    for wrong in ({}, {"configMap": "a", "claim": "b"}):
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            _Source.model_validate(wrong)
+    assert _Source.model_validate({"objectUri": "s3://b/k"}).object_uri == "s3://b/k"
+
+
+def _models(base=KubeModel):
+    for model in base.__subclasses__():
+        yield model
+        yield from _models(model)
+
+
+def test_every_exactly_one_of_rule_in_the_crds_comes_from_a_declaration():
+    """A hand-written exactly-one-of CEL rule would drift from its validator: every one is declared instead."""
+    declared = {rule.message(model) for model in _models() if model.__module__.startswith("llmops_operator.")
+                for rule in model.__dict__.get("exactly_one", ())}
+    in_crds = {node["message"] for kind in ALL_KINDS for _, node in walk(crd(kind))
+               if isinstance(node.get("message"), str) and node["message"].startswith("set exactly one of")}
+    assert declared == in_crds and len(declared) == 5

@@ -6,15 +6,51 @@ descriptions ``kubectl explain`` prints, camelCase aliases become the wire names
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema
 
 GROUP = "llmops.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "llmops"
+
+
+@dataclass(frozen=True)
+class ExactlyOneOf:
+    """The rule that exactly one of some optional fields of a block is set.
+
+    Declared once on the model (`exactly_one = (exactly_one_of(...),)`), it is enforced twice from that one
+    declaration: by the model's validator, and by the API server through the CEL rule the CRD carries."""
+
+    fields: tuple[str, ...]
+    """The fields' Python names."""
+    where: str
+    """The block's path as a person writes it in a manifest (model, source, baseModel), for the message."""
+
+    def wire_names(self, model: type[BaseModel]) -> list[str]:
+        return [model.model_fields[name].alias or name for name in self.fields]
+
+    def message(self, model: type[BaseModel]) -> str:
+        names = [f"{self.where}.{name}" for name in self.wire_names(model)]
+        return f"set exactly one of {', '.join(names[:-1])} and {names[-1]}"
+
+    def cel_rule(self, model: type[BaseModel]) -> dict[str, str]:
+        has = [f"has(self.{name})" for name in self.wire_names(model)]
+        rule = f"{has[0]} != {has[1]}" if len(has) == 2 else f"[{', '.join(has)}].filter(x, x).size() == 1"
+        return cel(rule, self.message(model))
+
+    def holds(self, obj: BaseModel) -> bool:
+        return sum(getattr(obj, name) is not None for name in self.fields) == 1
+
+
+def exactly_one_of(*fields: str, where: str) -> ExactlyOneOf:
+    if len(fields) < 2:
+        raise ValueError("exactly_one_of needs at least two fields")
+    return ExactlyOneOf(fields=fields, where=where)
 
 
 class KubeModel(BaseModel):
@@ -27,6 +63,25 @@ class KubeModel(BaseModel):
         use_attribute_docstrings=True,
         validate_assignment=False,
     )
+
+    exactly_one: ClassVar[tuple[ExactlyOneOf, ...]] = ()
+    """This block's exactly-one-of rules: each checked on validation and emitted as a CEL rule of the CRD."""
+
+    @model_validator(mode="after")
+    def _declared_exactly_one(self) -> "KubeModel":
+        for rule in self.exactly_one:
+            if not rule.holds(self):
+                raise ValueError(rule.message(type(self)))
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        schema = handler(core_schema)
+        if cls.exactly_one:
+            target = handler.resolve_ref_schema(schema)
+            declared = [rule.cel_rule(cls) for rule in cls.exactly_one]
+            target["x-kubernetes-validations"] = [*target.get("x-kubernetes-validations", []), *declared]
+        return schema
 
     def wire(self) -> dict[str, Any]:
         """The object as it travels to the API server: camelCase, no unset optionals."""
@@ -45,7 +100,8 @@ def list_map(*keys: str) -> dict[str, Any]:
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    """One ``x-kubernetes-validations`` entry; the same rule is also enforced by the model's validators."""
+    """One ``x-kubernetes-validations`` entry; the same rule is also enforced by the model's validators (an
+    exactly-one-of rule is declared with `exactly_one_of` instead, which writes both)."""
     entry = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     DriftStatus, KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, age_column, cel, drift_column,
-    list_map, ready_columns,
+    exactly_one_of, list_map, ready_columns,
 )
 from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
 from llmops_operator.api.v1alpha1.units import Duration
@@ -21,7 +21,6 @@ from llmops_operator.api.v1alpha1.units import Duration
 FEAST_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Feast project names may hold letters, digits and underscores only; the same is kept for columns."""
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
-SOURCE_MESSAGE = "set exactly one of source.file and source.dataSource"
 JOIN_KEY_MESSAGE = "every joinKey of an entity must differ from the feature names"
 
 FeastName = Annotated[str, Field(min_length=1, max_length=63, pattern=FEAST_NAME_PATTERN)]
@@ -62,20 +61,12 @@ class DataSourceRef(KubeModel):
 class FeatureSourceSpec(KubeModel):
     """Where the feature rows come from. Exactly one of file and dataSource."""
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("has(self.file) != has(self.dataSource)", SOURCE_MESSAGE),
-    ]}}
+    exactly_one = (exactly_one_of("file", "data_source", where="source"),)
 
     file: FileSourceSpec | None = None
     """A file the operator registers as a Feast FileSource named after this object."""
     data_source: DataSourceRef | None = None
     """An existing Feast data source in the project."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "FeatureSourceSpec":
-        if (self.file is None) == (self.data_source is None):
-            raise ValueError(SOURCE_MESSAGE)
-        return self
 
 
 class FeatureSpec(KubeModel):

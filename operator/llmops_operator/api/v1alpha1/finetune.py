@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, SafetyStatus, StatusModel,
-    age_column, cel, cost_column, ready_columns, safety_column,
+    age_column, cel, exactly_one_of, cost_column, ready_columns, safety_column,
 )
 from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
 
@@ -16,20 +16,12 @@ from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, Jo
 class BaseModelSpec(KubeModel):
     """The model to adapt. Exactly one of uri and trainingJobRef."""
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("has(self.uri) != has(self.trainingJobRef)", "set exactly one of baseModel.uri and baseModel.trainingJobRef"),
-    ]}}
+    exactly_one = (exactly_one_of("uri", "training_job_ref", where="baseModel"),)
 
     uri: str | None = Field(default=None, min_length=1, max_length=1024)
     """A save_pretrained directory (file://, pvc:// or s3://) of a causal language model."""
     training_job_ref: LocalObjectReference | None = None
     """Use the output of a TrainingJob in this namespace (waits until it has Succeeded)."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "BaseModelSpec":
-        if (self.uri is None) == (self.training_job_ref is None):
-            raise ValueError("set exactly one of baseModel.uri and baseModel.trainingJobRef")
-        return self
 
 
 class LoraSpec(KubeModel):

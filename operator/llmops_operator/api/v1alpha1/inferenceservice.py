@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     CostStatus, DriftStatus, KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus,
-    SafetyStatus, StatusModel, age_column, cel, drift_column, ready_columns, safety_column,
+    SafetyStatus, StatusModel, age_column, cel, exactly_one_of, drift_column, ready_columns, safety_column,
 )
 from llmops_operator.api.v1alpha1.guardrail import DatasetConfigMapRef
 from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
@@ -25,9 +25,7 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 class ModelSpec(KubeModel):
     """What to serve. Exactly one of uri and fineTuneRef."""
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("has(self.uri) != has(self.fineTuneRef)", "set exactly one of model.uri and model.fineTuneRef"),
-    ]}}
+    exactly_one = (exactly_one_of("uri", "fine_tune_ref", where="model"),)
 
     uri: str | None = Field(default=None, min_length=1, max_length=1024)
     """Storage URI of the model, as KServe's storage initializer reads it: s3://, gs://, pvc://, hf:// or https://."""
@@ -38,12 +36,6 @@ class ModelSpec(KubeModel):
     runtimes' supported formats. Defaults to huggingface."""
     runtime: str | None = Field(default=None, max_length=253)
     """Name of the ServingRuntime or ClusterServingRuntime to use; KServe picks one for the format when absent."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "ModelSpec":
-        if (self.uri is None) == (self.fine_tune_ref is None):
-            raise ValueError("set exactly one of model.uri and model.fineTuneRef")
-        return self
 
 
 class ServingResources(KubeModel):

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, age_column, cel,
-    cost_column, ready_columns,
+    cost_column, exactly_one_of, ready_columns,
 )
 from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
 
@@ -45,20 +45,12 @@ class FeatureServiceDataset(KubeModel):
 class TrainingDataset(DatasetSpec):
     """Training data: a file of records, or a Feast feature service. Exactly one of uri and featureService."""
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("has(self.uri) != has(self.featureService)", "set exactly one of dataset.uri and dataset.featureService"),
-    ]}}
+    exactly_one = (exactly_one_of("uri", "feature_service", where="dataset"),)
 
     uri: str | None = Field(default=None, min_length=1, max_length=1024)
     """file:///path, pvc://claim/path or s3://bucket/key of a JSONL, Parquet or text file (or a directory of them)."""
     feature_service: FeatureServiceDataset | None = None
     """Read the training set from a Feast feature service instead of a file."""
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> "TrainingDataset":
-        if (self.uri is None) == (self.feature_service is None):
-            raise ValueError("set exactly one of dataset.uri and dataset.featureService")
-        return self
 
 
 class TrainingJobSpec(JobSpecCommon):

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     DriftStatus, KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus,
-    SecretKeyRef, age_column, cel, drift_column, ready_columns,
+    SecretKeyRef, age_column, cel, exactly_one_of, drift_column, ready_columns,
 )
 
 MILVUS_URI_PATTERN = r"^(https?://|tcp://|pvc://|file://|/).+"
@@ -22,7 +22,6 @@ INDEX_PARAMS: dict[str, tuple[str, ...]] = {"HNSW": ("M", "efConstruction"), "IV
                                              "FLAT": (), "AUTOINDEX": ()}
 """The build parameters pymilvus accepts per index type (IndexParams.add_index(params=...))."""
 INDEX_PARAMS_MESSAGE = "index.params: HNSW takes M and efConstruction, IVF_FLAT takes nlist, FLAT and AUTOINDEX take none"
-SOURCE_MESSAGE = "set exactly one of source.configMapRef, source.pvc and source.uri"
 OVERLAP_MESSAGE = "chunking.overlap must be smaller than chunking.size"
 DEFAULT_CHUNK_SIZE = 512
 
@@ -108,9 +107,7 @@ class ChunkingSpec(KubeModel):
 class SourceSpec(KubeModel):
     """The documents to index. Exactly one of configMapRef, pvc and uri."""
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("[has(self.configMapRef), has(self.pvc), has(self.uri)].filter(x, x).size() == 1", SOURCE_MESSAGE),
-    ]}}
+    exactly_one = (exactly_one_of("config_map_ref", "pvc", "uri", where="source"),)
 
     config_map_ref: LocalObjectReference | None = None
     """A ConfigMap whose keys are file names and values document text (small corpora)."""
@@ -123,12 +120,6 @@ class SourceSpec(KubeModel):
     """Glob patterns of files to index, relative to the source root. Defaults to **/*.md and **/*.txt."""
     chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
     """How documents are split into chunks."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "SourceSpec":
-        if sum(x is not None for x in (self.config_map_ref, self.pvc, self.uri)) != 1:
-            raise ValueError(SOURCE_MESSAGE)
-        return self
 
 
 class VectorIndexSpec(KubeModel):
