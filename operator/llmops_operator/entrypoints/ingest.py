@@ -8,8 +8,8 @@ Reads the config builders/ingest.py writes, then:
 4. embeds and upserts only the chunks the collection lacks, deletes the chunks whose document
    changed or went away;
 5. points the alias at the collection (create or alter), only now that it is complete;
-6. reports rows, source digest, model, index state and the embedding drift against what the
-   alias served before into the object's progress ConfigMap.
+6. reports rows, source digest, model, index state and the corpus drift (the new collection's
+   embeddings against those of the collection the alias served before) into the object's progress ConfigMap.
 The Milvus client is closed on every path, so the next Job (or the operator) can open a Milvus Lite file.
 """
 

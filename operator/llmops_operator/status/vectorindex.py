@@ -11,7 +11,8 @@ Conditions (each reported on every pass):
 Phase: Ready, Ingesting (pending or running), Failed.
 The report (progress ConfigMap, written by the runtime) gives vectors, lastIngested, sourceDigest,
 indexState and the drift block; it describes the collection the alias serves, which the status
-shows as physicalCollection.
+shows as physicalCollection. The drift block is corpus drift: the served collection against the one the
+alias served before the last ingest (not queries against documents).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     DriftStatus, KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus,
-    SecretKeyRef, age_column, cel, exactly_one_of, drift_column, ready_columns,
+    SecretKeyRef, age_column, cel, exactly_one_of, ready_columns,
 )
 
 MILVUS_URI_PATTERN = r"^(https?://|tcp://|pvc://|file://|/).+"
@@ -159,7 +159,9 @@ class VectorIndexStatus(ResourceStatus):
     index_state: str | None = None
     """State of the vector index on the served collection as Milvus reports it (Finished, InProgress, Failed)."""
     drift: DriftStatus | None = None
-    """Embedding drift of queries against the indexed documents; absent until measured."""
+    """Corpus drift: how far the documents the last ingest embedded moved from those the alias served before it
+    (cosine distance between the mean vectors of a sample of each, metric embedding, feature centroid). It compares
+    two collections, not queries with documents; absent until a second ingest has something to compare with."""
 
 
 class VectorIndex(Resource):
@@ -171,7 +173,8 @@ class VectorIndex(Resource):
             *ready_columns(),
             PrinterColumn(name="Vectors", json_path=".status.vectors", type="integer"),
             PrinterColumn(name="Model", json_path=".status.embeddingModel"),
-            drift_column(),
+            PrinterColumn(name="CorpusDrift", json_path=".status.drift.score", type="number",
+                          description="How far the last ingest moved the corpus from the one served before it"),
             age_column(),
         ],
     )
