@@ -20,7 +20,7 @@ pytest.importorskip("httpx")
 
 from model_servers import MODEL, predict, release_env, transformer  # noqa: E402
 
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample  # noqa: E402
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample  # noqa: E402
 from llmops_operator.backends.prometheus import scrape  # noqa: E402
 from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples  # noqa: E402
 from llmops_operator.controllers.promptrelease import live_facts  # noqa: E402

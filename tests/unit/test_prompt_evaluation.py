@@ -13,7 +13,7 @@ import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail, PromptRelease
 from llmops_operator.builders.guardrail_policy import compile_policy
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample
 from llmops_operator.backends.prompt_evaluation import EvaluationUnavailable, output_of
 from llmops_operator.core.contract import Context, parse
 from llmops_operator.controllers.promptrelease import (
@@ -26,7 +26,7 @@ from llmops_operator.scoring.prompt_evaluation import (
 from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.builders.prompts import FORCE_HEADER
 from llmops_operator.servers.prompt_routing import Route, Routing, pick_version
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationResult
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
 from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, planned_routes, release_observation
 from llmops_operator.status.rollout import LiveFacts
 

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from llmops_operator.api.v1alpha1.promptrelease import AnalysisSpec, CanarySpec, EvaluationResult, RolloutStatus
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
+from llmops_operator.api.v1alpha1.promptrelease_rollout import AnalysisSpec, CanarySpec, RolloutStatus
 from llmops_operator.status.rollout import LiveFacts, RolloutInput, decide, gate
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import aiohttp
 
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample
 from llmops_operator.guardrails.verdict import BLOCKED
 from llmops_operator.scoring.prompt_evaluation import Output
 from llmops_operator.builders.prompts import FORCE_HEADER

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample, EvaluationResult, PromptDrift
 from llmops_operator.scoring.evaluation import exact_match, rouge_l
 
 UNSAFE = ("blocked", "redacted")

@@ -17,7 +17,13 @@ from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus, StatusModel, age_column,
     cel, list_map, ready_columns,
 )
-from llmops_operator.api.v1alpha1.units import Duration
+# The kind's blocks live in modules by concern (evaluation, rollout); the kind's own module names them too.
+from llmops_operator.api.v1alpha1.promptrelease_evaluation import (
+    EvaluationExample, EvaluationResult, EvaluationSpec, PromptDrift,
+)
+from llmops_operator.api.v1alpha1.promptrelease_rollout import (
+    AnalysisSpec, CanarySpec, GateResult, HistoryEntry, RolloutSpec, RolloutStatus,
+)
 
 VERSION_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -73,164 +79,6 @@ class PromptVersion(KubeModel):
             raise ValueError(f"variables {missing} do not appear in the template as {{{{ name }}}}")
         if undeclared:
             raise ValueError(f"the template uses {undeclared}, which are not in variables")
-        return self
-
-
-MAX_STEPS = 10
-
-
-class CanaryStep(KubeModel):
-    """One step of a canary: the candidate's share of traffic and what it must show before the next step."""
-
-    weight: int = Field(ge=1, le=100)
-    """Percent of requests (1..100) the candidate gets during this step."""
-    min_duration: Duration = "0s"
-    """Time the step lasts at least, such as 10m. Defaults to 0s."""
-    min_requests: int = Field(default=0, ge=0, le=100_000_000)
-    """Requests the candidate must serve during this step before it may advance. Defaults to 0."""
-
-
-def _steps_increase_rule() -> str:
-    indices = ", ".join(str(i) for i in range(MAX_STEPS - 1))
-    return f"[{indices}].all(i, i + 1 >= size(self) || self[i].weight < self[i + 1].weight)"
-
-
-class CanarySpec(KubeModel):
-    """The candidate version and how it gets traffic: a fixed weight, or steps that end in promotion."""
-
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("!(has(self.weight) && has(self.steps))", "rollout.canary: set weight or steps, not both"),
-    ]}}
-
-    version: str = Field(min_length=1, max_length=40)
-    """Name of the candidate version (one of versions)."""
-    weight: int | None = Field(default=None, ge=0, le=100)
-    """A fixed percent of requests (0..100) for the candidate, held until the spec changes; never promoted.
-    Defaults to 10 when steps are absent."""
-    steps: list[CanaryStep] | None = Field(default=None, min_length=1, max_length=MAX_STEPS, json_schema_extra={
-        "x-kubernetes-validations": [cel(_steps_increase_rule(), "rollout.canary.steps: weights must increase")]})
-    """Progressive steps with increasing weights; after the last one the candidate is promoted to stable.
-    A single step of weight 100 releases the candidate at once after its evaluation passes."""
-
-    @field_validator("steps")
-    @classmethod
-    def _weights_increase(cls, steps: list[CanaryStep] | None) -> list[CanaryStep] | None:
-        for index, (before, after) in enumerate(zip(steps or (), (steps or ())[1:])):
-            if after.weight <= before.weight:
-                raise ValueError(f"weights must increase: steps[{index + 1}].weight {after.weight} is not above "
-                                 f"steps[{index}].weight {before.weight}")
-        return steps
-
-    @model_validator(mode="after")
-    def _weight_or_steps(self) -> "CanarySpec":
-        if self.weight is not None and self.steps is not None:
-            raise ValueError("rollout.canary: set weight or steps, not both")
-        return self
-
-    @property
-    def progressive(self) -> bool:
-        return self.steps is not None
-
-    def effective_steps(self) -> list[CanaryStep]:
-        """The steps the rollout walks; a fixed weight is one step that is held (never promoted)."""
-        if self.steps is not None:
-            return list(self.steps)
-        # model_construct: a fixed weight may be 0 (routed, no traffic), which a step may not.
-        return [CanaryStep.model_construct(weight=10 if self.weight is None else self.weight, min_duration="0s",
-                                           min_requests=0)]
-
-
-class RolloutSpec(KubeModel):
-    """Which version serves, and which one is being tried."""
-
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("!has(self.canary) || self.canary.version != self.stable",
-            "rollout.canary.version must differ from rollout.stable", ".canary.version"),
-    ]}}
-
-    stable: str = Field(min_length=1, max_length=40)
-    """Name of the version that serves by default (one of versions)."""
-    canary: CanarySpec | None = None
-    """A candidate version and its traffic share; absent when only the stable version serves."""
-    strategy: Literal["random", "sticky"] = "random"
-    """How the runtime picks a version per request: random (by weight) or sticky (by a hash of stickyKey, so a user
-    keeps seeing the same version). Defaults to random."""
-    sticky_key: str = Field(default="x-user-id", min_length=1, max_length=128)
-    """Request header hashed by the sticky strategy. Defaults to x-user-id."""
-
-    @model_validator(mode="after")
-    def _canary_differs(self) -> "RolloutSpec":
-        if self.canary is not None and self.canary.version == self.stable:
-            raise ValueError("rollout.canary.version must differ from rollout.stable")
-        return self
-
-
-class AnalysisSpec(KubeModel):
-    """Gates a candidate must pass: before traffic (evaluation score) and at every step (live metrics)."""
-
-    min_evaluation_score: float | None = Field(default=None, ge=0, le=1)
-    """Lowest offline evaluation score (0..1) that lets the candidate get traffic."""
-    min_safety: float | None = Field(default=None, ge=0, le=1)
-    """Lowest safety score (0..1): offline, of the evaluation outputs; live, of the candidate's own requests."""
-    max_cost_per1k_tokens: float | None = Field(default=None, ge=0, alias="maxCostPer1kTokens")
-    """Highest cost per 1,000 tokens of the target service (service-wide, from its status.cost)."""
-    max_latency_p99_ms: float | None = Field(default=None, gt=0, alias="maxLatencyP99Ms")
-    """Highest p99 latency of the target service in milliseconds (service-wide: latency is not per version)."""
-
-
-class EvaluationExample(KubeModel):
-    """One evaluation case: the variables sent and what a good output looks like."""
-
-    variables: dict[str, str] = Field(default_factory=dict)
-    """Values of the template's variables."""
-    expected: str | None = Field(default=None, max_length=16_384)
-    """The reference output, compared with the metric (rougeL or exactMatch)."""
-    contains: str | None = Field(default=None, min_length=1, max_length=1024)
-    """Text the output must contain (case-insensitive)."""
-    regex: str | None = Field(default=None, min_length=1, max_length=1024)
-    """A regular expression the output must match somewhere."""
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"not a regular expression: {err}") from None
-        return pattern
-
-
-class ConfigMapKey(KubeModel):
-    """A key of a ConfigMap in the same namespace."""
-
-    name: str = Field(min_length=1, max_length=253)
-    """Name of the ConfigMap."""
-    key: str = Field(min_length=1, max_length=253)
-    """Key inside the ConfigMap's data."""
-
-
-class EvaluationSpec(KubeModel):
-    """Offline evaluation of a candidate through the target service before it gets any traffic."""
-
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("has(self.examples) || has(self.dataset)", "evaluation: set examples or dataset"),
-    ]}}
-
-    examples: list[EvaluationExample] | None = Field(default=None, min_length=1, max_length=100)
-    """Inline examples."""
-    dataset: ConfigMapKey | None = None
-    """A ConfigMap key holding examples as JSON Lines ({variables, expected?, contains?, regex?} per line)."""
-    metric: Literal["rougeL", "exactMatch"] = "rougeL"
-    """How an output is compared with `expected`. Defaults to rougeL."""
-    guardrail_ref: LocalObjectReference | None = None
-    """A Guardrail whose policy checks every output (unsafe: blocked or redacted); by default the target's
-    own guardrail verdicts, as the service returns them, count."""
-
-    @model_validator(mode="after")
-    def _has_examples(self) -> "EvaluationSpec":
-        if self.examples is None and self.dataset is None:
-            raise ValueError("evaluation: set examples or dataset")
         return self
 
 
@@ -298,94 +146,6 @@ class ReleasedVersion(StatusModel):
     """ConfigMap holding the version (template and parameters), content-hashed."""
     weight: int | None = None
     """Percent of traffic the version gets."""
-
-
-GatePhase = Literal["Successful", "Failed", "Inconclusive"]
-
-
-class GateResult(StatusModel):
-    """One gate's measurement, shaped like an Argo Rollouts AnalysisRun metric result."""
-
-    metric: str
-    """The gate: evaluationScore, evaluationSafety, safety, costPer1kTokens or latencyP99Ms."""
-    value: float | None = None
-    """The measured value; absent when there is nothing to measure yet."""
-    threshold: float
-    """The spec's bound (a minimum or a maximum, by metric)."""
-    phase: GatePhase
-    """Successful, Failed, or Inconclusive (no data yet: blocks advancing, never rolls back)."""
-    message: str | None = None
-    """Why, in a sentence."""
-
-
-class EvaluationResult(StatusModel):
-    """The offline evaluation of one candidate, cached by its content hash so it runs once per version."""
-
-    version: str
-    """The version evaluated."""
-    hash: str
-    """Content hash of the version evaluated; an edited template is evaluated again."""
-    score: float | None = None
-    """Mean score of the examples (0..1)."""
-    safety: float | None = None
-    """Share of outputs neither blocked nor redacted (0..1)."""
-    examples: int = 0
-    """Examples scored."""
-    evaluated_at: str | None = None
-    """When it ran (RFC 3339)."""
-
-
-class RolloutStatus(StatusModel):
-    """Where the candidate stands; read back each pass, so the rollout is level-based and survives restarts."""
-
-    state: str
-    """Stable, Evaluating, EvaluationFailed, Canary (a fixed weight), Progressing, Promoted or RolledBack."""
-    candidate: str | None = None
-    """The candidate version."""
-    candidate_hash: str | None = None
-    """Content hash of the candidate; a new hash restarts the rollout."""
-    step: int | None = None
-    """Index of the current step (0-based)."""
-    steps: int | None = None
-    """Number of steps."""
-    step_started_at: str | None = None
-    """When the current step began (RFC 3339)."""
-    requests_at_step_start: int | None = None
-    """The candidate's request counter when the step began; requests in the step are counted from it."""
-    step_requests: int | None = None
-    """Requests the candidate served in the current step."""
-    gates: list[GateResult] = Field(default_factory=list)
-    """The gates of the last pass."""
-    message: str | None = None
-    """What the rollout waits for, or why it stopped."""
-
-
-class HistoryEntry(StatusModel):
-    """One event in the release's life."""
-
-    version: str
-    """The version concerned."""
-    hash: str | None = None
-    """Its content hash."""
-    event: str
-    """Released, Promoted, RolledBack or EvaluationFailed."""
-    at: str
-    """When (RFC 3339)."""
-    reason: str | None = None
-    """Why, for rollbacks and failed evaluations."""
-
-
-class PromptDrift(StatusModel):
-    """How the candidate's output lengths differ from the stable version's."""
-
-    metric: str | None = None
-    """The drift metric (psi)."""
-    score: float | None = None
-    """The score; absent when there is not enough traffic."""
-    compared: str | None = None
-    """The versions compared, candidate vs stable."""
-    message: str | None = None
-    """What was compared, or why nothing was."""
 
 
 class PromptReleaseStatus(ResourceStatus):

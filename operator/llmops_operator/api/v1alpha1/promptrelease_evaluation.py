@@ -1,0 +1,99 @@
+"""PromptRelease's offline evaluation: its examples and dataset, the cached result, and output drift.
+
+scoring/prompt_evaluation.py scores what the target service answered; the blocks here are what a person
+writes (EvaluationSpec) and what status reports (EvaluationResult, PromptDrift).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llmops_operator.api.v1alpha1.common import KubeModel, LocalObjectReference, StatusModel, cel
+
+class EvaluationExample(KubeModel):
+    """One evaluation case: the variables sent and what a good output looks like."""
+
+    variables: dict[str, str] = Field(default_factory=dict)
+    """Values of the template's variables."""
+    expected: str | None = Field(default=None, max_length=16_384)
+    """The reference output, compared with the metric (rougeL or exactMatch)."""
+    contains: str | None = Field(default=None, min_length=1, max_length=1024)
+    """Text the output must contain (case-insensitive)."""
+    regex: str | None = Field(default=None, min_length=1, max_length=1024)
+    """A regular expression the output must match somewhere."""
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return pattern
+
+
+class ConfigMapKey(KubeModel):
+    """A key of a ConfigMap in the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the ConfigMap."""
+    key: str = Field(min_length=1, max_length=253)
+    """Key inside the ConfigMap's data."""
+
+
+class EvaluationSpec(KubeModel):
+    """Offline evaluation of a candidate through the target service before it gets any traffic."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.examples) || has(self.dataset)", "evaluation: set examples or dataset"),
+    ]}}
+
+    examples: list[EvaluationExample] | None = Field(default=None, min_length=1, max_length=100)
+    """Inline examples."""
+    dataset: ConfigMapKey | None = None
+    """A ConfigMap key holding examples as JSON Lines ({variables, expected?, contains?, regex?} per line)."""
+    metric: Literal["rougeL", "exactMatch"] = "rougeL"
+    """How an output is compared with `expected`. Defaults to rougeL."""
+    guardrail_ref: LocalObjectReference | None = None
+    """A Guardrail whose policy checks every output (unsafe: blocked or redacted); by default the target's
+    own guardrail verdicts, as the service returns them, count."""
+
+    @model_validator(mode="after")
+    def _has_examples(self) -> "EvaluationSpec":
+        if self.examples is None and self.dataset is None:
+            raise ValueError("evaluation: set examples or dataset")
+        return self
+
+
+class EvaluationResult(StatusModel):
+    """The offline evaluation of one candidate, cached by its content hash so it runs once per version."""
+
+    version: str
+    """The version evaluated."""
+    hash: str
+    """Content hash of the version evaluated; an edited template is evaluated again."""
+    score: float | None = None
+    """Mean score of the examples (0..1)."""
+    safety: float | None = None
+    """Share of outputs neither blocked nor redacted (0..1)."""
+    examples: int = 0
+    """Examples scored."""
+    evaluated_at: str | None = None
+    """When it ran (RFC 3339)."""
+
+
+class PromptDrift(StatusModel):
+    """How the candidate's output lengths differ from the stable version's."""
+
+    metric: str | None = None
+    """The drift metric (psi)."""
+    score: float | None = None
+    """The score; absent when there is not enough traffic."""
+    compared: str | None = None
+    """The versions compared, candidate vs stable."""
+    message: str | None = None
+    """What was compared, or why nothing was."""
