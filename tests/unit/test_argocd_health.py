@@ -131,7 +131,7 @@ def training(dress=None, body=None):
 
 
 def spent_training_job(action: str) -> dict[str, Any]:
-    """A job whose last status says the budget is spent: the next pass holds it (status/jobs.py budget_hold)."""
+    """A job whose last measured spend reached its budget: the next pass holds it (scoring/budget.py job_hold)."""
     body = with_spec(example("TrainingJob"), budget={"limit": 0.5, "action": action})
     body["status"] = {"phase": "Running", "observedGeneration": 1, "cost": {"currency": "USD", "accrued": 0.6},
                       "conditions": [{"type": "BudgetExceeded", "status": "True", "reason": "BudgetExceeded",
