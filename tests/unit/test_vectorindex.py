@@ -110,7 +110,8 @@ def test_crd_carries_the_cel_rules_and_columns():
     assert source["properties"]["include"]["maxItems"] == 32
     assert rules(spec["milvus"]["properties"]["collection"]) == {"milvus.collection is immutable": "self == oldSelf"}
     assert spec["embedding"]["properties"]["dimension"]["maximum"] == 32768
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Phase", "Vectors", "Model", "CorpusDrift", "Age"]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Ready", "Phase", "Vectors", "Model", "CorpusDrift", "Age"]
     drift = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["drift"]["description"]
     assert drift.startswith("Corpus drift") and "not queries" in drift
 

@@ -13,8 +13,8 @@ from llmops_operator.guardrails.policy import POLICY_FORMAT
 from llmops_operator.builders.naming import child_name, short_hash
 
 POLICY_KEY = "policy.json"
-POLICY_COMPONENT = "guardrail-policy"
 """The ConfigMap key holding the compiled policy."""
+POLICY_COMPONENT = "guardrail-policy"
 
 
 def compile_check(check: GuardrailCheck, policy_mode: str = "enforce") -> dict[str, Any]:

@@ -34,8 +34,8 @@ STOP_ANNOTATION = "serving.kserve.io/stop"
 """KServe's stop switch (v0.15+): "true" deletes the components' pods and keeps the object; absent resumes it."""
 GPU_RESOURCE = "nvidia.com/gpu"
 NAME_LENGTH = 45
-KSERVE_COMPONENT = "inference-service"
 """KServe and Knative derive `<name>-predictor-<namespace>` DNS labels: leave them room."""
+KSERVE_COMPONENT = "inference-service"
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
 
 
 def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[dict[str, Any] | None, cond.Observed | None]:
-    """The evaluation Guardrail's compiled policy and GuardrailReady; (None, None) without spec.evaluation.guardrailRef.
+    """The evaluation Guardrail's compiled policy and GuardrailReady; (None, None) without a guardrailRef.
 
     The policy is None, and GuardrailReady False saying why, while the FineTune waits for the Guardrail."""
     ref = ft.spec.evaluation.guardrail_ref if ft.spec.evaluation else None
@@ -49,8 +49,8 @@ def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[dict[str, Any] | None, c
     guardrail = refs.get(("Guardrail", ref.name))
     config_map = ((guardrail or {}).get("status") or {}).get("policyConfigMap")
     if guardrail is None:
-        return None, cond.false(GUARDRAIL_READY, "GuardrailNotFound",
-                                f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
+        return None, cond.false(GUARDRAIL_READY, "GuardrailNotFound", f"spec.evaluation.guardrailRef: Guardrail "
+                                f"{ref.name!r} does not exist in this namespace")
     if not config_map:
         return None, cond.false(GUARDRAIL_READY, "GuardrailNotReady",
                                 f"waiting for Guardrail {ref.name!r} to compile its policy")

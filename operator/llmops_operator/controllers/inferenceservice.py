@@ -97,7 +97,8 @@ def _prompts(obj: InferenceService, refs: Refs, inputs: Inputs) -> PromptMount |
     if release is None:
         waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotFound",
                              f"spec.promptReleaseRef: PromptRelease {ref.name!r} does not exist in this namespace")
-    elif not cond.is_ready(status) or not (status.get("stable") or {}).get("configMap") or not status.get("routingConfigMap"):
+    elif (not cond.is_ready(status) or not (status.get("stable") or {}).get("configMap")
+          or not status.get("routingConfigMap")):
         waiting = cond.false(PROMPT_ATTACHED, "PromptReleaseNotReady",
                              f"waiting for PromptRelease {ref.name!r} to release its versions")
     else:

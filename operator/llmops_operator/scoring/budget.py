@@ -192,7 +192,8 @@ def service_budget_conditions(state: BudgetState, hourly_rate: float, currency: 
     else:
         fits = cond.true(BUDGET_FITS, "WithinEstimate",
                          f"a period at the replica floor costs {estimate} {currency}, within spec.budget.limit {limit}")
-    where = f"spent {spent} {currency} of the {limit} budget in the period since {cond.now_rfc3339(state.spend.period_start)}"
+    since = cond.now_rfc3339(state.spend.period_start)
+    where = f"spent {spent} {currency} of the {limit} budget in the period since {since}"
     exceeded = (cond.true(BUDGET_EXCEEDED, "BudgetExceeded", f"{where} (spec.budget.action {state.action})")
                 if state.exceeded else cond.false(BUDGET_EXCEEDED, "WithinBudget", where))
     return [fits, exceeded]
