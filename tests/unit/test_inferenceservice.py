@@ -197,7 +197,7 @@ def test_a_new_prompt_version_changes_the_prompt_hash():
 ])
 def test_missing_or_unready_references_build_nothing_and_say_why(refs, reason, message):
     obj = guarded()
-    assert children(obj, refs) == []
+    assert children(obj, refs) is None
     seen = observe(obj, [], refs)
     ready_ = seen.conditions[-1]
     assert (ready_.type, ready_.status, ready_.reason) == ("Ready", "False", reason)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from llmops_operator.api.v1alpha1 import TrainingJob
-from llmops_operator.core.contract import InvalidSpec, Observation, parse
-from llmops_operator.controllers.base import compose_status, owned_by, status_patch
+from llmops_operator.core.contract import InvalidSpec, Observation, invalid_observation, parse
+from llmops_operator.controllers.base import backoff_delay, compose_status, owned_by, status_patch
+from llmops_operator.controllers.children import classify
+from llmops_operator.k8s.client import _error
+from llmops_operator.status import kstatus
 from llmops_sandbox.apiserver.patch import merge_patch
 from llmops_operator.core import conditions as cond
 
@@ -96,3 +99,68 @@ def test_ready_aggregates_the_first_condition_that_is_not_true():
     assert cond.aggregate_ready(observed, ["Submitted", "Succeeded"]) == cond.false("Ready", "RayJobFailed", "OOM")
     assert cond.aggregate_ready(observed, ["Submitted"]).status == "True"
     assert cond.aggregate_ready(observed, ["Indexed"]).status == "Unknown"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# kstatus: Reconciling while work is in flight, Stalled with the API server's message when a pass cannot finish
+
+
+def test_an_in_flight_phase_is_reconciling_and_a_settled_one_is_not():
+    running = kstatus.with_progress(Observation([cond.false("Ready", "RayJobRunning", "step 4/10")], "Running"))
+    assert by_type(running.conditions)["Reconciling"] == cond.true("Reconciling", "RayJobRunning", "step 4/10")
+    for phase, ready in [("Succeeded", cond.true("Ready", "Succeeded")), ("Failed", cond.false("Ready", "Failed"))]:
+        settled = kstatus.with_progress(Observation([ready], phase))
+        assert set(by_type(settled.conditions)) == {"Ready"}
+    invalid = kstatus.with_progress(invalid_observation("spec.x: bad"))
+    assert by_type(invalid.conditions)["Stalled"] == cond.true("Stalled", "InvalidSpec", "spec.x: bad")
+
+
+def test_a_failed_pass_keeps_the_last_status_and_says_why_it_is_stalled():
+    previous = {"phase": "Running", "observedGeneration": 2, "progress": {"step": 40},
+                "conditions": [{"type": "Ready", "status": "False", "reason": "RayJobRunning", "message": ""},
+                               {"type": "Reconciling", "status": "True", "reason": "RayJobRunning"},
+                               {"type": "JobCreated", "status": "True", "reason": "Created", "message": ""}]}
+    failure = kstatus.PassFailure("Forbidden", 'admission webhook "quota" denied the request: over quota')
+    stalled = kstatus.failed_pass(previous, failure)
+    assert stalled.fields == {"progress": {"step": 40}} and stalled.phase == "Stalled"
+    assert by_type(stalled.conditions) == {
+        "JobCreated": cond.true("JobCreated", "Created"),
+        "Ready": cond.false("Ready", "Forbidden", failure.message),
+        "Stalled": cond.true("Stalled", "Forbidden", failure.message)}
+    transient = kstatus.failed_pass(previous, kstatus.PassFailure("ServiceUnavailable", "503", stalled=False))
+    assert transient.phase == "Running" and by_type(transient.conditions)["Ready"].reason == "RayJobRunning"
+    assert by_type(transient.conditions)["Reconciling"] == cond.true("Reconciling", "ServiceUnavailable", "503")
+    assert "Stalled" not in by_type(transient.conditions)
+
+
+RAYJOB = {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "tj-run"}}
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tj-config"}}
+
+
+@pytest.mark.parametrize("status, body, child, reason, stalled, words", [
+    (404, "404 page not found", RAYJOB, "EngineMissing", True, ["rayjobs.ray.io CRD is not installed",
+                                                                 "KubeRay v1.6 or later"]),
+    (422, {"reason": "Invalid", "message": '.spec.preRunningDeadlineSeconds: field not declared in schema'},
+     RAYJOB, "EngineMissing", True, ["rayjobs.ray.io CRD is too old", "KubeRay v1.6 or later"]),
+    (403, {"reason": "Forbidden", "message": 'configmaps "tj-config" is forbidden: exceeded quota: q'},
+     CONFIGMAP, "Forbidden", True, ["writing ConfigMap tj-config: 403", "exceeded quota"]),
+    (422, {"reason": "Invalid", "message": 'ConfigMap "tj-config" is invalid: data: Too long'},
+     CONFIGMAP, "Invalid", True, ["data: Too long"]),
+    (404, {"reason": "NotFound", "message": 'namespaces "gone" not found',
+           "details": {"name": "gone", "kind": "namespaces"}}, RAYJOB, "NotFound", True, ["not found"]),
+    (409, {"reason": "Conflict", "message": "the object has been modified"}, CONFIGMAP, "Conflict", False, []),
+    (503, "", None, "Http503", False, ["calling the API: 503"]),
+])
+def test_api_errors_are_classified_for_kstatus(status, body, child, reason, stalled, words):
+    failure = classify(_error(status, body), child)
+    assert (failure.reason, failure.stalled) == (reason, stalled)
+    for word in words:
+        assert word in failure.message
+
+
+def test_backoff_doubles_from_two_seconds_and_stops_at_five_minutes():
+    assert [backoff_delay(n) for n in range(1, 12)] == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
+
+
+def by_type(conditions):
+    return {c.type: c for c in conditions}

@@ -321,7 +321,7 @@ def test_fine_tune_waits_for_its_training_job():
     reconciler = FineTuneReconciler()
     assert reconciler.references(ft) == [("TrainingJob", "tj")]
     missing = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): None})
-    assert reconciler.children(ft, ctx(), {("TrainingJob", "tj"): None}) == []
+    assert reconciler.children(ft, ctx(), {("TrainingJob", "tj"): None}) is None
     assert (missing.phase, by_type(missing)["Ready"].reason) == ("Waiting", "TrainingJobNotFound")
     running = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "Unknown"}]}}
     pending = reconciler.status(ft, [], None, ctx(), {("TrainingJob", "tj"): running})
@@ -346,7 +346,7 @@ def test_fine_tune_carries_the_evaluation_guardrail_policy_in_its_run_config():
                                         "guardrailRef": {"name": "policy"}}))
     reconciler = FineTuneReconciler()
     not_ready = {("Guardrail", "policy"): {"status": {}}}
-    assert reconciler.children(ft, ctx(), not_ready) == []
+    assert reconciler.children(ft, ctx(), not_ready) is None
     waiting = by_type(reconciler.status(ft, [], None, ctx(), not_ready))
     assert waiting["Ready"].reason == waiting["GuardrailReady"].reason == "GuardrailNotReady"
     assert waiting["BaseModelReady"].status == "True"  # the base model is not what the FineTune waits for

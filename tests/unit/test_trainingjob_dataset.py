@@ -58,7 +58,7 @@ def test_a_file_dataset_references_nothing_and_reports_no_dataset_condition():
 def test_a_job_that_has_not_started_waits_and_builds_nothing():
     refs = {("FeatureView", "driver-stats"): view("Failed")}
     assert TrainingJobReconciler().references(job()) == [("FeatureView", "driver-stats")]
-    assert TrainingJobReconciler().children(job(), ctx(), refs) == []
+    assert TrainingJobReconciler().children(job(), ctx(), refs) is None
     observation = TrainingJobReconciler().status(job(), [], None, ctx(), refs)
     waiting = observation.conditions[0]
     assert (waiting.type, waiting.status, waiting.reason) == ("DatasetReady", "False", "FeatureViewNotReady")

@@ -48,7 +48,7 @@ def render_object(body: dict[str, Any], ctx: Context, known: dict[tuple[str, str
     reconciler.check(obj, ctx)
     refs = {(kind, name): _projected(known.get((obj.namespace, kind, name)), ctx)
             for kind, name in reconciler.references(obj)}
-    return reconciler.children(obj, ctx, refs)
+    return reconciler.children(obj, ctx, refs) or []
 
 
 def _projected(body: dict[str, Any] | None, ctx: Context) -> dict[str, Any] | None:

@@ -2,8 +2,12 @@
 
 One pass: parse the body into the typed model (a bad spec becomes Ready=False/InvalidSpec, never a
 crash loop) -> build the children (pure) -> apply them with owner references (server-side apply,
-idempotent) -> observe outside systems (optional) -> reduce everything to status (pure) -> write
-status once, and only if it changed.
+idempotent, only onto objects we control) -> observe outside systems (optional) -> reduce everything
+to status (pure) -> write status once, and only if it changed.
+
+A pass the API server stops (a 403 from admission or quota, a missing CRD, a 422, a child name held by
+someone else) still writes status: `Stalled=True` and `Ready=False` with the reason and the server's
+message (status/kstatus.py). It is then retried with exponential backoff, capped at BACKOFF_CAP seconds.
 """
 
 from __future__ import annotations
@@ -14,13 +18,34 @@ from typing import Any, ClassVar
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
 from llmops_operator.controllers import events
+from llmops_operator.controllers.children import (
+    ChildConflict, PassError, apply_child, classify, owned_by, prune_children,
+)
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import Context, InvalidSpec, Observation, Refs, invalid_observation, parse
 from llmops_operator.core.settings import Settings
-from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import ApiResource, resource_of
 from llmops_operator.observability import tracing
 from llmops_operator.observability.operator_metrics import OperatorMetrics, default_metrics
+from llmops_operator.status import kstatus
+
+BACKOFF_FIRST, BACKOFF_CAP = 2.0, 300.0
+"""Seconds before the first retry of a failed pass; each further failure doubles it, up to the cap."""
+
+
+class RetryLater(Exception):
+    """A pass failed and its status says why; run it again after `delay` seconds."""
+
+    def __init__(self, failure: kstatus.PassFailure, delay: float):
+        super().__init__(f"{failure.reason}: {failure.message} (retry in {delay:.0f}s)")
+        self.failure = failure
+        self.delay = delay
+
+
+def backoff_delay(failures: int) -> float:
+    """Seconds before retrying after `failures` consecutive failed passes (1, 2, ...)."""
+    return min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_CAP)
 
 
 class Reconciler:
@@ -41,8 +66,11 @@ class Reconciler:
         """Other llmops.dev objects (kind, name) this one reads, in its namespace (pure)."""
         return []
 
-    def children(self, obj: Resource, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
-        """The child manifests, without owner references (pure; shared with `llmops render`)."""
+    def children(self, obj: Resource, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
+        """The child manifests, without owner references (pure; shared with `llmops render`).
+
+        None: not decidable now (a referenced object is not Ready yet), so the children already there are kept as
+        they are, neither updated nor pruned. [] means the object wants no children at all."""
         return []
 
     def projected_status(self, obj: Resource, ctx: Context) -> dict[str, Any] | None:
@@ -69,18 +97,6 @@ class Reconciler:
 
     async def finalize(self, obj: Resource, ctx: Context, api: ApiClient) -> None:
         """Clean up outside Kubernetes before the object goes (only when has_finalizer)."""
-
-
-def owned_by(child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-    """The child with a controller owner reference to `owner` (children are always in the owner's namespace)."""
-    meta = owner["metadata"]
-    ref = {
-        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"],
-        "controller": True, "blockOwnerDeletion": True,
-    }
-    child = dict(child)
-    child["metadata"] = {**child["metadata"], "namespace": meta.get("namespace"), "ownerReferences": [ref]}
-    return child
 
 
 def compose_status(previous: dict[str, Any] | None, observation: Observation, generation: int | None,
@@ -124,6 +140,7 @@ class Loop:
         self.resource = ApiResource(reconciler.resource.model_fields["api_version"].default,
                                     reconciler.resource.info.kind, reconciler.resource.info.plural)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._failures: dict[str, int] = {}
 
     def context(self) -> Context:
         return Context(settings=self.settings, catalog=self.settings.catalog)
@@ -135,14 +152,22 @@ class Loop:
         """One level-based pass over `body`; returns the status patch written, if any.
 
         Traced and timed; the status it settles on feeds the object's gauges, and a phase or Ready change
-        posts an Event."""
+        posts an Event. A pass stopped by the API server writes why (kstatus) and raises RetryLater."""
         meta = body["metadata"]
         kind, namespace, name = self.resource.kind, meta["namespace"], meta["name"]
         with tracing.reconcile_span(kind, namespace, name, meta.get("generation")), \
                 self.metrics.timed(kind) as record:
             async with self._lock(meta["uid"]):
                 ctx = self.context()
-                observation = await self._observe(body, ctx)
+                failure = None
+                try:
+                    observation = kstatus.with_progress(await self._observe(body, ctx))
+                except PassError as err:
+                    failure = err.failure
+                except (ApiError, ChildConflict) as err:
+                    failure = classify(err)
+                if failure is not None:
+                    observation = kstatus.failed_pass(body.get("status"), failure)
                 new = compose_status(body.get("status"), observation, meta.get("generation"),
                                      cond.now_rfc3339(ctx.now))
                 patch = status_patch(body.get("status"), new)
@@ -151,7 +176,16 @@ class Loop:
                     await events.announce(self.api, body, new, ctx.now)
                 record.status, record.written = new, bool(patch)
                 self.metrics.set_object(kind, namespace, name, new)
+                self._count(meta["uid"], failure)
             return patch
+
+    def _count(self, uid: str, failure: kstatus.PassFailure | None) -> None:
+        """Consecutive failed passes per object: reset by a good pass, else RetryLater with a growing delay."""
+        if failure is None:
+            self._failures.pop(uid, None)
+            return
+        self._failures[uid] = self._failures.get(uid, 0) + 1
+        raise RetryLater(failure, backoff_delay(self._failures[uid]))
 
     async def _observe(self, body: dict[str, Any], ctx: Context) -> Observation:
         try:
@@ -160,10 +194,20 @@ class Loop:
         except InvalidSpec as err:
             return invalid_observation(str(err))
         refs = await self.fetch_references(obj)
-        live = [await self.api.apply(owned_by(child, body)) for child in self.reconciler.children(obj, ctx, refs)]
+        live = await self._apply(body, self.reconciler.children(obj, ctx, refs))
         facts = await self.reconciler.observe(obj, live, ctx, self.api)
         observation = self.reconciler.status(obj, live, facts, ctx, refs)
         return await self.reconciler.act(obj, observation, ctx, self.api)
+
+    async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """Apply each child in order; the live objects. None (not decidable now) touches nothing."""
+        live = []
+        for child in children or []:
+            try:
+                live.append(await apply_child(self.api, child, body))
+            except (ApiError, ChildConflict) as err:
+                raise PassError(classify(err, child)) from err
+        return live
 
     async def fetch_references(self, obj: Resource) -> Refs:
         from llmops_operator.api.v1alpha1 import BY_KIND
@@ -184,25 +228,24 @@ class Loop:
         return target in self.reconciler.references(obj)
 
     async def prune(self, body: dict[str, Any]) -> list[str]:
-        """Delete children this object no longer wants (after a spec change renamed or dropped one)."""
+        """Delete children this object no longer wants (after a spec change renamed or dropped one).
+
+        Only what the spec decidedly no longer asks for: while a referenced object is not Ready, children() is
+        None and nothing is pruned (the live service keeps serving); and only children this object controls."""
         try:
             obj = parse(self.reconciler.resource, body)
         except InvalidSpec:
             return []
         desired = self.reconciler.children(obj, self.context(), await self.fetch_references(obj))
+        if desired is None:
+            return []
         wanted = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in desired}
         kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
-        removed = []
-        for kind in kinds:
-            for child in await self.api.list(kind, obj.namespace, labels.children_selector(obj)):
-                key = (child["apiVersion"], child["kind"], child["metadata"]["name"])
-                if key not in wanted:
-                    await self.api.delete(kind, obj.namespace, child["metadata"]["name"])
-                    removed.append("/".join(key[1:]))
-        return removed
+        return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted)
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+        self._failures.pop(uid, None)
 
     def deleted(self, body: dict[str, Any]) -> None:
         """The object is gone: drop its lock and its gauges."""

@@ -20,7 +20,8 @@ from llmops_operator.builders.feast import (
 from llmops_operator.builders.labels import child_in_role
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
 from llmops_operator.controllers import retrain_loop as retrain
-from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs, owned_by
+from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.controllers.children import ChildConflict, apply_child
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import FAILED, SUCCEEDED, find, job_state
@@ -66,7 +67,10 @@ class FeatureViewReconciler(Reconciler):
         owner = owner_body(obj)
         where = f"FeatureView {obj.namespace}/{obj.name}"
         try:
-            live = [await api.apply(owned_by(child, owner)) for child in build_removal(obj, image)]
+            live = [await apply_child(api, child, owner) for child in build_removal(obj, image)]
+        except ChildConflict as err:
+            log.warning("%s: no removal Job: %s", where, err)
+            return
         except ApiError as err:
             if not namespace_terminating(err):
                 raise

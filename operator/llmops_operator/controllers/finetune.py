@@ -80,11 +80,11 @@ class FineTuneReconciler(Reconciler):
             refs.append(("InferenceService", obj.spec.output.promote.inference_service_ref.name))
         return refs
 
-    def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+    def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
         uri, _ = base_model(obj, refs)
         policy, guardrail_ready = guardrail_policy(obj, refs)
         if uri is None or (guardrail_ready and guardrail_ready.status != "True"):
-            return []
+            return None  # not decidable until the reference is Ready: keep what runs
         return job_children(obj, finetune_run_config(obj, uri, policy), ctx)
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,

@@ -140,10 +140,10 @@ class InferenceServiceReconciler(Reconciler):
                  ("PromptRelease", spec.prompt_release_ref)]
         return [(kind, ref.name) for kind, ref in named if ref is not None]
 
-    def children(self, obj: InferenceService, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+    def children(self, obj: InferenceService, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
         inputs, policy, prompts = resolve(obj, refs)
         if inputs.waiting:
-            return []
+            return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
         return [build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
                                                policy, prompts, stopped=stopped)]

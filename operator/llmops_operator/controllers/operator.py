@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import kopf
 
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
 from llmops_operator.builders import labels
-from llmops_operator.controllers.base import Loop, Reconciler
+from llmops_operator.controllers.base import BACKOFF_FIRST, Loop, Reconciler, RetryLater
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.core.settings import Settings
 
 log = logging.getLogger("llmops.operator")
+TOKEN_RELOGIN = timedelta(minutes=5)
+"""kopf logs in again this often when the token comes from a file that rotates (and on any 401)."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -30,7 +33,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 
 def _temporary(err: ApiError) -> kopf.TemporaryError:
-    return kopf.TemporaryError(str(err), delay=2 if err.status == 409 else 10)
+    """An API error outside a pass's status write-up (the status write itself): retried soon, kopf logs it."""
+    return kopf.TemporaryError(str(err), delay=BACKOFF_FIRST)
 
 
 def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, settings: Settings) -> None:
@@ -46,6 +50,8 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
             return
         try:
             await loop_of(memo).reconcile(dict(body))
+        except RetryLater as err:
+            raise kopf.TemporaryError(str(err), delay=err.delay) from err
         except ApiError as err:
             raise _temporary(err) from err
 
@@ -139,10 +145,12 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
     def login(**_: Any) -> kopf.ConnectionInfo:
         """kopf logs in with the same credentials as our client: in-cluster, else KUBECONFIG."""
         conn = kubeconfig.load()
+        token = kubeconfig.TokenSource(conn).current()
+        expiration = datetime.now(timezone.utc) + TOKEN_RELOGIN if conn.token_file else None
         return kopf.ConnectionInfo(
-            server=conn.server, token=conn.token, ca_path=conn.ca_file, insecure=conn.insecure,
+            server=conn.server, token=token, ca_path=conn.ca_file, insecure=conn.insecure,
             certificate_path=conn.cert_file, private_key_path=conn.key_file,
-            default_namespace=conn.default_namespace, scheme="Bearer" if conn.token else None)
+            default_namespace=conn.default_namespace, scheme="Bearer" if token else None, expiration=expiration)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:

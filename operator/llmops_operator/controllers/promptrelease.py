@@ -21,7 +21,8 @@ from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnava
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.prompts import build_prompt_configmaps, build_routing_configmap
 from llmops_operator.controllers import events
-from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, owned_by, parse
+from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
+from llmops_operator.controllers.children import apply_child
 from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
@@ -91,7 +92,7 @@ class PromptReleaseReconciler(Reconciler):
         facts = await self._facts(obj, ctx, api)
         decision = decision_of(obj, facts, ctx.now)
         if decision.routes != planned_routes(obj) and obj.metadata.uid:
-            await api.apply(owned_by(build_routing_configmap(obj, decision.routes), owner_body(obj)))
+            await apply_child(api, build_routing_configmap(obj, decision.routes), owner_body(obj))
         if decision.event and obj.metadata.uid:
             await events.post(api, rollout_event(obj, *decision.event, cond.now_rfc3339(ctx.now)))
         return facts

@@ -72,12 +72,12 @@ class TrainingJobReconciler(Reconciler):
         source = obj.spec.dataset.feature_service
         return [("FeatureView", source.feature_view.name)] if source else []
 
-    def children(self, obj: TrainingJob, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+    def children(self, obj: TrainingJob, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
         view, dataset_ready = feature_view(obj, refs)
         if dataset_ready is None:
             return job_children(obj, training_run_config(obj), ctx)
         if view is None:
-            return []
+            return None  # not decidable until the reference is Ready: keep what runs
         return job_children(obj, training_run_config(obj, reader_files(view)), ctx,
                             extra_volumes=store_volumes(obj, view))
 

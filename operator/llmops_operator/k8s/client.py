@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 import aiohttp
 
 from llmops_operator.observability import tracing
-from llmops_operator.k8s.kubeconfig import Connection
+from llmops_operator.k8s.kubeconfig import Connection, TokenSource
 from llmops_operator.k8s.resources import ApiResource, resource_of
 
 
@@ -29,9 +29,17 @@ class ApiError(Exception):
     def reason(self) -> str:
         return self.body.get("reason", "")
 
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message", ""))
+
 
 class NotFound(ApiError):
-    pass
+    @property
+    def missing_type(self) -> bool:
+        """The resource type itself is not served (no CRD), rather than one object of it being absent: the server
+        names the object in `details` only in the second case."""
+        return not (self.body.get("details") or {}).get("name")
 
 
 class Conflict(ApiError):
@@ -48,9 +56,8 @@ class ApiClient:
                  timeout: float = 30.0):
         self.connection = connection
         self.field_manager = field_manager
+        self.token = TokenSource(connection)
         headers = {"Accept": "application/json", "User-Agent": "llmops-operator"}
-        if connection.token:
-            headers["Authorization"] = f"Bearer {connection.token}"
         self._session = aiohttp.ClientSession(
             base_url=connection.server,
             headers=headers,
@@ -72,13 +79,27 @@ class ApiClient:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         with tracing.request_span(method, path) as span:
-            async with self._session.request(method, path, data=data, headers=headers, params=params) as resp:
-                tracing.record_response(span, resp.status)
-                text = await resp.text()
-                payload = json.loads(text) if text and resp.content_type == "application/json" else text
-                if resp.status >= 400:
-                    raise _error(resp.status, payload)
-                return payload if isinstance(payload, dict) else {}
+            status, text, json_body, used = await self._send(method, path, data, headers, params)
+            if status == 401 and self.token.refresh() != used:
+                status, text, json_body, _ = await self._send(method, path, data, headers, params)
+            tracing.record_response(span, status)
+        payload = json.loads(text) if text and json_body else text
+        if status >= 400:
+            raise _error(status, payload)
+        return payload if isinstance(payload, dict) else {}
+
+    async def _send(self, method: str, path: str, data: str | None, headers: dict[str, str],
+                    params: dict[str, str] | None) -> tuple[int, str, bool, str | None]:
+        """One request; (status, body text, whether it is JSON, the token it carried). A 401 is retried by the
+        caller once, and only when the token file now holds a different token."""
+        token = self.token.current()
+        async with self._session.request(method, path, data=data, headers=self._auth(headers, token),
+                                         params=params) as resp:
+            return resp.status, await resp.text(), resp.content_type == "application/json", token
+
+    @staticmethod
+    def _auth(headers: dict[str, str], token: str | None) -> dict[str, str]:
+        return {**headers, "Authorization": f"Bearer {token}"} if token else headers
 
     # ----- typed conveniences -----
 
@@ -123,7 +144,10 @@ class ApiClient:
         if label_selector:
             params["labelSelector"] = label_selector
         timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
-        async with self._session.get(resource.path(namespace), params=params, timeout=timeout) as resp:
+        async with self._session.get(resource.path(namespace), params=params, timeout=timeout,
+                                     headers=self._auth({}, self.token.current())) as resp:
+            if resp.status == 401:
+                self.token.refresh()
             if resp.status >= 400:
                 raise _error(resp.status, await resp.text())
             async for line in resp.content:
@@ -137,9 +161,12 @@ class ApiClient:
         return listing.get("items", []), listing.get("metadata", {}).get("resourceVersion", "")
 
     async def delete(self, resource: ApiResource, namespace: str | None, name: str,
-                     propagation: str = "Background") -> None:
+                     propagation: str = "Background", *, uid: str | None = None) -> None:
+        """Delete, if present; with `uid`, only that very object (a same-named successor answers 409)."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            await self.request("DELETE", resource.path(namespace, name),
-                               {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation})
+            await self.request("DELETE", resource.path(namespace, name), options)
         except NotFound:
             pass

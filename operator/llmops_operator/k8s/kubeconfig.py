@@ -18,6 +18,9 @@ SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 class Connection:
     server: str
     token: str | None = None
+    token_file: str | None = None
+    """Where the token lives when it rotates (the service account's projected token, a kubeconfig tokenFile):
+    the client re-reads it when the file changes or the server answers 401, never trusting a copy forever."""
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -58,6 +61,7 @@ def from_kubeconfig(path: str | None = None, context: str | None = None) -> Conn
     return Connection(
         server=cluster["server"].rstrip("/"),
         token=user.get("token"),
+        token_file=user.get("tokenFile"),
         ca_file=_materialize(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"), ".crt"),
         cert_file=_materialize(user.get("client-certificate-data"), user.get("client-certificate"), ".crt"),
         key_file=_materialize(user.get("client-key-data"), user.get("client-key"), ".key"),
@@ -71,9 +75,46 @@ def in_cluster() -> Connection:
     return Connection(
         server=f"https://{host}:{port}",
         token=(SERVICE_ACCOUNT / "token").read_text().strip(),
+        token_file=str(SERVICE_ACCOUNT / "token"),
         ca_file=str(SERVICE_ACCOUNT / "ca.crt"),
         default_namespace=(SERVICE_ACCOUNT / "namespace").read_text().strip(),
     )
+
+
+class TokenSource:
+    """The bearer token of a connection, re-read from its file when the file changes (kubelet rotates projected
+    service-account tokens in place) or when the caller learns the server refused it (`refresh`)."""
+
+    def __init__(self, connection: Connection):
+        self._file = Path(connection.token_file) if connection.token_file else None
+        self._token = connection.token
+        self._stamp: tuple[float, int] | None = None
+        if self._file is not None and self._token is None:
+            self.refresh()
+
+    def current(self) -> str | None:
+        if self._file is not None and self._file_stamp() != self._stamp:
+            self.refresh()
+        return self._token
+
+    def refresh(self) -> str | None:
+        """Read the token file again now (after a 401); the token stays as it was when there is no file."""
+        if self._file is None:
+            return self._token
+        stamp = self._file_stamp()
+        try:
+            self._token = self._file.read_text().strip() or self._token
+        except OSError:
+            return self._token
+        self._stamp = stamp
+        return self._token
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = self._file.stat()  # type: ignore[union-attr]
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_ino)
 
 
 def load() -> Connection:
