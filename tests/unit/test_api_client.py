@@ -1,0 +1,117 @@
+"""The operator's API client against a real HTTP server whose accepted bearer token rotates, as a service-account
+token does when the kubelet refreshes its projected file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from llmops_operator.k8s.client import ApiClient, ApiError
+from llmops_operator.k8s.kubeconfig import Connection
+
+pytestmark = pytest.mark.asyncio
+
+
+class RotatingServer:
+    """Answers GET /api/v1/namespaces/x only for `accepted`; records each token it was shown and its answer."""
+
+    def __init__(self, accepted: str):
+        self.accepted = accepted
+        self.seen: list[tuple[str, int]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        code = 200 if token == self.accepted else 401
+        self.seen.append((token, code))
+        if code == 401:
+            return web.json_response({"kind": "Status", "reason": "Unauthorized", "message": "Unauthorized"},
+                                     status=401)
+        return web.json_response({"kind": "Namespace", "metadata": {"name": "x"}})
+
+
+@pytest.fixture
+async def server():
+    rotating = RotatingServer("t1")
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/x", rotating.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rotating.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield rotating
+    await runner.cleanup()
+
+
+def rotate(path: Path, token: str) -> None:
+    """Replace the file atomically, as the kubelet swaps a projected volume's data."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(token)
+    os.replace(fresh, path)
+
+
+async def get(api: ApiClient) -> dict:
+    return await api.request("GET", "/api/v1/namespaces/x")
+
+
+async def test_a_rotated_token_file_is_read_again_before_the_next_request(server, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("t1\n")
+    async with ApiClient(Connection(server=server.url, token_file=str(token))) as api:
+        assert (await get(api))["metadata"]["name"] == "x"
+        server.accepted = "t2"
+        rotate(token, "t2")
+        await get(api)
+    assert server.seen == [("t1", 200), ("t2", 200)], "the new token was sent at once, with no 401 round trip"
+
+
+async def test_a_401_reads_the_token_again_and_retries_once(server, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("t1")
+    async with ApiClient(Connection(server=server.url, token_file=str(token))) as api:
+        await get(api)
+        stamp = token.stat()
+        server.accepted = "t2"
+        token.write_text("t2")  # rewritten in place within the same mtime tick: only the 401 reveals it
+        os.utime(token, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        await get(api)
+    assert server.seen == [("t1", 200), ("t1", 401), ("t2", 200)]
+
+
+async def test_a_401_with_an_unchanged_token_is_an_error_not_a_loop(server, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("stale")
+    async with ApiClient(Connection(server=server.url, token_file=str(token))) as api:
+        with pytest.raises(ApiError) as err:
+            await get(api)
+    assert err.value.status == 401 and server.seen == [("stale", 401)]
+
+
+async def test_a_fixed_token_from_a_kubeconfig_is_sent_as_given(server):
+    async with ApiClient(Connection(server=server.url, token="t1")) as api:
+        await get(api)
+    assert server.seen == [("t1", 200)]
+
+
+async def test_a_kubeconfig_token_file_is_followed_too(server, tmp_path):
+    import yaml
+
+    from llmops_operator.k8s.kubeconfig import from_kubeconfig
+
+    token = tmp_path / "token"
+    token.write_text("t1")
+    config = tmp_path / "config"
+    config.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": server.url}}],
+        "users": [{"name": "u", "user": {"tokenFile": str(token)}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}))
+    async with ApiClient(from_kubeconfig(str(config))) as api:
+        await get(api)
+        server.accepted = "t2"
+        rotate(token, "t2")
+        await get(api)
+    assert server.seen == [("t1", 200), ("t2", 200)]
