@@ -10,6 +10,7 @@ parse_exposition turns into a ServingSample, and a failure is reported, never ra
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,14 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from llmops_operator.backends.capped import BodyTooLarge, read_text_capped
 from llmops_operator.scoring.serving_metrics import ServingSample
 
 log = logging.getLogger("llmops.metrics")
 TIMEOUT = aiohttp.ClientTimeout(total=5)
+MAX_SCRAPE_BYTES = 8 * 1024 * 1024
+"""A transformer's /metrics is the tenant's: read at most this much (ours is a few KiB per prompt version)."""
+MAX_QUERY_BYTES = 8 * 1024 * 1024
 SERIES = {
     "llmops_guardrail_requests_total": ("version", "outcome"),
     "llmops_guardrail_hits_total": ("rule", "direction", "effect"),
@@ -45,7 +50,9 @@ async def scrape(url: str, now: float) -> Scrape:
             async with http.get(url.rstrip("/") + "/metrics") as resp:
                 if resp.status != 200:
                     return Scrape(None, None, f"GET {url}/metrics: HTTP {resp.status}")
-                text = await resp.text()
+                text = await read_text_capped(resp, MAX_SCRAPE_BYTES, f"GET {url}/metrics")
+    except BodyTooLarge as err:
+        return Scrape(None, None, str(err))
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
         return Scrape(None, None, f"GET {url}/metrics: {type(err).__name__}: {err}")
     return Scrape(text, _uptime(text, now))
@@ -72,7 +79,8 @@ async def query_prometheus(base_url: str, namespace: str, service: str, window_s
                 query = (f"sum by ({','.join(labels)}) "
                          f"(increase({name}{{{_label_selector(namespace, service)}}}[{window_seconds}s]))")
                 async with http.get("/api/v1/query", params={"query": query}) as resp:
-                    body: dict[str, Any] = await resp.json()
+                    body: dict[str, Any] = json.loads(
+                        await read_text_capped(resp, MAX_QUERY_BYTES, f"Prometheus query for {name}"))
                 if body.get("status") != "success":
                     return Scrape(None, None, f"Prometheus query for {name} failed: {body.get('error')}")
                 lines += [_exposition_line(name, item) for item in body["data"]["result"]]
@@ -97,9 +105,23 @@ def _with_types(lines: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+async def parse_off_loop(text: str) -> ServingSample:
+    """parse_exposition in a worker thread: a tenant's body of up to MAX_SCRAPE_BYTES takes seconds to parse, and
+    the event loop (liveness, every other object's reconcile) must keep answering meanwhile."""
+    return await asyncio.to_thread(parse_exposition, text)
+
+
+def _relevant(text: str) -> str:
+    """Only the series the status reads (and their # TYPE lines): anything else a body carries costs nothing."""
+    families = tuple(name.rpartition("_")[0] for name in SERIES)
+    keep = [line for line in text.splitlines()
+            if line.startswith(tuple(SERIES)) or (line.startswith("# TYPE ") and line[7:].startswith(families))]
+    return "\n".join(keep) + "\n"
+
+
 def parse_exposition(text: str) -> ServingSample:
     sample = ServingSample()
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(_relevant(text)):
         for s in family.samples:
             if s.name == "llmops_guardrail_requests_total":
                 key = (s.labels.get("version", ""), s.labels.get("outcome", ""))

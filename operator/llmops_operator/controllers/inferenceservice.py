@@ -22,7 +22,6 @@ from llmops_operator.core import conditions as cond
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.backends import prometheus as metrics_backend
 from llmops_operator.k8s.client import ApiClient
-from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
@@ -166,7 +165,7 @@ class InferenceServiceReconciler(Reconciler):
         if obj.spec.drift:
             ref = obj.spec.drift.reference.config_map
             references = reference_lengths(await api.get_or_none(CONFIGMAP, obj.namespace, ref.name), ref.key)
-        sample = parse_exposition(got.text) if got.text else None
+        sample = await metrics_backend.parse_off_loop(got.text) if got.text else None
         return ServingFacts(sample=sample, seconds=got.seconds, reference_lengths=references, error=got.error)
 
     def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,

@@ -29,7 +29,6 @@ from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, length_drift, parse_dataset, summarise,
 )
-from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.scoring.serving_metrics import ServingSample, safety_block
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import owner_body
@@ -108,7 +107,7 @@ class PromptReleaseReconciler(Reconciler):
         canary = obj.spec.rollout.canary
         candidate = canary.version if canary else None
         scraped = await metrics_backend.scrape(status["url"], time.time())
-        sample = parse_exposition(scraped.text) if scraped.text else None
+        sample = await metrics_backend.parse_off_loop(scraped.text) if scraped.text else None
         evaluation, drift, waits_for = None, None, None
         if self._must_evaluate(obj):
             try:
