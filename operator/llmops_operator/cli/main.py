@@ -51,10 +51,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from llmops_operator.cli.run import run_operator
+    from llmops_operator.cli.run import election_from_environment, run_operator
 
+    election = election_from_environment(args.lease_name, args.lease_namespace) if args.leader_elect else None
     return run_operator(namespaces=args.namespace, all_namespaces=args.all_namespaces,
-                        liveness_port=args.liveness_port, metrics_port=args.metrics_port)
+                        liveness_port=args.liveness_port, metrics_port=args.metrics_port, election=election)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -131,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument("--liveness-port", type=int, default=8080, help="serve /healthz on this port (0: off)")
     run.add_argument("--metrics-port", type=int, default=9090, help="serve Prometheus /metrics on this port (0: off)")
+    run.add_argument("--leader-elect", action="store_true",
+                     help="act only while holding a coordination.k8s.io Lease (needed for more than one replica)")
+    run.add_argument("--lease-name", default="llmops-operator", help="the Lease's name (default: llmops-operator)")
+    run.add_argument("--lease-namespace", default=None,
+                     help="the Lease's namespace (default: POD_NAMESPACE, else the service account's namespace)")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", help="the fleet table: every llmops.dev object with Ready, phase, cost, "
