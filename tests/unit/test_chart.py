@@ -25,7 +25,7 @@ WORKLOAD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 # Every kind in k8s/resources.py must be classified: written by the operator (RBAC must grant WORKLOAD_VERBS), or
 # not written, with the reason. Adding a kind there without deciding here fails test_every_known_kind_is_classified.
 WRITTEN_CHILDREN = {
-    ("v1", "ConfigMap"), ("v1", "Service"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
+    ("v1", "ConfigMap"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
     ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService"),
     ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }
@@ -33,7 +33,8 @@ NOT_WRITTEN = {
     ("v1", "Namespace"): "kopf lists/watches namespaces (cluster mode); only the sandbox client creates them",
     ("v1", "Secret"): "referenced by SecretKeyRef and mounted into pods; the operator never reads or writes it",
     ("v1", "Pod"): "pods belong to Jobs/RayJobs; the operator does not touch them",
-    ("v1", "Event"): "kopf creates Events (granted separately)",
+    ("v1", "Service"): "the operator renders no Service; KServe makes the serving ones (so services are not granted)",
+    ("v1", "Event"): "Events are posted and counted again (create, get, patch; granted separately)",
     ("ray.io/v1", "RayCluster"): "RayJobs own their RayClusters; KubeRay manages them",
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "kopf lists/watches CRDs (granted separately)",
 }
@@ -120,6 +121,11 @@ def test_values_schema_is_draft07_and_closed():
     ({"pricing": {"tokens": {"default": {"inputPer1K": 0.1}}}}, "/pricing/tokens/default"),
     ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
     ({"watchNamespaces": "team-a"}, "/watchNamespaces"),
+    ({"watchNamespaces": ["team-a", "kube-system"]}, "/watchNamespaces/1"),
+    ({"replicas": 0}, "/replicas"),
+    ({"leaderElection": {"enabled": "yes", "leaseName": "x"}}, "/leaderElection/enabled"),
+    ({"systemNamespacePolicy": {"enabled": True, "extraNamespaces": ["Not_A_Name"]}},
+     "/systemNamespacePolicy/extraNamespaces/0"),
     ({"logFormat": "xml"}, "/logFormat"),
     ({"serviceMonitor": {"enabled": "yes"}}, "/serviceMonitor/enabled"),
     ({"metrics": {"port": 70000}}, "/metrics/port"),
@@ -284,7 +290,7 @@ def test_every_known_kind_is_classified():
 
 
 def required_grants(cluster_wide: bool) -> dict[tuple[str, str], set[str]]:
-    need: dict[tuple[str, str], set[str]] = {("", "events"): {"create"}}
+    need: dict[tuple[str, str], set[str]] = {("", "events"): {"create", "get", "patch"}}
     for kind in ALL_KINDS:
         plural = kind.info.plural
         need[(GROUP, plural)] = {"get", "list", "watch", "patch"}
@@ -316,11 +322,11 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     granted = grants(docs)
     assert_covers(granted, required_grants(cluster_wide=True) | {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}})
-    # Least privilege: nothing beyond what is needed (namespaces and CRDs are read-only, events create-only).
+    # Least privilege: nothing beyond what is needed (namespaces and CRDs are read-only, events posted and counted).
     assert granted[("", "namespaces")] == {"list", "watch"}
     assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
-    assert granted[("", "events")] == {"create"}
-    assert not {k for k in granted if k[1] in {"secrets", "pods", "clusterroles", "clusterrolebindings"}}
+    assert granted[("", "events")] == {"create", "get", "patch"}
+    assert not {k for k in granted if k[1] in {"secrets", "pods", "services", "clusterroles", "clusterrolebindings"}}
     # Roles for run reporters are granted without the verbs that would let the operator grant what it lacks.
     assert not {verb for k, verbs in granted.items() if k[1] in {"roles", "rolebindings"} for verb in verbs} \
         & {"escalate", "bind"}
@@ -360,6 +366,88 @@ def test_rbac_and_service_account_can_be_turned_off():
     docs = objects({"serviceAccount": {"name": "ops"}})
     assert one(docs, "ServiceAccount")["metadata"]["name"] == "ops"
     assert one(docs, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"
+
+
+def test_the_events_verbs_are_the_ones_events_py_uses():
+    """controllers/events.post creates, and on a repeat GETs the existing Event and PATCHes its count."""
+    import inspect
+
+    from llmops_operator.controllers import events
+
+    source = inspect.getsource(events.post)
+    used = {verb.lower() for verb in ("POST", "GET", "PATCH") if f'"{verb}"' in source}
+    assert used == {"post", "get", "patch"}
+    for values in (None, {"watchNamespaces": ["team-a"]}):
+        assert grants(objects(values))[("", "events")] == {"create", "get", "patch"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Namespaced mode, leader election, the system-namespace admission policy
+
+
+def test_namespaced_mode_writes_nothing_outside_the_watched_namespaces():
+    docs = objects({"watchNamespaces": ["team-a"]})
+    cluster_wide = [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
+    assert sorted(d["kind"] for d in cluster_wide) == ["ClusterRole", "ClusterRoleBinding"]
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    assert not {v for verbs in grants(docs, kinds={"ClusterRole"}).values() for v in verbs} & writes
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] in {"Role", "RoleBinding"}} == {"team-a"}
+
+
+def test_system_namespaces_are_never_watched():
+    with pytest.raises(helm.HelmValuesError, match="/watchNamespaces/0"):
+        render({"watchNamespaces": ["kube-system"]})
+
+
+def test_more_than_one_replica_needs_leader_election():
+    with pytest.raises(helm.HelmError, match="replicas above 1 need leaderElection.enabled"):
+        render({"replicas": 2})
+    default = one(objects(), "Deployment")["spec"]
+    assert (default["replicas"], default["strategy"]["type"]) == (1, "Recreate")
+
+
+def test_leader_election_passes_the_lease_to_the_cli_and_grants_only_leases_in_the_release_namespace():
+    docs = objects({"replicas": 2, "leaderElection": {"enabled": True, "leaseName": "ops-lease"}})
+    spec = one(docs, "Deployment")["spec"]
+    assert (spec["replicas"], spec["strategy"]["type"]) == (2, "RollingUpdate")
+    args = cli_parser().parse_args(container(docs)["args"])
+    assert (args.leader_elect, args.lease_name, args.lease_namespace) == (True, "ops-lease", NAMESPACE)
+    pod_name = next(e for e in container(docs)["env"] if e["name"] == "POD_NAME")
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    role = one(docs, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    # Exactly the verbs k8s/leader.py sends: GET, POST (create), PUT (update).
+    assert grants([role], kinds={"Role"}) == {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+    binding = one(docs, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": one(docs, "ServiceAccount")["metadata"]["name"],
+                                    "namespace": NAMESPACE}]
+    assert not [d for d in objects() if d["kind"] in {"Role", "RoleBinding"}], "no Lease RBAC unless enabled"
+
+
+def test_the_system_namespace_policy_denies_every_write_of_the_operator_s_service_account():
+    assert not [d for d in objects() if d["kind"].startswith("ValidatingAdmissionPolicy")]
+    docs = objects({"systemNamespacePolicy": {"enabled": True, "extraNamespaces": ["platform"]}})
+    policy, binding = one(docs, "ValidatingAdmissionPolicy"), one(docs, "ValidatingAdmissionPolicyBinding")
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (selector,) = spec["matchConstraints"]["namespaceSelector"]["matchExpressions"]
+    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In",
+                        "values": ["kube-system", "kube-public", "kube-node-lease", "platform"]}
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"} and rule["resources"] == ["*"]
+    sa = one(docs, "ServiceAccount")["metadata"]["name"]
+    (condition,) = spec["matchConditions"]
+    assert condition["expression"] == f'request.userInfo.username == "system:serviceaccount:{NAMESPACE}:{sa}"'
+    assert spec["validations"] == [{"expression": "false", "reason": "Forbidden",
+                                    "message": f"system:serviceaccount:{NAMESPACE}:{sa} may not write in system "
+                                               "namespaces"}]
+    report = helm.lint(str(CHART), {"systemNamespacePolicy": {"enabled": True, "extraNamespaces": []},
+                                    "replicas": 3, "leaderElection": {"enabled": True, "leaseName": "l"}},
+                       strict=True)
+    assert report["errors"] == [], report
 
 
 # ---------------------------------------------------------------------------------------------------------------

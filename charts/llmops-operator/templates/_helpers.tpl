@@ -54,14 +54,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 RBAC rules for namespaced objects. Every rule says who needs it: "kopf" (the framework) or "app" (the
-reconcilers). No wildcards anywhere; kopf peering is not used (the operator runs with standalone=True),
-so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
+reconcilers). No wildcards anywhere; kopf peering is not used (the operator runs with standalone=True,
+and replicas elect a leader on a Lease instead), so kopf.dev peering objects are not granted.
 */}}
 {{- define "llmops-operator.namespacedRules" -}}
-# kopf + app: kopf posts an Event for each handler's progress and errors; the app one per phase or Ready change.
+# kopf + app: kopf posts an Event for each handler's progress and errors; the app one per phase or Ready change,
+# and a repeat of the same Event is counted on the one already there (get, then patch count and lastTimestamp).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "get", "patch"]
 # kopf + app: kopf watches the llmops.dev kinds and patches them (finalizer, last-handled annotation);
 # the app reads the objects its specs reference (get).
 - apiGroups: ["llmops.dev"]
@@ -80,10 +81,11 @@ so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
 - apiGroups: ["llmops.dev"]
   resources: ["trainingjobs/finalizers", "finetunes/finalizers", "guardrails/finalizers", "inferenceservices/finalizers", "promptreleases/finalizers", "vectorindexes/finalizers", "featureviews/finalizers"]
   verbs: ["update"]
-# app: content-addressed ConfigMaps (run configs, compiled guardrail policies) and metrics Services; written with
-# server-side apply (patch; create when apply creates the object), pruned with delete.
+# app: content-addressed ConfigMaps (run configs, compiled guardrail policies, progress reports); written with
+# server-side apply (patch; create when apply creates the object), pruned with delete. The operator renders no
+# Service (KServe makes the serving ones), so services are not granted.
 - apiGroups: [""]
-  resources: ["configmaps", "services"]
+  resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # app: each training run reports progress through a ServiceAccount whose Role may get/patch only that run's
 # progress ConfigMap. The operator holds those permissions itself (configmaps above), so creating the Role and
@@ -115,6 +117,20 @@ so kopf.dev clusterkopfpeerings/kopfpeerings are not granted.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
+{{- end }}
+
+{{/* Leader election (leaderElection.enabled), in the release namespace only. */}}
+{{- define "llmops-operator.leaseRules" -}}
+# app: replicas hold a coordination.k8s.io Lease; only its holder reconciles (`llmops run --leader-elect`).
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+
+{{/* System namespaces the operator never acts in: refused in watchNamespaces and, with
+systemNamespacePolicy.enabled, at admission. */}}
+{{- define "llmops-operator.systemNamespaces" -}}
+{{- toJson (concat (list "kube-system" "kube-public" "kube-node-lease") .Values.systemNamespacePolicy.extraNamespaces) }}
 {{- end }}
 
 {{- define "llmops-operator.namespaceRules" -}}
