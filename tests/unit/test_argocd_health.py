@@ -16,6 +16,7 @@ lua51 = pytest.importorskip("lupa.lua51")
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND  # noqa: E402
 from llmops_operator.controllers.base import compose_status  # noqa: E402
+from llmops_operator.status import kstatus  # noqa: E402
 from llmops_operator.core.contract import Context, InvalidSpec, Observation, invalid_observation, parse  # noqa: E402
 from llmops_operator.controllers.kinds import RECONCILER_CLASSES  # noqa: E402
 from llmops_operator.core.settings import Settings  # noqa: E402
@@ -338,6 +339,15 @@ def test_a_fresh_generation_is_progressing_never_degraded(scripts, kind):
 @pytest.mark.parametrize("kind", sorted(k.info.kind for k in ALL_KINDS))
 def test_no_status_yet_is_progressing(scripts, kind):
     assert run_check(scripts[kind], example(kind))["status"] == "Progressing"
+
+
+@pytest.mark.parametrize("kind", sorted(k.info.kind for k in ALL_KINDS))
+def test_a_stalled_pass_is_degraded_with_the_api_server_s_message(scripts, kind):
+    body = example(kind)
+    failure = kstatus.PassFailure("EngineMissing", "the rayjobs.ray.io CRD is not installed: install KubeRay")
+    health = run_check(scripts[kind], live_body(body, kstatus.failed_pass(None, failure)))
+    assert health == {"status": "Degraded",
+                      "message": "EngineMissing: the rayjobs.ray.io CRD is not installed: install KubeRay"}
 
 
 def test_the_message_carries_the_reducer_s_explanation(scripts):

@@ -57,6 +57,15 @@ if ready ~= nil and ready.status == "False" and ready.reason == "InvalidSpec" th
   return hs
 end
 
+-- kstatus: the operator cannot make progress without someone acting (an API refusal, a missing engine CRD, a
+-- child name held by a foreign object); the condition carries the reason and the API server's message.
+local stalled = condition(status, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "Stalled") .. ": " .. explain(stalled, "the operator cannot make progress")
+  return hs
+end
+
 if degradedPhases[phase] or degradedRolloutStates[rolloutState] then
   hs.status = "Degraded"
   local detail = explain(ready, phase)
