@@ -12,7 +12,6 @@ from aiohttp import web
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.kubeconfig import Connection
 
-pytestmark = pytest.mark.asyncio
 
 
 class RotatingServer:
@@ -115,3 +114,29 @@ async def test_a_kubeconfig_token_file_is_followed_too(server, tmp_path):
         rotate(token, "t2")
         await get(api)
     assert server.seen == [("t1", 200), ("t2", 200)]
+
+
+def test_kopf_logs_in_with_the_current_token_and_again_before_it_goes_stale(tmp_path, monkeypatch):
+    """In a pod, kopf's own connection reads the projected token file and expires, so kopf calls login again and
+    picks up the rotated token (it also does on any 401)."""
+    from datetime import datetime, timezone
+
+    from kopf._core.intents.causes import Activity
+
+    from llmops_operator.controllers.operator import TOKEN_RELOGIN, build_registry
+    from llmops_operator.core.settings import Settings
+    from llmops_operator.k8s import kubeconfig
+
+    for name, text in {"token": "t1\n", "ca.crt": "", "namespace": "ops"}.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(kubeconfig, "SERVICE_ACCOUNT", tmp_path)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    (login,) = build_registry([], Settings())._activities.get_handlers(activity=Activity.AUTHENTICATION)
+
+    first = login.fn()
+    rotate(tmp_path / "token", "t2")
+    second = login.fn()
+
+    assert (first.token, second.token) == ("t1", "t2")
+    assert first.expiration - datetime.now(timezone.utc) <= TOKEN_RELOGIN

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from llmops_operator.backends import prometheus
 
-pytestmark = pytest.mark.asyncio
 MIB = 1024 * 1024
 
 
