@@ -73,6 +73,7 @@ def test_a_spec_edit_while_the_guardrail_is_unready_keeps_the_live_service(kube,
     edited = kube.get(SERVICES, namespace, "assistant")
 
     assert run(InferenceService, lambda loop: loop.prune(edited)) == []
+    run(InferenceService, lambda loop: loop.reconcile(edited, prune=True))
     assert kube.get(KSERVE, namespace, "assistant") is not None, "the live KServe service was pruned"
 
 
@@ -87,10 +88,11 @@ def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_con
     kube.patch(GUARDRAILS, namespace, "policy", {"spec": {"checks": checks[:1]}})
     edited = kube.get(GUARDRAILS, namespace, "policy")
 
-    run(Guardrail, lambda loop: loop.reconcile(edited))
-    removed = run(Guardrail, lambda loop: loop.prune(edited))
+    assert run(Guardrail, lambda loop: loop.prune(edited)) == [f"ConfigMap/{old['metadata']['name']}"]
+    names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace)}
+    assert names == {"someone-elses"}, "only the dropped child is pruned, never the foreign one"
 
-    assert removed == [f"ConfigMap/{old['metadata']['name']}"]
+    run(Guardrail, lambda loop: loop.reconcile(edited, prune=True))  # the pass the operator runs on a spec change
     names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace)}
     assert "someone-elses" in names and old["metadata"]["name"] not in names and len(names) == 2
 

@@ -148,8 +148,11 @@ class Loop:
     def _lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
 
-    async def reconcile(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    async def reconcile(self, body: dict[str, Any], prune: bool = False) -> dict[str, Any] | None:
         """One level-based pass over `body`; returns the status patch written, if any.
+
+        prune: also delete the children the spec no longer asks for (after a spec change), before status is
+        written, so a status that observed a generation means its children are that generation's.
 
         Traced and timed; the status it settles on feeds the object's gauges, and a phase or Ready change
         posts an Event. A pass stopped by the API server writes why (kstatus) and raises RetryLater."""
@@ -161,7 +164,7 @@ class Loop:
                 ctx = self.context()
                 failure = None
                 try:
-                    observation = kstatus.with_progress(await self._observe(body, ctx))
+                    observation = kstatus.with_progress(await self._observe(body, ctx, prune))
                 except PassError as err:
                     failure = err.failure
                 except (ApiError, ChildConflict) as err:
@@ -187,14 +190,20 @@ class Loop:
         self._failures[uid] = self._failures.get(uid, 0) + 1
         raise RetryLater(failure, backoff_delay(self._failures[uid]))
 
-    async def _observe(self, body: dict[str, Any], ctx: Context) -> Observation:
+    async def _observe(self, body: dict[str, Any], ctx: Context, prune: bool = False) -> Observation:
         try:
             obj = parse(self.reconciler.resource, body)
             self.reconciler.check(obj, ctx)
         except InvalidSpec as err:
             return invalid_observation(str(err))
         refs = await self.fetch_references(obj)
-        live = await self._apply(body, self.reconciler.children(obj, ctx, refs))
+        children = self.reconciler.children(obj, ctx, refs)
+        live = await self._apply(body, children)
+        if prune and children is not None:
+            try:
+                await self._prune(body, obj, children)
+            except ApiError as err:
+                raise PassError(classify(err)) from err
         facts = await self.reconciler.observe(obj, live, ctx, self.api)
         observation = self.reconciler.status(obj, live, facts, ctx, refs)
         return await self.reconciler.act(obj, observation, ctx, self.api)
@@ -237,8 +246,9 @@ class Loop:
         except InvalidSpec:
             return []
         desired = self.reconciler.children(obj, self.context(), await self.fetch_references(obj))
-        if desired is None:
-            return []
+        return [] if desired is None else await self._prune(body, obj, desired)
+
+    async def _prune(self, body: dict[str, Any], obj: Resource, desired: list[dict[str, Any]]) -> list[str]:
         wanted = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in desired}
         kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
         return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted)

@@ -45,22 +45,18 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
     def loop_of(memo: Any) -> Loop:
         return memo.loops[kind]
 
-    async def reconcile(body: kopf.Body, memo: Any, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, memo: Any, prune: bool = False, **_: Any) -> None:
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
         try:
-            await loop_of(memo).reconcile(dict(body))
+            await loop_of(memo).reconcile(dict(body), prune=prune)
         except RetryLater as err:
             raise kopf.TemporaryError(str(err), delay=err.delay) from err
         except ApiError as err:
             raise _temporary(err) from err
 
     async def on_spec_change(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-        await reconcile(body, memo)
-        try:
-            await loop_of(memo).prune(dict(body))
-        except ApiError as err:
-            raise _temporary(err) from err
+        await reconcile(body, memo, prune=True)
 
     kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="resume")(reconcile)
     kopf.on.create(GROUP, VERSION, plural, registry=registry, id="create")(reconcile)
