@@ -97,3 +97,35 @@ def test_a_leader_that_loses_the_lease_stops_operating(lease_namespace):
             return code, time.monotonic() - taken
     code, took = asyncio.run(main())
     assert code == LOST_LEADERSHIP and took < 2.0
+
+
+def test_a_standby_replica_answers_its_liveness_probe_while_it_waits(lease_namespace):
+    """Kubernetes would restart a standby whose /healthz does not answer; it answers without reconciling."""
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def main() -> tuple[int, dict]:
+        async with ApiClient(kubeconfig.load()) as api:
+            holder = LeaderElector(api, election(lease_namespace, "replica-b"))
+            assert await holder.try_acquire_or_renew()
+            await steal(api, lease_namespace)  # held for 60 s by replica-b
+            waiting = asyncio.create_task(lead_then_operate(Settings(), ["none"], election(lease_namespace, "a"),
+                                                            liveness_port=port))
+            try:
+                async with aiohttp.ClientSession() as http:
+                    for _ in range(100):
+                        try:
+                            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                                return resp.status, await resp.json()
+                        except aiohttp.ClientConnectionError:
+                            await asyncio.sleep(0.05)
+                raise AssertionError("the standby never served /healthz")
+            finally:
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
+    assert asyncio.run(main()) == (200, {"standby": True})

@@ -9,17 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-helm = pytest.importorskip("helm_python")
+from chart_render import (
+    CHART, NAMESPACE, RBAC_KINDS, ROOT, chart_values, container, grants, helm, objects, one, render,
+)
+from llmops_operator.api.v1alpha1 import ALL_KINDS, GROUP
+from llmops_operator.cli.main import parser as cli_parser
+from llmops_operator.k8s.resources import KNOWN
+from llmops_operator.core.pricing import PriceCatalog, default_catalog
 
-from llmops_operator.api.v1alpha1 import ALL_KINDS, GROUP  # noqa: E402
-from llmops_operator.cli.main import parser as cli_parser  # noqa: E402
-from llmops_operator.k8s.resources import KNOWN  # noqa: E402
-from llmops_operator.core.pricing import PriceCatalog, default_catalog  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "llmops-operator"
-RELEASE, NAMESPACE = "llmops-operator", "llmops-system"
-RBAC_KINDS = {"Role", "ClusterRole"}
 WORKLOAD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 
 # Every kind in k8s/resources.py must be classified: written by the operator (RBAC must grant WORKLOAD_VERBS), or
@@ -40,49 +37,8 @@ NOT_WRITTEN = {
 }
 
 
-def render(values: dict | None = None) -> dict[str, str]:
-    return helm.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=NAMESPACE)
-
-
-def objects(values: dict | None = None) -> list[dict]:
-    docs = []
-    for path, text in render(values).items():
-        if path.endswith("NOTES.txt"):
-            continue
-        docs += [d for d in yaml.safe_load_all(text) if d]
-    return docs
-
-
-def one(docs: list[dict], kind: str) -> dict:
-    found = [d for d in docs if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {[d['metadata']['name'] for d in found]}"
-    return found[0]
-
-
-def chart_values() -> dict:
-    return yaml.safe_load((CHART / "values.yaml").read_text())
-
-
-def grants(docs: list[dict], *, kinds: set[str] = RBAC_KINDS) -> dict[tuple[str, str], set[str]]:
-    """(apiGroup, resource) -> verbs, over every rule of the given RBAC kinds."""
-    out: dict[tuple[str, str], set[str]] = {}
-    for doc in docs:
-        if doc["kind"] not in kinds:
-            continue
-        for rule in doc["rules"]:
-            for group in rule["apiGroups"]:
-                for resource in rule["resources"]:
-                    out.setdefault((group, resource), set()).update(rule["verbs"])
-    return out
-
-
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
-
-
-def container(docs: list[dict]) -> dict:
-    (c,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
-    return c
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -366,88 +322,6 @@ def test_rbac_and_service_account_can_be_turned_off():
     docs = objects({"serviceAccount": {"name": "ops"}})
     assert one(docs, "ServiceAccount")["metadata"]["name"] == "ops"
     assert one(docs, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"
-
-
-def test_the_events_verbs_are_the_ones_events_py_uses():
-    """controllers/events.post creates, and on a repeat GETs the existing Event and PATCHes its count."""
-    import inspect
-
-    from llmops_operator.controllers import events
-
-    source = inspect.getsource(events.post)
-    used = {verb.lower() for verb in ("POST", "GET", "PATCH") if f'"{verb}"' in source}
-    assert used == {"post", "get", "patch"}
-    for values in (None, {"watchNamespaces": ["team-a"]}):
-        assert grants(objects(values))[("", "events")] == {"create", "get", "patch"}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Namespaced mode, leader election, the system-namespace admission policy
-
-
-def test_namespaced_mode_writes_nothing_outside_the_watched_namespaces():
-    docs = objects({"watchNamespaces": ["team-a"]})
-    cluster_wide = [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
-    assert sorted(d["kind"] for d in cluster_wide) == ["ClusterRole", "ClusterRoleBinding"]
-    writes = {"create", "update", "patch", "delete", "deletecollection"}
-    assert not {v for verbs in grants(docs, kinds={"ClusterRole"}).values() for v in verbs} & writes
-    assert {d["metadata"]["namespace"] for d in docs if d["kind"] in {"Role", "RoleBinding"}} == {"team-a"}
-
-
-def test_system_namespaces_are_never_watched():
-    with pytest.raises(helm.HelmValuesError, match="/watchNamespaces/0"):
-        render({"watchNamespaces": ["kube-system"]})
-
-
-def test_more_than_one_replica_needs_leader_election():
-    with pytest.raises(helm.HelmError, match="replicas above 1 need leaderElection.enabled"):
-        render({"replicas": 2})
-    default = one(objects(), "Deployment")["spec"]
-    assert (default["replicas"], default["strategy"]["type"]) == (1, "Recreate")
-
-
-def test_leader_election_passes_the_lease_to_the_cli_and_grants_only_leases_in_the_release_namespace():
-    docs = objects({"replicas": 2, "leaderElection": {"enabled": True, "leaseName": "ops-lease"}})
-    spec = one(docs, "Deployment")["spec"]
-    assert (spec["replicas"], spec["strategy"]["type"]) == (2, "RollingUpdate")
-    args = cli_parser().parse_args(container(docs)["args"])
-    assert (args.leader_elect, args.lease_name, args.lease_namespace) == (True, "ops-lease", NAMESPACE)
-    pod_name = next(e for e in container(docs)["env"] if e["name"] == "POD_NAME")
-    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    role = one(docs, "Role")
-    assert role["metadata"]["namespace"] == NAMESPACE
-    # Exactly the verbs k8s/leader.py sends: GET, POST (create), PUT (update).
-    assert grants([role], kinds={"Role"}) == {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
-    binding = one(docs, "RoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": one(docs, "ServiceAccount")["metadata"]["name"],
-                                    "namespace": NAMESPACE}]
-    assert not [d for d in objects() if d["kind"] in {"Role", "RoleBinding"}], "no Lease RBAC unless enabled"
-
-
-def test_the_system_namespace_policy_denies_every_write_of_the_operator_s_service_account():
-    assert not [d for d in objects() if d["kind"].startswith("ValidatingAdmissionPolicy")]
-    docs = objects({"systemNamespacePolicy": {"enabled": True, "extraNamespaces": ["platform"]}})
-    policy, binding = one(docs, "ValidatingAdmissionPolicy"), one(docs, "ValidatingAdmissionPolicyBinding")
-    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
-    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
-    spec = policy["spec"]
-    assert spec["failurePolicy"] == "Fail"
-    (selector,) = spec["matchConstraints"]["namespaceSelector"]["matchExpressions"]
-    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In",
-                        "values": ["kube-system", "kube-public", "kube-node-lease", "platform"]}
-    (rule,) = spec["matchConstraints"]["resourceRules"]
-    assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"} and rule["resources"] == ["*"]
-    sa = one(docs, "ServiceAccount")["metadata"]["name"]
-    (condition,) = spec["matchConditions"]
-    assert condition["expression"] == f'request.userInfo.username == "system:serviceaccount:{NAMESPACE}:{sa}"'
-    assert spec["validations"] == [{"expression": "false", "reason": "Forbidden",
-                                    "message": f"system:serviceaccount:{NAMESPACE}:{sa} may not write in system "
-                                               "namespaces"}]
-    report = helm.lint(str(CHART), {"systemNamespacePolicy": {"enabled": True, "extraNamespaces": []},
-                                    "replicas": 3, "leaderElection": {"enabled": True, "leaseName": "l"}},
-                       strict=True)
-    assert report["errors"] == [], report
 
 
 # ---------------------------------------------------------------------------------------------------------------

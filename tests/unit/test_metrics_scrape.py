@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from aiohttp import web
 
 from llmops_operator.backends import prometheus

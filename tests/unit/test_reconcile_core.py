@@ -6,8 +6,8 @@ import pytest
 
 from llmops_operator.api.v1alpha1 import TrainingJob
 from llmops_operator.core.contract import InvalidSpec, Observation, invalid_observation, parse
-from llmops_operator.controllers.base import backoff_delay, compose_status, owned_by, status_patch
-from llmops_operator.controllers.children import classify
+from llmops_operator.controllers.base import backoff_delay, compose_status, status_patch
+from llmops_operator.controllers.children import classify, owned_by
 from llmops_operator.k8s.client import _error
 from llmops_operator.status import kstatus
 from llmops_sandbox.apiserver.patch import merge_patch

@@ -52,8 +52,11 @@ async def _standby_liveness(port: int) -> web.AppRunner | None:
     """/healthz while a replica waits for the Lease (kopf serves it once leading), so standby is not restarted."""
     if not port:
         return None
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"standby": True})
+
     app = web.Application()
-    app.router.add_get("/healthz", lambda _: web.json_response({"standby": True}))
+    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()

@@ -19,7 +19,7 @@ from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
 from llmops_operator.controllers import events
 from llmops_operator.controllers.children import (
-    ChildConflict, PassError, apply_child, classify, owned_by, prune_children,
+    ChildConflict, PassError, apply_child, classify, prune_children,
 )
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import Context, InvalidSpec, Observation, Refs, invalid_observation, parse

@@ -22,7 +22,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, body: dict[str, Any] | str):
         self.status = status
-        self.body = body if isinstance(body, dict) else {"message": body}
+        self.body: dict[str, Any] = body if isinstance(body, dict) else {"message": body}
         super().__init__(f"{status} {self.reason}: {self.body.get('message', '')}")
 
     @property
