@@ -178,3 +178,21 @@ def test_a_missing_engine_crd_is_engine_missing_naming_the_crd_and_version(bare_
     assert (ready["status"], ready["reason"], stalled["status"]) == ("False", "EngineMissing", "True")
     assert crd in ready["message"] and version in ready["message"]
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+
+def test_a_status_write_the_server_refuses_backs_off_too(kube, namespace):
+    """An object deleted under a pass (404 on /status) or a 403 on the status subresource has nowhere to report;
+    it is retried with the same growing delay, not every two seconds forever."""
+    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    body = kube.get(GUARDRAILS, namespace, "policy")
+    kube.delete(GUARDRAILS, namespace, "policy")
+
+    async def passes(loop: Loop) -> list[float]:
+        delays = []
+        for _ in range(3):
+            with pytest.raises(RetryLater) as err:
+                await loop.reconcile(body)
+            delays.append(err.value.delay)
+        return delays
+
+    assert run(Guardrail, passes) == [2, 4, 8]

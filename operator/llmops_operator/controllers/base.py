@@ -175,7 +175,10 @@ class Loop:
                                      cond.now_rfc3339(ctx.now))
                 patch = status_patch(body.get("status"), new)
                 if patch:
-                    await self.api.patch_status(self.resource, namespace, name, patch)
+                    try:
+                        await self.api.patch_status(self.resource, namespace, name, patch)
+                    except ApiError as err:  # nowhere to report it but the log: back off all the same
+                        self._count(meta["uid"], classify(err))
                     await events.announce(self.api, body, new, ctx.now)
                 record.status, record.written = new, bool(patch)
                 self.metrics.set_object(kind, namespace, name, new)
