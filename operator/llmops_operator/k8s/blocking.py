@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from llmops_operator.k8s.kubeconfig import Connection, from_kubeconfig, load
+from llmops_operator.k8s.kubeconfig import Connection, TokenSource, from_kubeconfig, load
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
 
@@ -20,6 +20,7 @@ class BlockingClient:
         """`kubeconfig` None: in-cluster credentials in a pod, else KUBECONFIG, as the operator does."""
         self.conn: Connection = load() if kubeconfig is None else from_kubeconfig(str(kubeconfig))
         self.field_manager = field_manager
+        self.token = TokenSource(self.conn)
         ssl = self.conn.ssl_context()
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl)) if ssl else \
             urllib.request.build_opener()
@@ -28,8 +29,9 @@ class BlockingClient:
                 content_type: str = "application/json") -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type, "Accept": "application/json"}
-        if self.conn.token:
-            headers["Authorization"] = f"Bearer {self.conn.token}"
+        token = self.token.current()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(self.conn.server + path, data=data, method=method, headers=headers)
         try:
             with self._opener.open(req, timeout=30) as resp:
