@@ -83,7 +83,7 @@ def observed(body: dict[str, Any], refs: dict | None = None,
     kind = body["kind"]
     obj = parse(BY_KIND[kind], body)
     rec, refs = reconciler(kind), refs or {}
-    live = json.loads(json.dumps(rec.children(obj, ctx(), refs)))
+    live = json.loads(json.dumps(rec.children(obj, ctx(), refs) or []))  # None: nothing applied, as the loop does
     if dress is not None:
         dress(live)
     return live_body(body, rec.status(obj, live, facts, ctx(), refs))
