@@ -302,3 +302,37 @@ def test_example_parses_and_builds():
     assert obj.name == "docs-index"
     assert obj.spec.embedding.model == "sentence-transformers/all-MiniLM-L6-v2" and obj.spec.embedding.dimension == 384
     assert [c["kind"] for c in children(obj)][-2:] == ["Job", "CronJob"]
+
+
+# ----- tenancy and cleanup --------------------------------------------------------------------------
+
+def test_the_same_vectorindex_in_two_namespaces_builds_two_collections():
+    team_a = vector_index()
+    team_b = parse(VectorIndex, {"apiVersion": "llmops.dev/v1alpha1", "kind": "VectorIndex",
+                                 "metadata": {"name": "docs-index", "namespace": "other"},
+                                 "spec": team_a.spec.model_dump(mode="json", by_alias=True)})
+    assert team_a.collection == team_b.collection == "docs_index"
+    assert physical_collection(team_a) != physical_collection(team_b)
+    assert physical_collection(team_a).startswith("docs_index_")
+
+
+def test_cleanup_job_drops_in_the_runtime_image_with_the_token_from_the_secret_and_the_claim():
+    from llmops_operator.builders.ingest import build_cleanup, cleanup_config
+
+    obj = vector_index(with_("milvus.secretRef", {"name": "milvus", "key": "token"}),
+                       with_("milvus.uri", "pvc://vectors/milvus.db"))
+    config_map, job = build_cleanup(obj, IMAGE)
+    assert json.loads(config_map["data"]["ingest.json"]) == cleanup_config(obj) == {
+        "object": {"kind": "VectorIndex", "namespace": "ml", "name": "docs-index"},
+        "milvus": {"uri": "pvc://vectors/milvus.db", "alias": "docs_index", "tokenEnv": "MILVUS_TOKEN"}}
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == IMAGE
+    assert container["command"][-1] == "--drop" and "llmops_operator.entrypoints.ingest" in container["command"]
+    assert container["env"] == [{"name": "MILVUS_TOKEN",
+                                 "valueFrom": {"secretKeyRef": {"name": "milvus", "key": "token"}}}]
+    assert {"name": "pvc-vectors", "persistentVolumeClaim": {"claimName": "vectors"}} in pod["volumes"]
+    assert job["spec"]["activeDeadlineSeconds"] > 0 and job["spec"]["backoffLimit"] >= 1
+    assert job["metadata"]["name"] not in {c["metadata"]["name"] for c in children(obj)}
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "cleanup"
+

@@ -8,6 +8,7 @@ so every user opens it through `connect`, which always closes the client.
 from __future__ import annotations
 
 import re
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,6 +17,8 @@ from llmops_operator.core.uris import local_path
 
 OWNER_PROPERTY = "llmops.owner"
 """Collection property naming the VectorIndex (namespace/name) that created the collection."""
+CREATION_PROPERTY = "llmops.creation"
+"""Collection property set once, by the create call that made it: a failed create drops only its own collection."""
 PROPERTY_PREFIX = "llmops."
 SOURCE_MAX_LENGTH = 1024
 TEXT_MAX_LENGTH = 65535
@@ -69,6 +72,15 @@ def connect(uri: str, token: str | None = None, pvc_root: str | None = None) -> 
         yield client
     finally:
         client.close()
+        if is_lite(uri):
+            release_lite(target)
+
+
+def release_lite(path: str) -> None:
+    """Stop this process's Milvus Lite server for `path`: closing the client alone keeps the file locked until exit."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(path)
 
 
 LITE_INDEXES = ("FLAT", "BRUTE_FORCE", "AUTOINDEX")
@@ -107,30 +119,56 @@ def vector_dimension(client: Any, name: str, vector_field: str) -> int | None:
     return None
 
 
+def owner_of(client: Any, name: str) -> str | None:
+    """The VectorIndex (namespace/name) that created collection `name`; None for a collection llmops did not create."""
+    return properties(client, name).get(OWNER_PROPERTY)
+
+
+def _holder(owner: str | None) -> str:
+    return f"VectorIndex {owner}" if owner else "something other than llmops (it has no llmops.owner property)"
+
+
 def ensure_collection(client: Any, name: str, fields: dict[str, str], dimension: int, index: dict[str, Any],
                       properties: dict[str, str]) -> bool:
-    """Create the collection with its index unless it exists (then check its dimension); True when created."""
+    """Create the collection with its index unless it exists (then check its owner and dimension); True when created.
+
+    `properties` names the owner (OWNER_PROPERTY). An existing collection of another owner is never written to, and
+    a create that fails drops the collection only when this very call created it."""
     from pymilvus.exceptions import MilvusException
 
+    owner = properties[OWNER_PROPERTY]
+    if name in client.list_aliases().get("aliases", []):
+        raise MilvusError(f"collection {name}: an alias already has this name; it is never written to")
     if client.has_collection(name):
+        if owner_of(client, name) != owner:
+            raise MilvusError(f"collection {name} belongs to {_holder(owner_of(client, name))}, not VectorIndex "
+                              f"{owner}: it is never written to or dropped; choose another milvus.collection")
         existing = vector_dimension(client, name, fields["vector"])
         if existing != dimension:
             raise MilvusError(f"collection {name} holds {existing}-dimensional vectors, not {dimension}: "
                               "drop it or change the VectorIndex so it builds a new collection")
         load(client, name)
         return False
+    creation = uuid.uuid4().hex
     index_params = client.prepare_index_params()
     index_params.add_index(**index)
     try:
         client.create_collection(name, schema=collection_schema(fields, dimension, "llmops.dev VectorIndex"),
-                                 index_params=index_params, properties=properties)
+                                 index_params=index_params, properties={**properties, CREATION_PROPERTY: creation})
     except MilvusException as err:
-        if client.has_collection(name):
-            client.drop_collection(name)
+        drop_if_created(client, name, creation)
         raise MilvusError(f"index.type {index['index_type']} with params {index.get('params') or {}} and metric "
                           f"{index['metric_type']}: this Milvus cannot build it: {err.message}") from None
-    check_index(client, name, index)
+    check_index(client, name, index, creation)
     return True
+
+
+def drop_if_created(client: Any, name: str, creation: str) -> bool:
+    """Drop `name` only when the create call that set `creation` made it (never a collection another caller made)."""
+    if client.has_collection(name) and properties(client, name).get(CREATION_PROPERTY) == creation:
+        client.drop_collection(name)
+        return True
+    return False
 
 
 def index_state(client: Any, name: str, vector_field: str) -> dict[str, Any]:
@@ -140,10 +178,10 @@ def index_state(client: Any, name: str, vector_field: str) -> dict[str, Any]:
             "indexedRows": described.get("indexed_rows")}
 
 
-def check_index(client: Any, name: str, index: dict[str, Any]) -> None:
+def check_index(client: Any, name: str, index: dict[str, Any], creation: str) -> None:
     built = (client.describe_index(name, index["field_name"]) or {}).get("index_type")
     if built != index["index_type"]:
-        client.drop_collection(name)
+        drop_if_created(client, name, creation)
         raise MilvusError(f"index.type {index['index_type']}: this Milvus built {built or 'no index'} instead; "
                           "choose an index type it supports (FLAT and AUTOINDEX work everywhere)")
 
@@ -203,14 +241,29 @@ def load(client: Any, name: str) -> None:
         client.load_collection(name)
 
 
-def point_alias(client: Any, alias: str, collection: str) -> str | None:
-    """Point `alias` at `collection` (create or alter); the collection it pointed at before, if any."""
-    previous = served_collection(client, alias)
-    if previous == collection:
-        return previous
+def check_alias_owner(client: Any, alias: str, owner: str) -> str | None:
+    """The collection `alias` serves when it is `owner`'s (None when the alias is free); MilvusError otherwise.
+
+    An alias has no properties of its own: it belongs to whoever owns the collection it serves."""
     if alias in client.list_collections():  # has_collection() is also True for an alias
         raise MilvusError(f"milvus.collection {alias}: a collection (not an alias) already has this name; "
                           "choose another milvus.collection")
+    served = served_collection(client, alias)
+    if served is not None and owner_of(client, served) != owner:
+        raise MilvusError(f"milvus.collection {alias}: the alias serves {served}, which belongs to "
+                          f"{_holder(owner_of(client, served))}; it is never moved by VectorIndex {owner}: "
+                          "choose another milvus.collection")
+    return served
+
+
+def point_alias(client: Any, alias: str, collection: str, owner: str) -> str | None:
+    """Point `alias` at `collection` (create or alter) when both are `owner`'s; the collection it pointed at before."""
+    previous = check_alias_owner(client, alias, owner)
+    if owner_of(client, collection) != owner:
+        raise MilvusError(f"collection {collection} belongs to {_holder(owner_of(client, collection))}; "
+                          f"the alias {alias} is never pointed at it for VectorIndex {owner}")
+    if previous == collection:
+        return previous
     if previous is None:
         client.create_alias(collection, alias)
     else:

@@ -5,11 +5,17 @@ physical collection `<alias>_<vectors hash>` (created with the index when missin
 by content id, chunks whose document went away deleted), then points the alias at it, and reports
 what it did to the object's progress ConfigMap. The vectors hash covers everything that changes the
 vectors or their index, so a new model, dimension, metric, index, source or chunking builds a new
-collection while the alias keeps serving the old one until the swap. Index keys are pymilvus's own
+collection while the alias keeps serving the old one until the swap. The hash also covers the
+object's namespace and name: one Milvus serves many namespaces, and the same VectorIndex in two of
+them must never write into (or delete chunks from) one collection. Index keys are pymilvus's own
 (`IndexParams.add_index(field_name, index_type, metric_type, params)`).
 
 The Job and its ConfigMap are named by a hash of the whole config and image: a Job's pod template
 is immutable, so any change there needs a new Job (the glue prunes the old one).
+
+`build_cleanup` is what the finalizer runs when the object goes with deletionPolicy Delete: the same
+runtime with `--drop`, in the runtime image (which has pymilvus), with the Milvus token from the
+Secret as an environment variable (the kubelet reads it, not the operator) and the claims mounted.
 """
 
 from __future__ import annotations
@@ -34,12 +40,22 @@ NAME_LENGTH = 52
 """Job pods are named <job>-<5 chars>; leave them room under 63."""
 
 
+CLEANUP_COMPONENT = "cleanup"
+CLEANUP_DEADLINE_SECONDS = 600
+"""How long the cleanup Job may run, retries included, before the Job controller fails it."""
+
+
 def vectors_hash(obj: VectorIndex) -> str:
-    """Hash of what defines the vectors and their index (not batchSize, which only changes throughput)."""
+    """Hash of whose vectors these are and what defines them and their index (not batchSize, only throughput)."""
     spec = obj.spec
     embedding = spec.embedding.model_dump(mode="json", exclude={"batch_size"})
-    return short_hash({"embedding": embedding, "index": spec.index.model_dump(mode="json"),
+    return short_hash({"owner": owner(obj), "embedding": embedding, "index": spec.index.model_dump(mode="json"),
                        "source": spec.source.model_dump(mode="json")})
+
+
+def owner(obj: VectorIndex) -> str:
+    """namespace/name: the llmops.owner property of every collection the object builds."""
+    return f"{obj.namespace}/{obj.name}"
 
 
 def physical_collection(obj: VectorIndex) -> str:
@@ -93,11 +109,14 @@ def cronjob_name(obj: VectorIndex) -> str:
     return child_name(obj.name, "reindex", max_length=52)
 
 
+def _token_env(obj: VectorIndex) -> list[dict[str, Any]]:
+    ref = obj.spec.milvus.secret_ref
+    return [{"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": ref.wire()}}] if ref else []
+
+
 def _pod(obj: VectorIndex, image: str, config_map: str, component: str) -> dict[str, Any]:
     spec = obj.spec
-    env = []
-    if spec.milvus.secret_ref:
-        env.append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": spec.milvus.secret_ref.wire()}})
+    env = _token_env(obj)
     extra = []
     if spec.source.config_map_ref:
         extra.append(({"name": "source", "configMap": {"name": spec.source.config_map_ref.name}},
@@ -120,3 +139,32 @@ def build_ingest(obj: VectorIndex, image: str) -> list[dict[str, Any]]:
         children.append(batchjob.build_cronjob(obj, cronjob_name(obj), "reindex", obj.spec.reindex_schedule,
                                                _pod(obj, image, cm_name, "reindex")))
     return children
+
+
+def cleanup_config(obj: VectorIndex) -> dict[str, Any]:
+    """What `--drop` reads: whose collections, behind which alias, in which Milvus."""
+    milvus = {"uri": obj.spec.milvus.uri, "alias": obj.collection}
+    if obj.spec.milvus.secret_ref:
+        milvus["tokenEnv"] = TOKEN_ENV
+    return {"object": {"kind": "VectorIndex", "namespace": obj.namespace, "name": obj.name}, "milvus": milvus}
+
+
+def cleanup_job_name(obj: VectorIndex, digest: str) -> str:
+    return child_name(obj.name, CLEANUP_COMPONENT, digest, max_length=NAME_LENGTH)
+
+
+def build_cleanup(obj: VectorIndex, image: str) -> list[dict[str, Any]]:
+    """The config ConfigMap and the Job that drops the alias and the collections the object built."""
+    config = cleanup_config(obj)
+    digest = short_hash({"config": config, "image": image,
+                         "secret": obj.spec.milvus.secret_ref.model_dump(mode="json") if obj.spec.milvus.secret_ref
+                         else None})
+    cm_name = child_name(obj.name, CLEANUP_COMPONENT, digest)
+    pod = batchjob.pod_template(obj, CLEANUP_COMPONENT, image=image, module=MODULE, config_map=cm_name,
+                                config_key=CONFIG_KEY, claims=batchjob.pvc_claims([obj.spec.milvus.uri]),
+                                env=_token_env(obj))
+    pod["spec"]["containers"][0]["command"].append("--drop")
+    job = batchjob.build_job(obj, cleanup_job_name(obj, digest), CLEANUP_COMPONENT, pod)
+    job["spec"]["activeDeadlineSeconds"] = CLEANUP_DEADLINE_SECONDS
+    return [batchjob.config_map(obj, cm_name, CLEANUP_COMPONENT, {CONFIG_KEY: json.dumps(config, sort_keys=True)},
+                                digest), job]

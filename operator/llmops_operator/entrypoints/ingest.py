@@ -10,7 +10,13 @@ Reads the config builders/ingest.py writes, then:
 5. points the alias at the collection (create or alter), only now that it is complete;
 6. reports rows, source digest, model, index state and the corpus drift (the new collection's
    embeddings against those of the collection the alias served before) into the object's progress ConfigMap.
-The Milvus client is closed on every path, so the next Job (or the operator) can open a Milvus Lite file.
+An alias or collection another VectorIndex (or something outside llmops) owns fails the run before anything is
+written. The Milvus client is closed on every path, so the next Job can open a Milvus Lite file.
+
+With `--drop` it removes what this object built instead (the cleanup Job of a VectorIndex deleted with
+deletionPolicy Delete): the alias, when it serves one of the object's collections, and every collection
+whose llmops.owner property names the object. A Milvus Lite database that no longer exists holds nothing
+to drop.
 """
 
 from __future__ import annotations
@@ -140,7 +146,7 @@ def ingest(config: dict[str, Any], reporter: Reporter, token: str | None = None)
     if milvus.is_lite(spec_milvus["uri"]):
         milvus.check_lite_index(config["index"]["index_type"])
     with milvus.connect(spec_milvus["uri"], token) as client:
-        previous = milvus.served_collection(client, alias)
+        previous = milvus.check_alias_owner(client, alias, owner(config))
         if previous:
             milvus.load(client, previous)
         _publish(reporter, serving_report(client, previous, fields))
@@ -156,7 +162,7 @@ def ingest(config: dict[str, Any], reporter: Reporter, token: str | None = None)
         ingested_at = now_rfc3339()
         milvus.set_properties(client, target, {f"{milvus.PROPERTY_PREFIX}sourceDigest": digest,
                                                f"{milvus.PROPERTY_PREFIX}ingestedAt": ingested_at})
-        milvus.point_alias(client, alias, target)
+        milvus.point_alias(client, alias, target, owner(config))
         current = sample_vectors(client, target, fields, encoder, embedding["model"], batch_size, normalize)
         final = {
             "physicalCollection": target, "previousCollection": previous, "vectors": milvus.row_count(client, target),
@@ -171,10 +177,22 @@ def ingest(config: dict[str, Any], reporter: Reporter, token: str | None = None)
     return final
 
 
+def drop(config: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    """Drop the alias and the collections this config's object owns; what was dropped."""
+    uri = config["milvus"]["uri"]
+    database = milvus.lite_path(uri)
+    if database is not None and not database.exists():
+        return {"dropped": [], "reason": f"the Milvus Lite database {uri} does not exist"}
+    with milvus.connect(uri, token) as client:
+        return {"dropped": milvus.drop_index(client, config["milvus"]["alias"], owner(config))}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = argparse.ArgumentParser(prog="llmops-ingest", description=__doc__.splitlines()[0])
-    args.add_argument("--config", required=True, help="the ingest.json the operator wrote")
-    config_path = Path(args.parse_args(argv).config)
+    parser = argparse.ArgumentParser(prog="llmops-ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="the ingest.json the operator wrote")
+    parser.add_argument("--drop", action="store_true", help="drop what the object built instead of ingesting")
+    args = parser.parse_args(argv)
+    config_path = Path(args.config)
     try:
         config = json.loads(config_path.read_text())
     except (OSError, ValueError) as err:
@@ -182,9 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # query_iterator warns on every page that Milvus Lite has no MVCC timestamp; that is expected.
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
-    reporter = Reporter(config.get("report"))
     token_env = config["milvus"].get("tokenEnv")
     token = os.environ.get(token_env) if token_env else None
+    if args.drop:
+        return finish("llmops ingest --drop", lambda: drop(config, token), Reporter(None), (milvus.MilvusError,))
+    reporter = Reporter(config.get("report"))
     return finish("llmops ingest", lambda: ingest(config, reporter, token), reporter, INGEST_ERRORS)
 
 
