@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("kserve")
 
 from llmops_operator.servers.transformer import (  # noqa: E402
-    client_status, predictor_failure, predictor_reason, unreachable,
+    REASON_LIMIT, WITHHELD, client_status, predictor_failure, predictor_reason, unreachable, without_prompt,
 )
 
 PREDICTOR = "http://127.0.0.1:9/openai/v1/completions"
@@ -57,3 +57,38 @@ def test_a_failing_predictor_is_a_bad_gateway():
 ])
 def test_an_unreachable_predictor_is_unavailable_and_a_slow_one_a_gateway_timeout(error, status):
     assert unreachable(error, "http://127.0.0.1:9", 600.0).http_status == status
+
+
+PROMPT = ("Patient Jane Roe, born 1984-03-02, account 4417-1234-5678-9113, asks whether her lab results from "
+          "March show anything to worry about.")
+
+
+@pytest.mark.parametrize("body", [
+    {"json": {"error": {"message": f"cannot tokenize prompt {PROMPT!r}: unknown character"}}},
+    {"json": {"detail": f"input too long: {PROMPT[:40]}..."}},
+    {"text": f"Traceback (most recent call last): ValueError: {PROMPT[30:90]}"},
+])
+def test_a_predictor_message_that_quotes_the_prompt_is_withheld(body):
+    failure = predictor_failure(answer(400, **body), PROMPT)
+    assert str(failure) == f"predictor refused the request (HTTP 400): {WITHHELD}"
+    assert "4417" not in str(failure) and "Jane" not in str(failure)
+
+
+def test_a_predictor_message_is_cut_to_a_bounded_length():
+    failure = predictor_failure(answer(500, text="x" * 100_000), PROMPT)
+    assert str(failure) == "predictor failed (HTTP 500): " + "x" * REASON_LIMIT
+    assert predictor_reason(answer(400, json={"error": {"message": "m" * 5000}})) == "m" * REASON_LIMIT
+
+
+def test_a_message_that_does_not_quote_the_prompt_is_kept():
+    failure = predictor_failure(answer(400, json={"error": {"message": "prompt: 300 tokens leave no room"}}), PROMPT)
+    assert str(failure).endswith("prompt: 300 tokens leave no room")
+    assert without_prompt("Bad Request", "hi") == "Bad Request"  # a short prompt is not found in every word
+
+
+def test_the_predictor_never_repeats_a_large_rejected_value():
+    predictor = pytest.importorskip("llmops_operator.servers.predictor")
+    for field in ("max_tokens", "model", "temperature"):
+        with pytest.raises(predictor.BadRequest) as err:
+            predictor.parse_completion({"prompt": "hello", field: PROMPT * 100}, "tiny")
+        assert len(str(err.value)) < 150 and PROMPT[:predictor.SHOWN_LIMIT] not in str(err.value)

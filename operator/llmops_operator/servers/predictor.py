@@ -35,6 +35,16 @@ GENERATION_SECONDS = Histogram("llmops_predictor_generation_seconds", "Time spen
 MAX_PROMPT_CHARS = 1 << 20
 
 
+SHOWN_LIMIT = 40
+"""Characters of a rejected value an error message repeats (requests are the caller's data, not log material)."""
+
+
+def shown(value: Any) -> str:
+    """`value` as an error message quotes it, cut to SHOWN_LIMIT characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_LIMIT else text[:SHOWN_LIMIT - 3] + "..."
+
+
 class BadRequest(ValueError):
     """A completion request the server cannot serve; `param` names the field."""
 
@@ -57,7 +67,7 @@ def _number(body: dict[str, Any], name: str, default: float, low: float, high: f
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise BadRequest(name, f"expected a number in [{low}, {high}], got {value!r}")
+        raise BadRequest(name, f"expected a number in [{low}, {high}], got {shown(value)}")
     return float(value)
 
 
@@ -66,7 +76,7 @@ def parse_completion(body: Any, model_name: str) -> Completion:
     if not isinstance(body, dict):
         raise BadRequest("body", "expected a JSON object")
     if body.get("model") not in (None, model_name):
-        raise BadRequest("model", f"this server serves {model_name!r}, not {body.get('model')!r}")
+        raise BadRequest("model", f"this server serves {model_name!r}, not {shown(body.get('model'))}")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise BadRequest("prompt", "expected a non-empty string")
@@ -74,7 +84,7 @@ def parse_completion(body: Any, model_name: str) -> Completion:
         raise BadRequest("prompt", f"longer than {MAX_PROMPT_CHARS} characters")
     max_tokens = body.get("max_tokens", 16)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise BadRequest("max_tokens", f"expected a positive integer, got {max_tokens!r}")
+        raise BadRequest("max_tokens", f"expected a positive integer, got {shown(max_tokens)}")
     stop = body.get("stop") or ()
     stop = (stop,) if isinstance(stop, str) else stop
     if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop) or len(stop) > 4:

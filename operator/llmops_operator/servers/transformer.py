@@ -9,7 +9,8 @@ version's parameters, check the output, and count everything in Prometheus (serv
 
 Errors reach the client with a status that says whose fault they are: a malformed request or instance is 400; a
 4xx from the predictor (a prompt longer than the model's context, a parameter it cannot honour) is passed on with
-the same status and the predictor's own message; a predictor 503 (still loading) stays 503; any other predictor
+the same status and the predictor's own message (its first 200 characters, withheld when it quotes the
+prompt, so prompts never reach clients' error bodies or the log); a predictor 503 (still loading) stays 503; any other predictor
 failure or an unreadable answer is 502; a predictor that cannot be reached is 503, one that does not answer in
 time 504 (PredictorError, answered by `predictor_error_handler`).
 
@@ -74,9 +75,30 @@ def client_status(predictor_status: int) -> int:
     return 502
 
 
-def predictor_reason(response: httpx.Response) -> str:
-    """The readable part of a predictor's error body: an OpenAI-style error.message, a top-level message, error
-    or detail string, else the start of the body."""
+REASON_LIMIT = 200
+"""Characters of a predictor's error message that reach the client and the log."""
+ECHO_WINDOW = 12
+"""A message sharing this many consecutive characters with the prompt quotes it."""
+WITHHELD = "(the predictor's message quoted the prompt and is withheld)"
+
+
+def quotes(text: str, prompt: str) -> bool:
+    """Whether `text` contains a run of ECHO_WINDOW characters of `prompt` (all of it, when shorter)."""
+    if len(prompt) <= ECHO_WINDOW:
+        return len(prompt.strip()) >= 4 and prompt in text
+    runs = {text[i:i + ECHO_WINDOW] for i in range(len(text) - ECHO_WINDOW + 1)}
+    return any(prompt[i:i + ECHO_WINDOW] in runs for i in range(len(prompt) - ECHO_WINDOW + 1))
+
+
+def without_prompt(reason: str, prompt: str) -> str:
+    """`reason` cut to REASON_LIMIT characters, or WITHHELD when it quotes the prompt: prompts never reach logs."""
+    reason = reason[:REASON_LIMIT]
+    return WITHHELD if prompt and quotes(reason, prompt) else reason
+
+
+def predictor_reason(response: httpx.Response, prompt: str = "") -> str:
+    """The readable part of a predictor's error body (an OpenAI-style error.message, a top-level message, error
+    or detail string, else the start of the body), bounded and never quoting `prompt`."""
     try:
         body = response.json()
     except ValueError:
@@ -86,14 +108,15 @@ def predictor_reason(response: httpx.Response) -> str:
         for reason in (error.get("message") if isinstance(error, dict) else error, body.get("message"),
                        body.get("detail")):
             if isinstance(reason, str) and reason:
-                return reason[:500]
-    return response.text[:500] or response.reason_phrase
+                return without_prompt(reason, prompt)
+    return without_prompt(response.text[:REASON_LIMIT] or response.reason_phrase, prompt)
 
 
-def predictor_failure(response: httpx.Response) -> PredictorError:
+def predictor_failure(response: httpx.Response, prompt: str = "") -> PredictorError:
     status = client_status(response.status_code)
     what = "refused the request" if status < 500 else "failed"
-    return PredictorError(f"predictor {what} (HTTP {response.status_code}): {predictor_reason(response)}", status)
+    return PredictorError(f"predictor {what} (HTTP {response.status_code}): {predictor_reason(response, prompt)}",
+                          status)
 
 
 def unreachable(err: httpx.HTTPError, base_url: Any, timeout: float) -> PredictorError:
@@ -262,11 +285,12 @@ class GuardrailTransformer(kserve.Model):
         except httpx.HTTPError as err:
             raise unreachable(err, self.client.base_url, self.timeout) from None
         if response.status_code != 200:
-            raise predictor_failure(response)
+            raise predictor_failure(response, prompt)
         try:
             return protocol.completion_result(response.json())
         except ValueError as err:  # json.JSONDecodeError is a ValueError
-            raise PredictorError(f"predictor answered 200 with an unreadable completion: {err}", 502) from None
+            raise PredictorError(f"predictor answered 200 with an unreadable completion: "
+                                 f"{without_prompt(str(err), prompt)}", 502) from None
 
 
 class BodyLimit:
