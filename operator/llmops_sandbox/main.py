@@ -58,9 +58,6 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
-        if self.settings.pvc_root is None:
-            # The operator runs on this machine, so it reaches the claims' directories as the Jobs do.
-            self.settings = self.settings.model_copy(update={"pvc_root": str(self.workdir / "pvc")})
         self._server = None
         self._operator = None
         self._standins = None

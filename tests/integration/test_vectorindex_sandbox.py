@@ -1,12 +1,15 @@
 """A VectorIndex through the whole sandbox: operator -> ingest Job (run by the Job stand-in) -> Milvus Lite on a claim.
 
 Status comes from the real runtime's report, search answers through the alias, and deleting the
-object with deletionPolicy Delete drops its collections. Skipped without the vector extra.
+object with deletionPolicy Delete drops its collections in a cleanup Job. When the cleanup cannot
+succeed (Milvus is gone), the object reports CleanupFailed and goes once it carries the escape hatch.
+Skipped without the vector extra.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import yaml
@@ -20,7 +23,10 @@ from llmops_operator.backends import milvus  # noqa: E402
 from llmops_operator.cli.search import search, target_of  # noqa: E402
 from llmops_sandbox.main import Sandbox, kind_resource, wait_for  # noqa: E402
 
+from llmops_operator.k8s.resources import resource_for  # noqa: E402
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+EVENT = resource_for("v1", "Event")
 
 SPEC = {"milvus": {"uri": "pvc://vectors/milvus.db", "collection": "notes"},
         "embedding": {"model": "builtin:minilm", "dimension": 384},
@@ -30,7 +36,8 @@ SPEC = {"milvus": {"uri": "pvc://vectors/milvus.db", "collection": "notes"},
 
 
 @pytest.fixture
-def sandbox(tmp_path):
+def sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMOPS_CLEANUP_RECHECK_SECONDS", "1")
     previous = os.environ.get("KUBECONFIG")
     with Sandbox(tmp_path / "sandbox") as running:
         yield running
@@ -68,3 +75,34 @@ def test_ingest_job_fills_status_search_answers_and_delete_drops_the_collections
     wait_for(lambda: sandbox.client.get(where, "default", "notes") is None, 60, "the VectorIndex to go")
     with milvus.connect(SPEC["milvus"]["uri"], pvc_root=pvc_root) as client:
         assert client.list_collections() == [] and milvus.served_collection(client, "notes") is None
+
+
+
+def vector_index_manifest(tmp_path, name: str, spec: dict):
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(yaml.safe_dump({"apiVersion": "llmops.dev/v1alpha1", "kind": "VectorIndex",
+                                        "metadata": {"name": name, "namespace": "default"}, "spec": spec}))
+    return manifest
+
+
+def test_milvus_gone_reports_cleanup_failed_and_the_escape_hatch_lets_the_object_go(sandbox, tmp_path, monkeypatch):
+    spec = {**SPEC, "milvus": {"uri": "http://127.0.0.1:1", "collection": "gone"},
+            "source": {"uri": "file:///nonexistent", "include": ["**/*.md"]}}
+    sandbox.wait_reconciled(sandbox.apply([vector_index_manifest(tmp_path, "gone", spec)]), timeout=60)
+    where = kind_resource(BY_KIND["VectorIndex"])
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # the operator's own process needs no Milvus client
+    sandbox.client.delete(where, "default", "gone")
+
+    def cleanup_failed():
+        body = sandbox.client.get(where, "default", "gone") or {}
+        found = [c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == "CleanupFailed"]
+        return found[0] if found else None
+
+    failed = wait_for(cleanup_failed, 120, "CleanupFailed on the VectorIndex")
+    assert failed["reason"] == "CleanupJobFailed" and "llmops.dev/skip-cleanup" in failed["message"]
+    events = sandbox.client.list(EVENT, "default")
+    assert any(e["reason"] == "CleanupFailed" and e["involvedObject"]["name"] == "gone" for e in events)
+    assert sandbox.client.get(where, "default", "gone") is not None  # kept until the cleanup succeeds or is skipped
+
+    sandbox.client.patch(where, "default", "gone", {"metadata": {"annotations": {"llmops.dev/skip-cleanup": "true"}}})
+    wait_for(lambda: sandbox.client.get(where, "default", "gone") is None, 60, "the VectorIndex to go")

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from llmops_operator.api.v1alpha1 import FeatureView
 from llmops_operator.builders.feast import APPLY_MODULE, build_feast, build_removal
 from llmops_operator.core.contract import owner_body, parse
-from llmops_operator.controllers.featureview import FeatureViewReconciler, waited_seconds
+from llmops_operator.controllers.cleanup import waited_seconds
+from llmops_operator.controllers.featureview import FeatureViewReconciler
 from llmops_operator.entrypoints.feast_apply import removal_command
 
 IMAGE = "registry.example/llmops:1.0"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
-from llmops_operator.controllers import events
+from llmops_operator.controllers import cleanup, events
 from llmops_operator.controllers.children import (
     ChildConflict, PassError, apply_child, classify, prune_children,
 )
@@ -95,8 +95,9 @@ class Reconciler:
         observation with what they add. Nothing by default."""
         return observation
 
-    async def finalize(self, obj: Resource, ctx: Context, api: ApiClient) -> None:
-        """Clean up outside Kubernetes before the object goes (only when has_finalizer)."""
+    async def finalize(self, obj: Resource, ctx: Context, api: ApiClient) -> cleanup.Cleanup:
+        """Clean up outside Kubernetes before the object goes (only when has_finalizer); see controllers/cleanup."""
+        return cleanup.DONE
 
 
 def compose_status(previous: dict[str, Any] | None, observation: Observation, generation: int | None,
@@ -141,6 +142,7 @@ class Loop:
                                     reconciler.resource.info.kind, reconciler.resource.info.plural)
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, int] = {}
+        self._cleanup_api_failures: dict[str, int] = {}
 
     def context(self) -> Context:
         return Context(settings=self.settings, catalog=self.settings.catalog)
@@ -256,9 +258,18 @@ class Loop:
         kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
         return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted)
 
+    async def finalize(self, body: dict[str, Any]) -> float | None:
+        """One finalizer pass over an object being deleted: None when it may go, else seconds until the next pass."""
+        delay = await cleanup.finalize_pass(self.reconciler, self.api, self.resource, self.context(), body,
+                                            self._cleanup_api_failures)
+        if delay is None:
+            self.forget(body["metadata"]["uid"])
+        return delay
+
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
         self._failures.pop(uid, None)
+        self._cleanup_api_failures.pop(uid, None)
 
     def deleted(self, body: dict[str, Any]) -> None:
         """The object is gone: drop its lock and its gauges."""

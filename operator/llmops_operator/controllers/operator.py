@@ -72,10 +72,10 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
 
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
-            loop = loop_of(memo)
-            obj = loop.reconciler.resource.model_validate(dict(body))
-            await loop.reconciler.finalize(obj, loop.context(), loop.api)
-            loop.forget(body["metadata"]["uid"])
+            delay = await loop_of(memo).finalize(dict(body))
+            if delay is not None:
+                raise kopf.TemporaryError("cleanup not finished (see the CleanupFailed condition if it failed)",
+                                          delay=delay)
 
         kopf.on.delete(GROUP, VERSION, plural, registry=registry, id="finalize")(finalize)
 

@@ -1,23 +1,28 @@
 """VectorIndex controller: an ingest Job per vectors-defining spec (and a reindex CronJob); status from the Job and its report.
 
-On delete with deletionPolicy Delete, the operator drops the alias and the physical collections
-this object built (pymilvus, imported only then, so the base install runs without the vector extra).
+On delete with deletionPolicy Delete, the finalizer first stops the object's ingest Jobs and reindex
+CronJob (so nothing writes while collections are dropped, and no Job holds a Milvus Lite file), then
+runs a cleanup Job in the runtime image (builders/ingest.build_cleanup) that drops the alias and the
+physical collections this object built. The operator itself never imports pymilvus nor reads the
+Milvus Secret: the Job has the client, the kubelet hands it the token, and claims are mounted there.
+Failures follow controllers/cleanup (CleanupFailed, the skip-cleanup escape hatch).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
 from typing import Any
 
-import kopf
-
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
-from llmops_operator.builders.ingest import COMPONENT, build_ingest, physical_collection
+from llmops_operator.builders import labels
+from llmops_operator.builders.ingest import CLEANUP_COMPONENT, CLEANUP_DEADLINE_SECONDS, COMPONENT, build_cleanup, \
+    build_ingest, physical_collection
 from llmops_operator.builders.labels import child_in_role
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac, progress_configmap_name
+from llmops_operator.controllers import cleanup
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.controllers.children import ChildConflict, apply_child, controlled_by
+from llmops_operator.core.contract import owner_body
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.batchjob import find
@@ -26,38 +31,25 @@ from llmops_operator.status.vectorindex import vectorindex_observation
 JOB = resource_for("batch/v1", "Job")
 CRONJOB = resource_for("batch/v1", "CronJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
-SECRET = resource_for("v1", "Secret")
-RETRY_SECONDS = 10
-"""How soon a delete retries when Milvus is busy (a Milvus Lite file open in an ingest Job) or unreachable."""
+CLEANUP_TIMEOUT_SECONDS = CLEANUP_DEADLINE_SECONDS + 120
+"""A cleanup Job not finished by then (its own deadline passed, or it never started) counts as failed."""
 
 log = logging.getLogger("llmops.vectorindex")
 
 
-def drop_collections(uri: str, token: str | None, pvc_root: str | None, alias: str, owner: str) -> list[str]:
-    """Blocking: drop the alias and the collections `owner` built; what was dropped."""
-    from llmops_operator.backends import milvus
-
-    database = milvus.lite_path(uri, pvc_root)
-    if database is not None and not database.exists():
-        return []
-    with milvus.connect(uri, token, pvc_root) as client:
-        return milvus.drop_index(client, alias, owner)
-
-
-async def milvus_token(obj: VectorIndex, api: ApiClient) -> str | None:
-    ref = obj.spec.milvus.secret_ref
-    if ref is None:
-        return None
-    secret = await api.get_or_none(SECRET, obj.namespace, ref.name) or {}
-    raw = (secret.get("data") or {}).get(ref.key)
-    if raw is None:
-        raise kopf.TemporaryError(f"milvus.secretRef: Secret {ref.name} has no key {ref.key!r}", delay=RETRY_SECONDS)
-    return base64.b64decode(raw).decode()
-
-
-def reachable_database(obj: VectorIndex, pvc_root: str | None) -> bool:
-    """Whether the operator can open the Milvus the spec names (a pvc:// database only where claims are mounted)."""
-    return not obj.spec.milvus.uri.startswith("pvc://") or pvc_root is not None
+async def stop_ingest(obj: VectorIndex, api: ApiClient) -> list[str]:
+    """Delete the object's ingest Jobs and reindex CronJob (pods first); the ones not gone yet."""
+    remaining = []
+    for kind in (CRONJOB, JOB):
+        for child in await api.list(kind, obj.namespace, labels.children_selector(obj)):
+            meta = child["metadata"]
+            if (meta.get("labels") or {}).get(labels.COMPONENT) == CLEANUP_COMPONENT \
+                    or not controlled_by(child, owner_body(obj)):
+                continue
+            if not meta.get("deletionTimestamp"):
+                await api.delete(kind, obj.namespace, meta["name"], propagation="Foreground")
+            remaining.append(f"{child['kind']} {meta['name']}")
+    return remaining
 
 
 class VectorIndexReconciler(Reconciler):
@@ -65,29 +57,32 @@ class VectorIndexReconciler(Reconciler):
     watches = (JOB, CRONJOB, CONFIGMAP)
     has_finalizer = True
 
-    async def finalize(self, obj: VectorIndex, ctx: Context, api: ApiClient) -> None:
-        """deletionPolicy Delete: drop the alias and every physical collection of this object; Retain: nothing."""
+    async def finalize(self, obj: VectorIndex, ctx: Context, api: ApiClient) -> cleanup.Cleanup:
+        """deletionPolicy Delete: stop ingesting, then drop the alias and every physical collection of this object
+        in a cleanup Job; Retain: nothing."""
         if obj.spec.deletion_policy != "Delete":
-            return
-        pvc_root = ctx.settings.pvc_root
-        if not reachable_database(obj, pvc_root):
-            log.warning("VectorIndex %s/%s: deletionPolicy Delete, but the Milvus Lite database %s is on a claim the "
-                        "operator does not mount (set LLMOPS_PVC_ROOT); its collections are kept",
-                        obj.namespace, obj.name, obj.spec.milvus.uri)
-            return
-        from llmops_operator.backends.milvus import MilvusError
-
+            return cleanup.DONE
+        what = f"dropping the collections of VectorIndex {obj.namespace}/{obj.name} from {obj.spec.milvus.uri}"
+        stopping = await stop_ingest(obj, api)
+        if stopping:
+            return cleanup.running(f"{what}: waiting for {', '.join(stopping)} to stop")
+        image = obj.spec.image or ctx.settings.runtime_image
         try:
-            token = await milvus_token(obj, api)
+            live = [await apply_child(api, child, owner_body(obj)) for child in build_cleanup(obj, image)]
+        except ChildConflict as err:
+            return cleanup.failed("ChildConflict", f"{what}: {err}")
         except ApiError as err:
-            raise kopf.TemporaryError(f"milvus.secretRef: {err}", delay=RETRY_SECONDS) from err
-        try:
-            dropped = await asyncio.to_thread(drop_collections, obj.spec.milvus.uri, token, pvc_root,
-                                              obj.collection, f"{obj.namespace}/{obj.name}")
-        except MilvusError as err:
-            raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
-        log.info("VectorIndex %s/%s deleted with deletionPolicy Delete: dropped %s", obj.namespace, obj.name,
-                 ", ".join(dropped) or "nothing (no collection was built)")
+            if not cleanup.namespace_terminating(err):
+                raise
+            log.warning("VectorIndex %s/%s: its namespace is being deleted, so no cleanup Job can run there; the "
+                        "collections of %s stay in %s", obj.namespace, obj.name, obj.collection, obj.spec.milvus.uri)
+            return cleanup.DONE
+        outcome = cleanup.job_cleanup(child_in_role(live, "Job", CLEANUP_COMPONENT), ctx.now, what,
+                                     CLEANUP_TIMEOUT_SECONDS)
+        if outcome.state == "Done":
+            log.info("VectorIndex %s/%s deleted with deletionPolicy Delete: its collections are dropped",
+                     obj.namespace, obj.name)
+        return outcome
 
     def children(self, obj: VectorIndex, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         """Progress ConfigMap and reporter RBAC first, then the config ConfigMap, the Job and the CronJob."""

@@ -28,9 +28,9 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     """Prometheus HTTP API (http://prometheus.monitoring:9090) the InferenceService status reads runtime metrics from,
     over the drift window. Unset: the operator scrapes the guardrail transformer's /metrics directly."""
-    pvc_root: str | None = None
-    """Where claims named by pvc:// URIs are mounted in the operator's own filesystem (the sandbox sets it to its
-    claims directory); lets deletionPolicy Delete open Milvus Lite databases on claims. Unset: they are kept."""
+    cleanup_recheck_seconds: float = Field(default=60.0, gt=0)
+    """How often a finalizer whose cleanup failed (condition CleanupFailed) looks again: whether the cleanup now
+    succeeds, or the object carries llmops.dev/skip-cleanup."""
 
     otel_endpoint: str | None = None
     """OTLP endpoint for traces (one span per reconcile and per API request); OTEL_EXPORTER_OTLP_ENDPOINT also

@@ -7,6 +7,9 @@ Conditions (each reported on every pass):
 - Ready: True when Ingested is True. While a changed spec is being re-embedded and the alias still
   serves the previous physical collection, Ready stays True (reason ServingPrevious): searches work
   and never see a half-built collection. Otherwise it mirrors Ingested.
+- CleanupFailed: set by the finalizer, not by this reducer, only while a deleted object's cleanup Job
+  failed or ran past its deadline (controllers/cleanup.py); the object stays until the cleanup succeeds
+  or it carries llmops.dev/skip-cleanup.
 
 Phase: Ready, Ingesting (pending or running), Failed.
 The report (progress ConfigMap, written by the runtime) gives vectors, lastIngested, sourceDigest,

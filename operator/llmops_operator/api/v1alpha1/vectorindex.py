@@ -1,7 +1,8 @@
 """VectorIndex: keep a Milvus collection of documents embedded with one model, behind an alias.
 
 Every change to what the vectors are (model, dimension, metric, index, source, chunking) builds a
-new physical collection `<collection>_<hash>`; the alias `<collection>` is swapped to it only once
+new physical collection `<collection>_<hash>` (the hash also covers namespace and name, so objects
+never share one); the alias `<collection>` is swapped to it only once
 ingestion succeeded, so searches never see a half-built or mixed-model collection.
 """
 
@@ -138,7 +139,7 @@ class VectorIndexSpec(KubeModel):
     image: str | None = Field(default=None, max_length=512)
     """Container image of the ingest Job. Defaults to the operator's runtime image."""
     deletion_policy: Literal["Retain", "Delete"] = "Retain"
-    """What happens to the Milvus collections when the VectorIndex is deleted: Retain keeps them and the alias, Delete drops the alias and every physical collection this object built. Defaults to Retain."""
+    """What happens to the Milvus collections when the VectorIndex is deleted: Retain keeps them and the alias, Delete drops the alias and every physical collection this object built, in a cleanup Job. A cleanup that cannot finish sets CleanupFailed and keeps the object until it succeeds or the object is annotated llmops.dev/skip-cleanup=true. Defaults to Retain."""
 
 
 class VectorIndexStatus(ResourceStatus):
