@@ -101,3 +101,10 @@ def test_namespace_terminating_is_recognised():
                              "details": {"causes": [{"reason": "NamespaceTerminating"}]}})
     assert cleanup.namespace_terminating(refused)
     assert not cleanup.namespace_terminating(ApiError(403, {"message": "exceeded quota"}))
+
+
+def test_cleanup_failed_replaces_conditions_another_version_wrote_in_another_shape():
+    outcome = cleanup.failed("ApiError", "quota exceeded")
+    for status in ({"conditions": "not a list"}, {"conditions": ["x", {"type": "Ready"}]}, "not a dict"):
+        conditions = cleanup.failure_condition(body(status=status), outcome, NOW)
+        assert conditions[-1]["type"] == "CleanupFailed" and all(isinstance(c, dict) for c in conditions)

@@ -149,7 +149,10 @@ def asks_for_cleanup(resource: type[Resource], body: dict[str, Any]) -> bool:
 
 def failure_condition(body: dict[str, Any], outcome: Cleanup, now: datetime) -> list[dict[str, Any]]:
     """The object's conditions with CleanupFailed set from `outcome` (pure)."""
-    previous = (body.get("status") or {}).get("conditions") or []
+    status = body.get("status") if isinstance(body.get("status"), dict) else {}
+    stored = status.get("conditions")
+    # A status written by another version may not even be a list of conditions: it is replaced, never read.
+    previous = [c for c in stored if isinstance(c, dict)] if isinstance(stored, list) else []
     observed = cond.true(CLEANUP_FAILED, outcome.reason, outcome.message)
     merged = cond.merge(previous, [observed], body["metadata"].get("generation"), cond.now_rfc3339(now))
     return [c for c in previous if c.get("type") != CLEANUP_FAILED] + merged
@@ -168,7 +171,7 @@ async def report_failure(api: ApiClient, resource: ApiResource, body: dict[str, 
     log.warning("%s %s/%s: cleanup failed (%s): %s", body["kind"], meta["namespace"], meta["name"], outcome.reason,
                 outcome.message)
     conditions = failure_condition(body, outcome, now)
-    if conditions == ((body.get("status") or {}).get("conditions") or []):
+    if isinstance(body.get("status"), dict) and conditions == body["status"].get("conditions"):
         return
     try:
         await api.patch_status(resource, meta["namespace"], meta["name"], {"conditions": conditions})
