@@ -67,7 +67,8 @@ def plain_insert(uri: str, name: str, vectors: np.ndarray, chunks: list, index: 
     """Seconds to create the collection with its index and insert precomputed vectors with pymilvus."""
     def insert() -> None:
         with milvus.connect(uri) as client:
-            milvus.ensure_collection(client, name, FIELDS, vectors.shape[1], index, {})
+            milvus.ensure_collection(client, name, FIELDS, vectors.shape[1], index,
+                                     {milvus.OWNER_PROPERTY: "benchmark/plain-insert"})
             for start in range(0, len(chunks), runtime.UPSERT_BATCH):
                 end = start + runtime.UPSERT_BATCH
                 client.insert(name, [{"id": c.id, "vector": v.tolist(), "text": c.text, "source": c.source}
