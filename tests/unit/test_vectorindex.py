@@ -336,3 +336,16 @@ def test_cleanup_job_drops_in_the_runtime_image_with_the_token_from_the_secret_a
     assert job["metadata"]["name"] not in {c["metadata"]["name"] for c in children(obj)}
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "cleanup"
 
+
+
+def test_an_ingest_job_that_never_finishes_terminating_fails_the_cleanup():
+    from llmops_operator.controllers.vectorindex import STOP_TIMEOUT_SECONDS, waiting_for
+
+    def job(deleted: str | None) -> dict:
+        return {"kind": "Job", "metadata": {"name": "docs-index-ingest-1", "deletionTimestamp": deleted}}
+
+    assert waiting_for([job("2026-05-01T11:59:00Z")], "dropping", NOW).state == "Running"
+    assert waiting_for([job(None)], "dropping", NOW).state == "Running"
+    stuck = waiting_for([job("2026-05-01T11:00:00Z")], "dropping", NOW)
+    assert 3600 > STOP_TIMEOUT_SECONDS
+    assert stuck.state == "Failed" and stuck.reason == "IngestNotStopped" and "Job docs-index-ingest-1" in stuck.message

@@ -11,6 +11,7 @@ Failures follow controllers/cleanup (CleanupFailed, the skip-cleanup escape hatc
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
@@ -22,6 +23,7 @@ from llmops_operator.builders.progress import build_progress_configmap, build_re
 from llmops_operator.controllers import cleanup
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
 from llmops_operator.controllers.children import ChildConflict, apply_child, controlled_by
+from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import owner_body
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
@@ -37,7 +39,17 @@ CLEANUP_TIMEOUT_SECONDS = CLEANUP_DEADLINE_SECONDS + 120
 log = logging.getLogger("llmops.vectorindex")
 
 
-async def stop_ingest(obj: VectorIndex, api: ApiClient) -> list[str]:
+STOP_TIMEOUT_SECONDS = 300
+"""An ingest Job or CronJob still terminating this long after its deletion (a pod on a lost node) fails the cleanup."""
+
+
+def terminating_seconds(child: dict[str, Any], now: datetime) -> float:
+    """How long ago the child's deletion began (0 when it has not begun or the API did not say)."""
+    since = cond.parse_rfc3339(child["metadata"].get("deletionTimestamp"))
+    return 0.0 if since is None else (now - since).total_seconds()
+
+
+async def stop_ingest(obj: VectorIndex, api: ApiClient) -> list[dict[str, Any]]:
     """Delete the object's ingest Jobs and reindex CronJob (pods first); the ones not gone yet."""
     remaining = []
     for kind in (CRONJOB, JOB):
@@ -48,8 +60,17 @@ async def stop_ingest(obj: VectorIndex, api: ApiClient) -> list[str]:
                 continue
             if not meta.get("deletionTimestamp"):
                 await api.delete(kind, obj.namespace, meta["name"], propagation="Foreground")
-            remaining.append(f"{child['kind']} {meta['name']}")
+            remaining.append(child)
     return remaining
+
+
+def waiting_for(stopping: list[dict[str, Any]], what: str, now: datetime) -> cleanup.Cleanup:
+    names = ", ".join(f"{c['kind']} {c['metadata']['name']}" for c in stopping)
+    if any(terminating_seconds(c, now) > STOP_TIMEOUT_SECONDS for c in stopping):
+        return cleanup.failed("IngestNotStopped", f"{what}: {names} still terminating after {STOP_TIMEOUT_SECONDS}s "
+                                                  f"(are its pods on a lost node?); annotate the object "
+                                                  f"{cleanup.SKIP_ANNOTATION}=true to leave the collections")
+    return cleanup.running(f"{what}: waiting for {names} to stop")
 
 
 class VectorIndexReconciler(Reconciler):
@@ -65,7 +86,7 @@ class VectorIndexReconciler(Reconciler):
         what = f"dropping the collections of VectorIndex {obj.namespace}/{obj.name} from {obj.spec.milvus.uri}"
         stopping = await stop_ingest(obj, api)
         if stopping:
-            return cleanup.running(f"{what}: waiting for {', '.join(stopping)} to stop")
+            return waiting_for(stopping, what, ctx.now)
         image = obj.spec.image or ctx.settings.runtime_image
         try:
             live = [await apply_child(api, child, owner_body(obj)) for child in build_cleanup(obj, image)]
