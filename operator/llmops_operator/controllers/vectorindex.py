@@ -60,7 +60,7 @@ async def stop_ingest(obj: VectorIndex, api: ApiClient) -> list[dict[str, Any]]:
                 continue
             if not meta.get("deletionTimestamp"):
                 await api.delete(kind, obj.namespace, meta["name"], propagation="Foreground")
-            remaining.append(child)
+            remaining.append({**child, "kind": kind.kind})  # list items carry no kind on a real API server
     return remaining
 
 
