@@ -114,7 +114,7 @@ def test_a_closed_connection_lets_another_process_open_the_database(tmp_path):
         client.create_collection("notes_0123abcd", dimension=8, properties={milvus.OWNER_PROPERTY: "team-a/notes"})
     config = tmp_path / "cleanup.json"
     config.write_text(json.dumps(cleanup_config(obj)))
-    out = subprocess.run([sys.executable, "-m", "llmops_operator.entrypoints.ingest", "--config", str(config), "--drop"],
-                         capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "llmops_operator.entrypoints.ingest", "--config", str(config), "--drop"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"dropped": ["notes_0123abcd"]}

@@ -10,8 +10,8 @@ version's parameters, check the output, and count everything in Prometheus (serv
 Errors reach the client with a status that says whose fault they are: a malformed request or instance is 400; a
 4xx from the predictor (a prompt longer than the model's context, a parameter it cannot honour) is passed on with
 the same status and the predictor's own message (its first 200 characters, withheld when it quotes the
-prompt, so prompts never reach clients' error bodies or the log); a predictor 503 (still loading) stays 503; any other predictor
-failure or an unreadable answer is 502; a predictor that cannot be reached is 503, one that does not answer in
+prompt, so prompts never reach clients' error bodies or the log); a predictor 503 (still loading) stays 503;
+any other predictor failure or an unreadable answer is 502; a predictor that cannot be reached is 503, one that does not answer in
 time 504 (PredictorError, answered by `predictor_error_handler`).
 
 Configuration comes from the mounted files named by the environment: LLMOPS_GUARDRAIL_POLICY (policy.json),
