@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail
+from llmops_operator.api.v1alpha1.guardrail import GuardrailStatus
 from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.guardrail import GuardrailReconciler
 
@@ -29,6 +32,13 @@ def children(obj: Guardrail) -> list[dict]:
     return GuardrailReconciler().children(obj, Context.default(), {})
 
 
+def observed(obj: Guardrail, live: list[dict], reconciler: GuardrailReconciler | None = None):
+    """One pass's facts and status, the self-test run by the reconciler's worker."""
+    reconciler = reconciler or GuardrailReconciler()
+    facts = asyncio.run(reconciler.observe(obj, live, Context.default(), None))
+    return reconciler.status(obj, live, facts, Context.default(), {})
+
+
 def policy(obj: Guardrail) -> dict:
     [config_map] = children(obj)
     return json.loads(config_map["data"]["policy.json"])
@@ -44,7 +54,13 @@ def test_the_example_parses():
 @pytest.mark.parametrize("bad, message", [
     (check("tox", "toxicity", threshold=1.5), "spec.checks.0.threshold: Input should be less than or equal to 1"),
     (check("tox", "toxicity", threshold=-0.1), "spec.checks.0.threshold: Input should be greater than or equal to 0"),
-    (check("re", "regexDeny", patterns=["ok", "(["]), "spec.checks.0.patterns: pattern 1 ('([') does not compile"),
+    (check("re", "regexDeny", patterns=["ok", "(["]),
+     "spec.checks.0.patterns.1: '([' is not a linear-time (RE2) pattern: missing ]"),
+    (check("re", "regexDeny", patterns=[r"(\w+)-\1"]),
+     "spec.checks.0.patterns.0: '(\\\\w+)-\\\\1' is not a linear-time (RE2) pattern: invalid escape sequence"),
+    (check("re", "regexDeny", patterns=["ok", "secret(?=:)"]),
+     "spec.checks.0.patterns.1: 'secret(?=:)' is not a linear-time (RE2) pattern: invalid perl operator: (?="),
+    (check("re", "regexDeny", patterns=[r"a\Cb"]), "spec.checks.0.patterns.0: 'a\\\\Cb' uses \\C (one byte)"),
     (check("topics", "topicDenylist"), "spec.checks.0: a topicDenylist check needs topics"),
     (check("size", "maxTokens"), "spec.checks.0: a maxTokens check needs maxTokens"),
     (check("re", "regexDeny"), "spec.checks.0: a regexDeny check needs patterns"),
@@ -120,19 +136,21 @@ def test_configmap_is_named_after_its_content():
 def test_status_names_the_policy_once_the_configmap_exists():
     obj = guardrail(check("tox", "toxicity"), check("jb", "jailbreak"))
     live = children(obj)
-    seen = GuardrailReconciler().status(obj, live, None, Context.default(), {})
+    seen = observed(obj, live)
     assert [(c.type, c.status, c.reason) for c in seen.conditions] == [
         ("PolicyCompiled", "True", "Compiled"), ("SelfTested", "True", "Passed"), ("Ready", "True", "PolicyCompiled")]
     assert seen.phase == "Ready"
-    assert seen.fields == {"checks": 2, "policyConfigMap": live[0]["metadata"]["name"],
-                           "policyHash": live[0]["metadata"]["labels"]["llmops.dev/content-hash"],
+    digest = live[0]["metadata"]["labels"]["llmops.dev/content-hash"]
+    self_test = seen.fields.pop("selfTest")
+    assert seen.fields == {"checks": 2, "policyConfigMap": live[0]["metadata"]["name"], "policyHash": digest,
                            "safety": {"evaluated": 0, "byRule": {}, "detectionRate": 1.0, "falsePositiveRate": 0.0}}
+    assert self_test["policyHash"] == digest and (self_test["detected"], self_test["attacks"]) == (16, 16)
     assert seen.conditions[1].message.startswith("16/16 covered attacks caught, 0/30 benign texts hit; no check covers")
 
 
 def test_a_weak_policy_says_so_without_blocking_ready():
     obj = guardrail(check("tox", "toxicity", threshold=0.99))
-    seen = GuardrailReconciler().status(obj, children(obj), None, Context.default(), {})
+    seen = observed(obj, children(obj))
     self_test = seen.conditions[1]
     assert (self_test.type, self_test.status, self_test.reason) == ("SelfTested", "False", "LowDetectionRate")
     assert self_test.message.startswith("detection rate ") and seen.phase == "Ready"
@@ -141,11 +159,74 @@ def test_a_weak_policy_says_so_without_blocking_ready():
 
 def test_status_without_the_configmap_is_not_ready():
     obj = guardrail()
-    seen = GuardrailReconciler().status(obj, [], None, Context.default(), {})
+    seen = observed(obj, [])
     assert [(c.type, c.status, c.reason) for c in seen.conditions] == [
         ("PolicyCompiled", "False", "PolicyConfigMapMissing"), ("SelfTested", "True", "Passed"),
         ("Ready", "False", "PolicyConfigMapMissing")]
     assert seen.phase == "Pending" and "policyConfigMap" not in seen.fields
+
+
+def test_a_policy_is_self_tested_once_per_hash_and_status_keeps_the_result():
+    obj = guardrail(check("tox", "toxicity"))
+    first = observed(obj, children(obj))
+    obj.status = GuardrailStatus.model_validate({"selfTest": first.fields["selfTest"]})
+    reconciler = GuardrailReconciler()
+    again = observed(obj, children(obj), reconciler)
+    assert reconciler.self_tests._pool is None, "an unchanged policy was tested again"
+    assert again.fields["selfTest"] == first.fields["selfTest"] and again.conditions[1].reason == "Passed"
+    edited = guardrail(check("tox", "toxicity", threshold=0.9))
+    edited.status = obj.status
+    observed(edited, children(edited), reconciler)
+    assert reconciler.self_tests._pool is not None, "a changed policy kept the old policy's self-test"
+
+
+def test_a_self_test_over_the_budget_reports_running_and_a_later_pass_picks_it_up():
+    topics = [f"topic number{i} words{i}" for i in range(64)]  # about 0.2 s of self-test, against 1 ms of budget
+    obj = guardrail(check("topics", "topicDenylist", topics=topics), check("pii", "piiRedaction"),
+                    check("tox", "toxicity"))
+    reconciler = GuardrailReconciler()
+    ctx = Context.default()
+    ctx.settings.guardrail_selftest_seconds = 0.001
+
+    async def two_passes():
+        first = await reconciler.observe(obj, [], ctx, None)
+        await asyncio.sleep(0)
+        while reconciler.self_tests._runs and not next(iter(reconciler.self_tests._runs.values())).done():
+            await asyncio.sleep(0.05)
+        return first, await reconciler.observe(obj, [], ctx, None)
+
+    first, second = asyncio.run(two_passes())
+    assert reconciler.status(obj, [], first, ctx, {}).conditions[1].reason == "Running"
+    assert reconciler.status(obj, [], second, ctx, {}).conditions[1].reason == "Passed"
+
+
+@pytest.mark.timeout(120)
+def test_the_event_loop_stays_responsive_while_a_hostile_guardrail_is_reconciled():
+    # Under a backtracking engine this pattern takes minutes on the self-test's texts, and it ran on the loop.
+    obj = guardrail(check("re", "regexDeny", patterns=[r"(\w+\s?)+!!", r"(a|aa)+b", r"(x+x+)+y"]),
+                    check("size", "maxTokens", maxTokens=1_048_576))
+
+    async def reconcile_and_watch_the_loop():
+        longest, stop = 0.0, False
+
+        async def heartbeat():
+            nonlocal longest
+            while not stop:
+                before = time.perf_counter()
+                await asyncio.sleep(0.01)
+                longest = max(longest, time.perf_counter() - before - 0.01)
+
+        beat = asyncio.create_task(heartbeat())
+        reconciler = GuardrailReconciler()
+        facts = await reconciler.observe(obj, children(obj), Context.default(), None)
+        seen = reconciler.status(obj, children(obj), facts, Context.default(), {})
+        stop = True
+        await beat
+        return seen, longest
+
+    seen, longest = asyncio.run(reconcile_and_watch_the_loop())
+    assert longest < 1.0, f"the event loop stalled for {longest:.2f}s"
+    assert seen.conditions[1].status != "Unknown" and seen.fields["selfTest"]["attacks"] > 0
 
 
 # ----- CRD ------------------------------------------------------------------------------------------

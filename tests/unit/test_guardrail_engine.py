@@ -1,23 +1,26 @@
-"""The guardrail engine: detectors, validators, encoding tricks, redaction, modes, onError, the combined scan
-against the per-rule baseline, the self-test and `llmops guardrail test`."""
+"""The guardrail engine: detectors, validators, encoding tricks, redaction, modes, onError, linear time on
+hostile text and patterns, the RE2 scan against what the previous engine matched, the self-test and
+`llmops guardrail test`."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
+from llmops_operator.api.v1alpha1.guardrail import CheckType
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.cli.main import main
 from llmops_operator.core.contract import parse
+from llmops_operator.guardrails.checks import KINDS
 from llmops_operator.guardrails.engine import Guardrail, PolicyFile
 from llmops_operator.guardrails.pii import iban_valid, luhn_valid
 from llmops_operator.guardrails.policy import PolicyError, load_policy
-from llmops_operator.guardrails.scanners import PerRuleScanner
 from llmops_operator.guardrails.selftest import BENIGN, CASES, run_selftest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +128,7 @@ def test_encoding_tricks_are_seen_through():
 def test_topics_max_tokens_and_regex_deny():
     guard = engine({"name": "topics", "type": "topicDenylist", "action": "flag", "topics": ["weapons manufacturing"]},
                    {"name": "size", "type": "maxTokens", "maxTokens": 10},
-                   {"name": "re", "type": "regexDeny", "action": "redact", "patterns": [r"(ticket)-(\d+)\1?"]})
+                   {"name": "re", "type": "regexDeny", "action": "redact", "patterns": [r"(ticket)-(\d+)"]})
     assert guard.check("how are weapons manufactured?").outcome == "flagged"
     assert guard.check("word " * 20).rules == ("size",)
     assert guard.check("see ticket-42").text == "see [REDACTED:re]"
@@ -150,14 +153,55 @@ def test_on_error_fails_closed_or_open():
     assert open_only.check("x" * 51).outcome == "allowed"
 
 
-def test_combined_scan_equals_the_per_rule_baseline_on_the_self_test():
-    document = example_policy()
-    combined, naive = Guardrail.from_document(document), Guardrail.from_document(document,
-                                                                                   scanner_factory=PerRuleScanner)
-    for case in CASES:
-        for direction in ("input", "output"):
-            a, b = combined.check(case.text, direction), naive.check(case.text, direction)
-            assert (a.outcome, a.rules, a.text) == (b.outcome, b.rules, b.text), case.text
+def test_the_re2_engine_matches_what_the_re_engine_matched_on_the_corpus():
+    # Verdicts of the previous engine (Python `re`, lookarounds and all) on the self-test corpus and the shipped
+    # cases, for the example policy and one with every entity and every signal reported: rule for rule, span for
+    # span, score for score, the automaton must find the same.
+    golden = json.loads((ROOT / "tests/unit/data/guardrail_re_verdicts.json").read_text())
+    engines = {name: Guardrail.from_document(document) for name, document in golden["policies"].items()}
+    assert len(golden["cases"]) == 380
+    for case in golden["cases"]:
+        verdict = engines[case["policy"]].check(case["text"], case["direction"]).to_dict()
+        assert verdict == case["verdict"], (case["policy"], case["direction"], case["text"])
+
+
+def test_every_check_type_has_one_kind():
+    assert set(KINDS) == set(CheckType.__args__)
+
+
+def scan_seconds(guard: Guardrail, text: str) -> float:
+    started = time.perf_counter()
+    guard.check(text)
+    return time.perf_counter() - started
+
+
+@pytest.mark.timeout(60)
+def test_the_email_pattern_is_linear_on_dotted_text():
+    # The previous email pattern took 11 s on 64 KB of `a.a.a.`: it retried the whole tail at every dot.
+    guard = engine(PII_ALL)
+    assert scan_seconds(guard, "a." * 32_768) < 0.25
+    assert guard.check("a." * 1000 + " bob@example.com").text.endswith("[REDACTED:email]")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pattern, hostile, attack", [
+    (r"(\w+\s?)+!!", "word " * 20_000, "word!!"),
+    (r"(a|aa)+b", "a" * 100_000, "aab"),
+    (r"(x+x+)+y", "x" * 100_000, "xxy"),
+    (r"^(([a-z])+.)+[A-Z]([a-z])+$", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" * 1000, "ab.Cd"),
+])
+def test_catastrophic_tenant_patterns_run_in_linear_time(pattern, hostile, attack):
+    # Each of these backtracks exponentially in Python's `re` on its hostile text (minutes for a few dozen bytes).
+    guard = engine({"name": "re", "type": "regexDeny", "patterns": [pattern]})
+    assert scan_seconds(guard, hostile) < 0.5
+    assert guard.check(hostile).outcome == "allowed" and guard.check(attack).outcome == "blocked"
+
+
+def test_spans_stay_right_around_multibyte_text():
+    text = "Café ☕ naïve — écrivez à zoë@example.com ou 🐍 jane.doe@example.com"
+    verdict = engine(PII_ALL).check(text)
+    assert [text[h.start:h.end] for h in verdict.hits] == ["jane.doe@example.com"]
+    assert verdict.text == "Café ☕ naïve — écrivez à zoë@example.com ou 🐍 [REDACTED:email]"
 
 
 def test_self_test_of_the_example_policy():
@@ -170,11 +214,13 @@ def test_self_test_of_the_example_policy():
 
 @pytest.mark.parametrize("bad, message", [
     ({"format": "other"}, "format: expected"),
-    (policy(), "checks: expected a non-empty list"),
-    (policy({"name": "a", "type": "toxicity", "threshold": 2}), "checks[0].threshold: expected a number"),
-    (policy({"name": "a", "type": "piiRedaction", "entities": ["dna"]}), "checks[0].entities: unknown entities"),
-    (policy({"name": "a", "type": "regexDeny", "patterns": ["("]}), "checks[0].patterns[0]:"),
-    (policy({"name": "a", "type": "toxicity", "onError": "maybe"}), "checks[0].onError:"),
+    (policy(), "checks: List should have at least 1 item"),
+    (policy({"name": "a", "type": "toxicity", "threshold": 2}), "checks.0.threshold: Input should be less than"),
+    (policy({"name": "a", "type": "piiRedaction", "entities": ["dna"]}), "checks.0.entities.0: Input should be"),
+    (policy({"name": "a", "type": "regexDeny", "patterns": ["("]}), "checks.0.patterns.0: '(' is not a linear"),
+    (policy({"name": "a", "type": "regexDeny", "patterns": [r"(a)\1"]}), "checks.0.patterns.0: '(a)\\\\1' is not"),
+    (policy({"name": "a", "type": "toxicity", "onError": "maybe"}), "checks.0.onError:"),
+    (policy({"name": "a", "type": "toxicity", "topics": ["x"]}), "checks.0: topics applies to topicDenylist"),
 ])
 def test_bad_policies_name_the_field(bad, message):
     with pytest.raises(PolicyError, match=None) as err:

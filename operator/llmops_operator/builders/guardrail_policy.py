@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmops_operator.api.v1alpha1.guardrail import (
-    CLASSIFIER_TYPES, DEFAULT_THRESHOLD, PII_ENTITIES, Guardrail, GuardrailCheck, GuardrailSpec,
-)
+from llmops_operator.api.v1alpha1.guardrail import CompiledPolicy, Guardrail, GuardrailSpec
 from llmops_operator.builders import labels
-from llmops_operator.guardrails.policy import POLICY_FORMAT
 from llmops_operator.builders.naming import child_name, short_hash
 
 POLICY_KEY = "policy.json"
@@ -17,31 +14,10 @@ POLICY_KEY = "policy.json"
 POLICY_COMPONENT = "guardrail-policy"
 
 
-def compile_check(check: GuardrailCheck, policy_mode: str = "enforce") -> dict[str, Any]:
-    """One check with every default made explicit, so the runtime needs no knowledge of the API's defaults."""
-    compiled: dict[str, Any] = {"name": check.name, "type": check.type, "action": check.action, "scope": check.scope,
-                                "mode": check.mode or policy_mode, "onError": check.on_error}
-    if check.type == "piiRedaction":
-        compiled["entities"] = list(check.entities or PII_ENTITIES)
-    elif check.type in CLASSIFIER_TYPES:
-        compiled["threshold"] = DEFAULT_THRESHOLD if check.threshold is None else check.threshold
-    elif check.type == "topicDenylist":
-        compiled["topics"] = list(check.topics)
-    elif check.type == "maxTokens":
-        compiled["maxTokens"] = check.max_tokens
-    elif check.type == "regexDeny":
-        compiled["patterns"] = list(check.patterns)
-    return compiled
-
-
 def compile_policy(spec: GuardrailSpec) -> dict[str, Any]:
-    """The policy document the guardrail runtime loads."""
-    policy: dict[str, Any] = {"format": POLICY_FORMAT, "mode": spec.mode,
-                              "checks": [compile_check(c, spec.mode) for c in spec.checks]}
-    if spec.evaluation:
-        policy["evaluation"] = {"configMap": spec.evaluation.dataset.name, "key": spec.evaluation.dataset.key,
-                                "minPassRate": spec.evaluation.min_pass_rate}
-    return policy
+    """The policy document the guardrail runtime loads: the spec's checks with every default made explicit, so
+    the runtime needs no knowledge of the API's defaults. It loads it back through the same model."""
+    return CompiledPolicy.of(spec).wire()
 
 
 def policy_json(spec: GuardrailSpec) -> str:

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     """Image of the Ray, Job and guardrail pods the operator creates."""
     ray_version: str = "2.52.0"
     """Ray version KubeRay is told the image runs."""
+    guardrail_selftest_seconds: float = Field(default=10.0, gt=0)
+    """How long a reconcile pass waits for a Guardrail's self-test (run in a worker thread, off the event loop);
+    past it the pass reports SelfTested=Unknown and a later pass picks the result up."""
     field_manager: str = "llmops-operator"
     """Server-side apply field manager of every child."""
     prometheus_url: str | None = None

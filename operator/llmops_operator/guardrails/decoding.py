@@ -10,13 +10,13 @@ import base64
 import binascii
 import codecs
 
-from llmops_operator.guardrails.signals import ENCODING, Signal
+from llmops_operator.guardrails.signals import ENCODING, Signal, char_in, not_between
+
+_BASE64_CHAR = char_in("+/=_-", word=True)
 
 BASE64 = Signal("encoding.base64", ENCODING,
-                r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=_-])",
-                lead=r"(?<![A-Za-z0-9+/=_-])(?=[A-Za-z0-9+/])")
-ROT13_HINT = Signal("encoding.rot13", ENCODING, r"(?i:\b(?:rot[-_ ]?13|caesar\s+cipher)\b)",
-                    triggers=("rot*", "caesar"))
+                r"[A-Za-z0-9+/]{20,}={0,2}", guard=not_between(_BASE64_CHAR, _BASE64_CHAR))
+ROT13_HINT = Signal("encoding.rot13", ENCODING, r"(?i:\b(?:rot[-_ ]?13|caesar\s+cipher)\b)")
 ENCODING_SIGNALS = [BASE64, ROT13_HINT]
 
 MIN_PRINTABLE = 0.9

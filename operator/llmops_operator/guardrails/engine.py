@@ -1,12 +1,11 @@
 """The guardrail engine: a whole policy compiled once, one scan per text and direction.
 
 `Guardrail(policy)` turns every check of the policy into signals (named patterns), joins the signals that read
-each direction into one combined regex, and keeps which check consumes which signal. `check(text, direction)`
+each direction into one RE2 automaton (linear time in the text, whatever the patterns), and keeps which check
+consumes which signal. `check(text, direction)`
 normalises the text (look-alikes, invisible characters), scans it once, validates candidates (Luhn, mod-97),
-decodes base64/rot13 payloads and scans those, then lets every check judge its own matches:
-span checks (piiRedaction, regexDeny) hit per match, classifier checks (promptInjection, jailbreak, toxicity)
-score the noisy-or of their signal weights against the threshold, topicDenylist hits per topic and maxTokens
-compares a token estimate with the limit. The verdict takes the strictest effect; redaction replaces the spans
+decodes base64/rot13 payloads and scans those, then lets every check judge its own matches
+through its kind (`checks.KINDS`). The verdict takes the strictest effect; redaction replaces the spans
 of redacting checks with `[REDACTED:<entity>]`.
 
 `PolicyFile` serves a policy.json that may change on disk: it reloads when the file's mtime or size changes
@@ -15,104 +14,64 @@ and keeps the last good engine when the new file is invalid.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from llmops_operator.guardrails.checks import KINDS, Evidence, Match, estimate_tokens, noisy_or
 from llmops_operator.guardrails.decoding import BASE64, ENCODING_SIGNALS, ROT13_HINT, decode_base64, decode_rot13
-from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
 from llmops_operator.guardrails.normalize import SpanMapper, normalize
-from llmops_operator.guardrails.pii import pii_signals
-from llmops_operator.guardrails.policy import (
-    DIRECTIONS, CheckPolicy, Policy, PolicyError, load_policy, read_policy_file,
-)
-from llmops_operator.guardrails.scanners import CombinedScanner, Scanner
+from llmops_operator.guardrails.policy import DIRECTIONS, Check, Policy, PolicyError, load_policy, read_policy_file
+from llmops_operator.guardrails.scanners import Re2Scanner
 from llmops_operator.guardrails.signals import ENCODING, INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
-from llmops_operator.guardrails.topics import topic_signals
-from llmops_operator.guardrails.toxicity import TOXICITY_SIGNALS
 from llmops_operator.guardrails.verdict import ALLOWED, CheckError, Hit, Verdict, outcome_of
+
+__all__ = ["Guardrail", "PolicyFile", "ScanError", "estimate_tokens", "noisy_or", "redact"]
 
 DEFAULT_MAX_CHARS = 1_000_000
 """Texts longer than this are not scanned; each check then applies its onError."""
-CLASSIFIER_SIGNALS = {INJECTION: INJECTION_SIGNALS, JAILBREAK: JAILBREAK_SIGNALS, TOXICITY: TOXICITY_SIGNALS}
-SPAN_TYPES = (PII, REGEX)
 FAMILY_ORDER = (PII, REGEX, INJECTION, JAILBREAK, TOXICITY, TOPIC, ENCODING)
-"""Order of signals in the combined regex: where two match at one position, the earlier family reports it."""
-
-ScannerFactory = Callable[[Sequence[Signal]], Scanner]
+"""Order of signals in the combined pattern: where two match at one position, the earlier family reports it."""
 
 
 class ScanError(RuntimeError):
     """The text could not be scanned (too large); every check applies its onError."""
 
 
-def estimate_tokens(text: str) -> int:
-    """A cheap token count: about four bytes of UTF-8 per token, as BPE tokenizers average on English."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    return math.ceil(size / 4)
-
-
-def signals_of(check: CheckPolicy) -> list[Signal]:
-    """The signals a check consumes."""
-    if check.type == PII:
-        return pii_signals(list(check.entities))
-    if check.type in CLASSIFIER_SIGNALS:
-        return CLASSIFIER_SIGNALS[check.type]
-    if check.type == TOPIC:
-        return topic_signals(check.name, list(check.topics))
-    if check.type == REGEX:
-        return [Signal(f"regex.{check.name}.{i}", REGEX, p, entity=check.name, lead=None)
-                for i, p in enumerate(check.patterns)]
-    return []
-
-
-@dataclass(frozen=True)
-class Match:
-    signal: int
-    start: int
-    end: int
-    decoded: bool = False
-    """Found inside a decoded payload; the span is the payload's span."""
-
-
 @dataclass(frozen=True)
 class DirectionPlan:
     """Everything needed to judge texts of one direction."""
 
-    checks: tuple[CheckPolicy, ...]
+    checks: tuple[Check, ...]
     signals: tuple[Signal, ...]
     consumed_by: tuple[frozenset[int], ...]
     """For each check, the indices of the signals it reads."""
-    scanner: Scanner
+    scanner: Re2Scanner
 
 
-def plan_direction(checks: Sequence[CheckPolicy], scanner_factory: ScannerFactory) -> DirectionPlan:
+def plan_direction(checks: Sequence[Check]) -> DirectionPlan:
     keyed: dict[str, Signal] = {}
     per_check: list[list[str]] = []
     for check in checks:
-        own = signals_of(check)
+        own = KINDS[check.type].signals(check)
         keyed.update({s.key: s for s in own})
         per_check.append([s.key for s in own])
-    if any(keyed.values()):
+    if keyed:
         keyed.update({s.key: s for s in ENCODING_SIGNALS})
     ordered = sorted(keyed.values(), key=lambda s: FAMILY_ORDER.index(s.family))
     index = {s.key: i for i, s in enumerate(ordered)}
     consumed = tuple(frozenset(index[k] for k in keys) for keys in per_check)
-    return DirectionPlan(tuple(checks), tuple(ordered), consumed, scanner_factory(ordered))
+    return DirectionPlan(tuple(checks), tuple(ordered), consumed, Re2Scanner(ordered))
 
 
 class Guardrail:
     """A compiled policy; `check` is thread-safe (the engine holds no per-call state)."""
 
-    def __init__(self, policy: Policy, scanner_factory: ScannerFactory = CombinedScanner,
-                 max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, policy: Policy, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self.policy = policy
         self.max_chars = max_chars
-        self.plans = {d: plan_direction([c for c in policy.checks if c.applies_to(d)], scanner_factory)
-                      for d in DIRECTIONS}
+        self.plans = {d: plan_direction([c for c in policy.checks if c.applies_to(d)]) for d in DIRECTIONS}
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], **options: Any) -> "Guardrail":
@@ -129,11 +88,12 @@ class Guardrail:
             return Verdict(direction, ALLOWED)
         try:
             matches, to_original = self._scan(plan, text)
-        except (ScanError, RecursionError) as err:
-            return _failed(plan, direction, f"{type(err).__name__}: {err}")
+        except ScanError as err:
+            return failed_verdict(plan.checks, direction, f"{type(err).__name__}: {err}")
         hits: list[Hit] = []
         for check, consumed in zip(plan.checks, plan.consumed_by):
-            hits.extend(judge(check, plan.signals, [m for m in matches if m.signal in consumed], text, to_original))
+            evidence = Evidence(plan.signals, [m for m in matches if m.signal in consumed], text, to_original)
+            hits.extend(KINDS[check.type].judge(check, evidence))
         outcome = outcome_of(hits)
         redacted = redact(text, [h for h in hits if h.effect == "redact"]) if outcome == "redacted" else None
         return Verdict(direction, outcome, tuple(hits), redacted)
@@ -173,47 +133,12 @@ def refined(signals: Sequence[Signal], raw: list[tuple[int, int, int]], text: st
     return out
 
 
-def _failed(plan: DirectionPlan, direction: str, error: str) -> Verdict:
+def failed_verdict(checks: Sequence[Check], direction: str, error: str) -> Verdict:
     """Every check applies its onError: failClosed ones hit (with their action), failOpen ones report the error."""
     hits = [Hit(c.name, c.type, c.action if c.action != "redact" else "block", c.mode, error=error)
-            for c in plan.checks if c.on_error == "failClosed"]
-    errors = tuple(CheckError(c.name, error) for c in plan.checks if c.on_error == "failOpen")
+            for c in checks if c.on_error == "failClosed"]
+    errors = tuple(CheckError(c.name, error) for c in checks if c.on_error == "failOpen")
     return Verdict(direction, outcome_of(hits), tuple(hits), None, errors)
-
-
-def noisy_or(weights: Sequence[float]) -> float:
-    remaining = 1.0
-    for weight in weights:
-        remaining *= 1.0 - weight
-    return round(1.0 - remaining, 4)
-
-
-def judge(check: CheckPolicy, signals: Sequence[Signal], matches: list[Match], text: str,
-          to_original: Callable[[int, int], tuple[int, int]]) -> list[Hit]:
-    """The hits of one check, from the matches of the signals it consumes."""
-    hit = dict(rule=check.name, type=check.type, action=check.action, mode=check.mode)
-    if check.type in SPAN_TYPES:
-        return [Hit(**hit, entity=signals[m.signal].entity, start=s, end=e, signals=(signals[m.signal].label,))
-                for m in matches for s, e in [to_original(m.start, m.end)]]
-    if check.type == TOPIC:
-        first: dict[str, Match] = {}
-        for m in matches:
-            first.setdefault(signals[m.signal].entity, m)
-        return [Hit(**hit, entity=topic, start=s, end=e) for topic, m in first.items()
-                for s, e in [to_original(m.start, m.end)]]
-    if check.type == "maxTokens":
-        tokens = estimate_tokens(text)
-        return [Hit(**hit, score=float(tokens))] if tokens > check.max_tokens else []
-    strongest: dict[str, Match] = {}
-    for m in matches:
-        strongest.setdefault(signals[m.signal].key, m)
-    score = noisy_or([signals[m.signal].weight for m in strongest.values()])
-    if not strongest or score < check.threshold:
-        return []
-    lead = max(strongest.values(), key=lambda m: signals[m.signal].weight)
-    start, end = to_original(lead.start, lead.end)
-    return [Hit(**hit, score=score, start=start, end=end,
-                signals=tuple(signals[m.signal].label for m in strongest.values()))]
 
 
 def redact(text: str, hits: Sequence[Hit]) -> str:
@@ -251,7 +176,7 @@ class PolicyFile:
             if stamp != self._stamp:
                 self._guardrail = Guardrail(read_policy_file(self.path), **self.options)
                 self._stamp, self.last_error = stamp, None
-        except (OSError, PolicyError, re.error) as err:
+        except (OSError, PolicyError) as err:
             if self._guardrail is None:
                 raise
             self.last_error = f"{self.path}: {err}"

@@ -8,7 +8,18 @@ while weak ones (role-play, "developer mode") need company. Patterns demand the 
 
 from __future__ import annotations
 
-from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, Signal, words
+from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, Signal, is_word
+
+_ROGUE = ("unrestricted", "unfiltered", "uncensored", "evil", "rogue")
+
+
+def rogue_persona_follows(text: str, start: int, end: int) -> bool:
+    """"act as a(n)" counts only before a rogue persona ("act as an unfiltered AI", not "act as a translator")."""
+    if not text[end - 1].isspace():
+        return True
+    following = text[end:end + 13].lower()
+    return any(following.startswith(word) and not is_word(following[len(word):len(word) + 1] or " ")
+               for word in _ROGUE)
 
 _OVERRIDE_VERB = (r"(?:ignore|disregard|forget|override|overwrite|bypass|skip|discard|abandon|neglect"
                   r"|stop\s+following|(?:do\s+not|don't|no\s+longer)\s+(?:follow|obey))")
@@ -24,79 +35,65 @@ _HIDDEN = (r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|orig
 
 INJECTION_SIGNALS = [
     Signal("injection.override", INJECTION,
-           rf"(?i:\b{_OVERRIDE_VERB}{_FILLER}\s+{_QUALIFIER}(?:\s+[\w-]+){{0,2}}?\s+{_DIRECTIVE}\b)", weight=0.95,
-           triggers=words("ignor* disreg* forget override overwrite bypass skip discard abandon neglect stop do don't no")),
+           rf"(?i:\b{_OVERRIDE_VERB}{_FILLER}\s+{_QUALIFIER}(?:\s+[\w-]+){{0,2}}?\s+{_DIRECTIVE}\b)", weight=0.95),
     Signal("injection.prompt-extraction", INJECTION,
-           rf"(?i:\b{_ASK}(?:\s+[\w-]+){{0,3}}?\s+(?:your|the|its)\s+(?:[\w-]+\s+){{0,2}}?{_HIDDEN})", weight=0.9,
-           triggers=words("reveal show print repeat display output leak expose dump tell give share what write recite spell paste")),
+           rf"(?i:\b{_ASK}(?:\s+[\w-]+){{0,3}}?\s+(?:your|the|its)\s+(?:[\w-]+\s+){{0,2}}?{_HIDDEN})", weight=0.9),
     Signal("injection.repeat-above", INJECTION,
            r"(?i:\brepeat\s+(?:all\s+)?(?:the\s+)?(?:words|text|everything|lines)\s+(?:above|before\s+this))",
-           weight=0.85, triggers=words("repeat")),
+           weight=0.85),
     Signal("injection.new-instructions", INJECTION,
            r"(?i:\b(?:new|updated|real|actual|true|revised)\s+(?:system\s+)?instructions?\s*(?::|are\b|follow\b))",
-           weight=0.6, triggers=words("new updated real actual true revised")),
+           weight=0.6),
     Signal("injection.from-now-on", INJECTION, r"(?i:\bfrom\s+now\s+on,?\s+(?:you|your|ignore|only|always)\b)",
-           weight=0.5, triggers=words("from")),
-    Signal("injection.you-are-now", INJECTION, r"(?i:\byou\s+are\s+(?:now|no\s+longer)\b)", weight=0.6,
-        triggers=words("you")),
+           weight=0.5),
+    Signal("injection.you-are-now", INJECTION, r"(?i:\byou\s+are\s+(?:now|no\s+longer)\b)", weight=0.6),
     Signal("injection.role-play", INJECTION,
            r"(?i:\b(?:pretend|imagine)\s+(?:to\s+be|you\s+are|that\s+you\s+are|you're)\b|\b(?:act|behave|respond)"
-           r"\s+as\s+(?:if\s+you\s+(?:are|were)\b|an?\s+(?=(?:unrestricted|unfiltered|uncensored|evil|rogue)\b)))",
-           weight=0.45, triggers=words("pretend imagine act behave respond")),
+           r"\s+as\s+(?:if\s+you\s+(?:are|were)\b|an?\s+))", weight=0.45, guard=rogue_persona_follows),
     Signal("injection.chat-markup", INJECTION,
            r"(?i:<\|(?:im_start|im_end|system|endoftext)\|>|\[/?INST\]|<</?SYS>>|#{2,}\s*(?:system|new\s+"
-           r"instructions?)\b)", weight=0.85, lead=r"(?=[<\[#])"),
-    Signal("injection.system-override", INJECTION, r"(?i:\bsystem\s*(?:override|prompt)\s*:)", weight=0.7,
-           triggers=words("system")),
+           r"instructions?)\b)", weight=0.85),
+    Signal("injection.system-override", INJECTION, r"(?i:\bsystem\s*(?:override|prompt)\s*:)", weight=0.7),
     Signal("injection.encoding-hint", INJECTION,
            r"(?i:\b(?:decode|decipher|translate)\s+(?:this|the\s+following)(?:\s+\w+){0,3}?\s+and\s+"
-           r"(?:follow|execute|obey|do)\b)", weight=0.6, triggers=words("decode decipher translate")),
+           r"(?:follow|execute|obey|do)\b)", weight=0.6),
 ]
 
 JAILBREAK_SIGNALS = [
-    Signal("jailbreak.do-anything-now", JAILBREAK, r"(?i:\bdo\s+anything\s+now\b)", weight=0.95, triggers=words("do")),
-    Signal("jailbreak.persona-name", JAILBREAK, r"\b(?:DAN|STAN|BetterDAN|AntiGPT|DUDE)\b", weight=0.6,
-        triggers=words("dan stan betterdan antigpt dude")),
+    Signal("jailbreak.do-anything-now", JAILBREAK, r"(?i:\bdo\s+anything\s+now\b)", weight=0.95),
+    Signal("jailbreak.persona-name", JAILBREAK, r"\b(?:DAN|STAN|BetterDAN|AntiGPT|DUDE)\b", weight=0.6),
     Signal("jailbreak.mode-enabled", JAILBREAK,
            r"(?i:\b(?:developer|god|jailbreak|dan|unrestricted|evil)\s+mode\s+(?:enabled|activated|output)\b"
            r"|\b(?:chatgpt|gpt-?\d?|claude|llama|assistant|ai)\s+with\s+(?:developer|dan|god)\s+mode\b)",
-           weight=0.9,
-           triggers=words("developer god jailbreak dan unrestricted evil chatgpt gpt* claude llama assistant ai")),
+           weight=0.9),
     Signal("jailbreak.mode", JAILBREAK, r"(?i:\b(?:developer|god|jailbreak|dan|unrestricted|evil|opposite)\s+mode\b)",
-           weight=0.45, triggers=words("developer god jailbreak dan unrestricted evil opposite")),
+           weight=0.45),
     Signal("jailbreak.no-rules", JAILBREAK,
            r"(?i:\byou\s+(?:have|has)\s+no\s+(?:rules|restrictions|limits|limitations|filters|guidelines|ethics|"
            r"morals|boundaries)\b|\b(?:you|you're|you\s+are)\s+(?:not|no\s+longer)\s+(?:bound|restricted|limited|"
            r"constrained)\s+by\b|\b(?:freed?|liberated|released)\s+from\s+(?:the\s+)?(?:typical\s+)?(?:confines|"
-           r"rules|restrictions|limitations)\b|\bbroken\s+free\b)", weight=0.8,
-           triggers=words("you you're free* liberated released broken")),
+           r"rules|restrictions|limitations)\b|\bbroken\s+free\b)", weight=0.8),
     Signal("jailbreak.need-not-comply", JAILBREAK,
            r"(?i:\b(?:do\s+not|don't|does\s+not|doesn't|no\s+longer)\s+(?:have|need)\s+to\s+(?:abide|follow|obey|"
-           r"comply|respect)\b)", weight=0.6, triggers=words("do don't does doesn't no")),
+           r"comply|respect)\b)", weight=0.6),
     Signal("jailbreak.without-restrictions", JAILBREAK,
            r"(?i:\b(?:without|free\s+of|no|ignoring|bypassing|remove|disable)\s+(?:any\s+|all\s+|your\s+)?"
            r"(?:ethical\s+|moral\s+|safety\s+|content\s+)(?:restrictions|filters?|filtering|limitations|"
-           r"censorship|guidelines|guardrails|policies|considerations|constraints)\b)", weight=0.6,
-           triggers=words("without free no ignoring bypassing remove disable")),
+           r"censorship|guidelines|guardrails|policies|considerations|constraints)\b)", weight=0.6),
     Signal("jailbreak.unfiltered-persona", JAILBREAK,
            r"(?i:\b(?:unfiltered|uncensored|unrestricted|amoral|unethical|unaligned)\s+(?:ai|assistant|chatbot|"
-           r"model|version|response|persona|character)s?\b)", weight=0.6,
-           triggers=words("unfiltered uncensored unrestricted amoral unethical unaligned")),
+           r"model|version|response|persona|character)s?\b)", weight=0.6),
     Signal("jailbreak.never-refuse", JAILBREAK,
            r"(?i:\b(?:never|don't|do\s+not|cannot|can't|must\s+not)\s+(?:ever\s+)?(?:refuse|decline|say\s+no)\b"
-           r"|\bwill\s+answer\s+(?:any|every)(?:thing|\s+question)\b)", weight=0.6,
-           triggers=words("never do don't cannot can't must will")),
-    Signal("jailbreak.stay-in-character", JAILBREAK, r"(?i:\b(?:stay|remain)\s+in\s+character\b)", weight=0.45,
-        triggers=words("stay remain")),
-    Signal("jailbreak.word", JAILBREAK, r"(?i:\bjailbr(?:eak|oken|eaking)\b)", weight=0.4, triggers=words("jailbr*")),
+           r"|\bwill\s+answer\s+(?:any|every)(?:thing|\s+question)\b)", weight=0.6),
+    Signal("jailbreak.stay-in-character", JAILBREAK, r"(?i:\b(?:stay|remain)\s+in\s+character\b)", weight=0.45),
+    Signal("jailbreak.word", JAILBREAK, r"(?i:\bjailbr(?:eak|oken|eaking)\b)", weight=0.4),
     Signal("jailbreak.policy-mention", JAILBREAK,
-           r"(?i:\b(?:openai|anthropic|content)(?:'s)?\s+(?:content\s+)?polic(?:y|ies)\b)", weight=0.35,
-           triggers=words("openai anthropic content")),
+           r"(?i:\b(?:openai|anthropic|content)(?:'s)?\s+(?:content\s+)?polic(?:y|ies)\b)", weight=0.35),
     Signal("jailbreak.grandma", JAILBREAK,
            r"(?i:\b(?:grandma|grandmother|granny)\b(?:\W+\w+){0,12}?\W+(?:napalm|bomb|explosives?|meth|"
-           r"windows\s+(?:\d+\s+)?(?:keys?|serials?)|product\s+keys?)\b)", weight=0.85,
-           triggers=words("grandm* granny")),
+           r"windows\s+(?:\d+\s+)?(?:keys?|serials?)|product\s+keys?)\b)", weight=0.85),
     Signal("jailbreak.hypothetical", JAILBREAK,
            r"(?i:\b(?:hypothetical(?:ly)?|in\s+a\s+fictional\s+world)\b(?:\W+\w+){0,10}?\W+(?:no|without)\s+"
-           r"(?:rules|restrictions|limits|laws|ethics)\b)", weight=0.7, triggers=words("hypothetical* in")),
+           r"(?:rules|restrictions|limits|laws|ethics)\b)", weight=0.7),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from llmops_operator.guardrails.signals import PII, Signal
+from llmops_operator.guardrails.signals import PII, Signal, char_in, is_word, not_between
 
 
 def luhn_valid(digits: str) -> bool:
@@ -55,6 +55,28 @@ def dni_span(text: str) -> tuple[int, int] | None:
     return (0, len(text)) if _DNI_LETTERS[int(number) % 23] == compact[-1] else None
 
 
+def ssn_span(text: str) -> tuple[int, int] | None:
+    """A US SSN as issued: area not 000, 666 or 9xx, group not 00, serial not 0000."""
+    area, group, serial = text[:3], text[4:6], text[7:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return None
+    return 0, len(text)
+
+
+_NINO_NEVER_ISSUED = ("BG", "GB", "NK", "KN", "TN", "NT", "ZZ")
+
+
+def nino_span(text: str) -> tuple[int, int] | None:
+    return None if text[:2] in _NINO_NEVER_ISSUED else (0, len(text))
+
+
+def ipv4_guard(text: str, start: int, end: int) -> bool:
+    """Not part of a longer dotted number ("1.2.3.4.5") nor glued to a word."""
+    if end + 1 < len(text) and text[end] == "." and text[end + 1].isdigit():
+        return False
+    return True
+
+
 def ip_span(text: str) -> tuple[int, int] | None:
     try:
         ipaddress.ip_address(text)
@@ -82,14 +104,15 @@ _H = r"[0-9a-fA-F]{1,4}"
 ENTITY_SIGNALS: dict[str, list[Signal]] = {
     "apiKey": [
         Signal("pii.private-key", PII, r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-               r"(?:[A-Za-z0-9+/=\s]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?", entity="apiKey", lead="(?=-)"),
+               r"(?:[A-Za-z0-9+/=\s]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?", entity="apiKey"),
         Signal("pii.aws-access-key", PII, r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b", entity="apiKey"),
         Signal("pii.github-token", PII, r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b",
                entity="apiKey"),
         Signal("pii.slack-token", PII, r"\b(?:xox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/"
                r"T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+)", entity="apiKey"),
         Signal("pii.openai-key", PII, r"\bsk-(?:proj-|svcacct-|ant-api\d\d-)?[A-Za-z0-9_-]{32,}", entity="apiKey"),
-        Signal("pii.google-api-key", PII, r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", entity="apiKey"),
+        Signal("pii.google-api-key", PII, r"\bAIza[0-9A-Za-z_-]{35}", entity="apiKey",
+               guard=not_between(after=char_in("-", word=True))),
         Signal("pii.stripe-key", PII, r"\b[rs]k_(?:live|test)_[0-9a-zA-Z]{24,}", entity="apiKey"),
         Signal("pii.jwt", PII, r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", entity="apiKey"),
         Signal("pii.assigned-secret", PII,
@@ -100,24 +123,24 @@ ENTITY_SIGNALS: dict[str, list[Signal]] = {
                     entity="iban", refine=iban_span)],
     "creditCard": [Signal("pii.credit-card", PII, r"\b\d(?:[ -]?\d){12,18}\b", entity="creditCard",
                           refine=card_span)],
-    "ssn": [Signal("pii.us-ssn", PII, r"\b(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|\s(?!00)\d{2}\s)(?!0000)\d{4}\b",
-                   entity="ssn")],
+    "ssn": [Signal("pii.us-ssn", PII, r"\b\d{3}(?:-\d{2}-|\s\d{2}\s)\d{4}\b", entity="ssn",
+                   refine=ssn_span)],
     "nationalId": [
-        Signal("pii.uk-nino", PII, r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} "
-               r"?\d{2} ?[A-D]\b", entity="nationalId"),
+        Signal("pii.uk-nino", PII, r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+               entity="nationalId", refine=nino_span),
         Signal("pii.es-dni", PII, r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b", entity="nationalId", refine=dni_span),
     ],
-    "email": [Signal("pii.email", PII, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    "email": [Signal("pii.email", PII, r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b",
                      entity="email")],
     "ipAddress": [
-        Signal("pii.ipv4", PII, rf"\b{_OCTET}(?:\.{_OCTET}){{3}}\b(?!\.\d)", entity="ipAddress"),
-        Signal("pii.ipv6", PII, rf"(?<![:\w])(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:(?:{_H}(?::{_H}){{0,6}})?"
-               rf"|::(?:{_H}(?::{_H}){{0,6}}))(?![:\w])", entity="ipAddress", refine=ip_span,
-               lead=r"(?<![:\w])(?=[\w:])"),
+        Signal("pii.ipv4", PII, rf"\b{_OCTET}(?:\.{_OCTET}){{3}}\b", entity="ipAddress", guard=ipv4_guard),
+        Signal("pii.ipv6", PII, rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:(?:{_H}(?::{_H}){{0,6}})?"
+               rf"|::(?:{_H}(?::{_H}){{0,6}}))", entity="ipAddress", refine=ip_span,
+               guard=not_between(char_in(":", word=True), char_in(":", word=True))),
     ],
-    "phone": [Signal("pii.phone", PII, r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}"
-                     r"|(?:\(\d{3}\)\s?|\b\d{3}[.-])\d{3}[ .-]\d{4})(?![\w])", entity="phone", refine=phone_span,
-                     lead=r"(?<![\w+])(?=[\d+(])")],
+    "phone": [Signal("pii.phone", PII, r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}"
+                     r"|(?:\(\d{3}\)\s?|\b\d{3}[.-])\d{3}[ .-]\d{4})", entity="phone", refine=phone_span,
+                     guard=not_between(char_in("+", word=True), is_word))],
     "person": [Signal("pii.person", PII, r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.? |(?i:\bmy name is ))"
                       r"[A-Z][a-z]+(?: [A-Z][a-z]+){0,2}\b", entity="person", refine=after_marker)],
     "address": [Signal("pii.street-address", PII, r"\b\d{1,5}(?: [A-Z][a-z]+){1,4} (?:Street|St|Avenue|Ave|Road|Rd|"

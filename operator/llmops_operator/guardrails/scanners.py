@@ -1,119 +1,73 @@
-"""Scanners: find every signal of a policy in a text.
+"""The scanner: every signal of a policy found in one pass of RE2, an automaton engine.
 
-`CombinedScanner` is what the engine uses: all signals joined into one alternation of named groups, so a text
-is read once whatever the number of rules. `PerRuleScanner` runs each signal's regex on its own; it is the
-baseline the benchmark and the tests compare against (same patterns, one pass per signal).
-Both return (signal index, start, end) triples ordered by position.
+All signals are joined into one alternation, each followed by an empty capture group that names it. RE2 runs
+it in time linear in the text (no backtracking, whatever a tenant writes), and keeps the leftmost-first
+preference of a backtracking engine: where two signals match at one position, the earlier one reports it.
+The text is scanned as UTF-8 bytes, encoded once; spans are turned back into character offsets in one pass.
+A signal's `guard` (the characters around a candidate) is applied here; its `refine` is the engine's.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Protocol, Sequence
+from typing import Sequence
 
+import re2
+
+from llmops_operator.api.v1alpha1.guardrail import re2_options
 from llmops_operator.guardrails.signals import Signal
-from llmops_operator.guardrails.trie import trie_regex
 
 RawMatch = tuple[int, int, int]
-
-_NOT_EMBEDDABLE = re.compile(r"\\[1-9]|\(\?P[=<]|\(\?<[A-Za-z_]|\(\?\(")
-
-
-class Scanner(Protocol):
-    def scan(self, text: str) -> list[RawMatch]: ...
+"""(signal index, start, end) in characters of the scanned text."""
+SCAN_MEMORY_BYTES = 64 << 20
+"""RE2's budget for a whole policy's automaton; past it RE2 still runs in linear time, only slower."""
 
 
-def embeddable(pattern: str) -> bool:
-    """Whether a pattern keeps its meaning inside a larger alternation: no backreferences, named groups,
-    conditionals or global inline flags (which Python only accepts at the very start of a regex)."""
-    if _NOT_EMBEDDABLE.search(pattern):
-        return False
-    try:
-        re.compile(f"x(?:{pattern})")
-    except re.error:
-        return False
-    return True
+def _groups(pattern: str) -> int:
+    return re2.compile(pattern, re2_options()).groups
 
 
-_WORD_END = "\0"
-
-
-def _case_insensitive_atom(char: str) -> str:
-    """`[iI]` rather than `(?i:i)`: a branch starting with a plain character class is skipped by the regex
-    engine without backtracking state, which keeps trigger tries cheap at every word start."""
-    if char == _WORD_END:
-        return r"\b"
-    return f"[{char}{char.upper()}]" if char.isalpha() else re.escape(char)
-
-
-def trigger_regex(triggers: set[str]) -> str:
-    """A case-insensitive trie of trigger words: `word*` is a prefix, any other trigger a whole word."""
-    words = [t[:-1] if t.endswith("*") else t + _WORD_END for t in sorted(triggers)]
-    return trie_regex(words, _case_insensitive_atom)
-
-
-def combined_pattern(signals: Sequence[Signal], indices: Sequence[int]) -> str:
-    """One alternation for the given signals; the empty group `s<index>` after a signal's pattern names it.
-
-    Signals are grouped by lead, and those with triggers behind one trie: `lead(?:(?=trie)(?:p1(?P<s1>)|...)|...)`.
-    At a position where a group's lead or trigger trie fails, none of its signals is tried. Groups keep the order
-    of their first signal, so the engine's family precedence holds (a regexDeny pattern is tried before the
-    base64 finder). The name group comes last,
-    empty, so that `lastindex` names the signal and each pattern starts with its own first operation."""
-    by_lead: dict[str | None, list[int]] = {}
-    for i in indices:
-        by_lead.setdefault(signals[i].lead, []).append(i)
-    ordered = sorted(by_lead.items(), key=lambda item: item[1][0])
-    parts = []
-    for lead, members in ordered:
-        triggered = [i for i in members if signals[i].triggers]
-        plain = [i for i in members if not signals[i].triggers]
-        branches = []
-        if triggered:
-            words = {t for i in triggered for t in signals[i].triggers}
-            branches.append(f"(?={trigger_regex(words)})(?:{_alternatives(signals, triggered)})")
-        if plain:
-            branches.append(_alternatives(signals, plain))
-        parts.append(f"{lead or ''}(?:{'|'.join(branches)})")
-    return "|".join(parts)
-
-
-def _alternatives(signals: Sequence[Signal], members: Sequence[int]) -> str:
-    return "|".join(f"(?:{signals[i].pattern})(?P<s{i}>)" for i in members)
-
-
-class CombinedScanner:
-    """One regex for all embeddable signals; signals that cannot be embedded get a pass of their own."""
+class Re2Scanner:
+    """One RE2 alternation for all the signals of a direction."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
-        joined = [i for i, s in enumerate(signals) if embeddable(s.pattern)]
-        self.standalone = [(i, re.compile(signals[i].pattern)) for i in range(len(signals)) if i not in set(joined)]
-        self.regex = re.compile(combined_pattern(signals, joined)) if joined else None
-        self._signal_of_group = [-1] * ((self.regex.groups + 1) if self.regex else 0)
-        for i in joined:
-            self._signal_of_group[self.regex.groupindex[f"s{i}"]] = i
+        self.signals = tuple(signals)
+        parts, self._markers = [], []
+        group = 0
+        for signal in self.signals:
+            group += _groups(signal.pattern) + 1
+            self._markers.append(group)
+            parts.append(f"(?:{signal.pattern})()")
+        options = re2_options()
+        options.max_mem = SCAN_MEMORY_BYTES
+        self.regex = re2.compile("|".join(parts).encode(), options) if parts else None
 
     def scan(self, text: str) -> list[RawMatch]:
+        if self.regex is None or not text:
+            return []
+        encoded = text.encode("utf-8", "surrogatepass")
         found: list[RawMatch] = []
-        if self.regex is not None:
-            signal_of = self._signal_of_group
-            found = [(signal_of[m.lastindex], m.start(), m.end()) for m in self.regex.finditer(text)
-                     if m.end() > m.start()]
-        for index, regex in self.standalone:
-            found.extend((index, m.start(), m.end()) for m in regex.finditer(text) if m.end() > m.start())
-        if self.standalone:
-            found.sort(key=lambda match: match[1])
-        return found
+        for match in self.regex.finditer(encoded):
+            index = self._signal_of(match)
+            start, end = match.span()
+            if end > start:
+                found.append((index, start, end))
+        if len(encoded) != len(text):
+            found = _to_characters(encoded, found)
+        return [m for m in found if self.signals[m[0]].guard is None or self.signals[m[0]].guard(text, m[1], m[2])]
 
+    def _signal_of(self, match: "re2._Match") -> int:
+        for index, marker in enumerate(self._markers):
+            if match.start(marker) >= 0:
+                return index
+        raise RuntimeError("a match of the combined pattern named no signal")
 
-class PerRuleScanner:
-    """The naive baseline: each signal's regex scans the whole text on its own."""
-
-    def __init__(self, signals: Sequence[Signal]) -> None:
-        self.regexes = [re.compile(signal.pattern) for signal in signals]
-
-    def scan(self, text: str) -> list[RawMatch]:
-        found = [(index, m.start(), m.end()) for index, regex in enumerate(self.regexes)
-                 for m in regex.finditer(text) if m.end() > m.start()]
-        found.sort(key=lambda match: match[1])
-        return found
+def _to_characters(encoded: bytes, found: list[RawMatch]) -> list[RawMatch]:
+    """Byte offsets into the UTF-8 text as character offsets, in one pass over the sorted offsets."""
+    offsets = sorted({offset for _, start, end in found for offset in (start, end)})
+    characters: dict[int, int] = {}
+    previous_byte = previous_char = 0
+    for offset in offsets:
+        previous_char += len(encoded[previous_byte:offset].decode("utf-8", "surrogatepass"))
+        characters[offset] = previous_char
+        previous_byte = offset
+    return [(index, characters[start], characters[end]) for index, start, end in found]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import codecs
-from dataclasses import dataclass
 import json
-from functools import lru_cache
+from dataclasses import dataclass
 
+from llmops_operator.api.v1alpha1.guardrail import GuardrailSelfTest
+from llmops_operator.guardrails.checks import KINDS
 from llmops_operator.guardrails.engine import Guardrail
 from llmops_operator.guardrails.policy import DIRECTIONS, Policy
-from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, TOPIC, TOXICITY
+from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, TOXICITY
 from llmops_operator.guardrails.verdict import ALLOWED
 
 MIN_DETECTION_RATE = 0.9
@@ -132,30 +133,13 @@ BENIGN = [
 CASES = ATTACKS + BENIGN
 
 
-@dataclass(frozen=True)
-class SelfTestReport:
-    attacks: int
-    """Attacks the policy has a check for (the detection rate's denominator)."""
-    detected: int
-    benign: int
-    false_positives: int
-    uncovered: tuple[str, ...]
-    """Attack categories no check of the policy covers."""
-    missed: tuple[str, ...]
-    """The first words of each missed attack (built-in texts, so safe to show)."""
+SelfTestReport = GuardrailSelfTest
+MAX_MISSED_SHOWN = 10
 
-    @property
-    def detection_rate(self) -> float | None:
-        return round(self.detected / self.attacks, 4) if self.attacks else None
 
-    @property
-    def false_positive_rate(self) -> float | None:
-        return round(self.false_positives / self.benign, 4) if self.benign else None
-
-    @property
-    def passed(self) -> bool:
-        return (self.detection_rate is None or self.detection_rate >= MIN_DETECTION_RATE) and \
-            (self.false_positive_rate or 0) <= MAX_FALSE_POSITIVE_RATE
+def passed(report: SelfTestReport) -> bool:
+    return (report.detection_rate is None or report.detection_rate >= MIN_DETECTION_RATE) and \
+        (report.false_positive_rate or 0) <= MAX_FALSE_POSITIVE_RATE
 
 
 def covering_direction(policy: Policy, category: str) -> str | None:
@@ -169,19 +153,12 @@ def covering_direction(policy: Policy, category: str) -> str | None:
 
 
 def generated_cases(policy: Policy) -> list[tuple[Case, str]]:
-    """Attacks made from the policy's own settings: one per banned topic, one over each size limit."""
-    cases = []
-    for check in policy.checks:
-        direction = "input" if check.applies_to("input") else "output"
-        if check.type == TOPIC:
-            cases += [(Case(f"Could you give me some detailed {topic} for my project?", f"{TOPIC}:{check.name}"),
-                       direction) for topic in check.topics]
-        elif check.type == "maxTokens":
-            cases.append((Case("lorem ipsum " * (check.max_tokens * 2 + 8), f"maxTokens:{check.name}"), direction))
-    return cases
+    """Attacks made from the policy's own settings (one per banned topic, one over each size limit)."""
+    return [(Case(text, f"{check.type}:{check.name}"), "input" if check.applies_to("input") else "output")
+            for check in policy.checks for text in KINDS[check.type].cases(check)]
 
 
-def run_selftest(guardrail: Guardrail) -> SelfTestReport:
+def run_selftest(guardrail: Guardrail, policy_hash: str = "") -> SelfTestReport:
     policy = guardrail.policy
     runs: list[tuple[Case, str]] = list(generated_cases(policy))
     uncovered = []
@@ -191,14 +168,13 @@ def run_selftest(guardrail: Guardrail) -> SelfTestReport:
             uncovered.append(case.category)
         else:
             runs.append((case, direction))
-    missed = tuple(case.text[:40] for case, direction in runs if guardrail.check(case.text, direction).outcome == ALLOWED)
+    missed = [case.text[:40] for case, direction in runs if guardrail.check(case.text, direction).outcome == ALLOWED]
     false_positives = sum(any(guardrail.check(case.text, d).outcome != ALLOWED for d in DIRECTIONS) for case in BENIGN)
-    return SelfTestReport(attacks=len(runs), detected=len(runs) - len(missed), benign=len(BENIGN),
-                          false_positives=false_positives, uncovered=tuple(dict.fromkeys(uncovered)),
-                          missed=missed)
+    return SelfTestReport(policy_hash=policy_hash, attacks=len(runs), detected=len(runs) - len(missed),
+                          benign=len(BENIGN), false_positives=false_positives,
+                          uncovered=list(dict.fromkeys(uncovered)), missed=missed[:MAX_MISSED_SHOWN])
 
 
-@lru_cache(maxsize=64)
-def selftest_policy_json(policy_json: str) -> SelfTestReport:
-    """The self-test of a compiled policy, cached by its canonical JSON (reconciles repeat it)."""
-    return run_selftest(Guardrail.from_document(json.loads(policy_json)))
+def selftest_policy_json(policy_json: str, policy_hash: str = "") -> SelfTestReport:
+    """The self-test of a compiled policy (its canonical JSON); what the operator runs in a worker."""
+    return run_selftest(Guardrail.from_document(json.loads(policy_json)), policy_hash)

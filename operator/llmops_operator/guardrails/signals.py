@@ -1,8 +1,9 @@
 """Signals: the named patterns every detector is made of.
 
-A signal is one regular expression plus what a hit means: which check type consumes it, the PII entity it
-finds, the weight it adds to a classifier score, and an optional `refine` function that validates a candidate
-(Luhn, mod-97, ...) and may narrow its span. The engine joins the signals of a whole policy into one regex.
+A signal is one RE2 regular expression plus what a hit means: which check type consumes it, the PII entity it
+finds, the weight it adds to a classifier score, an optional `guard` that looks at the characters around a
+candidate (what a lookbehind or lookahead would say: RE2 has neither, and a one-character test is O(1)), and an
+optional `refine` function that validates a candidate (Luhn, mod-97, ...) and may narrow its span.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Callable
 
 Refine = Callable[[str], "tuple[int, int] | None"]
 """Given the matched text, the (start, end) to keep relative to it, or None to reject the candidate."""
+Guard = Callable[[str, int, int], bool]
+"""Given the whole text and a candidate's span, whether its surroundings allow it."""
 
 PII = "piiRedaction"
 INJECTION = "promptInjection"
@@ -20,9 +23,6 @@ TOXICITY = "toxicity"
 TOPIC = "topicDenylist"
 REGEX = "regexDeny"
 ENCODING = "encoding"
-WORD_START = r"\b(?=\w)"
-SYMBOL_WORD_START = r"(?<![\w@$])(?=[\w@$*!|+])"
-"""Where a leetspeak word can start: "$hit", "@ss", "*ss"."""
 """Family of the signals that find encoded payloads (base64 blobs, rot13 hints); they trigger a re-scan."""
 
 
@@ -33,20 +33,13 @@ class Signal:
     family: str
     """The check type that consumes the signal's hits (or `encoding`)."""
     pattern: str
-    """A regular expression without named groups or backreferences, so it can be embedded in a combined regex."""
+    """An RE2 regular expression (no backreferences, no lookaround: matching is linear in the text)."""
     weight: float = 1.0
     """For classifier families: how strongly one hit indicates the class (0..1)."""
     entity: str | None = None
     """For PII: the entity type; for topics: the topic; for regexDeny: the check name."""
     refine: Refine | None = None
-    lead: str | None = WORD_START
-    """A zero-width regex true wherever a match of `pattern` can start (default: a word start); the combined
-    regex tests it once per position for a whole group of signals, so most positions fail after one test.
-    None: unknown (user patterns), tried at every position."""
-    triggers: tuple[str, ...] = ()
-    """Lower-case words one of which every match starts with (after the lead); `word*` stands for any word
-    starting with `word`. Signals with triggers are tried only where one of them starts, found by one shared
-    case-insensitive trie, so common words ("the", "dog") cost one failed branch."""
+    guard: Guard | None = None
 
     @property
     def label(self) -> str:
@@ -54,8 +47,26 @@ class Signal:
         return self.key.split(".", 1)[-1]
 
 
-
-
 def words(text: str) -> tuple[str, ...]:
-    """Triggers written as one space-separated string."""
+    """Words written as one space-separated string."""
     return tuple(text.split())
+
+
+def is_word(char: str) -> bool:
+    """What `\\w` matches, for the character next to a candidate."""
+    return char.isalnum() or char == "_"
+
+
+def not_between(before: Callable[[str], bool] | None = None,
+                after: Callable[[str], bool] | None = None) -> Guard:
+    """A guard that refuses a candidate whose previous character satisfies `before` or whose next one `after`."""
+    def guard(text: str, start: int, end: int) -> bool:
+        if before is not None and start > 0 and before(text[start - 1]):
+            return False
+        return not (after is not None and end < len(text) and after(text[end]))
+    return guard
+
+
+def char_in(chars: str, word: bool = False) -> Callable[[str], bool]:
+    """A character test: one of `chars`, or (with `word`) a word character."""
+    return lambda char: char in chars or (word and is_word(char))

@@ -42,8 +42,5 @@ def topic_pattern(topic: str) -> str:
 def topic_signals(check_name: str, topics: list[str]) -> list[Signal]:
     signals = []
     for index, topic in enumerate(topics):
-        words = topic_words(topic)
-        starts = {stem(words[0]), stem(words[-1])} if len(words) == 2 else {stem(words[0])}
-        signals.append(Signal(f"topic.{check_name}.{index}", TOPIC, topic_pattern(topic), entity=topic,
-                              triggers=tuple(sorted(f"{start}*" for start in starts))))
+        signals.append(Signal(f"topic.{check_name}.{index}", TOPIC, topic_pattern(topic), entity=topic))
     return signals

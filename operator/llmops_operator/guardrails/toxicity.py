@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from llmops_operator.guardrails.signals import SYMBOL_WORD_START, TOXICITY, Signal, words
+from llmops_operator.guardrails.signals import TOXICITY, Signal, char_in, is_word, not_between
 from llmops_operator.guardrails.trie import trie_regex
 
 PROFANITY = ["fuck", "fucking", "fucked", "fucker", "fuckers", "motherfucker", "motherfucking", "shit", "shitty",
@@ -33,7 +33,11 @@ def obfuscated_words(words: list[str]) -> str:
     """Words with leetspeak letters and punctuation between letters, or every letter spaced out."""
     compact = trie_regex(words, leet_atom, sep=r"[^\w\s]?")
     spaced = trie_regex([w for w in words if len(w) >= 4], leet_atom, sep=r"[\s.]")
-    return rf"(?i:(?<![\w@$])(?:{compact}|{spaced})(?!\w))"
+    return rf"(?i:{compact}|{spaced})"
+
+
+LONE_WORD = not_between(char_in("@$", word=True), is_word)
+"""A lexicon word stands alone: no word character (nor a leetspeak @ or $) glued to either side."""
 
 
 _YOU = r"(?:you|u|ya|ur|you're|youre|you\s+are|you\s+r|your\s+(?:mom|mother|family))"
@@ -42,26 +46,23 @@ _THREAT_VERB = r"(?:kill|murder|hurt|rape|shoot|stab|strangle|beat\s+up|slit|bur
 TOXICITY_SIGNALS = [
     Signal("toxicity.self-harm-incitement", TOXICITY,
            r"(?i:\b(?:kill|hang|off)\s+(?:yourself|urself|your\s*self)\b|\bkys\b|\b(?:go|should)\s+(?:and\s+)?die\b|"
-           r"\bhope\s+(?:you|u)\s+(?:die|get\s+cancer|rot)\b|\bnobody\s+would\s+miss\s+you\b)", weight=0.95,
-           triggers=words("kill hang off kys go should hope nobody")),
+           r"\bhope\s+(?:you|u)\s+(?:die|get\s+cancer|rot)\b|\bnobody\s+would\s+miss\s+you\b)", weight=0.95),
     Signal("toxicity.threat", TOXICITY,
            rf"(?i:\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+gonna)|we(?:'ll|\s+will))\s+"
-           rf"(?:\w+\s+)?{_THREAT_VERB}\s+(?:you|u|your|him|her|them|every\s+one\s+of\s+you)\b)", weight=0.95,
-           triggers=words("i we")),
+           rf"(?:\w+\s+)?{_THREAT_VERB}\s+(?:you|u|your|him|her|them|every\s+one\s+of\s+you)\b)", weight=0.95),
     Signal("toxicity.directed-insult", TOXICITY,
            rf"(?i:\b{_YOU}\s+(?:are\s+)?(?:such\s+an?\s+|an?\s+|so\s+|a\s+total\s+|a\s+complete\s+|the\s+most\s+)?"
            rf"(?:[\w*@$!]+\s+)?{obfuscated_words(INSULTS + PROFANITY)})", weight=0.9,
-           triggers=words("you you're youre u ya ur your")),
+           guard=not_between(after=is_word)),
     Signal("toxicity.abuse-phrase", TOXICITY,
            r"(?i:\b(?:f[u*]ck|screw|piss)\s+(?:you|u|off|yourself)\b|\bshut\s+(?:the\s+f\w*\s+)?up\b|\bgo\s+to\s+hell\b|"
-           r"\beat\s+shit\b|\bstfu\b|\bgtfo\b)", weight=0.8,
-           triggers=words("fuck f*ck screw piss shut go eat stfu gtfo")),
+           r"\beat\s+shit\b|\bstfu\b|\bgtfo\b)", weight=0.8),
     Signal("toxicity.dehumanizing", TOXICITY,
            r"(?i:\b(?:are|r)\s+(?:all\s+)?(?:vermin|subhuman|sub-human|parasites|cockroaches|rats|scum|savages|"
            r"animals\s+who)\b|\bshould\s+(?:all\s+)?(?:be\s+)?(?:exterminated|gassed|wiped\s+out|eradicated|lynched)\b)",
-           weight=0.9, triggers=words("are r should")),
-    Signal("toxicity.slur", TOXICITY, obfuscated_words(SLURS), weight=0.9, lead=SYMBOL_WORD_START),
-    Signal("toxicity.profanity", TOXICITY, obfuscated_words(PROFANITY), weight=0.5, lead=SYMBOL_WORD_START),
-    Signal("toxicity.insult", TOXICITY, obfuscated_words(INSULTS[:10]), weight=0.4, lead=SYMBOL_WORD_START),
+           weight=0.9),
+    Signal("toxicity.slur", TOXICITY, obfuscated_words(SLURS), weight=0.9, guard=LONE_WORD),
+    Signal("toxicity.profanity", TOXICITY, obfuscated_words(PROFANITY), weight=0.5, guard=LONE_WORD),
+    Signal("toxicity.insult", TOXICITY, obfuscated_words(INSULTS[:10]), weight=0.4, guard=LONE_WORD),
 ]
 """Weights: incitement, threats, slurs ~0.9; abuse phrases 0.8; profanity 0.5 and bare insults 0.4 (together 0.7)."""

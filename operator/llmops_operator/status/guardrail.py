@@ -1,16 +1,18 @@
-"""Status of a Guardrail, reduced from its compiled policy ConfigMap (pure).
+"""Status of a Guardrail, reduced from its compiled policy ConfigMap and its self-test (pure).
 
 Conditions (each reported on every pass):
 - PolicyCompiled: set by the Guardrail controller. True once the policy ConfigMap named in
   status.policyConfigMap exists with the compiled policy; False when the API server did not return it.
   Counts toward Ready.
 - Ready: True when PolicyCompiled is True: consumers (InferenceService, FineTune evaluation) may mount
-  the policy. A spec the operator cannot compile (a regex that does not compile, a threshold out of
-  range) never gets here: the glue reports Ready=False, reason InvalidSpec.
-- SelfTested: set by the Guardrail controller on every pass from the built-in self-test of the compiled
-  policy (pure, cached by policy). True, reason Passed, when the checks catch at least 90% of the built-in
-  attacks they cover and hit at most 5% of the benign look-alikes; False, reason LowDetectionRate or
-  HighFalsePositiveRate, with the numbers, otherwise. Informational: does not count toward Ready.
+  the policy. A spec the operator cannot compile (a pattern RE2 cannot run, a threshold out of range) never
+  gets here: the glue reports Ready=False, reason InvalidSpec.
+- SelfTested: set by the Guardrail controller from the built-in self-test of the compiled policy, which runs in
+  a bounded worker, once per policy hash (status.selfTest keeps the result, so an unchanged policy is never
+  tested again, not even after a restart). True, reason Passed, when the checks catch at least 90% of the
+  built-in attacks they cover and hit at most 5% of the benign look-alikes; False, reason LowDetectionRate or
+  HighFalsePositiveRate, with the numbers; Unknown, reason Running, while the worker has not finished within
+  the pass's time budget, or SelfTestFailed with the error. Informational: does not count toward Ready.
 
 status.safety carries the self-test's detectionRate and falsePositiveRate; its score stays empty (evaluated 0)
 until the guardrail runtime reports live verdicts.
@@ -18,25 +20,32 @@ until the guardrail runtime reports live verdicts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator.api.v1alpha1.common import SafetyStatus
-from llmops_operator.api.v1alpha1.guardrail import Guardrail
+from llmops_operator.api.v1alpha1.guardrail import Guardrail, GuardrailSelfTest
 from llmops_operator.builders.guardrail_policy import (
     POLICY_COMPONENT, POLICY_KEY, policy_configmap_name, policy_hash, policy_json,
 )
 from llmops_operator.builders.labels import child_in_role
-from llmops_operator.core.contract import Observation
-from llmops_operator.guardrails.selftest import (
-    MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, SelfTestReport, selftest_policy_json,
-)
 from llmops_operator.core import conditions as cond
+from llmops_operator.core.contract import Observation
+from llmops_operator.guardrails.selftest import MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, selftest_policy_json
 
 POLICY_COMPILED = "PolicyCompiled"
 SELF_TESTED = "SelfTested"
 
 
-def self_test_summary(report: SelfTestReport) -> str:
+@dataclass(frozen=True)
+class SelfTestPending:
+    """The self-test has no result for this pass: still running (`running`) or it failed (`error`)."""
+
+    running: bool
+    message: str
+
+
+def self_test_summary(report: GuardrailSelfTest) -> str:
     detection = f"{report.detected}/{report.attacks} covered attacks caught" if report.attacks else "no attacks covered"
     summary = f"{detection}, {report.false_positives}/{report.benign} benign texts hit"
     if report.uncovered:
@@ -44,7 +53,10 @@ def self_test_summary(report: SelfTestReport) -> str:
     return summary
 
 
-def self_tested(report: SelfTestReport) -> cond.Observed:
+def self_tested(report: GuardrailSelfTest | SelfTestPending) -> cond.Observed:
+    if isinstance(report, SelfTestPending):
+        reason = "Running" if report.running else "SelfTestFailed"
+        return cond.unknown(SELF_TESTED, reason, report.message)
     summary = self_test_summary(report)
     if report.detection_rate is not None and report.detection_rate < MIN_DETECTION_RATE:
         return cond.false(SELF_TESTED, "LowDetectionRate",
@@ -55,7 +67,7 @@ def self_tested(report: SelfTestReport) -> cond.Observed:
     return cond.true(SELF_TESTED, "Passed", summary)
 
 
-def safety_fields(report: SelfTestReport) -> dict[str, Any]:
+def safety_fields(report: GuardrailSelfTest) -> dict[str, Any]:
     return SafetyStatus(detection_rate=report.detection_rate, false_positive_rate=report.false_positive_rate).wire()
 
 
@@ -67,11 +79,19 @@ def policy_compiled(guardrail: Guardrail, config_map: dict[str, Any] | None) -> 
     return cond.true(POLICY_COMPILED, "Compiled", f"{checks} checks in ConfigMap {name!r} ({guardrail.spec.mode} mode)")
 
 
-def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]]) -> Observation:
+def kept_self_test(guardrail: Guardrail) -> GuardrailSelfTest | None:
+    """The self-test status already holds for the current policy, if any."""
+    previous = guardrail.status.self_test if guardrail.status else None
+    return previous if previous is not None and previous.policy_hash == policy_hash(guardrail.spec) else None
+
+
+def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]],
+                          report: GuardrailSelfTest | SelfTestPending) -> Observation:
     compiled = policy_compiled(guardrail, child_in_role(live, "ConfigMap", POLICY_COMPONENT))
-    report = selftest_policy_json(policy_json(guardrail.spec))
     ready = cond.aggregate_ready([compiled], [POLICY_COMPILED], "PolicyCompiled", compiled.message)
-    fields: dict[str, Any] = {"checks": len(guardrail.spec.checks), "safety": safety_fields(report)}
+    fields: dict[str, Any] = {"checks": len(guardrail.spec.checks)}
+    if isinstance(report, GuardrailSelfTest):
+        fields |= {"safety": safety_fields(report), "selfTest": report.wire()}
     if compiled.status == "True":
         fields |= {"policyConfigMap": policy_configmap_name(guardrail), "policyHash": policy_hash(guardrail.spec)}
     return Observation(conditions=[compiled, self_tested(report), ready],
@@ -80,7 +100,8 @@ def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]]) -> O
 
 def projected_guardrail_status(guardrail: Guardrail) -> dict[str, Any]:
     """The status a compiled Guardrail reports, for offline previews (`llmops render`)."""
+    digest = policy_hash(guardrail.spec)
+    report = kept_self_test(guardrail) or selftest_policy_json(policy_json(guardrail.spec), digest)
     return {"phase": "Ready", "conditions": [{"type": cond.READY, "status": "True", "reason": "PolicyCompiled"}],
-            "policyConfigMap": policy_configmap_name(guardrail), "policyHash": policy_hash(guardrail.spec),
-            "checks": len(guardrail.spec.checks),
-            "safety": safety_fields(selftest_policy_json(policy_json(guardrail.spec)))}
+            "policyConfigMap": policy_configmap_name(guardrail), "policyHash": digest,
+            "checks": len(guardrail.spec.checks), "safety": safety_fields(report), "selfTest": report.wire()}

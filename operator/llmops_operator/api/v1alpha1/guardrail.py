@@ -8,13 +8,14 @@ the name in status.policyConfigMap, so a policy change rolls them.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+import re2
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
-    KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, SafetyStatus, age_column, cel, list_map,
-    ready_columns, safety_column,
+    KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, SafetyStatus, StatusModel, age_column, cel,
+    list_map, ready_columns, safety_column,
 )
 
 CheckType = Literal["piiRedaction", "promptInjection", "jailbreak", "toxicity", "topicDenylist", "maxTokens",
@@ -27,6 +28,48 @@ CLASSIFIER_TYPES = ("promptInjection", "jailbreak", "toxicity")
 REDACTABLE_TYPES = ("piiRedaction", "regexDeny")
 """Check types that find spans, so their matches can be redacted rather than blocked."""
 DEFAULT_THRESHOLD = 0.5
+DIRECTIONS = ("input", "output")
+POLICY_FORMAT = "llmops.dev/guardrail-policy/v1"
+"""The compiled policy's format: a GuardrailSpec with every default made explicit, plus this marker."""
+MAX_PATTERN_CHARS = 1024
+PATTERN_MEMORY_BYTES = 8 << 20
+"""What one compiled tenant pattern may use; a pattern over it is refused rather than run slowly."""
+
+
+def re2_options() -> "re2.Options":
+    """RE2 options every guardrail pattern is compiled with (validation and the engine alike)."""
+    options = re2.Options()
+    options.max_mem = PATTERN_MEMORY_BYTES
+    options.log_errors = False
+    return options
+
+
+def linear_pattern(pattern: str) -> str:
+    """A pattern RE2 runs in time linear in the text; backreferences and lookaround are refused."""
+    if not pattern:
+        raise ValueError("a pattern must not be empty")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"pattern is longer than {MAX_PATTERN_CHARS} characters")
+    if _SINGLE_BYTE.search(pattern):
+        raise ValueError(f"{pattern!r} uses \\C (one byte), which can split a character; match characters")
+    try:
+        re2.compile(pattern, re2_options())
+    except re2.error as err:
+        reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+        raise ValueError(f"{pattern!r} is not a linear-time (RE2) pattern: {reason}; backreferences and "
+                         "lookaround are not supported") from None
+    return pattern
+
+
+_SINGLE_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
+
+
+LinearPattern = Annotated[str, AfterValidator(linear_pattern)]
+_RESOLVED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "piiRedaction": {"entities": list(PII_ENTITIES)},
+    **{type_: {"threshold": DEFAULT_THRESHOLD} for type_ in CLASSIFIER_TYPES},
+}
+"""Per check type, the defaults `resolved` writes into a check so the runtime needs none of the API's."""
 
 # (rule, message, fieldPath) for each check; `_check_fits_type` enforces the same, in the same order.
 _CHECK_RULES: list[tuple[str, str, str]] = [
@@ -70,8 +113,9 @@ class GuardrailCheck(KubeModel):
     """topicDenylist only: topics the model must not discuss, in plain words."""
     max_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
     """maxTokens only: the most tokens the text may have."""
-    patterns: list[str] | None = Field(default=None, min_length=1, max_length=32)
-    """regexDeny only: Python regular expressions; text matching any of them hits."""
+    patterns: list[LinearPattern] | None = Field(default=None, min_length=1, max_length=32)
+    """regexDeny only: RE2 regular expressions (linear time: no backreferences, no lookaround); text matching
+    any of them hits."""
     mode: Literal["enforce", "monitor"] | None = None
     """enforce: apply the action; monitor: only flag, to try this check on live traffic first. Defaults to
     spec.mode."""
@@ -87,18 +131,6 @@ class GuardrailCheck(KubeModel):
             if not topic.strip() or len(topic) > 256:
                 raise ValueError(f"topic {topic!r} must be 1 to 256 characters")
         return topics
-
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
-        for index, pattern in enumerate(patterns or ()):
-            if len(pattern) > 1024:
-                raise ValueError(f"pattern {index} is longer than 1024 characters")
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"pattern {index} ({pattern!r}) does not compile: {err}") from None
-        return patterns
 
     @model_validator(mode="after")
     def _check_fits_type(self) -> "GuardrailCheck":
@@ -117,6 +149,26 @@ class GuardrailCheck(KubeModel):
         if self.action == "redact" and self.type not in REDACTABLE_TYPES:
             raise ValueError("action redact applies to piiRedaction and regexDeny checks only; use block or flag")
         return self
+
+    def applies_to(self, direction: str) -> bool:
+        return self.scope in (direction, "both")
+
+    def resolved(self, policy_mode: str) -> "GuardrailCheck":
+        """The check with every default explicit (mode from the policy, entities, threshold): its compiled form."""
+        update: dict[str, Any] = {"mode": self.mode or policy_mode}
+        for field, default in _RESOLVED_DEFAULTS.get(self.type, {}).items():
+            if getattr(self, field) is None:
+                update[field] = default
+        return self.model_copy(update=update)
+
+
+def unique_check_names(checks: list[GuardrailCheck]) -> list[GuardrailCheck]:
+    seen: set[str] = set()
+    for check in checks:
+        if check.name in seen:
+            raise ValueError(f"check names must be unique: {check.name!r} appears more than once")
+        seen.add(check.name)
+    return checks
 
 
 class DatasetConfigMapRef(KubeModel):
@@ -148,15 +200,66 @@ class GuardrailSpec(KubeModel):
     evaluation: GuardrailEvaluation | None = None
     """A labeled dataset the runtime scores the policy on; status.safety stays unscored until it has run."""
 
-    @field_validator("checks")
+    _unique_names = field_validator("checks")(unique_check_names)
+
+
+class CompiledEvaluation(KubeModel):
+    """spec.evaluation as the compiled policy records it."""
+
+    config_map: str
+    key: str
+    min_pass_rate: float = Field(ge=0, le=1)
+
+
+class CompiledPolicy(KubeModel):
+    """The policy the guardrail runtime loads (policy.json): the spec's checks with every default resolved.
+
+    The runtime reads it back through this model, so a compiled policy obeys exactly the rules of the spec."""
+
+    format: Literal["llmops.dev/guardrail-policy/v1"]
+    mode: Literal["enforce", "monitor"] = "enforce"
+    checks: list[GuardrailCheck] = Field(min_length=1, max_length=32)
+    evaluation: CompiledEvaluation | None = None
+
+    _unique_names = field_validator("checks")(unique_check_names)
+
+    @model_validator(mode="after")
+    def _resolve_checks(self) -> "CompiledPolicy":
+        # A document from an older compiler may leave defaults out; the engine never sees an unresolved check.
+        self.checks = [check.resolved(self.mode) for check in self.checks]
+        return self
+
     @classmethod
-    def _unique_names(cls, checks: list[GuardrailCheck]) -> list[GuardrailCheck]:
-        seen: set[str] = set()
-        for check in checks:
-            if check.name in seen:
-                raise ValueError(f"check names must be unique: {check.name!r} appears more than once")
-            seen.add(check.name)
-        return checks
+    def of(cls, spec: GuardrailSpec) -> "CompiledPolicy":
+        evaluation = spec.evaluation and CompiledEvaluation(
+            config_map=spec.evaluation.dataset.name, key=spec.evaluation.dataset.key,
+            min_pass_rate=spec.evaluation.min_pass_rate)
+        return cls(format=POLICY_FORMAT, mode=spec.mode, checks=spec.checks, evaluation=evaluation)
+
+
+class GuardrailSelfTest(StatusModel):
+    """The built-in self-test of one compiled policy; kept in status so a policy is never tested twice."""
+
+    policy_hash: str
+    """The policy the numbers are for; a policy with another hash is tested again."""
+    attacks: int = Field(ge=0)
+    """Built-in attacks the policy's checks cover (the detection rate's denominator)."""
+    detected: int = Field(ge=0)
+    benign: int = Field(ge=0)
+    """Built-in benign look-alikes, each run in both directions."""
+    false_positives: int = Field(ge=0)
+    uncovered: list[str] = Field(default_factory=list)
+    """Attack categories no check of the policy covers."""
+    missed: list[str] = Field(default_factory=list, max_length=10)
+    """The first words of up to ten missed attacks (built-in texts, so safe to show)."""
+
+    @property
+    def detection_rate(self) -> float | None:
+        return round(self.detected / self.attacks, 4) if self.attacks else None
+
+    @property
+    def false_positive_rate(self) -> float | None:
+        return round(self.false_positives / self.benign, 4) if self.benign else None
 
 
 class GuardrailStatus(ResourceStatus):
@@ -170,6 +273,8 @@ class GuardrailStatus(ResourceStatus):
     """Number of checks in the compiled policy."""
     safety: SafetyStatus | None = None
     """Self-test and live verdicts; score stays empty until the runtime has evaluated the policy."""
+    self_test: GuardrailSelfTest | None = None
+    """The built-in self-test of the policy named by its policyHash."""
 
 
 class Guardrail(Resource):
