@@ -16,6 +16,7 @@ import re2
 from llmops_operator.api.v1alpha1.guardrail import re2_options
 from llmops_operator.guardrails.signals import Signal
 
+_UNANCHORED = re2._Anchor.UNANCHORED
 RawMatch = tuple[int, int, int]
 """(signal index, start, end) in characters of the scanned text."""
 SCAN_MEMORY_BYTES = 64 << 20
@@ -31,11 +32,9 @@ class Re2Scanner:
 
     def __init__(self, signals: Sequence[Signal]) -> None:
         self.signals = tuple(signals)
-        parts, self._markers = [], []
-        group = 0
-        for signal in self.signals:
-            group += _groups(signal.pattern) + 1
-            self._markers.append(group)
+        parts, self._signal_of_group = [], [-1]
+        for index, signal in enumerate(self.signals):
+            self._signal_of_group += [index] * (_groups(signal.pattern) + 1)
             parts.append(f"(?:{signal.pattern})()")
         options = re2_options()
         options.max_mem = SCAN_MEMORY_BYTES
@@ -45,21 +44,28 @@ class Re2Scanner:
         if self.regex is None or not text:
             return []
         encoded = text.encode("utf-8", "surrogatepass")
-        found: list[RawMatch] = []
-        for match in self.regex.finditer(encoded):
-            index = self._signal_of(match)
-            start, end = match.span()
-            if end > start:
-                found.append((index, start, end))
+        found = self._matches(encoded)
         if len(encoded) != len(text):
             found = _to_characters(encoded, found)
         return [m for m in found if self.signals[m[0]].guard is None or self.signals[m[0]].guard(text, m[1], m[2])]
 
-    def _signal_of(self, match: "re2._Match") -> int:
-        for index, marker in enumerate(self._markers):
-            if match.start(marker) >= 0:
-                return index
-        raise RuntimeError("a match of the combined pattern named no signal")
+    def _matches(self, encoded: bytes) -> list[RawMatch]:
+        """Non-overlapping leftmost-first matches, as finditer, with every group's span from one native call
+        (the wrapper's per-group accessors cost more than the scan itself when a text holds many matches)."""
+        native, signal_of_group = self.regex._regexp, self._signal_of_group
+        found: list[RawMatch] = []
+        position, end = 0, len(encoded)
+        while position <= end:
+            spans = native.Match(_UNANCHORED, encoded, position, end)
+            start, stop = spans[0]
+            if start < 0:
+                break
+            if stop > start:
+                # Only the matching alternative's groups are set, and its empty marker group ends the match.
+                found.append((signal_of_group[spans.index((stop, stop), 1)], start, stop))
+            position = stop if stop > position else position + 1
+        return found
+
 
 def _to_characters(encoded: bytes, found: list[RawMatch]) -> list[RawMatch]:
     """Byte offsets into the UTF-8 text as character offsets, in one pass over the sorted offsets."""
