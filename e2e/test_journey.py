@@ -143,7 +143,7 @@ def test_the_guardrail_screens_what_the_service_is_asked(screened):
     benign, pii, attack = screened["benign"], screened["pii"], screened["attack"]
     assert benign["blocked"] is False and benign["verdict"]["input"]["outcome"] == "allowed"
     assert pii["verdict"]["input"]["outcome"] == "redacted" and "jane.doe" not in json.dumps(pii)
-    assert attack["blocked"] is True and attack["verdict"]["input"]["hits"][0]["rule"] == "prompt-injection"
+    assert attack["blocked"] is True and attack["verdict"]["input"] == {"outcome": "blocked"}
 
 
 @SERVED

@@ -55,14 +55,16 @@ def test_benign_pii_and_injection_prompts_are_allowed_redacted_and_blocked(guard
 
     pii = predict(url, {"prompt": f"My email is {EMAIL}, please write back", "parameters": {"maxTokens": 4}})
     [redacted] = pii.json()["predictions"]
-    assert redacted["verdict"]["input"]["outcome"] == "redacted"
-    assert {h["entity"] for h in redacted["verdict"]["input"]["hits"]} == {"email"}
+    assert redacted["verdict"]["input"] == {"outcome": "redacted"} and redacted["requestId"]
     assert EMAIL not in pii.text
 
     injection = predict(url, {"prompt": INJECTION})
     [blocked] = injection.json()["predictions"]
     assert blocked["blocked"] is True and "text" not in blocked and "usage" not in blocked
-    assert blocked["verdict"]["input"]["hits"][0]["rule"] == "prompt-injection"
+    # The client is not told which rule caught it; the metrics (and the log) are.
+    assert blocked["verdict"]["input"] == {"outcome": "blocked"}
+    assert metric(url, "llmops_guardrail_hits_total", rule="prompt-injection", direction="input",
+                  effect="block") >= 1
     # Two model calls: the blocked prompt never reached the predictor.
     assert metric(predictor_url, "llmops_predictor_requests_total", status="200") == calls_before + 2
 
@@ -217,13 +219,15 @@ def test_the_kserve_standin_serves_restarts_per_component_and_cleans_up(sandbox,
     transformer_url = status["url"]
 
     # Same ConfigMap name, new content: the files are rewritten in place and the transformer reloads them.
-    relaxed = {**policy, "checks": [c for c in policy["checks"] if c["name"] != "prompt-injection"]}
+    relaxed = {**policy, "verdictDetail": "full",
+               "checks": [c for c in policy["checks"] if c["name"] != "prompt-injection"]}
     client.apply(policy_config_map("policy-a", relaxed), namespace=None)
 
     def injection_allowed() -> bool:
         [prediction] = predict(transformer_url, {"prompt": INJECTION, "parameters": {"maxTokens": 2}},
                                model="chat").json()["predictions"]
-        return prediction["blocked"] is False or prediction["verdict"]["input"]["hits"][0]["rule"] != "prompt-injection"
+        hits = prediction["verdict"]["input"].get("hits")  # listed once the relaxed policy (full detail) serves
+        return prediction["blocked"] is False or (hits is not None and hits[0]["rule"] != "prompt-injection")
 
     wait_for(injection_allowed, 30, "the rewritten policy to be reloaded")
     assert status_of("chat")["components"]["transformer"]["latestReadyRevision"] == "chat-transformer-00001"

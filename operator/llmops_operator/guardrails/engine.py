@@ -98,6 +98,11 @@ class Guardrail:
         redacted = redact(text, [h for h in hits if h.effect == "redact"]) if outcome == "redacted" else None
         return Verdict(direction, outcome, tuple(hits), redacted)
 
+    def timed_out(self, direction: str, error: str) -> Verdict:
+        """The verdict on a text whose scan ran over its time budget: each check of the direction applies its
+        onError."""
+        return failed_verdict(self.plans[direction].checks, direction, error)
+
     def _scan(self, plan: DirectionPlan, text: str) -> tuple[list[Match], Callable[[int, int], tuple[int, int]]]:
         if len(text) > self.max_chars:
             raise ScanError(f"text of {len(text)} characters is over the {self.max_chars} limit")

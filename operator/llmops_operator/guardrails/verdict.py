@@ -6,7 +6,7 @@ a redacted verdict carries the redacted text, in which every secret span is alre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ALLOWED, BLOCKED, REDACTED, FLAGGED = "allowed", "blocked", "redacted", "flagged"
@@ -67,6 +67,8 @@ class Verdict:
     text: str | None = None
     """The redacted text when outcome is redacted; otherwise None (the caller has the original)."""
     errors: tuple[CheckError, ...] = field(default=())
+    hit_count: int | None = None
+    """How many hits there were, when `hits` holds only the first of them (see `summarized`)."""
 
     @property
     def allowed(self) -> bool:
@@ -78,9 +80,17 @@ class Verdict:
         """Names of the checks that hit, in policy order, each once."""
         return tuple(dict.fromkeys(hit.rule for hit in self.hits))
 
+    def summarized(self, max_hits: int) -> "Verdict":
+        """The same verdict with its first `max_hits` hits only (and `hit_count` saying how many there were)."""
+        if len(self.hits) <= max_hits:
+            return self
+        return replace(self, hits=self.hits[:max_hits], hit_count=len(self.hits))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"direction": self.direction, "outcome": self.outcome,
                                "hits": [hit.to_dict() for hit in self.hits]}
+        if self.hit_count is not None:
+            out["hitCount"] = self.hit_count
         if self.text is not None:
             out["text"] = self.text
         if self.errors:

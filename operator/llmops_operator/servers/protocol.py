@@ -111,28 +111,44 @@ def completion_result(response: Any) -> tuple[str, dict[str, int]]:
     return text, counts
 
 
-def verdict_summary(verdict: Any) -> dict[str, Any] | None:
-    """A verdict as the response carries it: outcome and hits, not the (redacted) text."""
+MAX_HITS_SHOWN = 100
+"""A full verdict lists at most this many hits (and says how many there were)."""
+
+
+def verdict_summary(verdict: Any, detail: str | None = None) -> dict[str, Any] | None:
+    """A verdict as the response carries it: the outcome only, unless the policy asks for full detail (rules,
+    entities, spans, capped at MAX_HITS_SHOWN); never the (redacted) text."""
     if verdict is None:
         return None
-    summary = verdict.to_dict()
+    if detail != "full":
+        return {"outcome": verdict.outcome}
+    summary = verdict.summarized(MAX_HITS_SHOWN).to_dict()
     summary.pop("text", None)
     return summary
 
 
 def blocked_prediction(version: str, input_verdict: Any, output_verdict: Any = None,
-                       usage: dict[str, int] | None = None) -> dict[str, Any]:
-    verdicts = {"input": verdict_summary(input_verdict)}
+                       usage: dict[str, int] | None = None, detail: str | None = None,
+                       request_id: str | None = None) -> dict[str, Any]:
+    verdicts = {"input": verdict_summary(input_verdict, detail)}
     if output_verdict is not None:
-        verdicts["output"] = verdict_summary(output_verdict)
+        verdicts["output"] = verdict_summary(output_verdict, detail)
     prediction: dict[str, Any] = {"blocked": True, "version": version, "verdict": verdicts}
     if usage is not None:
         prediction["usage"] = usage
+    if request_id:
+        prediction["requestId"] = request_id
     return prediction
 
 
 def served_prediction(text: str, version: str, input_verdict: Any, output_verdict: Any,
-                      usage: dict[str, int]) -> dict[str, Any]:
-    return {"blocked": False, "text": text, "version": version,
-            "verdict": {"input": verdict_summary(input_verdict), "output": verdict_summary(output_verdict)},
-            "usage": usage}
+                      usage: dict[str, int], detail: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+    prediction = {"blocked": False, "text": text, "version": version,
+                  "verdict": {"input": verdict_summary(input_verdict, detail),
+                              "output": verdict_summary(output_verdict, detail)},
+                  "usage": usage}
+    if request_id:
+        prediction["requestId"] = request_id
+    return prediction
+
+

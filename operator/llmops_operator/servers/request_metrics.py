@@ -6,6 +6,7 @@ tokens feed cost per 1k tokens, and the prompt/output length histograms are the 
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -31,9 +32,9 @@ NO_VERSION = "none"
 
 
 def count_hits(verdict: Any) -> None:
-    """One increment per hit of a guardrails.verdict.Verdict."""
-    for hit in verdict.hits:
-        HITS.labels(rule=hit.rule, direction=verdict.direction, effect=hit.effect).inc()
+    """The hits of a guardrails.verdict.Verdict, one increment per (rule, effect) however many hits share it."""
+    for (rule, effect), count in collections.Counter((hit.rule, hit.effect) for hit in verdict.hits).items():
+        HITS.labels(rule=rule, direction=verdict.direction, effect=effect).inc(count)
 
 
 def count_tokens(version: str, prompt_tokens: int, completion_tokens: int) -> None:

@@ -18,6 +18,11 @@ Configuration comes from the mounted files named by the environment: LLMOPS_GUAR
 LLMOPS_PROMPT_DIR (one directory per prompt version) and LLMOPS_PROMPT_ROUTING (routing.json). Files are re-read
 when they change; a policy or release that becomes invalid keeps the last good one serving and says so in the log
 and in llmops_guardrail_config_errors. With no good policy ever loaded the model reports not ready (fail-closed).
+
+Scans never run on the event loop: each one runs in a pool of worker threads (LLMOPS_SCAN_WORKERS) under a
+per-request time budget (LLMOPS_SCAN_TIMEOUT_SECONDS); past it every check of the direction applies its onError
+(failClosed: the check hits; failOpen: the text passes and the verdict lists the error). Health, readiness and
+metrics keep answering while a worst-case body is being scanned.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, OUTCOME_ORDER, REDACTED
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers import protocol
+from llmops_operator.servers.guardrail_scans import ScanPool, request_id_of
 from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError
 
 log = logging.getLogger("llmops.guardrails.transformer")
@@ -52,6 +58,10 @@ PROMPT_DIR_ENV = "LLMOPS_PROMPT_DIR"
 PROMPT_ROUTING_ENV = "LLMOPS_PROMPT_ROUTING"
 MAX_BYTES_ENV = "LLMOPS_MAX_REQUEST_BYTES"
 DEFAULT_MAX_BYTES = 1 << 20
+SCAN_TIMEOUT_ENV = "LLMOPS_SCAN_TIMEOUT_SECONDS"
+DEFAULT_SCAN_TIMEOUT = 2.0
+SCAN_WORKERS_ENV = "LLMOPS_SCAN_WORKERS"
+DEFAULT_SCAN_WORKERS = 2
 COMPLETIONS_PATH = "/openai/v1/completions"
 
 CONFIG_ERRORS = Gauge("llmops_guardrail_config_errors",
@@ -150,16 +160,20 @@ def decode_json(body: bytes | str) -> Any:
 
 class GuardrailTransformer(kserve.Model):
     def __init__(self, name: str, policy: PolicyFile | None = None, prompts: MountedPrompts | None = None,
-                 rng: random.Random | None = None, timeout: float = 600.0):
+                 rng: random.Random | None = None, timeout: float = 600.0,
+                 scan_timeout: float = DEFAULT_SCAN_TIMEOUT, scan_workers: int = DEFAULT_SCAN_WORKERS):
         super().__init__(name)
         self.policy = policy
         self.prompts = prompts
         self.rng = rng or random.Random()
         self.timeout = timeout
+        self.scans = ScanPool(policy, scan_timeout, scan_workers) if policy else None
         self._client: httpx.AsyncClient | None = None
         self._reported: dict[str, str | None] = {}
 
     def load(self) -> bool:
+        if self.scans is not None:
+            self.scans.start()
         self.ready = True
         return self.ready
 
@@ -238,12 +252,11 @@ class GuardrailTransformer(kserve.Model):
                           response_headers: dict[str, str] | None = None) -> dict[str, Any]:
         return {"predictions": result}
 
-    def _check(self, text: str, direction: str) -> Any:
-        if self.policy is None:
+    async def _check(self, text: str, direction: str, request_id: str) -> Any:
+        if self.scans is None:
             return None
-        verdict = self.policy.check(text, direction)
+        verdict = await self.scans.check(text, direction, request_id)
         self._report("policy", self.policy.last_error)
-        metrics.count_hits(verdict)
         return verdict
 
     async def _serve(self, job: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
@@ -260,26 +273,28 @@ class GuardrailTransformer(kserve.Model):
         return prediction
 
     async def _guarded_completion(self, job: dict[str, Any], headers: Mapping[str, str]) -> tuple[dict, str]:
-        version = job["version"]
-        checked_in = self._check(job["prompt"], "input")
+        version, request_id = job["version"], request_id_of(headers)
+        shown = {"detail": self.scans.verdict_detail if self.scans else None, "request_id": request_id}
+        checked_in = await self._check(job["prompt"], "input", request_id)
         if checked_in is not None and checked_in.outcome == BLOCKED:
-            return protocol.blocked_prediction(version, checked_in), BLOCKED
+            return protocol.blocked_prediction(version, checked_in, **shown), BLOCKED
         sent = checked_in.text if checked_in is not None and checked_in.outcome == REDACTED else job["prompt"]
-        text, usage = await self._complete(sent, job["parameters"], headers)
+        text, usage = await self._complete(sent, job["parameters"], headers, request_id)
         metrics.count_tokens(version, usage["promptTokens"], usage["completionTokens"])
         metrics.OUTPUT_LENGTH.observe(len(text))
-        checked_out = self._check(text, "output")
+        checked_out = await self._check(text, "output", request_id)
         outcome = strictest(checked_in and checked_in.outcome, checked_out and checked_out.outcome)
         if checked_out is not None and checked_out.outcome == BLOCKED:
-            return protocol.blocked_prediction(version, checked_in, checked_out, usage), outcome
+            return protocol.blocked_prediction(version, checked_in, checked_out, usage, **shown), outcome
         if checked_out is not None and checked_out.outcome == REDACTED:
             text = checked_out.text
-        return protocol.served_prediction(text, version, checked_in, checked_out, usage), outcome
+        return protocol.served_prediction(text, version, checked_in, checked_out, usage, **shown), outcome
 
-    async def _complete(self, prompt: str, parameters: list[Mapping[str, Any]],
-                        headers: Mapping[str, str]) -> tuple[str, dict[str, int]]:
+    async def _complete(self, prompt: str, parameters: list[Mapping[str, Any]], headers: Mapping[str, str],
+                        request_id: str) -> tuple[str, dict[str, int]]:
         body = protocol.completion_request(self.name, prompt, *parameters)
-        forwarded = {k: v for k, v in headers.items() if k.lower() in ("x-request-id", "traceparent")}
+        forwarded = {k: v for k, v in headers.items() if k.lower() == "traceparent"}
+        forwarded["x-request-id"] = request_id
         try:
             response = await self.client.post(COMPLETIONS_PATH, json=body, headers=forwarded)
         except httpx.HTTPError as err:
@@ -343,6 +358,11 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt_routing", default=os.environ.get(PROMPT_ROUTING_ENV),
                         help="routing.json (default $%s)" % PROMPT_ROUTING_ENV)
     parser.add_argument("--max_request_bytes", type=int, default=int(os.environ.get(MAX_BYTES_ENV, DEFAULT_MAX_BYTES)))
+    parser.add_argument("--scan_timeout_seconds", type=float,
+                        default=float(os.environ.get(SCAN_TIMEOUT_ENV, DEFAULT_SCAN_TIMEOUT)),
+                        help="time budget of one guardrail scan; past it each check applies its onError")
+    parser.add_argument("--scan_workers", type=int, default=int(os.environ.get(SCAN_WORKERS_ENV, DEFAULT_SCAN_WORKERS)),
+                        help="worker threads that run guardrail scans")
     return parser
 
 
@@ -352,7 +372,8 @@ def build_model(args: argparse.Namespace) -> GuardrailTransformer:
     prompts = MountedPrompts(args.prompt_dir, args.prompt_routing) if args.prompt_dir else None
     policy = PolicyFile(args.policy) if args.policy else None
     return GuardrailTransformer(args.model_name, policy=policy, prompts=prompts,
-                                timeout=args.predictor_request_timeout_seconds)
+                                timeout=args.predictor_request_timeout_seconds,
+                                scan_timeout=args.scan_timeout_seconds, scan_workers=args.scan_workers)
 
 
 def main(argv: list[str] | None = None) -> None:

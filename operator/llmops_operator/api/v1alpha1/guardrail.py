@@ -199,6 +199,10 @@ class GuardrailSpec(KubeModel):
     first. Defaults to enforce."""
     evaluation: GuardrailEvaluation | None = None
     """A labeled dataset the runtime scores the policy on; status.safety stays unscored until it has run."""
+    verdict_detail: Literal["minimal", "full"] | None = None
+    """What a client is told of a verdict. minimal (the default): the outcome per direction (allowed, flagged,
+    redacted, blocked) and a request id; full: also the rules, entities, scores and spans that hit, for debugging
+    (it tells an attacker which rule caught them). Logs and metrics always carry the rules."""
 
     _unique_names = field_validator("checks")(unique_check_names)
 
@@ -220,6 +224,7 @@ class CompiledPolicy(KubeModel):
     mode: Literal["enforce", "monitor"] = "enforce"
     checks: list[GuardrailCheck] = Field(min_length=1, max_length=32)
     evaluation: CompiledEvaluation | None = None
+    verdict_detail: Literal["minimal", "full"] | None = None
 
     _unique_names = field_validator("checks")(unique_check_names)
 
@@ -234,7 +239,8 @@ class CompiledPolicy(KubeModel):
         evaluation = spec.evaluation and CompiledEvaluation(
             config_map=spec.evaluation.dataset.name, key=spec.evaluation.dataset.key,
             min_pass_rate=spec.evaluation.min_pass_rate)
-        return cls(format=POLICY_FORMAT, mode=spec.mode, checks=spec.checks, evaluation=evaluation)
+        return cls(format=POLICY_FORMAT, mode=spec.mode, checks=spec.checks, evaluation=evaluation,
+                   verdict_detail=spec.verdict_detail)
 
 
 class GuardrailSelfTest(StatusModel):
