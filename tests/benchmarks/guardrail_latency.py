@@ -1,50 +1,79 @@
-"""Guardrail engine latency: combined scan vs the per-rule baseline (and llm-guard if importable).
+"""Guardrail engine latency and scaling: the RE2 engine against the previous engine (Python `re`) in the same run.
 
-Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N]`. Uses the example Guardrail
-(every check type) with every PII entity enabled, on 1 KB and 16 KB texts (benign prose with a few PII items and
-one attack per text, rotated). Prints p50/p99 per request, requests/s on one core and the baseline/combined ratio.
+Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N] [--baseline REF] [--cell-timeout S]`.
+The previous engine is taken from git (`--baseline`, default the last commit whose engine ran on Python's `re`),
+extracted to a temporary directory and run in a subprocess per measurement, killed past `--cell-timeout`.
+
+1. Latency: the example Guardrail (every check type) with nine PII entities, on 1 KB and 16 KB texts (benign prose
+   with a few PII items and one attack in four, rotated): p50/p99 per request and requests/s on one core.
+2. Scaling, 1 KB to 1 MB (just under the engine's 1 M character limit), one check per cell: benign prose,
+   dotted text (`a.a.a.`, which made the old e-mail pattern quadratic), dense e-mails (a match every 16 bytes),
+   and the same prose under a policy with a tenant pattern that backtracks catastrophically, `(\\w+\\s?)+!!`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "operator"))
+ENGINE_ROOT = Path(os.environ.get("LLMOPS_BENCH_ENGINE_ROOT", ROOT))
+sys.path.insert(0, str(ENGINE_ROOT / "operator"))
 
-import yaml  # noqa: E402
-
-from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource  # noqa: E402
-from llmops_operator.builders.guardrail_policy import compile_policy  # noqa: E402
-from llmops_operator.guardrails.engine import Guardrail  # noqa: E402
-from llmops_operator.guardrails.scanners import PerRuleScanner  # noqa: E402
-from llmops_operator.guardrails.selftest import ATTACKS  # noqa: E402
-
+BASELINE_REF = "987b798"
+"""The last commit whose guardrail engine ran on Python's backtracking `re`."""
 PROSE = ("The quarterly report shows that revenue grew in most regions, while costs stayed flat. Our team "
          "reviewed the pipeline, fixed two flaky tests and shipped version 2.4.1 to production on Tuesday. ")
 EXTRAS = ["Contact jane.doe@example.com for details. ", "Call +44 20 7946 0958 after 5pm. ",
           "Order number 1234567890123456 is delayed. "]
+ENTITIES = ["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "person", "address", "nationalId"]
+TENANT_PATTERN = r"(\w+\s?)+!!"
+SIZES = (1_000, 4_000, 16_000, 64_000, 256_000, 999_000)
+KINDS = {"benign prose": "prose", "dotted a.a.a.": "dotted", "dense e-mails": "emails",
+         "prose, tenant (\\w+\\s?)+!!": "tenant"}
 
 
-def default_policy() -> dict:
+def policy_document(tenant: bool = False) -> dict:
+    import yaml
+
     body = yaml.safe_load((ROOT / "manifests/examples/guardrail.yaml").read_text())
-    body["spec"]["checks"][0]["entities"] = ["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "person",
-                                             "address", "nationalId"]
+    body["spec"]["checks"][0]["entities"] = ENTITIES
+    body["spec"].pop("evaluation", None)
+    if tenant:
+        body["spec"]["checks"].append({"name": "tenant", "type": "regexDeny", "patterns": [TENANT_PATTERN]})
+    from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
+    from llmops_operator.builders.guardrail_policy import compile_policy
+
     return compile_policy(GuardrailResource.model_validate(body).spec)
 
 
-def texts(size: int, count: int = 32) -> list[str]:
-    out = []
+def attacks() -> list[str]:
+    from llmops_operator.guardrails.selftest import ATTACKS
+
+    return [case.text for case in ATTACKS]
+
+
+def latency_texts(size: int, count: int = 32) -> list[str]:
+    out, attack_texts = [], attacks()
     for i in range(count):
         filler = (PROSE + EXTRAS[i % len(EXTRAS)]) * (size // len(PROSE) + 1)
-        attack = ATTACKS[i % len(ATTACKS)].text
+        attack = attack_texts[i % len(attack_texts)]
         out.append((filler[: size - len(attack) - 1] + " " + attack) if i % 4 == 0 else filler[:size])
     return out
+
+
+def scaling_text(kind: str, size: int) -> str:
+    unit = {"prose": PROSE, "dotted": "a.", "emails": "bob@example.com ", "tenant": PROSE}[kind]
+    return (unit * (size // len(unit) + 1))[:size]
 
 
 def measure(check, samples: list[str], requests: int) -> dict[str, float]:
@@ -62,48 +91,92 @@ def measure(check, samples: list[str], requests: int) -> dict[str, float]:
             "rps": requests / wall}
 
 
-def llm_guard_check():
-    """llm-guard's regex-only scanners (Secrets and Regex) on the same texts, or None if it is not installed."""
-    try:
-        from llm_guard.input_scanners import Regex, Secrets
-        from llm_guard.util import configure_logger
-    except ImportError:
-        return None
-    configure_logger("ERROR")
-    patterns = [r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
-                r"\b\d(?:[ -]?\d){12,18}\b", r"\b\d{3}-\d{2}-\d{4}\b"]
-    scanners = [Secrets(redact_mode="all"), Regex(patterns=patterns, is_blocked=True, redact=True)]
+def run_task(task: dict) -> dict:
+    """One measurement with whichever engine is on the path (this process's or the baseline's)."""
+    from llmops_operator.guardrails.engine import Guardrail
 
-    def check(text: str) -> None:
-        for scanner in scanners:
-            scanner.scan(text)
-    return check
+    if task["what"] == "latency":
+        guard = Guardrail.from_document(policy_document())
+        return measure(lambda t: guard.check(t, "input"), latency_texts(task["size"]), task["requests"])
+    guard = Guardrail.from_document(policy_document(tenant=task["kind"] == "tenant"))
+    text = scaling_text(task["kind"], task["size"])
+    best = float("inf")
+    for _ in range(task["repeat"]):
+        started = time.perf_counter()
+        guard.check(text, "input")
+        best = min(best, time.perf_counter() - started)
+    return {"seconds": best}
+
+
+def baseline_root(ref: str) -> Path:
+    """The previous engine's source tree, from git, in a temporary directory."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref, "operator"],
+                             check=True, capture_output=True).stdout
+    target = Path(tempfile.mkdtemp(prefix="guardrail-baseline-"))
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def run_baseline(root: Path, task: dict, timeout: float) -> dict | None:
+    """The task run by the baseline engine in a subprocess; None when it ran past `timeout` seconds."""
+    env = {**os.environ, "LLMOPS_BENCH_ENGINE_ROOT": str(root), "PYTHONPATH": str(root / "operator")}
+    try:
+        done = subprocess.run([sys.executable, __file__, "--task", json.dumps(task)], env=env, timeout=timeout,
+                              capture_output=True, text=True, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def latency_table(root: Path, requests: int, timeout: float) -> None:
+    print(f"\n{'size':>6} {'engine':<18} {'p50 us':>9} {'p99 us':>9} {'req/s':>9}")
+    for size in (1024, 16384):
+        task = {"what": "latency", "size": size, "requests": requests}
+        rows = {"RE2 (this tree)": run_task(task), "re (baseline)": run_baseline(root, task, timeout)}
+        for name, row in rows.items():
+            if row is None:
+                print(f"{size:>6} {name:<18} {'> ' + str(timeout) + ' s':>9}")
+                continue
+            print(f"{size:>6} {name:<18} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row['rps']:>9.0f}")
+        new, old = rows["RE2 (this tree)"], rows["re (baseline)"]
+        if old is not None:
+            print(f"{size:>6} ratio re/RE2: p50 x{old['p50_us'] / new['p50_us']:.1f}, "
+                  f"p99 x{old['p99_us'] / new['p99_us']:.1f}")
+
+
+def scaling_table(root: Path, timeout: float) -> None:
+    print(f"\n{'text':<28} {'size':>8} {'RE2 ms':>9} {'re ms':>11} {'re/RE2':>8}")
+    for label, kind in KINDS.items():
+        stalled = False
+        for size in SIZES:
+            task = {"what": "scaling", "kind": kind, "size": size, "repeat": 3 if size <= 64_000 else 1}
+            new = run_task(task)["seconds"]
+            old = None if stalled else run_baseline(root, task, timeout)
+            stalled = stalled or old is None
+            old_text = f"> {timeout * 1000:.0f}" if old is None else f"{old['seconds'] * 1000:.1f}"
+            ratio = "" if old is None else f"x{old['seconds'] / new:.1f}"
+            print(f"{label:<28} {size:>8} {new * 1000:>9.2f} {old_text:>11} {ratio:>8}", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of the previous engine")
+    parser.add_argument("--cell-timeout", type=float, default=20.0, help="seconds before a baseline cell is cut")
+    parser.add_argument("--only", choices=("latency", "scaling"))
+    parser.add_argument("--task", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    document = default_policy()
-    combined = Guardrail.from_document(document)
-    naive = Guardrail.from_document(document, scanner_factory=PerRuleScanner)
-    other = llm_guard_check()
+    if args.task:
+        print(json.dumps(run_task(json.loads(args.task))))
+        return 0
+    root = baseline_root(args.baseline)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
-          f"{args.requests} requests per row, {len(combined.plans['input'].signals)} input signals")
-    print(f"{'size':>6} {'engine':<22} {'p50 us':>9} {'p99 us':>9} {'req/s':>9}")
-    for size in (1024, 16384):
-        samples = texts(size)
-        rows = {"combined": measure(lambda t: combined.check(t, "input"), samples, args.requests),
-                "per-rule baseline": measure(lambda t: naive.check(t, "input"), samples, args.requests)}
-        if other is not None:
-            rows["llm-guard Secrets+Regex"] = measure(other, samples, max(50, args.requests // 20))
-        for name, row in rows.items():
-            print(f"{size:>6} {name:<22} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row['rps']:>9.0f}")
-        base, fast = rows["per-rule baseline"], rows["combined"]
-        print(f"{size:>6} ratio baseline/combined: p50 x{base['p50_us'] / fast['p50_us']:.1f}, "
-              f"p99 x{base['p99_us'] / fast['p99_us']:.1f}, req/s x{fast['rps'] / base['rps']:.1f}")
-        if other is not None:
-            print(f"{size:>6} ratio llm-guard/combined: p50 x{rows['llm-guard Secrets+Regex']['p50_us'] / fast['p50_us']:.1f}")
+          f"baseline {args.baseline}, {args.requests} requests per latency row")
+    if args.only != "scaling":
+        latency_table(root, args.requests, args.cell_timeout * 10)
+    if args.only != "latency":
+        scaling_table(root, args.cell_timeout)
     return 0
 
 
