@@ -45,7 +45,8 @@ KINDS = {"benign prose": "prose", "dotted a.a.a.": "dotted", "dense e-mails": "e
 def policy_document(tenant: bool = False) -> dict:
     import yaml
 
-    body = yaml.safe_load((ROOT / "manifests/examples/guardrail.yaml").read_text())
+    [body] = [d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
+              if d["kind"] == "Guardrail"]
     body["spec"]["checks"][0]["entities"] = ENTITIES
     body["spec"].pop("evaluation", None)
     if tenant:

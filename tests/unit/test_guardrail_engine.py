@@ -30,7 +30,8 @@ ALL_ENTITIES = ["email", "phone", "creditCard", "ssn", "ipAddress", "iban", "per
 
 
 def example_policy() -> dict:
-    return compile_policy(parse(GuardrailResource, yaml.safe_load(EXAMPLE.read_text())).spec)
+    [body] = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d["kind"] == "Guardrail"]
+    return compile_policy(parse(GuardrailResource, body).spec)
 
 
 def policy(*checks: dict, mode: str = "enforce") -> dict:

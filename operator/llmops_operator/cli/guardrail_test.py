@@ -26,17 +26,18 @@ class CaseError(ValueError):
 
 
 def load_guardrail(path: Path) -> Guardrail:
-    """The engine for a Guardrail manifest (YAML) or a compiled policy.json."""
+    """The engine for a Guardrail manifest (YAML, the Guardrail among its documents) or a compiled policy.json."""
     from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
     from llmops_operator.builders.guardrail_policy import compile_policy
     from llmops_operator.core.contract import parse
 
-    document = yaml.safe_load(path.read_text())
-    if isinstance(document, dict) and document.get("format") == POLICY_FORMAT:
-        return Guardrail(load_policy(document))
-    if not isinstance(document, dict) or document.get("kind") != "Guardrail":
-        raise PolicyError(f"{path}: expected a Guardrail manifest or a compiled {POLICY_FORMAT} policy")
-    return Guardrail(load_policy(compile_policy(parse(GuardrailResource, document).spec)))
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    for document in documents:
+        if document.get("format") == POLICY_FORMAT:
+            return Guardrail(load_policy(document))
+        if document.get("kind") == "Guardrail":
+            return Guardrail(load_policy(compile_policy(parse(GuardrailResource, document).spec)))
+    raise PolicyError(f"{path}: expected a Guardrail manifest or a compiled {POLICY_FORMAT} policy")
 
 
 def parse_case(line: str, number: int) -> tuple[str, str, str | None]:

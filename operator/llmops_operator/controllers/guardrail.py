@@ -1,8 +1,9 @@
 """Guardrail controller: compile the policy into a content-hashed ConfigMap; status says which one.
 
-The self-test runs tenant patterns on built-in texts, so it never runs on the event loop: `SelfTests` runs it
-in one worker thread (RE2 scans are linear, so a run always ends), waits at most the configured budget, runs
-each policy hash once however many objects or passes ask, and status keeps the result by hash.
+The self-test and spec.evaluation run tenant patterns on texts (built-in ones, and the tenant's dataset), so they
+never run on the event loop: `Worker` runs them in one worker thread (RE2 scans are linear, so a run always ends),
+a pass waits at most the configured budget, each (policy, dataset) pair runs once however many objects or passes
+ask, and status keeps the results by hash, so they survive a restart.
 """
 
 from __future__ import annotations
@@ -10,67 +11,91 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
-from llmops_operator.api.v1alpha1.guardrail import Guardrail, GuardrailSelfTest
+from llmops_operator.api.v1alpha1.guardrail import Guardrail
 from llmops_operator.builders.guardrail_policy import build_policy_configmap, policy_hash, policy_json
+from llmops_operator.builders.naming import short_hash
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
+from llmops_operator.guardrails.evaluation import DatasetError, evaluate_policy_json
 from llmops_operator.guardrails.selftest import selftest_policy_json
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.guardrail import (
-    SelfTestPending, guardrail_observation, kept_self_test, projected_guardrail_status,
+    RUNNING, GuardrailFacts, Pending, guardrail_observation, kept_evaluation, kept_self_test,
+    projected_guardrail_status,
 )
 
+CONFIG_MAPS = resource_for("v1", "ConfigMap")
 REMEMBERED_RUNS = 256
 """Runs kept in memory until a pass picks their result up (status keeps it from then on)."""
 
 
-class SelfTests:
-    """Self-tests in a bounded worker, at most one run per policy hash."""
+class Worker:
+    """Runs in one bounded worker thread, at most one run per key."""
 
     def __init__(self, workers: int = 1) -> None:
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._runs: OrderedDict[str, asyncio.Future] = OrderedDict()
 
-    def _start(self, digest: str, document: str) -> asyncio.Future:
+    def _start(self, key: str, work: Callable[..., Any], args: tuple) -> asyncio.Future:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="guardrail-selftest")
-        run = asyncio.get_running_loop().run_in_executor(self._pool, selftest_policy_json, document, digest)
-        self._runs[digest] = run
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="guardrail-worker")
+        run = asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        self._runs[key] = run
         while len(self._runs) > REMEMBERED_RUNS:
             self._runs.popitem(last=False)
         return run
 
-    async def result(self, digest: str, document: str, budget: float) -> GuardrailSelfTest | SelfTestPending:
-        run = self._runs.get(digest) or self._start(digest, document)
+    async def result(self, key: str, work: Callable[..., Any], args: tuple, budget: float,
+                     failed: str = "Failed") -> Any:
+        """The work's result, or Pending (Running past the budget; `failed` with the error when it raised)."""
+        run = self._runs.get(key) or self._start(key, work, args)
         try:
-            report = await asyncio.wait_for(asyncio.shield(run), budget)
+            outcome = await asyncio.wait_for(asyncio.shield(run), budget)
         except asyncio.TimeoutError:
-            return SelfTestPending(True, f"the self-test of policy {digest} is still running after {budget:g}s")
-        except Exception as err:  # the cause goes to the SelfTested condition
-            self._runs.pop(digest, None)
-            return SelfTestPending(False, f"the self-test of policy {digest} failed: {type(err).__name__}: {err}")
-        self._runs.pop(digest, None)
-        return report
+            return Pending(RUNNING, f"{key} is still running after {budget:g}s")
+        except DatasetError as err:
+            self._runs.pop(key, None)
+            return Pending("InvalidDataset", f"{key}: {err}")
+        except Exception as err:  # the cause goes to a condition
+            self._runs.pop(key, None)
+            return Pending(failed, f"{key} failed: {type(err).__name__}: {err}")
+        self._runs.pop(key, None)
+        return outcome
 
 
 class GuardrailReconciler(Reconciler):
     resource = Guardrail
-    watches = (resource_for("v1", "ConfigMap"),)
+    watches = (CONFIG_MAPS,)
 
     def __init__(self) -> None:
-        self.self_tests = SelfTests()
+        self.worker = Worker()
 
     def children(self, obj: Guardrail, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         return [build_policy_configmap(obj)]
 
-    async def observe(self, obj: Guardrail, live: list[dict[str, Any]], ctx: Context, api: Any) -> Any:
-        kept = kept_self_test(obj)
-        if kept is not None:
-            return kept
-        return await self.self_tests.result(policy_hash(obj.spec), policy_json(obj.spec),
-                                            ctx.settings.guardrail_selftest_seconds)
+    async def observe(self, obj: Guardrail, live: list[dict[str, Any]], ctx: Context, api: Any) -> GuardrailFacts:
+        budget = ctx.settings.guardrail_selftest_seconds
+        digest = policy_hash(obj.spec)
+        self_test = kept_self_test(obj) or await self.worker.result(
+            f"the self-test of policy {digest}", selftest_policy_json, (policy_json(obj.spec), digest), budget,
+            "SelfTestFailed")
+        if obj.spec.evaluation is None:
+            return GuardrailFacts(self_test)
+        return GuardrailFacts(self_test, await self._evaluation(obj, api, budget))
+
+    async def _evaluation(self, obj: Guardrail, api: Any, budget: float) -> Any:
+        dataset = obj.spec.evaluation.dataset
+        config_map = await api.get_or_none(CONFIG_MAPS, obj.namespace, dataset.name)
+        text = ((config_map or {}).get("data") or {}).get(dataset.key)
+        if not isinstance(text, str):
+            where = f"ConfigMap {dataset.name!r}" + ("" if config_map is None else f" key {dataset.key!r}")
+            return Pending("DatasetMissing", f"{where} not found in namespace {obj.namespace!r}")
+        digest, dataset_hash = policy_hash(obj.spec), short_hash(text)
+        return kept_evaluation(obj, dataset_hash) or await self.worker.result(
+            f"the evaluation of policy {digest} on dataset {dataset.name}/{dataset.key} ({dataset_hash})",
+            evaluate_policy_json, (policy_json(obj.spec), text, digest, dataset_hash), budget, "EvaluationFailed")
 
     def status(self, obj: Guardrail, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:

@@ -181,12 +181,15 @@ class DatasetConfigMapRef(KubeModel):
 
 
 class GuardrailEvaluation(KubeModel):
-    """A labeled self-test the guardrail runtime runs when it loads the policy."""
+    """A labeled dataset the operator runs against the compiled policy; Ready waits for it to pass."""
 
     dataset: DatasetConfigMapRef
-    """JSON Lines of labeled prompts: {"text": ..., "expected": "allow" | "block" | "redact" | "flag"}."""
+    """JSON Lines of labeled texts: {"text": ..., "expected": "allow" | "block" | "redact" | "flag", "family": ...,
+    "direction": "input" | "output"} (family, reported separately, defaults to "default"; direction to input).
+    At most 10000 records."""
     min_pass_rate: float = Field(default=0.9, ge=0, le=1)
-    """Share of records (0..1) whose verdict must match the label for the policy to pass. Defaults to 0.9."""
+    """Share of records (0..1) whose verdict must match the label, overall and in every family, for the policy to
+    be Ready. Defaults to 0.9."""
 
 
 class GuardrailSpec(KubeModel):
@@ -268,6 +271,30 @@ class GuardrailSelfTest(StatusModel):
         return round(self.false_positives / self.benign, 4) if self.benign else None
 
 
+class FamilyResult(StatusModel):
+    """The evaluation of one family of records."""
+
+    family: str
+    records: int = Field(ge=0)
+    passed: int = Field(ge=0)
+
+
+class GuardrailEvaluationResult(StatusModel):
+    """spec.evaluation's dataset run against one compiled policy; kept so that pair is never run twice."""
+
+    policy_hash: str
+    dataset_hash: str
+    """Hash of the dataset's text: an edited dataset is run again."""
+    records: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    families: list[FamilyResult] = Field(default_factory=list, max_length=32)
+    """Per family, sorted by name (the first 32)."""
+
+    @property
+    def pass_rate(self) -> float | None:
+        return round(self.passed / self.records, 4) if self.records else None
+
+
 class GuardrailStatus(ResourceStatus):
     """Observed state of a Guardrail."""
 
@@ -281,6 +308,8 @@ class GuardrailStatus(ResourceStatus):
     """Self-test and live verdicts; score stays empty until the runtime has evaluated the policy."""
     self_test: GuardrailSelfTest | None = None
     """The built-in self-test of the policy named by its policyHash."""
+    evaluation: GuardrailEvaluationResult | None = None
+    """spec.evaluation's result; safety.score is its pass rate."""
 
 
 class Guardrail(Resource):
