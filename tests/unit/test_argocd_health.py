@@ -184,11 +184,20 @@ def feature_view(*job_statuses):
 # Guardrail -----------------------------------------------------------------------------------------------------
 
 def guardrail(compiled: bool) -> dict[str, Any]:
+    from llmops_operator.builders.guardrail_policy import policy_json
+    from llmops_operator.guardrails.evaluation import evaluate_policy_json
+    from llmops_operator.guardrails.selftest import selftest_policy_json
+    from llmops_operator.status.guardrail import GuardrailFacts
+
     body = example("Guardrail")
     obj = parse(BY_KIND["Guardrail"], body)
     rec = reconciler("Guardrail")
     live = rec.children(obj, ctx(), {}) if compiled else []
-    return live_body(body, rec.status(obj, live, None, ctx(), {}))
+    dataset = next(d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
+                   if d["kind"] == "ConfigMap")["data"]["prompts.jsonl"]
+    facts = GuardrailFacts(selftest_policy_json(policy_json(obj.spec)),
+                           evaluate_policy_json(policy_json(obj.spec), dataset, "", ""))
+    return live_body(body, rec.status(obj, live, facts, ctx(), {}))
 
 
 # InferenceService ----------------------------------------------------------------------------------------------

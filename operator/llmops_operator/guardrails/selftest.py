@@ -137,11 +137,6 @@ SelfTestReport = GuardrailSelfTest
 MAX_MISSED_SHOWN = 10
 
 
-def passed(report: SelfTestReport) -> bool:
-    return (report.detection_rate is None or report.detection_rate >= MIN_DETECTION_RATE) and \
-        (report.false_positive_rate or 0) <= MAX_FALSE_POSITIVE_RATE
-
-
 def covering_direction(policy: Policy, category: str) -> str | None:
     """The first direction in which a check of the policy covers the category, or None."""
     type_, _, entity = category.partition(":")

@@ -47,11 +47,6 @@ class Signal:
         return self.key.split(".", 1)[-1]
 
 
-def words(text: str) -> tuple[str, ...]:
-    """Words written as one space-separated string."""
-    return tuple(text.split())
-
-
 def is_word(char: str) -> bool:
     """What `\\w` matches, for the character next to a candidate."""
     return char.isalnum() or char == "_"

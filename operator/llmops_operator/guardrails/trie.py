@@ -1,8 +1,8 @@
 """Word lists as one regular expression shaped like a trie.
 
-Python's `re` tries the alternatives of `a|b|c` one after another at every position. A list of a hundred words
-written as a trie (`fu(?:ck(?:ing|er)?)|sh(?:it)`) shares prefixes, so a position that cannot start any word fails
-after one character class test instead of a hundred.
+A list of a hundred words written as a trie (`fu(?:ck(?:ing|er)?)|sh(?:it)`) shares prefixes: the automaton RE2
+builds from it stays small (one state per prefix rather than per word and letter), which keeps a policy's
+combined pattern within its memory budget.
 """
 
 from __future__ import annotations

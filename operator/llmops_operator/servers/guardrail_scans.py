@@ -113,7 +113,3 @@ class ScanPool:
     @property
     def verdict_detail(self) -> Any:
         return self.policy.guardrail().policy.verdict_detail
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
