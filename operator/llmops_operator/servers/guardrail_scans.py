@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Mapping
 
 from llmops_operator.guardrails.engine import PolicyFile
+from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, Verdict
 from llmops_operator.servers import request_metrics as metrics
 
@@ -47,6 +48,16 @@ def _start_worker(path: str) -> None:
     global _worker_policy
     os.nice(WORKER_NICENESS)
     _worker_policy = PolicyFile(path)
+
+
+def _warm() -> int:
+    """Compile the policy now, not in the first request's time budget (an invalid one leaves the model not ready,
+    which the server reports)."""
+    try:
+        _worker_policy.guardrail()
+    except (OSError, PolicyError):
+        pass
+    return os.getpid()
 
 
 def _scan(text: str, direction: str) -> tuple[Verdict, Counts]:
@@ -85,10 +96,12 @@ class ScanPool:
                                              initializer=_start_worker, initargs=(str(self.policy.path),))
         return self._pool
 
-    def start(self) -> None:
-        """Start the workers now (when the model loads) rather than on the first request."""
-        for _ in range(self.workers):
-            self._executor().submit(os.getpid)
+    def start(self, timeout: float = 300.0) -> None:
+        """Start the workers and compile the policy in each before the server takes requests (the model's load),
+        so that no request's time budget is spent starting a process."""
+        warming = [self._executor().submit(_warm) for _ in range(self.workers)]
+        for started in warming:
+            started.result(timeout)
 
     async def check(self, text: str, direction: str, request_id: str) -> Verdict:
         try:
