@@ -2,11 +2,10 @@
 
 `Guardrail(policy)` turns every check of the policy into signals (named patterns), joins the signals that read
 each direction into one RE2 automaton (linear time in the text, whatever the patterns), and keeps which check
-consumes which signal. `check(text, direction)`
-normalises the text (look-alikes, invisible characters), scans it once, validates candidates (Luhn, mod-97),
-decodes base64/rot13 payloads and scans those, then lets every check judge its own matches
-through its kind (`checks.KINDS`). The verdict takes the strictest effect; redaction replaces the spans
-of redacting checks with `[REDACTED:<entity>]`.
+consumes which signal. `check(text, direction)` normalises the text (look-alikes, invisible characters), scans
+it once, validates candidates (Luhn, mod-97), decodes base64/rot13 payloads and scans those, then lets every
+check judge its own matches through its kind (`checks.KINDS`). The verdict takes the strictest effect; redaction
+replaces the spans of redacting checks with `[REDACTED:<entity>]`.
 
 `PolicyFile` serves a policy.json that may change on disk: it reloads when the file's mtime or size changes
 and keeps the last good engine when the new file is invalid.
