@@ -71,6 +71,8 @@ def test_the_example_parses():
     (check("re", "regexDeny", patterns=["ok", "secret(?=:)"]),
      "spec.checks.0.patterns.1: 'secret(?=:)' is not a linear-time (RE2) pattern: invalid perl operator: (?="),
     (check("re", "regexDeny", patterns=[r"a\Cb"]), "spec.checks.0.patterns.0: 'a\\\\Cb' uses \\C (one byte)"),
+    (check("re", "regexDeny", patterns=["ok", "(secret)?"]),
+     "spec.checks.0.patterns.1: '(secret)?' matches the empty text; a pattern must match at least one character"),
     (check("topics", "topicDenylist"), "spec.checks.0: a topicDenylist check needs topics"),
     (check("size", "maxTokens"), "spec.checks.0: a maxTokens check needs maxTokens"),
     (check("re", "regexDeny"), "spec.checks.0: a regexDeny check needs patterns"),

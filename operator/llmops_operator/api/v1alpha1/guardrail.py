@@ -53,11 +53,14 @@ def linear_pattern(pattern: str) -> str:
     if _SINGLE_BYTE.search(pattern):
         raise ValueError(f"{pattern!r} uses \\C (one byte), which can split a character; match characters")
     try:
-        re2.compile(pattern, re2_options())
+        compiled = re2.compile(pattern, re2_options())
     except re2.error as err:
         reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
         raise ValueError(f"{pattern!r} is not a linear-time (RE2) pattern: {reason}; backreferences and "
                          "lookaround are not supported") from None
+    if compiled.search("") is not None:
+        # An empty match hits nothing, yet where it matches it would hide the checks scanned after it.
+        raise ValueError(f"{pattern!r} matches the empty text; a pattern must match at least one character")
     return pattern
 
 
