@@ -191,7 +191,8 @@ def test_a_new_prompt_version_changes_the_prompt_hash():
     ({("FineTune", "ft"): ready({}, outputUri="pvc://m")}, "GuardrailNotFound",
      "spec.guardrailRef: Guardrail 'policy' does not exist in this namespace"),
     ({("FineTune", "ft"): ready({}, outputUri="pvc://m"), ("Guardrail", "policy"): {"status": {}}},
-     "GuardrailNotReady", "waiting for Guardrail 'policy' to compile its policy"),
+     "GuardrailNotReady",
+     "waiting for Guardrail 'policy' to be Ready (its policy compiled and, with spec.evaluation, passed)"),
     ({**all_refs(), ("PromptRelease", "prompt"): {"status": {"phase": "Pending"}}}, "PromptReleaseNotReady",
      "waiting for PromptRelease 'prompt' to release its versions"),
 ])

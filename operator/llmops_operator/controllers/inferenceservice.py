@@ -76,8 +76,10 @@ def _guardrail(obj: InferenceService, refs: Refs, inputs: Inputs) -> PolicyMount
         waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotFound",
                              f"spec.guardrailRef: Guardrail {ref.name!r} does not exist in this namespace")
     elif not cond.is_ready(status) or not status.get("policyConfigMap"):
+        why = cond.ready_of(status).get("reason")
         waiting = cond.false(GUARDRAIL_ATTACHED, "GuardrailNotReady",
-                             f"waiting for Guardrail {ref.name!r} to compile its policy")
+                             f"waiting for Guardrail {ref.name!r} to be Ready (its policy compiled and, with "
+                             f"spec.evaluation, passed)" + (f": {why}" if why else ""))
     else:
         inputs.safety = status.get("safety")
         inputs.attached["policyConfigMap"] = status["policyConfigMap"]

@@ -130,7 +130,8 @@ ENTITY_SIGNALS: dict[str, list[Signal]] = {
                entity="nationalId", refine=nino_span),
         Signal("pii.es-dni", PII, r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b", entity="nationalId", refine=dni_span),
     ],
-    "email": [Signal("pii.email", PII, r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b",
+    "email": [Signal("pii.email", PII, r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
+                                       r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b",
                      entity="email")],
     "ipAddress": [
         Signal("pii.ipv4", PII, rf"\b{_OCTET}(?:\.{_OCTET}){{3}}\b", entity="ipAddress", guard=ipv4_guard),

@@ -141,8 +141,8 @@ def blocked_prediction(version: str, input_verdict: Any, output_verdict: Any = N
     return prediction
 
 
-def served_prediction(text: str, version: str, input_verdict: Any, output_verdict: Any,
-                      usage: dict[str, int], detail: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+def served_prediction(text: str, version: str, input_verdict: Any, output_verdict: Any, usage: dict[str, int],
+                      detail: str | None = None, request_id: str | None = None) -> dict[str, Any]:
     prediction = {"blocked": False, "text": text, "version": version,
                   "verdict": {"input": verdict_summary(input_verdict, detail),
                               "output": verdict_summary(output_verdict, detail)},
