@@ -160,7 +160,7 @@ def test_fine_tune_output_is_served_with_policy_and_prompts_mounted():
         {"name": "guardrail-policy", "configMap": {"name": policy_cm}},
         {"name": "prompt-stable", "configMap": {"name": prompt["stable"]["configMap"]}},
         {"name": "prompt-canary", "configMap": {"name": prompt["canary"]["configMap"]}},
-        {"name": "prompt-routing", "configMap": {"name": "prompt-routing"}}]
+        {"name": "prompt-routing", "configMap": {"name": "prompt-prel-routing"}}]
     assert [m["mountPath"] for m in container["volumeMounts"]] == [
         "/etc/llmops/guardrail", "/etc/llmops/prompts/versions/v1", "/etc/llmops/prompts/versions/v2",
         "/etc/llmops/prompts/routing"]

@@ -192,14 +192,14 @@ def test_a_training_job_needs_somewhere_to_put_the_model():
 
 def test_the_job_reports_through_one_configmap_it_may_patch_and_nothing_else():
     progress, account, role, binding, job = children(training_job())
-    assert progress["metadata"]["name"] == "tj-progress" and "data" not in progress
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tj-progress"],
+    assert progress["metadata"]["name"] == "tj-tj-progress" and "data" not in progress
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tj-tj-progress"],
                               "verbs": ["get", "patch"]}]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tj-reporter", "namespace": "ml"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tj-tj-reporter", "namespace": "ml"}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == account["metadata"]["name"]
     for group in [job["spec"]["rayClusterSpec"]["headGroupSpec"], job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]]:
-        assert group["template"]["spec"]["serviceAccountName"] == "tj-reporter"
-    assert run_config(job)["progress"] == {"namespace": "ml", "configMap": "tj-progress", "key": "progress.json"}
+        assert group["template"]["spec"]["serviceAccountName"] == "tj-tj-reporter"
+    assert run_config(job)["progress"] == {"namespace": "ml", "configMap": "tj-tj-progress", "key": "progress.json"}
 
 
 def test_reported_progress_and_checkpoint_reach_status():

@@ -24,7 +24,7 @@ import yaml
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders import batchjob
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
 APPLY_MODULE = "llmops_operator.entrypoints.feast_apply"
@@ -126,20 +126,20 @@ def content_hash(files: dict[str, str], image: str) -> str:
 
 
 def config_map_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "feast", digest)
+    return owned_name(obj, "feast", digest)
 
 
 def apply_job_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "apply", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "apply", digest, max_length=NAME_LENGTH)
 
 
 def materialize_name(obj: FeatureView, digest: str | None) -> str:
     """The one-shot Job is named by content; the CronJob is stable (52 characters at most)."""
-    return child_name(obj.name, "materialize", digest or "", max_length=NAME_LENGTH)
+    return owned_name(obj, "materialize", digest or "", max_length=NAME_LENGTH)
 
 
 def removal_job_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "feast-remove", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "feast-remove", digest, max_length=NAME_LENGTH)
 
 
 def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: str) -> dict[str, Any]:

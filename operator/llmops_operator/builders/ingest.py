@@ -25,7 +25,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
 from llmops_operator.builders import batchjob
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
 MODULE = "llmops_operator.entrypoints.ingest"
@@ -97,16 +97,16 @@ def run_hash(obj: VectorIndex, config: dict[str, Any], image: str) -> str:
 
 
 def config_map_name(obj: VectorIndex, digest: str) -> str:
-    return child_name(obj.name, "ingest", digest)
+    return owned_name(obj, "ingest", digest)
 
 
 def job_name(obj: VectorIndex, digest: str) -> str:
-    return child_name(obj.name, "ingest", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "ingest", digest, max_length=NAME_LENGTH)
 
 
 def cronjob_name(obj: VectorIndex) -> str:
     """CronJob names are limited to 52 characters (its Jobs add an 11-character suffix)."""
-    return child_name(obj.name, "reindex", max_length=52)
+    return owned_name(obj, "reindex", max_length=52)
 
 
 def _token_env(obj: VectorIndex) -> list[dict[str, Any]]:

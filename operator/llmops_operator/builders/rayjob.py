@@ -19,7 +19,7 @@ from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders import labels
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import child_name, owned_name, short_hash
 from llmops_operator.builders.progress import reporter_name
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.core.pricing import PriceCatalog
@@ -48,7 +48,7 @@ def run_hash(obj: Job, run_config: dict[str, Any], image: str) -> str:
 
 
 def rayjob_name(obj: Job, digest: str) -> str:
-    return child_name(obj.name, digest, max_length=NAME_LENGTH)
+    return owned_name(obj, digest, max_length=NAME_LENGTH)
 
 
 def submission_id(obj: Job, name: str) -> str:
