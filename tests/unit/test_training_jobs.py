@@ -495,7 +495,7 @@ def test_a_missing_evaluation_report_is_a_failure_not_a_success():
 
 def test_promotion_is_reported_only_when_the_service_serves_this_output():
     ft = evaluated_fine_tune(with_("output.promote", {"inferenceServiceRef": {"name": "assistant"}}))
-    passed = {"scores": {"rougeL": 0.5}, "gate": "Passed"}
+    passed = {"scores": {"rougeL": 0.5}, "safety": {"score": 0.95, "evaluated": 20}}
     serving = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "ft"}}}}}
     other = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "older"}}}}}
     promoted = finished(ft, passed, serving)

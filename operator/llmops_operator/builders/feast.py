@@ -8,8 +8,8 @@ timestamp_field, created_timestamp_column), FeatureView(name, entities, schema=[
 dtype)], ttl, online, source)) plus what the runtimes need: materialization window, drift
 settings, where to report. The operator never imports Feast.
 
-The apply Job is named by a hash of the ConfigMap's content, so a changed definition is applied
-once by a new Job. On delete the finalizer runs the same runtime with --delete in a removal Job
+The apply Job is named by a hash of the ConfigMap's content (`content_hash`; never of the image, an
+operator default), so a changed definition is applied once by a new Job. On delete the finalizer runs the same runtime with --delete in a removal Job
 (`build_removal`), so the registry is only ever touched from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry before it
 materializes (a one-shot Job may start beside the apply Job).
 """
@@ -121,8 +121,8 @@ def store_claims(obj: FeatureView) -> list[str]:
                                 obj.spec.source.file.path if obj.spec.source.file else None])
 
 
-def content_hash(files: dict[str, str], image: str) -> str:
-    return short_hash({"files": files, "image": image})
+def content_hash(files: dict[str, str]) -> str:
+    return short_hash({"files": files})
 
 
 def config_map_name(obj: FeatureView, digest: str) -> str:
@@ -150,7 +150,7 @@ def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: 
 def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     """The repository ConfigMap, the apply Job and, for an online view, the materialize Job (and CronJob)."""
     files = repo_files(obj)
-    digest = content_hash(files, image)
+    digest = content_hash(files)
     cm_name = config_map_name(obj, digest)
     children = [
         batchjob.config_map(obj, cm_name, "feast-repo", files, digest),
@@ -171,7 +171,7 @@ def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
 def build_removal(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     """The repository ConfigMap and a Job that removes what this object registered (apply runtime, --delete)."""
     files = repo_files(obj)
-    digest = content_hash(files, image)
+    digest = content_hash(files)
     cm_name = config_map_name(obj, digest)
     pod = _pod(obj, image, cm_name, REMOVE_COMPONENT, APPLY_MODULE)
     pod["spec"]["containers"][0]["command"].append("--delete")

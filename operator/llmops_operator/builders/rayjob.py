@@ -1,7 +1,10 @@
 """KubeRay `ray.io/v1` RayJob manifests for TrainingJob and FineTune (pure).
 
-Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name carries a
-hash of everything that changes the run, so a spec change starts a new RayJob (and the old one is
+Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name is the run's
+identity: a hash of the spec as the user wrote it and of the explicit inputs the caller resolved
+(a base model's URI, a FeatureView's definition). Operator defaults (the runtime image) and what a
+reference compiles to (a Guardrail's policy) stay out of it, so an operator upgrade or a Guardrail
+edit never starts a finished run again. A spec change starts a new RayJob (and the old one is
 pruned) while suspend, budget or deadline edits patch the running one in place. A budget whose action
 holds the job (scoring/budget.py job_hold) renders as `suspend: true`: KubeRay stops the Ray job and
 deletes its cluster.
@@ -39,12 +42,14 @@ NAME_LENGTH = 47
 Job = TrainingJob | FineTune
 
 
-def run_hash(obj: Job, run_config: dict[str, Any], image: str) -> str:
-    """Hash of what defines the run (not suspend, budget or deadlines, which are patched in place)."""
-    spec = obj.spec
-    scheduling = spec.scheduling.model_dump(mode="json") if spec.scheduling else None
-    return short_hash({"run": run_config, "image": image, "resources": spec.resources.model_dump(mode="json"),
-                       "scheduling": scheduling})
+PATCHED_IN_PLACE = {"suspend", "budget", "max_duration", "pending_timeout", "ttl_seconds_after_finished"}
+"""Spec fields that change a run without making it another run: they are patched into the RayJob."""
+
+
+def run_hash(obj: Job, inputs: dict[str, Any]) -> str:
+    """The run's identity: the spec's fields as written (defaults and PATCHED_IN_PLACE left out) and `inputs`."""
+    spec = obj.spec.model_dump(mode="json", exclude_unset=True, exclude=PATCHED_IN_PLACE)
+    return short_hash({"spec": spec, "inputs": inputs})
 
 
 def rayjob_name(obj: Job, digest: str) -> str:
@@ -57,9 +62,11 @@ def submission_id(obj: Job, name: str) -> str:
 
 
 def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_version: str,
-                 catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = ()) -> dict[str, Any]:
+                 catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = (),
+                 inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`inputs`: the explicit inputs the caller resolved from references (see run_hash)."""
     spec = obj.spec
-    name = rayjob_name(obj, run_hash(obj, run_config, image))
+    name = rayjob_name(obj, run_hash(obj, inputs or {}))
     meta_labels = labels.child_labels(obj, RAYJOB_COMPONENT)
     scheduling = spec.scheduling
     if scheduling and scheduling.queue_name:
