@@ -7,6 +7,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.builders import labels
+from llmops_operator.builders.network import ray_network_policy
 from llmops_operator.builders.progress import build_progress_configmap, build_reporter_rbac
 from llmops_operator.builders.rayjob import build_rayjob
 from llmops_operator.controllers.base import Context, InvalidSpec
@@ -39,7 +40,10 @@ def job_children(obj: TrainingJob | FineTune, run_config: dict[str, Any], ctx: C
                           inputs=inputs)
     if finished(obj.status, rayjob["metadata"]["name"], obj.metadata.generation):
         rayjob["metadata"]["annotations"][labels.OBSERVE_ONLY] = "true"
-    return [build_progress_configmap(obj), *build_reporter_rbac(obj), rayjob]
+    children = [build_progress_configmap(obj), *build_reporter_rbac(obj)]
+    if ctx.settings.network_policies and "rayClusterSpec" in rayjob["spec"]:
+        children.append(ray_network_policy(obj, ctx.settings.control_plane_namespaces))
+    return [*children, rayjob]
 
 
 def run_observation(obj: TrainingJob | FineTune, live: list[dict[str, Any]], ctx: Context
