@@ -45,8 +45,10 @@ def guardrail(threshold: float) -> dict:
             "status": {"policyConfigMap": "policy-grail-policy-abc"}}
 
 
-def tj_children(spec: dict = TJ_SPEC, status: dict | None = None, context: Context | None = None) -> list[dict]:
-    return TrainingJobReconciler().children(parse(TrainingJob, body("TrainingJob", spec, status)), context or ctx(), {})
+def tj_children(spec: dict = TJ_SPEC, status: dict | None = None, context: Context | None = None,
+                generation: int = 1) -> list[dict]:
+    obj = parse(TrainingJob, body("TrainingJob", spec, status, generation))
+    return TrainingJobReconciler().children(obj, context or ctx(), {})
 
 
 def ft_children(spec: dict = FT_SPEC, status: dict | None = None, threshold: float = 0.7,
@@ -108,8 +110,18 @@ def test_the_rayjob_of_a_finished_run_is_only_observed():
         assert rayjob["metadata"]["annotations"][OBSERVE_ONLY] == "true"
     running = finished_status(name, "Unknown")
     assert OBSERVE_ONLY not in tj_children(status=running)[-1]["metadata"]["annotations"]
-    changed = tj_children({**TJ_SPEC, "training": {"epochs": 3}}, status=finished_status(name))[-1]
+    changed = tj_children({**TJ_SPEC, "training": {"epochs": 3}}, status=finished_status(name), generation=2)[-1]
     assert OBSERVE_ONLY not in changed["metadata"]["annotations"]  # a new run
+
+
+def test_a_run_finished_under_an_older_name_is_final_while_the_spec_is_unchanged():
+    legacy = finished_status("tj-0c7674d5")  # recorded before run names carried the kind and left out defaults
+    assert tj_children(status=legacy)[-1]["metadata"]["annotations"][OBSERVE_ONLY] == "true"
+    edited = tj_children({**TJ_SPEC, "training": {"epochs": 3}}, status=legacy, generation=2)
+    assert OBSERVE_ONLY not in edited[-1]["metadata"]["annotations"]
+    budget = tj_children({**TJ_SPEC, "budget": {"limit": 5}}, status=finished_status(rayjob_name(tj_children())),
+                         generation=2)
+    assert budget[-1]["metadata"]["annotations"][OBSERVE_ONLY] == "true"  # patched in place: still the same run
 
 
 def test_a_finished_run_whose_rayjob_is_gone_keeps_its_status():

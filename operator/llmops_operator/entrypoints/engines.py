@@ -90,7 +90,8 @@ class DdpEngine:
     def load_checkpoint(self, directory: Path, tag: str) -> dict[str, Any]:
         import torch
 
-        saved = torch.load(directory / tag / "state.pt", weights_only=False)
+        # weights_only: a checkpoint is data on a shared volume; unpickling arbitrary objects from it would run code.
+        saved = torch.load(directory / tag / "state.pt", weights_only=True)
         _unwrapped(self.model).load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         return saved["client_state"]

@@ -157,9 +157,14 @@ JOB_CONDITIONS = (SUBMITTED, SUCCEEDED, SUSPENDED, BUDGET_FITS, BUDGET_EXCEEDED)
 JOB_FIELDS = ("progress", "checkpoint", "rayJob", "cost", "startTime", "completionTime")
 
 
-def finished(previous: Any, rayjob_name: str) -> bool:
-    """Whether `previous` (the object's last status) says the run named `rayjob_name` ended, well or not."""
-    if previous is None or previous.ray_job is None or previous.ray_job.name != rayjob_name:
+def finished(previous: Any, rayjob_name: str, generation: int | None) -> bool:
+    """Whether `previous` (the object's last status) says the current run ended, well or not.
+
+    The current run is the one named `rayjob_name`, or whichever run the status recorded while the spec was
+    at this `generation` (a run recorded under an older naming scheme is still this spec's run)."""
+    if previous is None or previous.ray_job is None:
+        return False
+    if previous.ray_job.name != rayjob_name and (generation is None or previous.observed_generation != generation):
         return False
     succeeded = next((c for c in previous.conditions if c.type == SUCCEEDED), None)
     return succeeded is not None and succeeded.status in ("True", "False")
