@@ -26,6 +26,7 @@ WRITTEN_CHILDREN = {
     ("v1", "ConfigMap"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
     ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService"),
     ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
 }
 NOT_WRITTEN = {
     ("v1", "Namespace"): "kopf lists/watches namespaces (cluster mode); only the sandbox client creates them",
