@@ -29,7 +29,9 @@ from llmops_operator.builders.progress import PROGRESS_COMPONENT
 from llmops_operator.builders.rayjob import RAYJOB_COMPONENT
 from llmops_operator.core.contract import Observation
 from llmops_operator.core.pricing import PriceCatalog
-from llmops_operator.scoring.budget import JobHold, job_budget_conditions, job_hold, recorded_spend
+from llmops_operator.scoring.budget import (
+    BUDGET_EXCEEDED, BUDGET_FITS, JobHold, job_budget_conditions, job_hold, recorded_spend,
+)
 from llmops_operator.scoring.job_cost import job_cost
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import report
