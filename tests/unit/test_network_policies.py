@@ -14,8 +14,8 @@ from llmops_operator.core.settings import Settings
 
 
 def ctx(**settings) -> Context:
-    values = Settings(runtime_image="registry.example/llmops:1.0", control_plane_namespaces=["kuberay-system", "llmops"],
-                      **settings)
+    values = Settings(runtime_image="registry.example/llmops:1.0",
+                      control_plane_namespaces=["kuberay-system", "llmops"], **settings)
     return Context(settings=values, catalog=values.catalog, now=datetime(2026, 5, 1, tzinfo=timezone.utc))
 
 
@@ -89,7 +89,8 @@ def test_ray_clusters_ask_kuberay_for_token_authentication_where_ray_has_it():
     settings = ctx().settings
 
     def cluster(version: str) -> dict:
-        return build_rayjob(job, {}, image="img", ray_version=version, catalog=settings.catalog)["spec"]["rayClusterSpec"]
+        built = build_rayjob(job, {}, image="img", ray_version=version, catalog=settings.catalog)
+        return built["spec"]["rayClusterSpec"]
     assert cluster("2.60.0")["authOptions"] == {"mode": "token"}
     assert cluster("2.52.1")["authOptions"] == {"mode": "token"}
     assert "authOptions" not in cluster("2.46.0")

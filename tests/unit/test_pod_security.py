@@ -73,8 +73,8 @@ def test_the_token_is_mounted_only_where_the_pod_reports_to_the_api(where, pod):
 
 def test_the_checker_refuses_what_restricted_refuses():
     open_pod = {"hostNetwork": True, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
-                "containers": [{"name": "c", "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
-                                "ports": [{"containerPort": 80, "hostPort": 80}]}]}
+                "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 80}],
+                                "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}]}
     problems = " | ".join(restricted_violations(open_pod))
     for expected in ("hostNetwork", "hostPath", "privileged", "allowPrivilegeEscalation", "drop ALL",
                      "NET_BIND_SERVICE", "runAsNonRoot", "seccompProfile", "hostPort"):

@@ -95,7 +95,8 @@ def test_stable_only_builds_one_version_and_the_routing():
 def test_canary_builds_both_versions_with_the_split():
     built = children(release(canary={"version": "v2", "weight": 25}, strategy="sticky", stickyKey="x-session"))
     stable, canary, routing = built
-    assert stable["metadata"]["name"].startswith("chat-prel-v1-") and canary["metadata"]["name"].startswith("chat-prel-v2-")
+    assert stable["metadata"]["name"].startswith("chat-prel-v1-")
+    assert canary["metadata"]["name"].startswith("chat-prel-v2-")
     assert json.loads(routing["data"]["routing.json"]) == {"strategy": "sticky", "stickyKey": "x-session", "routes": [
         {"version": "v1", "configMap": stable["metadata"]["name"], "weight": 75},
         {"version": "v2", "configMap": canary["metadata"]["name"], "weight": 25}]}

@@ -85,8 +85,8 @@ def test_ingest_jobs_are_named_without_the_default_image():
     spec = {"milvus": {"uri": "pvc://vectors/milvus.db"}, "embedding": {"model": "builtin:minilm", "dimension": 384},
             "source": {"pvc": {"claimName": "docs", "path": "guides"}}}
     obj = parse(VectorIndex, body("VectorIndex", spec))
-    names = [[c["metadata"]["name"] for c in VectorIndexReconciler().children(obj, ctx(image), {}) if c["kind"] == "Job"]
-             for image in ("registry.example/llmops:1.0", "registry.example/llmops:2.0")]
+    names = [[c["metadata"]["name"] for c in VectorIndexReconciler().children(obj, ctx(image), {})
+              if c["kind"] == "Job"] for image in ("registry.example/llmops:1.0", "registry.example/llmops:2.0")]
     assert names[0] == names[1] and len(names[0]) == 1
 
 
@@ -94,9 +94,9 @@ def finished_status(name: str, succeeded: str = "True", **fields) -> dict:
     reason = "RayJobSucceeded" if succeeded == "True" else "DeadlineExceeded"
     at = "2026-05-01T10:15:00Z"
     return {"phase": "Succeeded" if succeeded == "True" else "Failed", "observedGeneration": 1,
-            "conditions": [{"type": "Submitted", "status": "True", "reason": "RayJobAccepted", "lastTransitionTime": at},
-                           {"type": "Succeeded", "status": succeeded, "reason": reason, "lastTransitionTime": at},
-                           {"type": "Ready", "status": succeeded, "reason": reason, "lastTransitionTime": at}],
+            "conditions": [{"type": kind, "status": value, "reason": why, "lastTransitionTime": at}
+                           for kind, value, why in [("Submitted", "True", "RayJobAccepted"),
+                                                    ("Succeeded", succeeded, reason), ("Ready", succeeded, reason)]],
             "rayJob": {"name": name, "submissionId": f"ml-{name}", "jobStatus": "SUCCEEDED",
                        "deploymentStatus": "Complete"},
             "cost": {"currency": "USD", "hourlyRate": 1.0, "accrued": 0.25},

@@ -9,9 +9,10 @@ dtype)], ttl, online, source)) plus what the runtimes need: materialization wind
 settings, where to report. The operator never imports Feast.
 
 The apply Job is named by a hash of the ConfigMap's content (`content_hash`; never of the image, an
-operator default), so a changed definition is applied once by a new Job. On delete the finalizer runs the same runtime with --delete in a removal Job
-(`build_removal`), so the registry is only ever touched from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry before it
-materializes (a one-shot Job may start beside the apply Job).
+operator default), so a changed definition is applied once by a new Job. On delete the finalizer runs
+the same runtime with --delete in a removal Job (`build_removal`), so the registry is only ever touched
+from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry
+before it materializes (a one-shot Job may start beside the apply Job).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from llmops_operator.controllers.base import Context, InvalidSpec
 from llmops_operator.core.contract import Observation
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
-from llmops_operator.status.jobs import finished, finished_observation, job_observation, missing_rayjob, rayjob_and_progress
+from llmops_operator.status.jobs import (
+    finished, finished_observation, job_observation, missing_rayjob, rayjob_and_progress,
+)
 
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 CONFIGMAP = resource_for("v1", "ConfigMap")
