@@ -57,9 +57,9 @@ def unwatched_namespace(kube: Kube, prefix: str) -> str:
 
 
 def reconcile_once(kube: Kube, kind: type, namespace: str, name: str,
-                   body: dict[str, Any] | None = None) -> dict[str, Any]:
+                   body: dict[str, Any] | None = None, settings: Any = None) -> dict[str, Any]:
     """One pass of the operator's Loop over the live object (or over `body`, as a stale watch event would deliver
-    it); the object after."""
+    it), with `settings` (the defaults when None); the object after."""
     from llmops_operator.controllers.base import Loop
     from llmops_operator.controllers.kinds import reconciler_for
     from llmops_operator.k8s import kubeconfig
@@ -72,6 +72,6 @@ def reconcile_once(kube: Kube, kind: type, namespace: str, name: str,
 
     async def one_pass() -> None:
         async with ApiClient(kubeconfig.load()) as api:
-            await Loop(reconciler_for(kind), api, Settings()).reconcile(body)
+            await Loop(reconciler_for(kind), api, settings or Settings()).reconcile(body)
     asyncio.run(one_pass())
     return kube.get(where, namespace, name)

@@ -25,7 +25,7 @@ def release(steps: list[dict]) -> dict:
 
 
 def routes(kube, namespace: str) -> list[tuple[str, int]]:
-    data = (kube.get(CONFIGMAP, namespace, "chat-routing") or {}).get("data") or {}
+    data = (kube.get(CONFIGMAP, namespace, "chat-prel-routing") or {}).get("data") or {}
     document = json.loads(data.get("routing.json") or '{"routes": []}')
     return [(r["version"], r["weight"]) for r in document["routes"]]
 

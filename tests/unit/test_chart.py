@@ -16,6 +16,7 @@ from llmops_operator.api.v1alpha1 import ALL_KINDS, GROUP
 from llmops_operator.cli.main import parser as cli_parser
 from llmops_operator.k8s.resources import KNOWN
 from llmops_operator.core.pricing import PriceCatalog, default_catalog
+from llmops_operator.core.settings import Settings
 
 WORKLOAD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 
@@ -25,6 +26,7 @@ WRITTEN_CHILDREN = {
     ("v1", "ConfigMap"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
     ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService"),
     ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
 }
 NOT_WRITTEN = {
     ("v1", "Namespace"): "kopf lists/watches namespaces (cluster mode); only the sandbox client creates them",
@@ -156,6 +158,16 @@ def test_optional_env():
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["LLMOPS_RUNTIME_IMAGE"] == "registry.example/llmops-runtime:1"
     assert env["LLMOPS_RAY_VERSION"] == "2.52.0"
+
+
+def test_network_policy_settings_reach_the_operator_with_the_release_namespace():
+    env = {e["name"]: e["value"] for e in container(objects())["env"]}
+    settings = Settings(network_policies=env["LLMOPS_NETWORK_POLICIES"],
+                        control_plane_namespaces=json.loads(env["LLMOPS_CONTROL_PLANE_NAMESPACES"]))
+    assert settings.network_policies is True
+    assert settings.control_plane_namespaces == ["kuberay-system", NAMESPACE]
+    env = {e["name"]: e["value"] for e in container(objects({"networkPolicies": {"enabled": False}}))["env"]}
+    assert env["LLMOPS_NETWORK_POLICIES"] == "false"
 
 
 def test_scheduling_values_pass_through():

@@ -33,7 +33,7 @@ def test_removal_job_runs_the_apply_runtime_with_delete_on_the_same_definition()
     claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"]
               if "persistentVolumeClaim" in v]
     assert claims == ["llmops-feast", "data"]
-    assert job["metadata"]["name"].startswith("driver-stats-feast-remove-")
+    assert job["metadata"]["name"].startswith("driver-stats-fv-feast-remove-")
     assert job["metadata"]["name"] not in {c["metadata"]["name"] for c in build_feast(obj, IMAGE)}
 
 

@@ -131,7 +131,7 @@ def test_definition_uses_feast_names():
         "schema": [{"name": "conv_rate", "dtype": "Float32"}, {"name": "trips", "dtype": "Int64"}],
         "ttl_seconds": 7200, "tags": tags}
     assert definition["materialize"] == {"lookback_seconds": 86400, "incremental": True}
-    assert definition["report"] == {"namespace": "ml", "configMap": "driver-stats-progress", "key": "progress.json"}
+    assert definition["report"] == {"namespace": "ml", "configMap": "driver-stats-fv-progress", "key": "progress.json"}
     assert definition["repoConfig"] == "feature_store.yaml"
 
 
@@ -145,7 +145,7 @@ def test_a_referenced_data_source_is_named_not_defined():
 def test_apply_job_runs_feast_apply_with_the_repo_and_claims():
     built = children(feature_view())
     config_map, apply_job = built[4], built[5]
-    assert apply_job["metadata"]["name"].startswith("driver-stats-apply-")
+    assert apply_job["metadata"]["name"].startswith("driver-stats-fv-apply-")
     pod = apply_job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["command"] == ["python", "-m", "llmops_operator.entrypoints.feast_apply",
@@ -156,7 +156,7 @@ def test_apply_job_runs_feast_apply_with_the_repo_and_claims():
         {"name": "pvc-llmops-feast", "persistentVolumeClaim": {"claimName": "llmops-feast"}},
         {"name": "pvc-data", "persistentVolumeClaim": {"claimName": "data"}},
     ]
-    assert pod["serviceAccountName"] == "driver-stats-reporter"
+    assert pod["serviceAccountName"] == "driver-stats-fv-reporter"
 
 
 def test_a_definition_change_makes_a_new_apply_job():
@@ -167,12 +167,12 @@ def test_a_definition_change_makes_a_new_apply_job():
 
 def test_schedule_makes_a_forbid_cronjob_otherwise_a_one_shot_job():
     cronjob = children(feature_view(with_("materialize.schedule", "0 * * * *")))[-1]
-    assert cronjob["metadata"]["name"] == "driver-stats-materialize"
+    assert cronjob["metadata"]["name"] == "driver-stats-fv-materialize"
     assert cronjob["spec"]["schedule"] == "0 * * * *" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["python", "-m", "llmops_operator.entrypoints.feast_materialize"]
     job = children(feature_view())[-1]
-    assert job["kind"] == "Job" and job["metadata"]["name"].startswith("driver-stats-materialize-")
+    assert job["kind"] == "Job" and job["metadata"]["name"].startswith("driver-stats-fv-materialize-")
 
 
 # ----- status -------------------------------------------------------------------------------------

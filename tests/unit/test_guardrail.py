@@ -136,7 +136,7 @@ def test_configmap_is_named_after_its_content():
     [same] = children(guardrail(check("tox", "toxicity", threshold=0.7)))
     [changed] = children(guardrail(check("tox", "toxicity", threshold=0.8)))
     digest = first["metadata"]["labels"]["llmops.dev/content-hash"]
-    assert first["metadata"]["name"] == f"policy-policy-{digest}" == same["metadata"]["name"]
+    assert first["metadata"]["name"] == f"policy-grail-policy-{digest}" == same["metadata"]["name"]
     assert changed["metadata"]["name"] != first["metadata"]["name"]
     assert first["metadata"]["namespace"] == "ml" and first["immutable"] is True
     assert first["metadata"]["labels"]["llmops.dev/guardrail"] == "policy"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmops_operator.builders.pod_security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, PromptRelease
 from llmops_operator.core.contract import Context, InvalidSpec, parse
 from llmops_operator.controllers.base import compose_status, status_patch
@@ -76,7 +77,8 @@ def children(obj, refs=None) -> list[dict]:
 
 
 def kserve(obj, refs=None) -> dict:
-    [isvc] = children(obj, refs)
+    isvc, *policies = children(obj, refs)
+    assert [p["kind"] for p in policies] == (["NetworkPolicy"] if "transformer" in isvc["spec"] else [])
     return isvc
 
 
@@ -134,7 +136,11 @@ def test_plain_model_builds_a_predictor_only():
     assert isvc["metadata"]["name"] == "assistant" and isvc["metadata"]["namespace"] == "ml"
     assert isvc["metadata"]["labels"]["llmops.dev/inferenceservice"] == "assistant"
     assert "annotations" not in isvc["metadata"] and "transformer" not in isvc["spec"]
-    assert isvc["spec"]["predictor"] == {
+    predictor = isvc["spec"]["predictor"]
+    assert predictor.pop("automountServiceAccountToken") is False
+    assert predictor.pop("securityContext") == POD_SECURITY_CONTEXT
+    assert predictor["model"].pop("securityContext") == CONTAINER_SECURITY_CONTEXT
+    assert predictor == {
         "minReplicas": 0, "maxReplicas": 4, "scaleMetric": "rps", "scaleTarget": 20, "canaryTrafficPercent": 10,
         "model": {"modelFormat": {"name": "huggingface"}, "runtime": "kserve-huggingfaceserver", "storageUri": URI,
                   "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}}}
@@ -160,7 +166,7 @@ def test_fine_tune_output_is_served_with_policy_and_prompts_mounted():
         {"name": "guardrail-policy", "configMap": {"name": policy_cm}},
         {"name": "prompt-stable", "configMap": {"name": prompt["stable"]["configMap"]}},
         {"name": "prompt-canary", "configMap": {"name": prompt["canary"]["configMap"]}},
-        {"name": "prompt-routing", "configMap": {"name": "prompt-routing"}}]
+        {"name": "prompt-routing", "configMap": {"name": "prompt-prel-routing"}}]
     assert [m["mountPath"] for m in container["volumeMounts"]] == [
         "/etc/llmops/guardrail", "/etc/llmops/prompts/versions/v1", "/etc/llmops/prompts/versions/v2",
         "/etc/llmops/prompts/routing"]

@@ -85,7 +85,7 @@ def test_bad_releases_name_the_field(make, message):
 
 def test_stable_only_builds_one_version_and_the_routing():
     built = children(release())
-    assert [c["metadata"]["name"] for c in built][1] == "chat-routing"
+    assert [c["metadata"]["name"] for c in built][1] == "chat-prel-routing"
     assert len(built) == 2
     routing = json.loads(built[1]["data"]["routing.json"])
     assert routing == {"strategy": "random",
@@ -95,7 +95,8 @@ def test_stable_only_builds_one_version_and_the_routing():
 def test_canary_builds_both_versions_with_the_split():
     built = children(release(canary={"version": "v2", "weight": 25}, strategy="sticky", stickyKey="x-session"))
     stable, canary, routing = built
-    assert stable["metadata"]["name"].startswith("chat-v1-") and canary["metadata"]["name"].startswith("chat-v2-")
+    assert stable["metadata"]["name"].startswith("chat-prel-v1-")
+    assert canary["metadata"]["name"].startswith("chat-prel-v2-")
     assert json.loads(routing["data"]["routing.json"]) == {"strategy": "sticky", "stickyKey": "x-session", "routes": [
         {"version": "v1", "configMap": stable["metadata"]["name"], "weight": 75},
         {"version": "v2", "configMap": canary["metadata"]["name"], "weight": 25}]}
@@ -126,7 +127,7 @@ def test_status_of_a_canary_release():
     assert {k: seen.fields[k] for k in ("stable", "canary", "routingConfigMap")} == {
         "stable": {"version": "v1", "configMap": live[0]["metadata"]["name"], "weight": 90},
         "canary": {"version": "v2", "configMap": live[1]["metadata"]["name"], "weight": 10},
-        "routingConfigMap": "chat-routing"}
+        "routingConfigMap": "chat-prel-routing"}
     assert seen.fields["rollout"]["state"] == "Canary"
     assert seen.fields["rollout"]["message"] == "holding at the fixed weight 10%"
     assert [(h["version"], h["event"]) for h in seen.fields["history"]] == [("v2", "Released")]

@@ -54,7 +54,8 @@ def children(obj, refs=None) -> list[dict]:
 
 def rayjob(obj, refs=None) -> dict:
     built = children(obj, refs)
-    assert [c["kind"] for c in built] == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "RayJob"]
+    kinds = [c["kind"] for c in built]
+    assert kinds[:4] == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding"] and kinds[-1] == "RayJob"
     return built[-1]
 
 
@@ -191,15 +192,15 @@ def test_a_training_job_needs_somewhere_to_put_the_model():
 # ----- progress channel ---------------------------------------------------------------------------
 
 def test_the_job_reports_through_one_configmap_it_may_patch_and_nothing_else():
-    progress, account, role, binding, job = children(training_job())
-    assert progress["metadata"]["name"] == "tj-progress" and "data" not in progress
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tj-progress"],
+    progress, account, role, binding, _, job = children(training_job())
+    assert progress["metadata"]["name"] == "tj-tj-progress" and "data" not in progress
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tj-tj-progress"],
                               "verbs": ["get", "patch"]}]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tj-reporter", "namespace": "ml"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tj-tj-reporter", "namespace": "ml"}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == account["metadata"]["name"]
     for group in [job["spec"]["rayClusterSpec"]["headGroupSpec"], job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]]:
-        assert group["template"]["spec"]["serviceAccountName"] == "tj-reporter"
-    assert run_config(job)["progress"] == {"namespace": "ml", "configMap": "tj-progress", "key": "progress.json"}
+        assert group["template"]["spec"]["serviceAccountName"] == "tj-tj-reporter"
+    assert run_config(job)["progress"] == {"namespace": "ml", "configMap": "tj-tj-progress", "key": "progress.json"}
 
 
 def test_reported_progress_and_checkpoint_reach_status():
@@ -495,7 +496,7 @@ def test_a_missing_evaluation_report_is_a_failure_not_a_success():
 
 def test_promotion_is_reported_only_when_the_service_serves_this_output():
     ft = evaluated_fine_tune(with_("output.promote", {"inferenceServiceRef": {"name": "assistant"}}))
-    passed = {"scores": {"rougeL": 0.5}, "gate": "Passed"}
+    passed = {"scores": {"rougeL": 0.5}, "safety": {"score": 0.95, "evaluated": 20}}
     serving = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "ft"}}}}}
     other = {("InferenceService", "assistant"): {"spec": {"model": {"fineTuneRef": {"name": "older"}}}}}
     promoted = finished(ft, passed, serving)

@@ -138,7 +138,7 @@ def test_ingest_config_names_collections_and_pymilvus_index():
                                    "metric": "IP", "batchSize": 32}
     assert config["source"] == {"uri": "pvc://docs/guides", "include": ["**/*.md", "**/*.txt"],
                                 "chunking": {"size": 512, "overlap": 64}}
-    assert config["report"] == {"namespace": "ml", "configMap": "docs-index-progress", "key": "progress.json"}
+    assert config["report"] == {"namespace": "ml", "configMap": "docs-index-vidx-progress", "key": "progress.json"}
 
 
 def test_ingest_job_runs_the_runtime_with_its_config_claims_and_token():
@@ -147,7 +147,7 @@ def test_ingest_job_runs_the_runtime_with_its_config_claims_and_token():
     built = children(obj)
     config_map, job = built[-2], built[-1]
     assert job["metadata"]["name"] == config_map["metadata"]["name"]
-    assert job["metadata"]["name"].startswith("docs-index-ingest-")
+    assert job["metadata"]["name"].startswith("docs-index-vidx-ingest-")
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == IMAGE
@@ -159,7 +159,7 @@ def test_ingest_job_runs_the_runtime_with_its_config_claims_and_token():
         {"name": "pvc-docs", "persistentVolumeClaim": {"claimName": "docs"}},
     ]
     assert [m["mountPath"] for m in container["volumeMounts"]] == ["/etc/llmops", "/mnt/pvc/vectors", "/mnt/pvc/docs"]
-    assert pod["serviceAccountName"] == "docs-index-reporter"
+    assert pod["serviceAccountName"] == "docs-index-vidx-reporter"
     assert pod["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] == 3
     assert "ttlSecondsAfterFinished" not in job["spec"]
@@ -190,7 +190,7 @@ def test_a_model_change_makes_a_new_job_and_collection_but_batch_size_only_a_new
 def test_reindex_schedule_adds_a_forbid_cronjob():
     built = children(vector_index(with_("reindexSchedule", "0 3 * * *")))
     cronjob = built[-1]
-    assert cronjob["kind"] == "CronJob" and cronjob["metadata"]["name"] == "docs-index-reindex"
+    assert cronjob["kind"] == "CronJob" and cronjob["metadata"]["name"] == "docs-index-vidx-reindex"
     assert cronjob["spec"]["schedule"] == "0 3 * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     template = cronjob["spec"]["jobTemplate"]

@@ -101,6 +101,10 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
 - apiGroups: ["batch"]
   resources: ["jobs", "cronjobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: NetworkPolicies closing Ray pods to other tenants and guarded predictors to all but their transformer.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # app: KubeRay RayJobs for TrainingJob/FineTune (the operator watches them to mirror their status).
 - apiGroups: ["ray.io"]
   resources: ["rayjobs"]

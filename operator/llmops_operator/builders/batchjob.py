@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
 from llmops_operator.builders.naming import child_name
+from llmops_operator.builders.pod_security import harden_pod
 from llmops_operator.builders.progress import reporter_name
 
 CONFIG_DIR = "/etc/llmops"
@@ -69,9 +70,10 @@ def pod_template(obj: Resource, component: str, *, image: str, module: str, conf
     }
     if not container["env"]:
         del container["env"]
+    pod = {"serviceAccountName": reporter_name(obj), "restartPolicy": "Never", "containers": [container],
+           "volumes": volumes}
     return {"metadata": {"labels": template_labels(obj, component)},
-            "spec": {"serviceAccountName": reporter_name(obj), "restartPolicy": "Never",
-                     "containers": [container], "volumes": volumes}}
+            "spec": harden_pod(pod, calls_api=True)}  # the runtime reports to the progress ConfigMap
 
 
 def build_job(obj: Resource, name: str, component: str, pod: dict[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,11 @@ timestamp_field, created_timestamp_column), FeatureView(name, entities, schema=[
 dtype)], ttl, online, source)) plus what the runtimes need: materialization window, drift
 settings, where to report. The operator never imports Feast.
 
-The apply Job is named by a hash of the ConfigMap's content, so a changed definition is applied
-once by a new Job. On delete the finalizer runs the same runtime with --delete in a removal Job
-(`build_removal`), so the registry is only ever touched from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry before it
-materializes (a one-shot Job may start beside the apply Job).
+The apply Job is named by a hash of the ConfigMap's content (`content_hash`; never of the image, an
+operator default), so a changed definition is applied once by a new Job. On delete the finalizer runs
+the same runtime with --delete in a removal Job (`build_removal`), so the registry is only ever touched
+from pods that mount the Feast claim. The materialize runtime waits until the view is in the registry
+before it materializes (a one-shot Job may start beside the apply Job).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 from llmops_operator.api.v1alpha1.featureview import FeatureView
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders import batchjob
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
 APPLY_MODULE = "llmops_operator.entrypoints.feast_apply"
@@ -121,25 +122,25 @@ def store_claims(obj: FeatureView) -> list[str]:
                                 obj.spec.source.file.path if obj.spec.source.file else None])
 
 
-def content_hash(files: dict[str, str], image: str) -> str:
-    return short_hash({"files": files, "image": image})
+def content_hash(files: dict[str, str]) -> str:
+    return short_hash({"files": files})
 
 
 def config_map_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "feast", digest)
+    return owned_name(obj, "feast", digest)
 
 
 def apply_job_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "apply", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "apply", digest, max_length=NAME_LENGTH)
 
 
 def materialize_name(obj: FeatureView, digest: str | None) -> str:
     """The one-shot Job is named by content; the CronJob is stable (52 characters at most)."""
-    return child_name(obj.name, "materialize", digest or "", max_length=NAME_LENGTH)
+    return owned_name(obj, "materialize", digest or "", max_length=NAME_LENGTH)
 
 
 def removal_job_name(obj: FeatureView, digest: str) -> str:
-    return child_name(obj.name, "feast-remove", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "feast-remove", digest, max_length=NAME_LENGTH)
 
 
 def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: str) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def _pod(obj: FeatureView, image: str, config_map: str, component: str, module: 
 def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     """The repository ConfigMap, the apply Job and, for an online view, the materialize Job (and CronJob)."""
     files = repo_files(obj)
-    digest = content_hash(files, image)
+    digest = content_hash(files)
     cm_name = config_map_name(obj, digest)
     children = [
         batchjob.config_map(obj, cm_name, "feast-repo", files, digest),
@@ -171,7 +172,7 @@ def build_feast(obj: FeatureView, image: str) -> list[dict[str, Any]]:
 def build_removal(obj: FeatureView, image: str) -> list[dict[str, Any]]:
     """The repository ConfigMap and a Job that removes what this object registered (apply runtime, --delete)."""
     files = repo_files(obj)
-    digest = content_hash(files, image)
+    digest = content_hash(files)
     cm_name = config_map_name(obj, digest)
     pod = _pod(obj, image, cm_name, REMOVE_COMPONENT, APPLY_MODULE)
     pod["spec"]["containers"][0]["command"].append("--delete")

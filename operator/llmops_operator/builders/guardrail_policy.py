@@ -7,7 +7,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.guardrail import CompiledPolicy, Guardrail, GuardrailSpec
 from llmops_operator.builders import labels
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 
 POLICY_KEY = "policy.json"
 """The ConfigMap key holding the compiled policy."""
@@ -30,7 +30,7 @@ def policy_hash(spec: GuardrailSpec) -> str:
 
 
 def policy_configmap_name(guardrail: Guardrail) -> str:
-    return child_name(guardrail.name, "policy", policy_hash(guardrail.spec))
+    return owned_name(guardrail, "policy", policy_hash(guardrail.spec))
 
 
 def build_policy_configmap(guardrail: Guardrail) -> dict[str, Any]:

@@ -10,8 +10,10 @@ object's namespace and name: one Milvus serves many namespaces, and the same Vec
 them must never write into (or delete chunks from) one collection. Index keys are pymilvus's own
 (`IndexParams.add_index(field_name, index_type, metric_type, params)`).
 
-The Job and its ConfigMap are named by a hash of the whole config and image: a Job's pod template
-is immutable, so any change there needs a new Job (the glue prunes the old one).
+The Job and its ConfigMap are named by a hash of what the Job will do (its config, the Secret and source
+it reads: `run_hash`), never of the image that does it: a new default runtime image does not ingest again.
+A Job is created once (its pod template is immutable); a new config makes a new one and the glue prunes
+the old.
 
 `build_cleanup` is what the finalizer runs when the object goes with deletionPolicy Delete: the same
 runtime with `--drop`, in the runtime image (which has pymilvus), with the Milvus token from the
@@ -25,7 +27,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
 from llmops_operator.builders import batchjob
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 from llmops_operator.builders.progress import progress_target
 
 MODULE = "llmops_operator.entrypoints.ingest"
@@ -90,23 +92,27 @@ def ingest_config(obj: VectorIndex) -> dict[str, Any]:
     }
 
 
-def run_hash(obj: VectorIndex, config: dict[str, Any], image: str) -> str:
-    secret = obj.spec.milvus.secret_ref.model_dump(mode="json") if obj.spec.milvus.secret_ref else None
-    return short_hash({"config": config, "image": image, "secret": secret,
+def _secret(obj: VectorIndex) -> dict[str, Any] | None:
+    return obj.spec.milvus.secret_ref.model_dump(mode="json") if obj.spec.milvus.secret_ref else None
+
+
+def run_hash(obj: VectorIndex, config: dict[str, Any]) -> str:
+    """The ingest run's identity: its config and what it reads besides (not the image, an operator default)."""
+    return short_hash({"config": config, "secret": _secret(obj),
                        "configMap": obj.spec.source.config_map_ref.name if obj.spec.source.config_map_ref else None})
 
 
 def config_map_name(obj: VectorIndex, digest: str) -> str:
-    return child_name(obj.name, "ingest", digest)
+    return owned_name(obj, "ingest", digest)
 
 
 def job_name(obj: VectorIndex, digest: str) -> str:
-    return child_name(obj.name, "ingest", digest, max_length=NAME_LENGTH)
+    return owned_name(obj, "ingest", digest, max_length=NAME_LENGTH)
 
 
 def cronjob_name(obj: VectorIndex) -> str:
     """CronJob names are limited to 52 characters (its Jobs add an 11-character suffix)."""
-    return child_name(obj.name, "reindex", max_length=52)
+    return owned_name(obj, "reindex", max_length=52)
 
 
 def _token_env(obj: VectorIndex) -> list[dict[str, Any]]:
@@ -129,7 +135,7 @@ def _pod(obj: VectorIndex, image: str, config_map: str, component: str) -> dict[
 def build_ingest(obj: VectorIndex, image: str) -> list[dict[str, Any]]:
     """The config ConfigMap, the one-shot ingest Job and, with spec.reindexSchedule, the reindex CronJob."""
     config = ingest_config(obj)
-    digest = run_hash(obj, config, image)
+    digest = run_hash(obj, config)
     cm_name = config_map_name(obj, digest)
     children = [
         batchjob.config_map(obj, cm_name, COMPONENT, {CONFIG_KEY: json.dumps(config, indent=2, sort_keys=True)}, digest),
@@ -150,16 +156,14 @@ def cleanup_config(obj: VectorIndex) -> dict[str, Any]:
 
 
 def cleanup_job_name(obj: VectorIndex, digest: str) -> str:
-    return child_name(obj.name, CLEANUP_COMPONENT, digest, max_length=NAME_LENGTH)
+    return owned_name(obj, CLEANUP_COMPONENT, digest, max_length=NAME_LENGTH)
 
 
 def build_cleanup(obj: VectorIndex, image: str) -> list[dict[str, Any]]:
     """The config ConfigMap and the Job that drops the alias and the collections the object built."""
     config = cleanup_config(obj)
-    digest = short_hash({"config": config, "image": image,
-                         "secret": obj.spec.milvus.secret_ref.model_dump(mode="json") if obj.spec.milvus.secret_ref
-                         else None})
-    cm_name = child_name(obj.name, CLEANUP_COMPONENT, digest)
+    digest = short_hash({"config": config, "secret": _secret(obj)})
+    cm_name = owned_name(obj, CLEANUP_COMPONENT, digest)
     pod = batchjob.pod_template(obj, CLEANUP_COMPONENT, image=image, module=MODULE, config_map=cm_name,
                                 config_key=CONFIG_KEY, claims=batchjob.pvc_claims([obj.spec.milvus.uri]),
                                 env=_token_env(obj))

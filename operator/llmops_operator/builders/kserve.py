@@ -16,6 +16,7 @@ from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders import labels
 from llmops_operator.builders.guardrail_policy import POLICY_KEY
 from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.pod_security import harden_pod
 from llmops_operator.builders.prompts import ROUTING_KEY
 from llmops_operator.core.pricing import PriceCatalog
 from llmops_operator.scoring.cost import gpu_price
@@ -92,6 +93,7 @@ def build_predictor(obj: InferenceService, model_uri: str, catalog: PriceCatalog
     if spec.model.runtime:
         model["runtime"] = spec.model.runtime
     predictor: dict[str, Any] = {**_scaling(obj), "model": model}
+    harden_pod(predictor, calls_api=False, containers=[model])
     if spec.canary_traffic_percent is not None:
         predictor["canaryTrafficPercent"] = spec.canary_traffic_percent
     if res.gpus:
@@ -148,7 +150,7 @@ def build_transformer(obj: InferenceService, image: str, policy: PolicyMount | N
     }
     if mounts:
         container["volumeMounts"] = mounts
-    transformer: dict[str, Any] = {**_scaling(obj), "containers": [container]}
+    transformer: dict[str, Any] = harden_pod({**_scaling(obj), "containers": [container]}, calls_api=False)
     if volumes:
         transformer["volumes"] = volumes
     annotations = _hash_annotations(policy, prompts)

@@ -19,6 +19,9 @@ GENERATION = f"{GROUP}/generation"
 """Annotation on children: the owner generation they were built from."""
 CONTENT_HASH = f"{GROUP}/content-hash"
 """Label on content-addressed ConfigMaps: the hash of their data."""
+OBSERVE_ONLY = f"{GROUP}/observe-only"
+"""Annotation on a rendered child the reconcile reads when it exists and never creates or changes
+(the RayJob of a finished run: deleting it must not run the training again)."""
 RETRAINED_FROM = f"{GROUP}/retrained-from"
 """Label on a FineTune or TrainingJob that drift created: the name of the object whose drift did."""
 
@@ -50,3 +53,7 @@ def child_in_role(live: Iterable[dict[str, Any]], kind: str, component: str) -> 
 def children_selector(resource: Resource) -> str:
     """A label selector matching every child of `resource`."""
     return f"{owner_label(resource)}={resource.name},{MANAGED_BY}={OPERATOR}"
+
+
+def observe_only(child: dict) -> bool:
+    return (child.get("metadata", {}).get("annotations") or {}).get(OBSERVE_ONLY) == "true"

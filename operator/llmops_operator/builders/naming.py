@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from llmops_operator.api.v1alpha1.common import Resource
+
 _INVALID = re.compile(r"[^a-z0-9-]+")
 
 
@@ -27,3 +29,13 @@ def child_name(*parts: str, max_length: int = 63) -> str:
         return name
     digest = short_hash(name)
     return f"{name[: max_length - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def kind_tag(obj: Resource) -> str:
+    """The kind's short name (tj, ft, vidx, fv, grail, prel, lsvc): what keeps children of two kinds apart."""
+    return obj.info.short_names[0]
+
+
+def owned_name(obj: Resource, *parts: str, max_length: int = 63) -> str:
+    """`<name>-<kind tag>-<parts>`: a TrainingJob and a FeatureView both named `x` never share a child."""
+    return child_name(obj.name, kind_tag(obj), *parts, max_length=max_length)

@@ -12,18 +12,18 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
-from llmops_operator.builders.naming import child_name
+from llmops_operator.builders.naming import owned_name
 
 PROGRESS_KEY = "progress.json"
 PROGRESS_COMPONENT = "progress"
 
 
 def progress_configmap_name(obj: Resource) -> str:
-    return child_name(obj.name, "progress")
+    return owned_name(obj, "progress")
 
 
 def reporter_name(obj: Resource) -> str:
-    return child_name(obj.name, "reporter")
+    return owned_name(obj, "reporter")
 
 
 def build_progress_configmap(obj: Resource) -> dict[str, Any]:

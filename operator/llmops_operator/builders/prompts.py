@@ -7,7 +7,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.promptrelease import PromptRelease, PromptVersion
 from llmops_operator.builders import labels
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import owned_name, short_hash
 
 TEMPLATE_KEY = "template.txt"
 PROMPT_KEY = "prompt.json"
@@ -37,11 +37,11 @@ def version_hash(version: PromptVersion) -> str:
 
 
 def version_configmap_name(release: PromptRelease, version: str) -> str:
-    return child_name(release.name, version, version_hash(release.spec.version(version)))
+    return owned_name(release, version, version_hash(release.spec.version(version)))
 
 
 def routing_configmap_name(release: PromptRelease) -> str:
-    return child_name(release.name, "routing")
+    return owned_name(release, "routing")
 
 
 Routes = list[tuple[str, int]]

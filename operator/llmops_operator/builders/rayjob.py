@@ -1,7 +1,10 @@
 """KubeRay `ray.io/v1` RayJob manifests for TrainingJob and FineTune (pure).
 
-Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name carries a
-hash of everything that changes the run, so a spec change starts a new RayJob (and the old one is
+Field names follow KubeRay's RayJob CRD (ray-operator/apis/ray/v1). The RayJob's name is the run's
+identity: a hash of the spec as the user wrote it and of the explicit inputs the caller resolved
+(a base model's URI, a FeatureView's definition). Operator defaults (the runtime image) and what a
+reference compiles to (a Guardrail's policy) stay out of it, so an operator upgrade or a Guardrail
+edit never starts a finished run again. A spec change starts a new RayJob (and the old one is
 pruned) while suspend, budget or deadline edits patch the running one in place. A budget whose action
 holds the job (scoring/budget.py job_hold) renders as `suspend: true`: KubeRay stops the Ray job and
 deletes its cluster.
@@ -19,7 +22,8 @@ from llmops_operator.api.v1alpha1.finetune import FineTune
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders import labels
-from llmops_operator.builders.naming import child_name, short_hash
+from llmops_operator.builders.naming import child_name, owned_name, short_hash
+from llmops_operator.builders.pod_security import harden_pod
 from llmops_operator.builders.progress import reporter_name
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.core.pricing import PriceCatalog
@@ -33,22 +37,25 @@ GPU_RESOURCE = "nvidia.com/gpu"
 PVC_MOUNT_ROOT = "/mnt/pvc"
 """pvc://claim/path URIs are mounted at /mnt/pvc/<claim> in every Ray pod; the runtime maps them back."""
 RAYJOB_COMPONENT = "rayjob"
+TOKEN_AUTH_SINCE = (2, 52)
 NAME_LENGTH = 47
 """KubeRay derives RayCluster, Service and pod names from the RayJob name; leave them room."""
 
 Job = TrainingJob | FineTune
 
 
-def run_hash(obj: Job, run_config: dict[str, Any], image: str) -> str:
-    """Hash of what defines the run (not suspend, budget or deadlines, which are patched in place)."""
-    spec = obj.spec
-    scheduling = spec.scheduling.model_dump(mode="json") if spec.scheduling else None
-    return short_hash({"run": run_config, "image": image, "resources": spec.resources.model_dump(mode="json"),
-                       "scheduling": scheduling})
+PATCHED_IN_PLACE = {"suspend", "budget", "max_duration", "pending_timeout", "ttl_seconds_after_finished"}
+"""Spec fields that change a run without making it another run: they are patched into the RayJob."""
+
+
+def run_hash(obj: Job, inputs: dict[str, Any]) -> str:
+    """The run's identity: the spec's fields as written (defaults and PATCHED_IN_PLACE left out) and `inputs`."""
+    spec = obj.spec.model_dump(mode="json", exclude_unset=True, exclude=PATCHED_IN_PLACE)
+    return short_hash({"spec": spec, "inputs": inputs})
 
 
 def rayjob_name(obj: Job, digest: str) -> str:
-    return child_name(obj.name, digest, max_length=NAME_LENGTH)
+    return owned_name(obj, digest, max_length=NAME_LENGTH)
 
 
 def submission_id(obj: Job, name: str) -> str:
@@ -57,9 +64,11 @@ def submission_id(obj: Job, name: str) -> str:
 
 
 def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_version: str,
-                 catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = ()) -> dict[str, Any]:
+                 catalog: PriceCatalog, extra_volumes: list[dict[str, Any]] = (),
+                 inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`inputs`: the explicit inputs the caller resolved from references (see run_hash)."""
     spec = obj.spec
-    name = rayjob_name(obj, run_hash(obj, run_config, image))
+    name = rayjob_name(obj, run_hash(obj, inputs or {}))
     meta_labels = labels.child_labels(obj, RAYJOB_COMPONENT)
     scheduling = spec.scheduling
     if scheduling and scheduling.queue_name:
@@ -74,6 +83,7 @@ def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_versio
         "backoffLimit": 0,
         "suspend": spec.suspend or job_hold(spec.budget, recorded_spend(obj.status)) is not None,
     }
+    body["submitterPodTemplate"] = submitter_template(obj, image)
     if scheduling and scheduling.cluster_selector:
         body["clusterSelector"] = dict(scheduling.cluster_selector.match_labels)
     else:
@@ -90,6 +100,25 @@ def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_versio
     }
 
 
+def submitter_template(obj: Job, image: str) -> dict[str, Any]:
+    """The pod KubeRay runs `ray job submit` in (K8sJobMode), restricted like ours: KubeRay's default is not.
+
+    No command: KubeRay fills in the submit command and the dashboard address."""
+    container = {"name": "ray-job-submitter", "image": image,
+                 "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}}
+    pod = harden_pod({"restartPolicy": "Never", "containers": [container]}, calls_api=False)
+    return {"metadata": {"labels": labels.child_labels(obj, "ray-submitter")}, "spec": pod}
+
+
+def token_auth(ray_version: str) -> bool:
+    """Whether the Ray version has token authentication (Ray 2.52+; KubeRay 1.5.1+ provisions the token)."""
+    try:
+        major, minor = (int(part) for part in ray_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= TOKEN_AUTH_SINCE
+
+
 def runtime_env_yaml(obj: Job, run_config: dict[str, Any]) -> str:
     env = {RUN_CONFIG_ENV: json.dumps(run_config, sort_keys=True, separators=(",", ":"))}
     if obj.spec.resources.gpus_per_worker == 0:
@@ -104,8 +133,12 @@ def ray_cluster_spec(obj: Job, *, image: str, ray_version: str, catalog: PriceCa
     head = _container("ray-head", image, _resources(res.head_cpu, res.head_memory), mounts,
                       ports=[("gcs-server", 6379), ("dashboard", 8265), ("client", 10001)])
     worker = _container("ray-worker", image, _resources(res.cpu, res.memory, res.gpus_per_worker), mounts)
+    cluster: dict[str, Any] = {"rayVersion": ray_version}
+    if token_auth(ray_version):
+        # KubeRay creates a Secret with a random token and gives it to every Ray container and the submitter.
+        cluster["authOptions"] = {"mode": "token"}
     return {
-        "rayVersion": ray_version,
+        **cluster,
         "headGroupSpec": {
             # The head only runs the driver; num-cpus 0 keeps training tasks on the workers.
             "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
@@ -140,6 +173,7 @@ def _pod_template(obj: Job, component: str, container: dict[str, Any], volumes: 
                   catalog: PriceCatalog, gpus: bool) -> dict[str, Any]:
     pod: dict[str, Any] = {"serviceAccountName": reporter_name(obj), "containers": [container],
                            "volumes": copy.deepcopy(volumes)}
+    harden_pod(pod, calls_api=True)  # the driver (head) and rank 0 (a worker) report progress
     node_selector, tolerations = _placement(obj, catalog, gpus)
     if node_selector:
         pod["nodeSelector"] = node_selector

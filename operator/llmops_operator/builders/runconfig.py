@@ -79,7 +79,7 @@ def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dic
     config = {
         **_common(ft), "task": "finetune", "baseModelUri": base_model_uri, "method": spec.method,
         "lora": _dump(spec.lora) if spec.method in ("lora", "qlora") else None,
-        "evaluation": _dump(spec.evaluation), "gates": _dump(spec.gates),
+        "evaluation": _dump(spec.evaluation),
         "output": {**_dump(spec.output), "uri": output_uri(ft)},
     }
     if guardrail_policy:

@@ -214,13 +214,16 @@ class Loop:
         return await self.reconciler.act(obj, observation, ctx, self.api)
 
     async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-        """Apply each child in order; the live objects. None (not decidable now) touches nothing."""
+        """Apply each child in order; the live objects. None (not decidable now) touches nothing. An observe-only
+        child that does not exist is not in the result."""
         live = []
         for child in children or []:
             try:
-                live.append(await apply_child(self.api, child, body))
+                applied = await apply_child(self.api, child, body)
             except (ApiError, ChildConflict) as err:
                 raise PassError(classify(err, child)) from err
+            if applied is not None:
+                live.append(applied)
         return live
 
     async def fetch_references(self, obj: Resource) -> Refs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmops_operator.builders import labels
 from llmops_operator.k8s.client import ApiClient, ApiError, NotFound
 from llmops_operator.k8s.resources import ApiResource, resource_of
 from llmops_operator.status.kstatus import PassFailure
@@ -25,6 +26,7 @@ ENGINES: dict[tuple[str, str], tuple[str, str]] = {
 }
 """Engine CRDs the operator writes: (apiVersion, kind) -> (CRD name, what to install)."""
 
+CREATED_ONCE = ("batch/v1", "Job")
 TRANSIENT_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 SCHEMA_TOO_OLD = "field not declared in schema"
 
@@ -65,13 +67,19 @@ def owned_by(child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
     return child
 
 
-async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-    """Create or update `child` under `owner`; ChildConflict when its name is held by an object not ours."""
+async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any] | None:
+    """Create or update `child` under `owner`; ChildConflict when its name is held by an object not ours.
+
+    Two kinds of child are never changed once they exist: a `batch/v1` Job (its pod template is immutable, and a
+    Job that ran must not run again because the operator renders it differently), and an observe-only child (the
+    RayJob of a finished run), which is not created either: None when it does not exist."""
     desired = owned_by(child, owner)
     meta = desired["metadata"]
     existing = await api.get_or_none(resource_of(desired), meta["namespace"], meta["name"])
     if existing is not None and not controlled_by(existing, owner):
         raise ChildConflict(desired, existing, owner)
+    if labels.observe_only(child) or (existing is not None and (child["apiVersion"], child["kind"]) == CREATED_ONCE):
+        return existing
     return await api.apply(desired)
 
 

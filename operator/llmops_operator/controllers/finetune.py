@@ -9,10 +9,10 @@ from llmops_operator.api.v1alpha1.guardrail import Guardrail
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.runconfig import finetune_run_config, output_uri
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
-from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
+from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children, run_observation
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.finetune import finetune_outcome
-from llmops_operator.status.jobs import job_observation, missing_rayjob, rayjob_and_progress, waiting_observation
+from llmops_operator.status.jobs import waiting_observation
 
 BASE_MODEL_READY = "BaseModelReady"
 GUARDRAIL_READY = "GuardrailReady"
@@ -85,7 +85,7 @@ class FineTuneReconciler(Reconciler):
         policy, guardrail_ready = guardrail_policy(obj, refs)
         if uri is None or (guardrail_ready and guardrail_ready.status != "True"):
             return None  # not decidable until the reference is Ready: keep what runs
-        return job_children(obj, finetune_run_config(obj, uri, policy), ctx)
+        return job_children(obj, finetune_run_config(obj, uri, policy), ctx, inputs={"baseModelUri": uri})
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
@@ -97,10 +97,7 @@ class FineTuneReconciler(Reconciler):
             waiting = waiting_observation(guardrail_ready, obj.spec, ctx.catalog, ctx.now)
             waiting.conditions.insert(0, base_ready)
             return waiting
-        rayjob, progress = rayjob_and_progress(live)
-        if rayjob is None:
-            return missing_rayjob(obj.spec, ctx.catalog, ctx.now)
-        observation = job_observation(obj.spec, rayjob, progress, ctx.catalog, ctx.now, obj.status)
+        observation, progress = run_observation(obj, live, ctx)
         observation.conditions[:0] = [base_ready, *([guardrail_ready] if guardrail_ready else [])]
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)

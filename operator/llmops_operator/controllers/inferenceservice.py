@@ -12,6 +12,7 @@ from llmops_operator.builders.kserve import (
     KSERVE_API_VERSION, KSERVE_COMPONENT, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
 )
 from llmops_operator.builders.labels import child_in_role
+from llmops_operator.builders.network import predictor_network_policy
 from llmops_operator.controllers import events
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
@@ -146,8 +147,11 @@ class InferenceServiceReconciler(Reconciler):
         if inputs.waiting:
             return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
-        return [build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
-                                               policy, prompts, stopped=stopped)]
+        isvc = build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
+                                              policy, prompts, stopped=stopped)
+        if not (ctx.settings.network_policies and "transformer" in isvc["spec"]):
+            return [isvc]
+        return [isvc, predictor_network_policy(obj, isvc["metadata"]["name"], ctx.settings.control_plane_namespaces)]
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:

@@ -15,9 +15,9 @@ from llmops_operator.builders.feast import reader_files, store_claims
 from llmops_operator.builders.rayjob import claim_volume, pvc_claims
 from llmops_operator.builders.runconfig import output_uri, training_run_config
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
-from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children
+from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, job_children, run_observation
 from llmops_operator.core import conditions as cond
-from llmops_operator.status.jobs import job_observation, missing_rayjob, rayjob_and_progress, waiting_observation
+from llmops_operator.status.jobs import waiting_observation
 
 DATASET_READY = "DatasetReady"
 """Set only for a featureService dataset: True once its FeatureView is Ready; False (the job waits) before.
@@ -78,18 +78,16 @@ class TrainingJobReconciler(Reconciler):
             return job_children(obj, training_run_config(obj), ctx)
         if view is None:
             return None  # not decidable until the reference is Ready: keep what runs
-        return job_children(obj, training_run_config(obj, reader_files(view)), ctx,
-                            extra_volumes=store_volumes(obj, view))
+        files = reader_files(view)
+        return job_children(obj, training_run_config(obj, files), ctx, extra_volumes=store_volumes(obj, view),
+                            inputs={"featureView": files})
 
     def status(self, obj: TrainingJob, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
         view, dataset_ready = feature_view(obj, refs)
         if dataset_ready is not None and view is None:
             return waiting_observation(dataset_ready, obj.spec, ctx.catalog, ctx.now)
-        rayjob, progress = rayjob_and_progress(live)
-        if rayjob is None:
-            return missing_rayjob(obj.spec, ctx.catalog, ctx.now)
-        observation = job_observation(obj.spec, rayjob, progress, ctx.catalog, ctx.now, obj.status)
+        observation, _ = run_observation(obj, live, ctx)
         if dataset_ready is not None:
             observation.conditions.insert(0, dataset_ready)
         if observation.phase == "Succeeded":

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     guardrail_selftest_seconds: float = Field(default=10.0, gt=0)
     """How long a reconcile pass waits for a Guardrail's self-test (run in a worker thread, off the event loop);
     past it the pass reports SelfTested=Unknown and a later pass picks the result up."""
+    network_policies: bool = True
+    """Render NetworkPolicies: Ray pods take traffic only from their own object's pods, a guarded predictor only
+    from its transformer, both also from `control_plane_namespaces`."""
+    control_plane_namespaces: list[str] = Field(default_factory=lambda: ["kuberay-system"], max_length=16)
+    """Namespaces whose pods may reach Ray and predictor pods: KubeRay's operator (it polls the Ray head's dashboard),
+    the llmops operator's own, and in KServe's Serverless mode the Knative/ingress namespaces that forward requests."""
     field_manager: str = "llmops-operator"
     """Server-side apply field manager of every child."""
     prometheus_url: str | None = None

@@ -19,6 +19,25 @@ def _save_pretrained(model: Any, directory: Path, tokenizer: Any, merge: bool) -
     tokenizer.save_pretrained(str(directory))
 
 
+def load_checkpoint_file(path: Any, map_location: Any = None, allowed: list[Any] = ()) -> Any:
+    """A checkpoint file's tensors and plain data, never arbitrary objects: a checkpoint is data on a shared
+    volume, and unpickling whatever its writer put there would run their code. `allowed`: the few classes
+    of the engine's own that its checkpoints hold (torch refuses every other global)."""
+    import torch
+
+    with torch.serialization.safe_globals(list(allowed)):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def deepspeed_checkpoint_classes() -> list[Any]:
+    """What DeepSpeed's engine and ZeRO optimizer checkpoints hold besides tensors and plain data."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaleConfig, LossScaleProfile, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, LossScaleConfig, LossScaleProfile, ZeroStageEnum, fragment_address]
+
+
 class DeepSpeedEngine:
     """DeepSpeed's engine: ZeRO partitioning, offload and precision come from the rendered config."""
 
@@ -43,6 +62,10 @@ class DeepSpeedEngine:
         self.engine.save_checkpoint(str(directory), tag=tag, client_state=state)
 
     def load_checkpoint(self, directory: Path, tag: str) -> dict[str, Any]:
+        allowed = deepspeed_checkpoint_classes()
+        # DeepSpeed's own loader unpickles with weights_only=False; every file it reads goes through ours instead.
+        self.engine.checkpoint_engine.load = lambda path, map_location=None: load_checkpoint_file(
+            path, map_location, allowed)
         _, state = self.engine.load_checkpoint(str(directory), tag=tag)
         return state or {}
 
@@ -88,9 +111,7 @@ class DdpEngine:
                         "client_state": state}, target / "state.pt")
 
     def load_checkpoint(self, directory: Path, tag: str) -> dict[str, Any]:
-        import torch
-
-        saved = torch.load(directory / tag / "state.pt", weights_only=False)
+        saved = load_checkpoint_file(directory / tag / "state.pt")
         _unwrapped(self.model).load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         return saved["client_state"]

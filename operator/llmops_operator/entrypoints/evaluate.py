@@ -1,11 +1,12 @@
-"""FineTune evaluation: scores on a held-out set, a safety score from the Guardrail, and the gates.
+"""FineTune evaluation: scores on a held-out set and a safety score from the Guardrail.
 
 Runs in the RayJob's driver once training has saved the output model. Metrics:
 - perplexity: exp of the mean token loss over each record's `text` (lower is better);
 - exactMatch: share of generations equal to `reference` after normalisation;
 - rougeL: mean ROUGE-L F1 (longest common subsequence of words) of generation vs `reference`.
 Generated outputs go through the compiled guardrail policy carried in the run config; the safety
-score is the share the policy lets through untouched. The metric maths and the gate are in scoring.evaluation.
+score is the share the policy lets through untouched. The metric maths are in scoring.evaluation. The job
+reports these raw metrics only: the operator decides the gate from them (status/finetune.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from llmops_operator.core.uris import local_path
 from llmops_operator.entrypoints import data
-from llmops_operator.scoring.evaluation import exact_match, gate, perplexity, rouge_l, safety_summary
+from llmops_operator.scoring.evaluation import exact_match, perplexity, rouge_l, safety_summary
 
 
 def _model(directory: Path) -> tuple[Any, Any]:
@@ -64,7 +65,7 @@ def _guardrail(evaluation: dict[str, Any]) -> Any:
 
 
 def evaluate(config: dict[str, Any]) -> dict[str, Any]:
-    """The evaluation block of status: scores, primary metric, safety, gate and gate message."""
+    """The metrics the job reports: scores, the primary metric and, with a Guardrail, safety."""
     evaluation = config["evaluation"]
     metrics = evaluation.get("metrics") or ["perplexity"]
     primary = evaluation.get("primaryMetric") or metrics[0]
@@ -92,10 +93,7 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         if "rougeL" in metrics:
             scores["rougeL"] = round(sum(rouge_l(o, ref) for ref, o in with_reference) / max(len(with_reference), 1), 4)
     result: dict[str, Any] = {"scores": scores, "primaryMetric": primary}
-    safety_score = None
     if guardrail is not None:
         verdicts = [guardrail.check(out, "output") for _, out in generated]
         result["safety"] = safety_summary([v.outcome for v in verdicts], [v.rules for v in verdicts])
-        safety_score = result["safety"]["score"]
-    result["gate"], result["gateMessage"] = gate(scores, primary, safety_score, config.get("gates"))
     return result

@@ -215,7 +215,7 @@ def main() -> int:
 
 
 def report_evaluation(config: dict[str, Any]) -> int:
-    """Evaluate the saved output in the driver and report it; a failed gate is a verdict, not a crash."""
+    """Evaluate the saved output in the driver and report its metrics; the operator decides the gate from them."""
     from llmops_operator.entrypoints.evaluate import evaluate
 
     result = evaluate(config)

@@ -42,6 +42,7 @@ KNOWN: dict[tuple[str, str], ApiResource] = {
         ApiResource("batch/v1", "CronJob", "cronjobs"),
         ApiResource("rbac.authorization.k8s.io/v1", "Role", "roles"),
         ApiResource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        ApiResource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         ApiResource("ray.io/v1", "RayJob", "rayjobs"),
         ApiResource("ray.io/v1", "RayCluster", "rayclusters"),
         ApiResource("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices"),

@@ -13,6 +13,10 @@ Conditions added to the job's (see status/jobs.py):
 - Promoted: True when spec.output.promote's InferenceService serves this FineTune (only with promote).
 Ready needs Succeeded, and Evaluated and GatesPassed when an evaluation is configured. A failed
 gate ends the FineTune in phase GateFailed: its output exists but nothing will serve it.
+
+The job reports raw metrics only (scores, safety); the gate is decided here, from those metrics and
+the spec's gates (scoring.evaluation.gate). A verdict the job writes into its report is ignored: the
+report ConfigMap is the job's to write, so a job must not be able to pass its own gate.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import ValidationError
 from llmops_operator.api.v1alpha1.finetune import EvaluationStatus, FineTune
 from llmops_operator.core.contract import Observation, Refs
 from llmops_operator.core import conditions as cond
+from llmops_operator.scoring.evaluation import gate
 from llmops_operator.status.batchjob import report
 
 EVALUATED = "Evaluated"
@@ -32,12 +37,29 @@ PROMOTED = "Promoted"
 
 
 def reported_evaluation(progress_configmap: dict[str, Any] | None) -> EvaluationStatus | None:
-    """The evaluation block the runtime wrote, or None when absent or malformed (never trusted blindly)."""
+    """The metrics the runtime reported (scores, safety, report URI), or None when absent or malformed."""
     block = report(progress_configmap).get("evaluation")
+    if not isinstance(block, dict):
+        return None
     try:
-        return EvaluationStatus.model_validate(block) if isinstance(block, dict) else None
+        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "reportUri") if k in block})
     except ValidationError:
         return None
+
+
+def gated_evaluation(ft: FineTune, progress_configmap: dict[str, Any] | None) -> EvaluationStatus | None:
+    """The evaluation with the operator's gate verdict; the last status's metrics when the report is gone."""
+    evaluation = reported_evaluation(progress_configmap)
+    if evaluation is None and ft.status is not None and ft.status.evaluation is not None:
+        evaluation = ft.status.evaluation.model_copy()
+    if evaluation is None:
+        return None
+    spec = ft.spec.evaluation
+    evaluation.primary_metric = spec.primary_metric or spec.metrics[0]
+    safety = evaluation.safety.score if evaluation.safety is not None else None
+    gates = ft.spec.gates.model_dump(by_alias=True) if ft.spec.gates else None
+    evaluation.gate, evaluation.gate_message = gate(evaluation.scores, evaluation.primary_metric, safety, gates)
+    return evaluation
 
 
 def _promotion(ft: FineTune, refs: Refs) -> cond.Observed:
@@ -61,7 +83,7 @@ def finetune_outcome(ft: FineTune, job: Observation, progress_configmap: dict[st
         if job.phase == "Succeeded" and ft.spec.output.promote:
             return _with(job, [_promotion(ft, refs)], "Succeeded")
         return job
-    evaluation = reported_evaluation(progress_configmap)
+    evaluation = gated_evaluation(ft, progress_configmap)
     if evaluation is None:
         evaluated = cond.false(EVALUATED, "EvaluationMissing",
                                "the Ray job finished without reporting its evaluation; see the job's logs")

@@ -10,6 +10,10 @@ Conditions (each reported on every pass):
   and frees its cluster), Suspended is True with reason BudgetExceeded and the phase reads Suspended (raise
   the limit to resume from the last checkpoint) or Stopped.
 - Ready: True once Succeeded is True: a job is ready when its output exists.
+
+Succeeded True or False is final for the run it describes (status.rayJob.name): the operator never
+re-creates that run's RayJob, and once the RayJob is gone (deleted, or collected after its TTL) the
+last status stands (`finished_observation`) until a spec change makes a new run.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from llmops_operator.builders.progress import PROGRESS_COMPONENT
 from llmops_operator.builders.rayjob import RAYJOB_COMPONENT
 from llmops_operator.core.contract import Observation
 from llmops_operator.core.pricing import PriceCatalog
-from llmops_operator.scoring.budget import JobHold, job_budget_conditions, job_hold, recorded_spend
+from llmops_operator.scoring.budget import (
+    BUDGET_EXCEEDED, BUDGET_FITS, JobHold, job_budget_conditions, job_hold, recorded_spend,
+)
 from llmops_operator.scoring.job_cost import job_cost
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.batchjob import report
@@ -147,3 +153,31 @@ def waiting_observation(condition: cond.Observed, spec: JobSpecCommon, catalog: 
     ready = cond.Observed(cond.READY, condition.status, condition.reason, condition.message)
     phase = "Blocked" if condition.reason.endswith("Failed") else "Waiting"
     return Observation(conditions=[condition, ready], phase=phase, fields={"cost": cost.wire()})
+
+
+JOB_CONDITIONS = (SUBMITTED, SUCCEEDED, SUSPENDED, BUDGET_FITS, BUDGET_EXCEEDED)
+JOB_FIELDS = ("progress", "checkpoint", "rayJob", "cost", "startTime", "completionTime")
+
+
+def finished(previous: Any, rayjob_name: str, generation: int | None) -> bool:
+    """Whether `previous` (the object's last status) says the current run ended, well or not.
+
+    The current run is the one named `rayjob_name`, or whichever run the status recorded while the spec was
+    at this `generation` (a run recorded under an older naming scheme is still this spec's run)."""
+    if previous is None or previous.ray_job is None:
+        return False
+    if previous.ray_job.name != rayjob_name and (generation is None or previous.observed_generation != generation):
+        return False
+    succeeded = next((c for c in previous.conditions if c.type == SUCCEEDED), None)
+    return succeeded is not None and succeeded.status in ("True", "False")
+
+
+def finished_observation(previous: Any) -> Observation:
+    """A finished run whose RayJob is gone: the job's conditions and fields as last reported."""
+    kept = [cond.Observed(c.type, c.status, c.reason, c.message or "")
+            for c in previous.conditions if c.type in JOB_CONDITIONS]
+    kept.append(cond.aggregate_ready(kept, [SUCCEEDED], "Succeeded"))
+    succeeded = next(c for c in kept if c.type == SUCCEEDED)
+    wire = previous.wire()
+    return Observation(conditions=kept, phase="Succeeded" if succeeded.status == "True" else "Failed",
+                       fields={k: wire[k] for k in JOB_FIELDS if k in wire})

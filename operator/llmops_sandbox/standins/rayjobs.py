@@ -1,7 +1,8 @@
 """The KubeRay stand-in: each ray.io/v1 RayJob's entrypoint is submitted to a local Ray cluster.
 
 Submission goes through the Ray Jobs API with the RayJob's runtimeEnvYAML and its jobId as the
-submission id (so a restarted stand-in never submits twice). Status is written the way KubeRay
+submission id (so a restarted stand-in never submits twice), authenticated with the local head's token
+as KubeRay's submitter is with the token it provisions for `authOptions.mode: token`. Status is written the way KubeRay
 writes it: jobId, rayClusterName, dashboardURL, jobStatus, jobDeploymentStatus (Initializing,
 Running, Complete, Failed, Suspended), reason, message, startTime, endTime.
 """
@@ -110,7 +111,7 @@ class RayJobRunner(StandIn):
         if self._client is None:
             from ray.job_submission import JobSubmissionClient
 
-            self._client = JobSubmissionClient(self.ray.start())
+            self._client = JobSubmissionClient(self.ray.start(), headers=self.ray.headers)
         return self._client
 
     def _submit(self, client: Any, obj: dict[str, Any]) -> None:
