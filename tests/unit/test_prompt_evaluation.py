@@ -17,8 +17,9 @@ from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExam
 from llmops_operator.backends.prompt_evaluation import EvaluationUnavailable, output_of
 from llmops_operator.core.contract import Context, parse
 from llmops_operator.controllers.promptrelease import (
-    PromptReleaseReconciler, checked, live_facts, rollout_event, target_attached,
+    PromptReleaseReconciler, live_facts, rollout_event, target_attached,
 )
+from llmops_operator.entrypoints.prompt_scoring import checked
 from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, example_score, length_drift, parse_dataset, summarise,
@@ -27,7 +28,7 @@ from llmops_operator.backends.prometheus import parse_exposition
 from llmops_operator.builders.prompts import FORCE_HEADER
 from llmops_operator.servers.prompt_routing import Route, Routing, pick_version
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
-from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, planned_routes, release_observation
+from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, release_observation
 from llmops_operator.status.rollout import LiveFacts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +189,7 @@ def test_an_unsafe_candidate_is_rolled_back_and_stays_out():
 
 def test_rollback_to_changes_the_routes_without_waiting():
     obj = gated(rollbackTo="v1")
-    assert planned_routes(obj) == [("v1", 100)]
+    assert routing_of(obj) == [("v1", 100)]
     status = passes(obj, PromptFacts())
     assert status["rollout"]["state"] == "RolledBack" and status["phase"] == "RolledBack"
 
