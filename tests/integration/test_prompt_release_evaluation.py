@@ -67,8 +67,8 @@ def release(evaluation: dict) -> dict:
     return {"apiVersion": "llmops.dev/v1alpha1", "kind": "PromptRelease", "metadata": {"name": "chat"},
             "spec": {"target": {"name": "svc"},
                      "versions": [{"name": "v1", "template": "A: {{ q }}"}, {"name": "v2", "template": "B: {{ q }}"}],
-                     "rollout": {"stable": "v1", "canary": {"version": "v2", "steps": [{"weight": 10},
-                                                                                         {"weight": 50}]}},
+                     "rollout": {"stable": "v1", "canary": {"version": "v2", "steps": [
+                         {"weight": 10, "minDuration": "10m"}, {"weight": 50}]}},
                      "analysis": {"minEvaluationScore": 0.5}, "evaluation": evaluation}}
 
 
@@ -145,9 +145,8 @@ def test_a_50_mb_dataset_is_refused_with_a_condition_and_the_loop_keeps_answerin
             stop.set()
             await ticking
         assert refused["reason"] == "DatasetTooLarge"
-        assert refused["message"].startswith("spec.evaluation.dataset: ConfigMap 'eval' key 'examples.jsonl': "
-                                             "holds ")
-        assert "above the 1048576 bytes an evaluation reads" in refused["message"]
+        assert refused["message"].startswith("spec.evaluation.dataset: ConfigMap 'eval' key 'examples.jsonl': ")
+        assert "a dataset of 1048576 bytes" in refused["message"]
         status = kube.get(PRELS, namespace, "chat")["status"]
         assert status["rollout"]["state"] == "Evaluating" and status["canary"]["weight"] == 0
         return gaps

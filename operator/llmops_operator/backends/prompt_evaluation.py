@@ -25,6 +25,7 @@ from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExam
 from llmops_operator.guardrails.verdict import BLOCKED
 from llmops_operator.scoring.prompt_evaluation import Output
 from llmops_operator.builders.prompts import FORCE_HEADER
+from llmops_operator.k8s.capped import BodyTooLarge, read_capped
 
 CALL_TIMEOUT_S = 60.0
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -44,20 +45,6 @@ class ScoringFailed(RuntimeError):
     """The scoring process failed or ran past its time limit; the message says which."""
 
     reason = "ScoringFailed"
-
-
-class ResponseTooLarge(ValueError):
-    """An answer longer than the bound read from it."""
-
-
-async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The body, read in chunks; ResponseTooLarge as soon as it passes `limit` bytes (nothing more is read)."""
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise ResponseTooLarge(f"the answer is larger than {limit} bytes")
-    return bytes(body)
 
 
 async def _error_text(response: aiohttp.ClientResponse) -> str:
@@ -100,10 +87,9 @@ async def _predict(http: aiohttp.ClientSession, endpoint: Endpoint, version: str
             if response.status != 200:
                 text = await _error_text(response)
                 raise EvaluationUnavailable(f"examples[{index}]: POST {path}: HTTP {response.status}: {text}")
-            answer = json.loads(await read_limited(response, MAX_RESPONSE_BYTES))
-    except ResponseTooLarge as err:
-        raise EvaluationUnavailable(f"examples[{index}]: POST {path}: {err}; the evaluation reads at most "
-                                    f"{MAX_RESPONSE_BYTES} bytes per answer") from None
+            answer = json.loads(await read_capped(response, MAX_RESPONSE_BYTES, "the answer"))
+    except BodyTooLarge as err:
+        raise EvaluationUnavailable(f"examples[{index}]: POST {path}: {err}") from None
     except asyncio.TimeoutError:
         raise EvaluationUnavailable(f"examples[{index}]: POST {path}: no answer within the call's time limit "
                                     f"({http.timeout.total:g}s)") from None

@@ -30,7 +30,10 @@ from llmops_operator.controllers.prompt_evaluator import EvaluationFailed, Evalu
 from llmops_operator.core import conditions as cond
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.scoring.prompt_evaluation import DatasetError, Output, parse_dataset
+from llmops_operator.k8s.capped import BodyTooLarge
+from llmops_operator.scoring.prompt_evaluation import (
+    MAX_DATASET_BYTES, DatasetError, DatasetTooLarge, Output, parse_dataset,
+)
 from llmops_operator.scoring.serving_metrics import ServingSample, safety_block
 from llmops_operator.status.promptrelease import (
     TARGET_ATTACHED, PassDecision, PromptFacts, candidate_hash, cached_evaluation, pass_decision,
@@ -41,6 +44,8 @@ from llmops_operator.status.rollout import LiveFacts
 CONFIGMAP = resource_for("v1", "ConfigMap")
 LLMOPS_ISVC = resource_for("llmops.dev/v1alpha1", "InferenceService")
 GUARDRAIL = resource_for(Guardrail.model_fields["api_version"].default, "Guardrail")
+MAX_CONFIGMAP_BYTES = 2 * MAX_DATASET_BYTES + 64 * 1024
+"""The most of a dataset ConfigMap read: its key at the bound, escaped in JSON, beside its metadata."""
 
 
 def target_attached(release: PromptRelease, target: dict[str, Any] | None) -> cond.Observed:
@@ -136,13 +141,14 @@ class PromptReleaseReconciler(Reconciler):
         return projected_release_status(obj)
 
     async def act(self, obj: PromptRelease, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
-        """Post the rollout's Event once the status that records it is written; start an evaluation attempt."""
+        """Post the rollout's Event when this pass's status records the transition (a pass whose ConfigMaps are
+        not all there yet records nothing, and decides it again); start the evaluation attempt it decided."""
         decided: PassDecision = ctx.decision
         event = decided.rollout.event
         if event is not None and "rollout" in observation.fields and obj.metadata.uid:
             await events.post(api, rollout_event(obj, *event, cond.now_rfc3339(ctx.now)))
         if decided.evaluate_at is not None:
-            self.evaluations.start(evaluation_key(obj), lambda: self._evaluate(obj, decided.evaluate_at, ctx, api),
+            self.evaluations.start(evaluation_key(obj), lambda: self._evaluate(obj, decided.evaluate_at, api),
                                    lambda: self._requeue(obj))
         return observation
 
@@ -156,7 +162,11 @@ class PromptReleaseReconciler(Reconciler):
             return list(evaluation.examples)
         ref = evaluation.dataset
         where = f"spec.evaluation.dataset: ConfigMap {ref.name!r} key {ref.key!r}"
-        config_map = await api.get_or_none(CONFIGMAP, obj.namespace, ref.name)
+        try:
+            config_map = await api.get_or_none(CONFIGMAP, obj.namespace, ref.name, max_bytes=MAX_CONFIGMAP_BYTES)
+        except BodyTooLarge:
+            raise DatasetTooLarge(f"{where}: the ConfigMap is larger than {MAX_CONFIGMAP_BYTES} bytes, more than a "
+                                  f"dataset of {MAX_DATASET_BYTES} bytes needs; an evaluation reads no more") from None
         text = ((config_map or {}).get("data") or {}).get(ref.key)
         if text is None:
             raise DatasetError(f"spec.evaluation.dataset: ConfigMap {ref.name!r} has no key {ref.key!r}")
@@ -177,7 +187,7 @@ class PromptReleaseReconciler(Reconciler):
             raise EvaluationFailed("GuardrailInvalid", f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} "
                                                        f"is invalid: {err}") from None
 
-    async def _evaluate(self, obj: PromptRelease, url: str, ctx: Context, api: ApiClient) -> Finished:
+    async def _evaluate(self, obj: PromptRelease, url: str, api: ApiClient) -> Finished:
         """The candidate's scored outputs and their length drift against the stable version's (in the worker);
         EvaluationFailed says why it could not finish."""
         canary, spec = obj.spec.rollout.canary, obj.spec

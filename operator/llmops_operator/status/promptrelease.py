@@ -9,7 +9,8 @@ Conditions (each reported on every pass):
 - Evaluated: only with spec.evaluation and a canary. True once the candidate's content has an evaluation
   result (passed or not: the gates say that); Unknown while it runs or waits to run; False with the reason
   of the last failed attempt (DatasetTooLarge, DatasetInvalid, GuardrailInvalid, ServiceUnavailable,
-  ScoringFailed, TimedOut), naming the field, until an attempt succeeds. Does not count toward Ready.
+  ScoringFailed, TimedOut, EvaluationError), naming the field, until an attempt succeeds. Does not count
+  toward Ready.
 - Ready: True when Released is True: consumers (InferenceService) may mount the versions named in
   status.stable and status.canary.
 
