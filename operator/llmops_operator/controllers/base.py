@@ -17,6 +17,8 @@ import dataclasses
 import logging
 from typing import Any, Callable, ClassVar
 
+import aiohttp
+
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
 from llmops_operator.controllers import cleanup, events
@@ -245,9 +247,14 @@ class Loop:
             body = await self.api.get_or_none(self.resource, namespace, name)
             if body is not None and not body["metadata"].get("deletionTimestamp"):
                 await self.reconcile(body)
-        except (ApiError, RetryLater) as err:
-            log.warning("%s %s/%s: requeued pass failed, the resync retries: %s", self.resource.kind, namespace,
-                        name, err)
+        except (ApiError, RetryLater, aiohttp.ClientError, asyncio.TimeoutError) as err:
+            log.warning("%s %s/%s: requeued pass failed, the resync retries: %s: %s", self.resource.kind,
+                        namespace, name, type(err).__name__, err)
+
+    async def drain(self) -> None:
+        """Wait for the requeued passes under way (before the client closes)."""
+        while self._requeued:
+            await asyncio.gather(*self._requeued, return_exceptions=True)
 
     async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         """Apply each child in order; the live objects. None (not decidable now) touches nothing."""
