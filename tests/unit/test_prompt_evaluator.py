@@ -17,7 +17,7 @@ from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, Evalua
 from llmops_operator.backends.prompt_evaluation import (
     MAX_RESPONSE_BYTES, Endpoint, EvaluationUnavailable, ScoringFailed, run_examples, score_outputs,
 )
-from llmops_operator.controllers.prompt_evaluator import EvaluationFailed, EvaluationWorker, Finished
+from llmops_operator.controllers.prompt_evaluator import AttemptFailed, EvaluationWorker, Finished
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler, evaluation_facts
 from llmops_operator.core.contract import parse
 from llmops_operator.entrypoints.prompt_scoring import score
@@ -142,7 +142,8 @@ async def test_the_scoring_process_answers_as_the_scoring_maths_does():
 
 
 async def test_a_backtracking_regex_is_stopped_and_the_loop_keeps_answering():
-    request = scoring_request(examples=[{"regex": r"(\w+\s?)+!!"}], outputs=[{"text": "ab " * 40, "outcome": "allowed"}],
+    request = scoring_request(examples=[{"regex": r"(\w+\s?)+!!"}],
+                              outputs=[{"text": "ab " * 40, "outcome": "allowed"}],
                               baseline=[{"text": "y", "outcome": "allowed"}])
     gaps, stop = [], asyncio.Event()
 
@@ -207,7 +208,7 @@ async def test_a_failure_names_its_reason_for_the_condition():
     worker, done = EvaluationWorker(), asyncio.Event()
 
     async def refused() -> Finished:
-        raise EvaluationFailed("DatasetTooLarge", "spec.evaluation.dataset: too big")
+        raise AttemptFailed("DatasetTooLarge", "spec.evaluation.dataset: too big")
 
     worker.start(("u", "h"), refused, done.set)
     await asyncio.wait_for(done.wait(), 5)

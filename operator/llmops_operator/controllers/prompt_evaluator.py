@@ -49,8 +49,8 @@ class Failure:
     """What went wrong, naming the field or the call."""
 
 
-class EvaluationFailed(Exception):
-    """Raised by an evaluation that cannot finish; carries the Failure to report."""
+class AttemptFailed(Exception):
+    """Raised by an evaluation attempt that cannot finish; carries the Failure to report."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -120,7 +120,7 @@ class EvaluationWorker:
             try:
                 entry.finished = await asyncio.wait_for(run(), self.budget_s)
                 entry.failure = None
-            except EvaluationFailed as err:
+            except AttemptFailed as err:
                 self._failed(entry, err.failure)
             except asyncio.TimeoutError:
                 self._failed(entry, Failure("TimedOut", f"the evaluation took longer than its budget of "

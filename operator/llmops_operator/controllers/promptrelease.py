@@ -26,7 +26,9 @@ from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.prompts import build_prompt_configmaps
 from llmops_operator.controllers import events
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
-from llmops_operator.controllers.prompt_evaluator import EvaluationFailed, EvaluationWorker, Finished, Key, Progress
+from llmops_operator.controllers.prompt_evaluator import (
+    AttemptFailed, EvaluationWorker, Finished, Key, Progress,
+)
 from llmops_operator.core import conditions as cond
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
@@ -179,17 +181,17 @@ class PromptReleaseReconciler(Reconciler):
             return None
         body = await api.get_or_none(GUARDRAIL, obj.namespace, ref.name)
         if body is None:
-            raise EvaluationFailed("GuardrailInvalid",
+            raise AttemptFailed("GuardrailInvalid",
                                    f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist")
         try:
             return compile_policy(parse(Guardrail, body).spec)
         except InvalidSpec as err:
-            raise EvaluationFailed("GuardrailInvalid", f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} "
+            raise AttemptFailed("GuardrailInvalid", f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} "
                                                        f"is invalid: {err}") from None
 
     async def _evaluate(self, obj: PromptRelease, url: str, api: ApiClient) -> Finished:
         """The candidate's scored outputs and their length drift against the stable version's (in the worker);
-        EvaluationFailed says why it could not finish."""
+        AttemptFailed says why it could not finish."""
         canary, spec = obj.spec.rollout.canary, obj.spec
         endpoint = Endpoint(url=url, model=spec.target.name)
         try:
@@ -203,7 +205,7 @@ class PromptReleaseReconciler(Reconciler):
                 "examples": [e.wire() for e in examples], "policy": policy,
                 "outputs": [_wire(o) for o in outputs], "baseline": [_wire(o) for o in baseline]})
         except (DatasetError, EvaluationUnavailable, ScoringFailed) as err:
-            raise EvaluationFailed(err.reason, str(err)) from None
+            raise AttemptFailed(err.reason, str(err)) from None
         return Finished(EvaluationResult.model_validate(scored["evaluation"], by_alias=True, by_name=False),
                         PromptDrift.model_validate(scored["drift"], by_alias=True, by_name=False))
 

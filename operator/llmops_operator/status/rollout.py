@@ -102,7 +102,7 @@ class Decision:
     weight: int
     """The candidate's percent of traffic."""
     rollout: RolloutStatus
-    action: Action = Action.HOLD
+    action: Action
     """What this pass does; `rollout.message` says the same for a person."""
     event: tuple[str, str] | None = None
     """(reason, message) of a Kubernetes Event to post: only on a transition to Promoted, RolledBack or
