@@ -71,6 +71,8 @@ def apart(tmp_path_factory):
 async def slow_service(delay: float):
     """Answers every predict after `delay` seconds with the forced version, as the guardrail transformer does."""
     async def predict(request: web.Request) -> web.Response:
+        if not request.headers.get("x-llmops-evaluation-token"):
+            return web.Response(status=403, text="forced without the evaluation token")
         await asyncio.sleep(delay)
         version = request.headers["x-llmops-prompt-version"]
         return web.json_response({"predictions": [{"version": version, "text": "it is 4"}]})

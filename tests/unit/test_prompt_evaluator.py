@@ -14,6 +14,7 @@ from aiohttp import web
 
 from llmops_operator.api.v1alpha1 import PromptRelease
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift
+from llmops_operator.builders.prompts import evaluation_token
 from llmops_operator.backends.prompt_evaluation import (
     MAX_RESPONSE_BYTES, Endpoint, EvaluationUnavailable, ScoringFailed, run_examples, score_outputs,
 )
@@ -258,3 +259,21 @@ def _ctx(**fields):
     from llmops_operator.core.contract import Context
 
     return Context(**{**Context.default().__dict__, "now": NOW, **fields})
+
+
+def test_the_routing_holds_the_evaluation_token_only_while_the_candidate_is_evaluated():
+    obj = release(evaluating_status())
+    rec, ctx = PromptReleaseReconciler(), _ctx()
+    token = evaluation_token(obj, ctx.settings.evaluation_key)
+
+    def routing_token(facts: PromptFacts) -> str | None:
+        routed = rec.children(obj, _ctx(settings=ctx.settings, decision=rec.decide(obj, facts, ctx)), {})[-1]
+        return json.loads(routed["data"]["routing.json"]).get("evaluationToken")
+
+    assert token and routing_token(PromptFacts()) == token
+    result = EvaluationResult(version="v2", hash=candidate_hash(obj), score=1.0, safety=1.0, examples=1)
+    assert routing_token(PromptFacts(evaluation=result)) is None
+    assert evaluation_token(obj, "another key") != token
+    offline = parse(PromptRelease, {**obj.model_dump(by_alias=True, exclude_none=True, mode="json"),
+                                    "metadata": {"name": "chat", "namespace": "ml"}})
+    assert evaluation_token(offline, ctx.settings.evaluation_key) is None  # `llmops render` shows no token

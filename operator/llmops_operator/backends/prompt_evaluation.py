@@ -1,8 +1,9 @@
 """Runs a prompt version's evaluation examples through the target service with the version forced.
 
 Each example is one v1 predict request to the InferenceService's URL carrying the header
-`x-llmops-prompt-version` (builders/prompts.FORCE_HEADER), so the guardrail transformer renders that version
-even while it has weight 0 in the routing. The answer's `version` is checked: a service whose routing does
+`x-llmops-prompt-version` (builders/prompts.FORCE_HEADER) and the routing's evaluation token
+(`x-llmops-evaluation-token`), so the guardrail transformer renders that version even while it has weight 0
+in the routing. The answer's `version` is checked: a service whose routing does
 not (yet) hold the version answers with another one, and the evaluation is reported as not done rather
 than scored on the wrong prompt.
 
@@ -24,7 +25,7 @@ import aiohttp
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample
 from llmops_operator.guardrails.verdict import BLOCKED
 from llmops_operator.scoring.prompt_evaluation import Output
-from llmops_operator.builders.prompts import FORCE_HEADER
+from llmops_operator.builders.prompts import FORCE_HEADER, TOKEN_HEADER
 from llmops_operator.k8s.capped import BodyTooLarge, read_capped
 
 CALL_TIMEOUT_S = 60.0
@@ -60,6 +61,8 @@ class Endpoint:
     """Base URL of the InferenceService (its status.url)."""
     model: str
     """Model name in the v1 path (the KServe InferenceService's name)."""
+    token: str | None = None
+    """The routing's evaluation token, sent as TOKEN_HEADER: without it the runtime ignores FORCE_HEADER."""
 
 
 def output_of(prediction: Any, version: str, index: int) -> Output:
@@ -83,7 +86,8 @@ async def _predict(http: aiohttp.ClientSession, endpoint: Endpoint, version: str
     body = {"instances": [{"variables": dict(example.variables)}]}
     path = f"{endpoint.url.rstrip('/')}/v1/models/{endpoint.model}:predict"
     try:
-        async with http.post(path, json=body, headers={FORCE_HEADER: version}) as response:
+        headers = {FORCE_HEADER: version, **({TOKEN_HEADER: endpoint.token} if endpoint.token else {})}
+        async with http.post(path, json=body, headers=headers) as response:
             if response.status != 200:
                 text = await _error_text(response)
                 raise EvaluationUnavailable(f"examples[{index}]: POST {path}: HTTP {response.status}: {text}")

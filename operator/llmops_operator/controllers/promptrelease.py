@@ -23,7 +23,7 @@ from llmops_operator.backends.prompt_evaluation import (
     Endpoint, EvaluationUnavailable, ScoringFailed, run_examples, score_outputs,
 )
 from llmops_operator.builders.guardrail_policy import compile_policy
-from llmops_operator.builders.prompts import build_prompt_configmaps
+from llmops_operator.builders.prompts import build_prompt_configmaps, evaluation_token
 from llmops_operator.controllers import events
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
 from llmops_operator.controllers.prompt_evaluator import (
@@ -41,7 +41,7 @@ from llmops_operator.status.promptrelease import (
     TARGET_ATTACHED, PassDecision, PromptFacts, candidate_hash, cached_evaluation, pass_decision,
     projected_release_status, release_observation,
 )
-from llmops_operator.status.rollout import LiveFacts
+from llmops_operator.status.rollout import Action, LiveFacts
 
 CONFIGMAP = resource_for("v1", "ConfigMap")
 LLMOPS_ISVC = resource_for("llmops.dev/v1alpha1", "InferenceService")
@@ -132,8 +132,12 @@ class PromptReleaseReconciler(Reconciler):
         return pass_decision(obj, facts, ctx.now)
 
     def children(self, obj: PromptRelease, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+        """The ConfigMaps of the decided split; the routing holds the evaluation token while the candidate is
+        evaluated, and only then."""
         decided = ctx.decision or pass_decision(obj, None, ctx.now)
-        return build_prompt_configmaps(obj, decided.rollout.routes)
+        evaluating = decided.rollout.action is Action.EVALUATE
+        token = evaluation_token(obj, ctx.settings.evaluation_key) if evaluating else None
+        return build_prompt_configmaps(obj, decided.rollout.routes, token)
 
     def status(self, obj: PromptRelease, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
@@ -150,7 +154,7 @@ class PromptReleaseReconciler(Reconciler):
         if event is not None and "rollout" in observation.fields and obj.metadata.uid:
             await events.post(api, rollout_event(obj, *event, cond.now_rfc3339(ctx.now)))
         if decided.evaluate_at is not None:
-            self.evaluations.start(evaluation_key(obj), lambda: self._evaluate(obj, decided.evaluate_at, api),
+            self.evaluations.start(evaluation_key(obj), lambda: self._evaluate(obj, decided.evaluate_at, ctx, api),
                                    lambda: self._requeue(obj))
         return observation
 
@@ -189,11 +193,11 @@ class PromptReleaseReconciler(Reconciler):
             raise AttemptFailed("GuardrailInvalid", f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} "
                                                        f"is invalid: {err}") from None
 
-    async def _evaluate(self, obj: PromptRelease, url: str, api: ApiClient) -> Finished:
+    async def _evaluate(self, obj: PromptRelease, url: str, ctx: Context, api: ApiClient) -> Finished:
         """The candidate's scored outputs and their length drift against the stable version's (in the worker);
         AttemptFailed says why it could not finish."""
         canary, spec = obj.spec.rollout.canary, obj.spec
-        endpoint = Endpoint(url=url, model=spec.target.name)
+        endpoint = Endpoint(url=url, model=spec.target.name, token=evaluation_token(obj, ctx.settings.evaluation_key))
         try:
             examples = await self._examples(obj, api)
             policy = await self._policy(obj, api)

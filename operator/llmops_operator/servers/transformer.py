@@ -43,7 +43,7 @@ from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, OUTCOME_ORDER, REDACTED
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers import protocol
-from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError
+from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError, allowed_parameters
 
 log = logging.getLogger("llmops.guardrails.transformer")
 
@@ -220,7 +220,7 @@ class GuardrailTransformer(kserve.Model):
             except PromptError as err:
                 raise InvalidInput(f"instances[{index}].{err} (prompt version {version.version})") from None
             jobs.append({"prompt": prompt, "version": version.version,
-                         "parameters": [version.parameters, instance.parameters]})
+                         "parameters": [version.parameters, allowed_parameters(instance.parameters, version)]})
         return jobs
 
     def _release(self) -> Any:
