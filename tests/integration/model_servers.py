@@ -54,10 +54,11 @@ def write_policy(path: Path) -> Path:
     return path
 
 
-def write_release(root: Path, weights: list[tuple[str, int]] | None = None) -> tuple[Path, Path]:
+def write_release(root: Path, weights: list[tuple[str, int]] | None = None,
+                  token: str | None = None) -> tuple[Path, Path]:
     """The example release's version files and routing table as the transformer mounts them; `weights` overrides
-    the routing the release's own rollout gives."""
-    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"), weights)
+    the routing the release's own rollout gives; `token` is the evaluation token (a candidate under evaluation)."""
+    *versions, routing = build_prompt_configmaps(example(PromptRelease, "promptrelease.yaml"), weights, token)
     for config_map in versions:
         target = root / "versions" / json.loads(config_map["data"][PROMPT_KEY])["version"]
         target.mkdir(parents=True)
@@ -122,9 +123,10 @@ def transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str],
         server.stop()
 
 
-def release_env(tmp: Path, name: str, weights: list[tuple[str, int]] | None = None) -> dict[str, str]:
+def release_env(tmp: Path, name: str, weights: list[tuple[str, int]] | None = None,
+                token: str | None = None) -> dict[str, str]:
     """What a transformer serving the example release needs: the policy, the versions and the routing table."""
-    versions, routing = write_release(tmp / name, weights)
+    versions, routing = write_release(tmp / name, weights, token)
     return {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(tmp / f"policy-{name}.json")),
             "LLMOPS_PROMPT_DIR": str(versions), "LLMOPS_PROMPT_ROUTING": str(routing)}
 

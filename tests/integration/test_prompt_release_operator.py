@@ -53,6 +53,8 @@ def test_a_canary_is_promoted_then_rolled_back_on_request(kube, operator, namesp
     body["spec"]["rollbackTo"] = "v1"
     kube.apply(body, namespace)
     eventually(lambda: routes(kube, namespace) == [("v1", 100)], timeout=30, what="rolled back to v1")
+    # The pass applies the routing before it writes the status that records it: wait for that write.
+    eventually(lambda: state(kube, namespace) == "RolledBack", timeout=30, what="status reports the rollback")
     status = kube.get(PRELS, namespace, "chat")["status"]
     assert (status["phase"], status["rollout"]["state"]) == ("RolledBack", "RolledBack")
     assert sorted(rollout_events(kube, namespace)) == ["Promoted", "RollbackRequested"]

@@ -1,8 +1,9 @@
 """A PromptRelease candidate evaluated through a real guardrail transformer while it has weight 0.
 
 The transformer (a KServe model server in front of a tiny GPT-2 predictor, as in test_serving.py) mounts the
-example release with the routing the rollout gives a candidate under evaluation: v1 100%, v2 0%. The
-operator's evaluation client forces v2 with x-llmops-prompt-version; ordinary requests never reach it.
+example release with the routing the rollout gives a candidate under evaluation: v1 100%, v2 0%, and the
+evaluation token. The operator's evaluation client forces v2 with x-llmops-prompt-version and the token;
+ordinary requests never reach it, nor do requests that force it without the token.
 Skipped without kserve or torch.
 """
 
@@ -29,19 +30,20 @@ from llmops_operator.backends.prometheus import parse_exposition  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+TOKEN = "0123456789abcdef0123456789abcdef"
 EXAMPLES = [EvaluationExample(variables={"product": "llmops", "question": q}, contains="the")
             for q in ("What is a canary?", "What is a prompt?", "Why roll back?")]
 
 
 @pytest.fixture(scope="module")
 def evaluating(serving_dir, predictor):
-    env = release_env(serving_dir, "evaluating", [("v1", 100), ("v2", 0)])  # v2 being evaluated
+    env = release_env(serving_dir, "evaluating", [("v1", 100), ("v2", 0)], TOKEN)  # v2 being evaluated
     with transformer(serving_dir, "evaluating", predictor, env) as url:
         yield url
 
 
 def test_a_weight_zero_candidate_answers_only_when_forced(evaluating):
-    endpoint = Endpoint(url=evaluating, model=MODEL)
+    endpoint = Endpoint(url=evaluating, model=MODEL, token=TOKEN)
     outputs = asyncio.run(run_examples(endpoint, "v2", EXAMPLES))
     assert len(outputs) == 3 and all(o.outcome in ("allowed", "redacted", "blocked") for o in outputs)
     result = summarise("v2", "h", EXAMPLES, outputs, "rougeL", "t")
@@ -55,6 +57,9 @@ def test_a_weight_zero_candidate_answers_only_when_forced(evaluating):
 
     with pytest.raises(EvaluationUnavailable, match="answered with version 'v1', not 'v9'"):
         asyncio.run(run_examples(endpoint, "v9", EXAMPLES[:1]))
+    for guess in (None, "not-the-token"):
+        with pytest.raises(EvaluationUnavailable, match="answered with version 'v1', not 'v2'"):
+            asyncio.run(run_examples(Endpoint(url=evaluating, model=MODEL, token=guess), "v2", EXAMPLES[:1]))
 
     scraped = asyncio.run(scrape(evaluating, time.time()))
     facts = live_facts(parse_exposition(scraped.text), "v2", {})

@@ -124,3 +124,32 @@ def test_a_full_verdict_lists_the_first_hundred_hits_and_how_many_there_were():
 ])
 def test_the_callers_request_id_is_kept_when_it_is_a_short_token(headers, kept):
     assert (request_id_of(headers) == "abc-123") == kept and request_id_of(headers)
+
+
+async def test_a_caller_cannot_raise_max_tokens_above_the_prompt_version_s(tmp_path):
+    from llmops_operator.api.v1alpha1 import PromptRelease
+    from llmops_operator.builders.prompts import PROMPT_KEY, ROUTING_KEY, build_prompt_configmaps
+    from llmops_operator.core.contract import parse
+    from llmops_operator.servers.prompt_routing import MountedPrompts
+    from llmops_operator.servers.transformer import GuardrailTransformer
+
+    release = parse(PromptRelease, {"apiVersion": "llmops.dev/v1alpha1", "kind": "PromptRelease",
+                                    "metadata": {"name": "chat", "namespace": "ml"},
+                                    "spec": {"versions": [{"name": "v1", "template": "Q: {{ q }}",
+                                                           "parameters": {"maxTokens": 64}}],
+                                             "rollout": {"stable": "v1"}}})
+    version, routing = build_prompt_configmaps(release)
+    (tmp_path / "versions" / "v1").mkdir(parents=True)
+    (tmp_path / "versions" / "v1" / PROMPT_KEY).write_text(version["data"][PROMPT_KEY])
+    (tmp_path / ROUTING_KEY).write_text(routing["data"][ROUTING_KEY])
+    model = GuardrailTransformer("m", prompts=MountedPrompts(tmp_path / "versions", tmp_path / ROUTING_KEY))
+    [job] = await model.preprocess({"instances": [{"variables": {"q": "hi"}, "parameters": {"maxTokens": 100000}}]})
+    assert protocol_body(job)["max_tokens"] == 64
+    [job] = await model.preprocess({"instances": [{"variables": {"q": "hi"}, "parameters": {"maxTokens": 8}}]})
+    assert protocol_body(job)["max_tokens"] == 8
+
+
+def protocol_body(job: dict) -> dict:
+    from llmops_operator.servers import protocol
+
+    return protocol.completion_request("m", job["prompt"], *job["parameters"])

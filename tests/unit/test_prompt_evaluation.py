@@ -17,17 +17,18 @@ from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExam
 from llmops_operator.backends.prompt_evaluation import EvaluationUnavailable, output_of
 from llmops_operator.core.contract import Context, parse
 from llmops_operator.controllers.promptrelease import (
-    PromptReleaseReconciler, checked, live_facts, rollout_event, target_attached,
+    PromptReleaseReconciler, live_facts, rollout_event, target_attached,
 )
+from llmops_operator.entrypoints.prompt_scoring import checked
 from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
 from llmops_operator.scoring.prompt_evaluation import (
     DatasetError, Output, example_score, length_drift, parse_dataset, summarise,
 )
 from llmops_operator.backends.prometheus import parse_exposition
-from llmops_operator.builders.prompts import FORCE_HEADER
-from llmops_operator.servers.prompt_routing import Route, Routing, pick_version
+from llmops_operator.builders.prompts import FORCE_HEADER, TOKEN_HEADER
+from llmops_operator.servers.prompt_routing import PromptVersion, Route, Routing, allowed_parameters, pick_version
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
-from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, planned_routes, release_observation
+from llmops_operator.status.promptrelease import PromptFacts, candidate_hash, release_observation
 from llmops_operator.status.rollout import LiveFacts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,10 +113,30 @@ def test_a_prediction_of_another_version_is_not_scored():
 
 
 def test_the_force_header_picks_a_routed_version_even_at_weight_zero():
-    routing = Routing(strategy="sticky", routes=(Route("v1", 100), Route("v2", 0)), sticky_key="x-user-id")
-    assert pick_version(routing, {FORCE_HEADER: "v2", "x-user-id": "u"}) == "v2"
-    assert pick_version(routing, {"X-LLMOps-Prompt-Version": "v2"}) == "v2"
-    assert pick_version(routing, {FORCE_HEADER: "v9", "x-user-id": "u"}) == "v1"
+    routing = Routing(strategy="sticky", routes=(Route("v1", 100), Route("v2", 0)), sticky_key="x-user-id",
+                      evaluation_token="t0k")
+    assert pick_version(routing, {FORCE_HEADER: "v2", TOKEN_HEADER: "t0k", "x-user-id": "u"}) == "v2"
+    assert pick_version(routing, {"X-LLMOps-Prompt-Version": "v2", "X-LLMOps-Evaluation-Token": "t0k"}) == "v2"
+    assert pick_version(routing, {FORCE_HEADER: "v9", TOKEN_HEADER: "t0k", "x-user-id": "u"}) == "v1"
+
+
+@pytest.mark.parametrize("headers, token", [
+    ({FORCE_HEADER: "v2", "x-user-id": "u"}, "t0k"),  # no token
+    ({FORCE_HEADER: "v2", TOKEN_HEADER: "guess", "x-user-id": "u"}, "t0k"),  # a wrong one
+    ({FORCE_HEADER: "v2", TOKEN_HEADER: "t0k", "x-user-id": "u"}, None),  # nothing is being evaluated
+])
+def test_a_caller_without_the_evaluation_token_cannot_select_an_unvetted_version(headers, token):
+    routing = Routing(strategy="sticky", routes=(Route("v1", 100), Route("v2", 0)), sticky_key="x-user-id",
+                      evaluation_token=token)
+    assert pick_version(routing, headers) == "v1"
+
+
+def test_a_caller_cannot_raise_max_tokens_above_the_version_s():
+    version = PromptVersion(version="v1", template="x", parameters={"maxTokens": 256, "temperature": 0.7})
+    assert allowed_parameters({"maxTokens": 100_000, "temperature": 0.1}, version) == {
+        "maxTokens": 256, "temperature": 0.1}
+    assert allowed_parameters({"maxTokens": 8}, version) == {"maxTokens": 8}
+    assert allowed_parameters({}, version) == {}
 
 
 def test_live_facts_count_the_candidate_only():
@@ -188,7 +209,7 @@ def test_an_unsafe_candidate_is_rolled_back_and_stays_out():
 
 def test_rollback_to_changes_the_routes_without_waiting():
     obj = gated(rollbackTo="v1")
-    assert planned_routes(obj) == [("v1", 100)]
+    assert routing_of(obj) == [("v1", 100)]
     status = passes(obj, PromptFacts())
     assert status["rollout"]["state"] == "RolledBack" and status["phase"] == "RolledBack"
 

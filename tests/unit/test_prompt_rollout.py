@@ -8,7 +8,7 @@ import pytest
 
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
 from llmops_operator.api.v1alpha1.promptrelease_rollout import AnalysisSpec, CanarySpec, RolloutStatus
-from llmops_operator.status.rollout import LiveFacts, RolloutInput, decide, gate
+from llmops_operator.status.rollout import Action, LiveFacts, RolloutInput, decide, gate
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 HASH = "abc12345"
@@ -103,8 +103,13 @@ TABLE = [
      [("v1", 100)], "RolledBack", None, "RollbackRequested"),
     ("removing rollbackTo starts the rollout over",
      given(evaluates=False, previous=RolloutStatus(state="RolledBack", candidate="v2", candidate_hash=HASH,
+                                                   reason="RollbackRequested",
                                                    message="spec.rollbackTo: version 'v1' serves all traffic"),
            live=HEALTHY), [("v1", 90), ("v2", 10)], "Progressing", 0, None),
+    ("a gate's rollback stays whatever its message says",
+     given(evaluates=False, previous=RolloutStatus(state="RolledBack", candidate="v2", candidate_hash=HASH,
+                                                   reason="Rollback", message="spec.rollbackTo: looks requested"),
+           live=HEALTHY), [("v1", 100)], "RolledBack", None, None),
 ]
 
 
@@ -168,3 +173,30 @@ def test_gates_are_shaped_like_analysis_run_results():
 ])
 def test_a_gate_compares_with_its_bound(value, threshold, minimum, phase):
     assert gate("m", value, threshold, minimum).phase == phase
+
+
+@pytest.mark.parametrize("rollout_input, action", [
+    (given(canary=None), Action.SERVE_STABLE),
+    (given(), Action.EVALUATE),
+    (given(evaluation=evaluated(score=0.4)), Action.REJECT),
+    (given(evaluation=evaluated(), previous=progressing(0, 5, 0), live=HEALTHY), Action.HOLD),
+    (given(evaluation=evaluated(), previous=progressing(0, 20, 0), live=HEALTHY), Action.STEP),
+    (given(evaluation=evaluated(), previous=progressing(1, 20, 0), live=HEALTHY), Action.PROMOTE),
+    (given(evaluation=evaluated(), previous=progressing(0, 1, 0), live=LiveFacts(candidate_safety=0.5)),
+     Action.ROLLBACK),
+    (given(rollback_to="v1"), Action.ROLLBACK_REQUESTED),
+    (given(previous=progressing(1, 20, 0, state="Promoted")), Action.KEEP),
+])
+def test_the_decision_is_a_typed_action_recorded_as_the_rollout_reason(rollout_input, action):
+    decision = decide(rollout_input)
+    assert decision.action is action
+    assert decision.rollout.reason == (action.value if action is not Action.KEEP else None)
+
+
+def test_a_requested_rollback_is_announced_once_per_target():
+    first = decide(given(rollback_to="v1", previous=progressing(0, 1, 0)))
+    again = decide(RolloutInput(**{**given(rollback_to="v1").__dict__, "previous": first.rollout,
+                                   "previous_stable": "v1"}))
+    other = decide(RolloutInput(**{**given(rollback_to="v2").__dict__, "previous": first.rollout,
+                                   "previous_stable": "v1"}))
+    assert first.event[0] == "RollbackRequested" and again.event is None and other.event[0] == "RollbackRequested"

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmops_operator.backends.capped import BodyTooLarge, read_text_capped
+from llmops_operator.k8s.capped import BodyTooLarge, read_text_capped
 from llmops_operator.scoring.serving_metrics import ServingSample
 
 log = logging.getLogger("llmops.metrics")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -14,6 +16,9 @@ PROMPT_KEY = "prompt.json"
 ROUTING_KEY = "routing.json"
 FORCE_HEADER = "x-llmops-prompt-version"
 """The header that makes the guardrail runtime serve one named version (the operator's evaluation sends it)."""
+TOKEN_HEADER = "x-llmops-evaluation-token"
+"""Proof that FORCE_HEADER comes from the operator: the runtime honours a forced version only when this header
+carries the routing's evaluationToken, which the routing holds only while a candidate is evaluated."""
 
 
 def prompt_document(version: PromptVersion) -> dict[str, Any]:
@@ -75,17 +80,31 @@ def build_version_configmap(release: PromptRelease, version: str) -> dict[str, A
     }
 
 
-def routing_document(release: PromptRelease, routes: Routes | None = None) -> dict[str, Any]:
+def evaluation_token(release: PromptRelease, key: str) -> str | None:
+    """The token that lets the operator force the candidate during its evaluation: an HMAC, under the operator's
+    key, of the release's uid and the candidate's content. None offline (no uid) or without a candidate."""
+    canary = release.spec.rollout.canary
+    if canary is None or not release.metadata.uid:
+        return None
+    message = f"{release.metadata.uid}/{canary.version}/{version_hash(release.spec.version(canary.version))}"
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def routing_document(release: PromptRelease, routes: Routes | None = None,
+                     token: str | None = None) -> dict[str, Any]:
     rollout = release.spec.rollout
     routes = [{"version": version, "configMap": version_configmap_name(release, version), "weight": weight}
               for version, weight in (routes or served_versions(release))]
     document: dict[str, Any] = {"strategy": rollout.strategy, "routes": routes}
     if rollout.strategy == "sticky":
         document["stickyKey"] = rollout.sticky_key
+    if token is not None:
+        document["evaluationToken"] = token
     return document
 
 
-def build_routing_configmap(release: PromptRelease, routes: Routes | None = None) -> dict[str, Any]:
+def build_routing_configmap(release: PromptRelease, routes: Routes | None = None,
+                            token: str | None = None) -> dict[str, Any]:
     """The traffic split; a stable name, so a weight change reaches mounted pods without a restart."""
     return {
         "apiVersion": "v1",
@@ -95,14 +114,18 @@ def build_routing_configmap(release: PromptRelease, routes: Routes | None = None
             "namespace": release.namespace,
             "labels": labels.child_labels(release, "prompt-routing"),
         },
-        "data": {ROUTING_KEY: json.dumps(routing_document(release, routes), sort_keys=True, separators=(",", ":"))},
+        "data": {ROUTING_KEY: json.dumps(routing_document(release, routes, token), sort_keys=True,
+                                         separators=(",", ":"))},
     }
 
 
-def build_prompt_configmaps(release: PromptRelease, routes: Routes | None = None) -> list[dict[str, Any]]:
+def build_prompt_configmaps(release: PromptRelease, routes: Routes | None = None,
+                            token: str | None = None) -> list[dict[str, Any]]:
     """The served versions' ConfigMaps (stable, then candidate) and the routing ConfigMap last.
 
-    `routes` is the rollout's decision (status/prompt_routes.py); by default the split the spec states.
+    `routes` is the rollout's decision (status/rollout.py); by default the split the spec states. `token`: the
+    evaluation token, while the candidate is evaluated.
     """
     routes = routes or served_versions(release)
-    return [*(build_version_configmap(release, v) for v, _ in routes), build_routing_configmap(release, routes)]
+    return [*(build_version_configmap(release, v) for v, _ in routes),
+            build_routing_configmap(release, routes, token)]

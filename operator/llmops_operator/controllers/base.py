@@ -13,7 +13,11 @@ message (status/kstatus.py). It is then retried with exponential backoff, capped
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+import dataclasses
+import logging
+from typing import Any, Callable, ClassVar
+
+import aiohttp
 
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
@@ -47,6 +51,8 @@ def backoff_delay(failures: int) -> float:
     """Seconds before retrying after `failures` consecutive failed passes (1, 2, ...)."""
     return min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_CAP)
 
+log = logging.getLogger("llmops.loop")
+
 
 class Reconciler:
     """Per-kind behaviour. Subclasses override the pure pieces; the loop lives in `Loop`."""
@@ -58,6 +64,11 @@ class Reconciler:
     """llmops.dev kinds `references` may name; their changes re-reconcile the objects naming them."""
     has_finalizer: ClassVar[bool] = False
     """True where something outside Kubernetes must be cleaned on delete (see `finalize`)."""
+    observes_first: ClassVar[bool] = False
+    """True where what is measured decides the children (a canary's traffic split): the loop runs observe() before
+    it builds the children (with no live children), then `decide`, and builds the children from that decision."""
+    requeue: Callable[[str, str], None] | None = None
+    """Set by the loop: run a pass over (namespace, name) soon, for work that finishes outside a pass."""
 
     def check(self, obj: Resource, ctx: Context) -> None:
         """Validation that needs configuration (the price catalog, settings); raise InvalidSpec."""
@@ -83,6 +94,11 @@ class Reconciler:
 
     async def observe(self, obj: Resource, live: list[dict[str, Any]], ctx: Context, api: ApiClient) -> Any:
         """Facts from outside systems (Milvus, Feast, metrics) the status needs; None by default."""
+        return None
+
+    def decide(self, obj: Resource, facts: Any, ctx: Context) -> Any:
+        """This pass's decision from the facts (pure, a typed value), made once per pass and handed to children(),
+        status() and act() as `ctx.decision`. None by default."""
         return None
 
     def status(self, obj: Resource, live: list[dict[str, Any]], facts: Any, ctx: Context,
@@ -143,6 +159,8 @@ class Loop:
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[str, int] = {}
         self._cleanup_api_failures: dict[str, int] = {}
+        self._requeued: set[asyncio.Task[None]] = set()
+        reconciler.requeue = self.requeue
 
     def context(self) -> Context:
         return Context(settings=self.settings, catalog=self.settings.catalog)
@@ -202,16 +220,41 @@ class Loop:
         except InvalidSpec as err:
             return invalid_observation(str(err))
         refs = await self.fetch_references(obj)
-        children = self.reconciler.children(obj, ctx, refs)
+        reconciler = self.reconciler
+        facts = await reconciler.observe(obj, [], ctx, self.api) if reconciler.observes_first else None
+        ctx = dataclasses.replace(ctx, decision=reconciler.decide(obj, facts, ctx))
+        children = reconciler.children(obj, ctx, refs)
         live = await self._apply(body, children)
         if prune and children is not None:
             try:
                 await self._prune(body, obj, children)
             except ApiError as err:
                 raise PassError(classify(err)) from err
-        facts = await self.reconciler.observe(obj, live, ctx, self.api)
-        observation = self.reconciler.status(obj, live, facts, ctx, refs)
-        return await self.reconciler.act(obj, observation, ctx, self.api)
+        if not reconciler.observes_first:
+            facts = await reconciler.observe(obj, live, ctx, self.api)
+        observation = reconciler.status(obj, live, facts, ctx, refs)
+        return await reconciler.act(obj, observation, ctx, self.api)
+
+    def requeue(self, namespace: str, name: str) -> None:
+        """Run a pass over the object soon, outside any handler (a worker finished); the resync timer stays the
+        safety net if this one fails."""
+        task = asyncio.get_running_loop().create_task(self._reconcile_named(namespace, name))
+        self._requeued.add(task)
+        task.add_done_callback(self._requeued.discard)
+
+    async def _reconcile_named(self, namespace: str, name: str) -> None:
+        try:
+            body = await self.api.get_or_none(self.resource, namespace, name)
+            if body is not None and not body["metadata"].get("deletionTimestamp"):
+                await self.reconcile(body)
+        except (ApiError, RetryLater, aiohttp.ClientError, asyncio.TimeoutError) as err:
+            log.warning("%s %s/%s: requeued pass failed, the resync retries: %s: %s", self.resource.kind,
+                        namespace, name, type(err).__name__, err)
+
+    async def drain(self) -> None:
+        """Wait for the requeued passes under way (before the client closes)."""
+        while self._requeued:
+            await asyncio.gather(*self._requeued, return_exceptions=True)
 
     async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         """Apply each child in order; the live objects. None (not decidable now) touches nothing. An observe-only

@@ -150,6 +150,8 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
+        for loop in getattr(memo, "loops", {}).values():
+            await loop.drain()
         if getattr(memo, "api", None) is not None:
             await memo.api.close()
 

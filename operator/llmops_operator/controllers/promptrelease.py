@@ -1,10 +1,14 @@
-"""PromptRelease controller: version and routing ConfigMaps, the candidate's evaluation, the canary decision.
+"""PromptRelease controller: version and routing ConfigMaps, the canary decision, the candidate's evaluation.
 
-children(): the ConfigMaps for the split the last status decided (status/promptrelease.planned_routes).
-observe(): the target InferenceService, the candidate's offline evaluation (once per content hash) and the
-live per-version metrics; then the pure decision (status/rollout.py) of this pass. When the decision moves
-traffic (a step, a promotion, a rollback) the routing ConfigMap is applied at once rather than on the next
-pass, and a Kubernetes Event says why. status(): the same decision, reduced to status.
+One pass, in the loop's order for a kind whose children follow what is measured (`observes_first`):
+- observe(): facts only: the target InferenceService, its live per-version metrics, and how the candidate's
+  evaluation stands in the worker (controllers/prompt_evaluator.py);
+- decide(): the pass's one decision (status/promptrelease.pass_decision): the rollout, and whether an
+  evaluation attempt starts;
+- children(): the version ConfigMaps and the routing ConfigMap for that decision's split;
+- status(): the same decision reduced to status;
+- act(): the rollout's Event (controllers/events) and the start of an evaluation attempt, which runs in the
+  worker, never inside the pass.
 """
 
 from __future__ import annotations
@@ -13,33 +17,37 @@ import time
 from typing import Any
 
 from llmops_operator.api.v1alpha1 import Guardrail
-from llmops_operator.api.v1alpha1.promptrelease import (
-    EvaluationExample, EvaluationResult, PromptDrift, PromptRelease,
-)
+from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift, PromptRelease
 from llmops_operator.backends import prometheus as metrics_backend
-from llmops_operator.backends.prompt_evaluation import Endpoint, EvaluationUnavailable, run_examples
+from llmops_operator.backends.prompt_evaluation import (
+    Endpoint, EvaluationUnavailable, ScoringFailed, run_examples, score_outputs,
+)
 from llmops_operator.builders.guardrail_policy import compile_policy
-from llmops_operator.builders.prompts import build_prompt_configmaps, build_routing_configmap
+from llmops_operator.builders.prompts import build_prompt_configmaps, evaluation_token
 from llmops_operator.controllers import events
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs, parse
-from llmops_operator.controllers.children import apply_child
-from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
+from llmops_operator.controllers.prompt_evaluator import (
+    AttemptFailed, EvaluationWorker, Finished, Key, Progress,
+)
+from llmops_operator.core import conditions as cond
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
+from llmops_operator.k8s.capped import BodyTooLarge
 from llmops_operator.scoring.prompt_evaluation import (
-    DatasetError, Output, length_drift, parse_dataset, summarise,
+    MAX_DATASET_BYTES, DatasetError, DatasetTooLarge, Output, parse_dataset,
 )
 from llmops_operator.scoring.serving_metrics import ServingSample, safety_block
-from llmops_operator.core import conditions as cond
-from llmops_operator.core.contract import owner_body
 from llmops_operator.status.promptrelease import (
-    TARGET_ATTACHED, PromptFacts, cached_evaluation, candidate_hash, decision_of, planned_routes,
+    TARGET_ATTACHED, PassDecision, PromptFacts, candidate_hash, cached_evaluation, pass_decision,
     projected_release_status, release_observation,
 )
-from llmops_operator.status.rollout import EVALUATING, LiveFacts
+from llmops_operator.status.rollout import Action, LiveFacts
 
 CONFIGMAP = resource_for("v1", "ConfigMap")
 LLMOPS_ISVC = resource_for("llmops.dev/v1alpha1", "InferenceService")
+GUARDRAIL = resource_for(Guardrail.model_fields["api_version"].default, "Guardrail")
+MAX_CONFIGMAP_BYTES = 2 * MAX_DATASET_BYTES + 64 * 1024
+"""The most of a dataset ConfigMap read: its key at the bound, escaped in JSON, beside its metadata."""
 
 
 def target_attached(release: PromptRelease, target: dict[str, Any] | None) -> cond.Observed:
@@ -72,106 +80,139 @@ def rollout_event(release: PromptRelease, reason: str, message: str, now: str) -
                         "Normal" if reason == "Promoted" else "Warning", now)
 
 
+def evaluation_key(release: PromptRelease) -> Key:
+    return (release.metadata.uid or f"{release.namespace}/{release.name}", candidate_hash(release) or "")
+
+
+def evaluation_facts(progress: Progress, max_running: int) -> dict[str, Any]:
+    """PromptFacts' evaluation fields from how the worker's attempt stands."""
+    facts: dict[str, Any] = {"evaluation_may_start": progress.may_start}
+    if progress.finished is not None:
+        facts.update(evaluation=progress.finished.evaluation, drift=progress.finished.drift)
+    elif progress.queued:
+        facts["evaluation_waits_for"] = f"queued: at most {max_running} evaluations run at once"
+    elif progress.running:
+        facts["evaluation_waits_for"] = "the evaluation is running"
+    elif progress.failure is not None:
+        facts["evaluation_waits_for"] = progress.failure.message
+        facts["evaluation_failure"] = (progress.failure.reason, progress.failure.message)
+    return facts
+
+
 class PromptReleaseReconciler(Reconciler):
     resource = PromptRelease
     watches = (CONFIGMAP,)
+    observes_first = True
 
-    def children(self, obj: PromptRelease, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
-        return build_prompt_configmaps(obj, planned_routes(obj))
-
-    def status(self, obj: PromptRelease, live: list[dict[str, Any]], facts: Any, ctx: Context,
-               refs: Refs) -> Observation:
-        return release_observation(obj, live, facts, ctx.now)
-
-    def projected_status(self, obj: PromptRelease, ctx: Context) -> dict[str, Any] | None:
-        return projected_release_status(obj)
+    def __init__(self, evaluations: EvaluationWorker | None = None):
+        self.evaluations = evaluations or EvaluationWorker()
 
     async def observe(self, obj: PromptRelease, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> PromptFacts:
-        facts = await self._facts(obj, ctx, api)
-        decision = decision_of(obj, facts, ctx.now)
-        if decision.routes != planned_routes(obj) and obj.metadata.uid:
-            await apply_child(api, build_routing_configmap(obj, decision.routes), owner_body(obj))
-        if decision.event and obj.metadata.uid:
-            await events.post(api, rollout_event(obj, *decision.event, cond.now_rfc3339(ctx.now)))
-        return facts
-
-    async def _facts(self, obj: PromptRelease, ctx: Context, api: ApiClient) -> PromptFacts:
         if obj.spec.target is None:
             return PromptFacts()
         target = await api.get_or_none(LLMOPS_ISVC, obj.namespace, obj.spec.target.name)
         attached = target_attached(obj, target)
         status = (target or {}).get("status") or {}
+        evaluation = evaluation_facts(self._progress(obj), self.evaluations.max_running)
         if attached.status != "True" or not status.get("url"):
-            return PromptFacts(target=attached)
+            return PromptFacts(target=attached, **evaluation)
         canary = obj.spec.rollout.canary
-        candidate = canary.version if canary else None
         scraped = await metrics_backend.scrape(status["url"], time.time())
         sample = await metrics_backend.parse_off_loop(scraped.text) if scraped.text else None
-        evaluation, drift, waits_for = None, None, None
-        if self._must_evaluate(obj):
-            try:
-                evaluation, drift = await self._evaluate(obj, status["url"], ctx, api)
-            except (DatasetError, EvaluationUnavailable) as err:
-                waits_for = str(err)
-        return PromptFacts(evaluation=evaluation, drift=drift, evaluation_waits_for=waits_for,
-                           live=live_facts(sample, candidate, status), target=attached)
+        return PromptFacts(live=live_facts(sample, canary.version if canary else None, status),
+                           target=attached, target_url=status["url"], **evaluation)
 
-    def _must_evaluate(self, obj: PromptRelease) -> bool:
-        """Once per candidate content, while the rollout waits for it (the candidate is routed at weight 0)."""
+    def _progress(self, obj: PromptRelease) -> Progress:
         if obj.spec.evaluation is None or obj.spec.rollout.canary is None or cached_evaluation(obj) is not None:
-            return False
-        previous = obj.status.rollout if obj.status else None
-        return previous is not None and previous.state == EVALUATING and \
-            previous.candidate_hash == candidate_hash(obj)
+            return Progress(may_start=False)
+        return self.evaluations.progress(evaluation_key(obj))
+
+    def decide(self, obj: PromptRelease, facts: Any, ctx: Context) -> PassDecision:
+        return pass_decision(obj, facts, ctx.now)
+
+    def children(self, obj: PromptRelease, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
+        """The ConfigMaps of the decided split; the routing holds the evaluation token while the candidate is
+        evaluated, and only then."""
+        decided = ctx.decision or pass_decision(obj, None, ctx.now)
+        evaluating = decided.rollout.action is Action.EVALUATE
+        token = evaluation_token(obj, ctx.settings.evaluation_key) if evaluating else None
+        return build_prompt_configmaps(obj, decided.rollout.routes, token)
+
+    def status(self, obj: PromptRelease, live: list[dict[str, Any]], facts: Any, ctx: Context,
+               refs: Refs) -> Observation:
+        return release_observation(obj, live, facts, ctx.now, ctx.decision)
+
+    def projected_status(self, obj: PromptRelease, ctx: Context) -> dict[str, Any] | None:
+        return projected_release_status(obj)
+
+    async def act(self, obj: PromptRelease, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
+        """Post the rollout's Event when this pass's status records the transition (a pass whose ConfigMaps are
+        not all there yet records nothing, and decides it again); start the evaluation attempt it decided."""
+        decided: PassDecision = ctx.decision
+        event = decided.rollout.event
+        if event is not None and "rollout" in observation.fields and obj.metadata.uid:
+            await events.post(api, rollout_event(obj, *event, cond.now_rfc3339(ctx.now)))
+        if decided.evaluate_at is not None:
+            self.evaluations.start(evaluation_key(obj), lambda: self._evaluate(obj, decided.evaluate_at, ctx, api),
+                                   lambda: self._requeue(obj))
+        return observation
+
+    def _requeue(self, obj: PromptRelease) -> None:
+        if self.requeue is not None:
+            self.requeue(obj.namespace, obj.name)
 
     async def _examples(self, obj: PromptRelease, api: ApiClient) -> list[EvaluationExample]:
         evaluation = obj.spec.evaluation
         if evaluation.examples is not None:
             return list(evaluation.examples)
         ref = evaluation.dataset
-        config_map = await api.get_or_none(CONFIGMAP, obj.namespace, ref.name)
+        where = f"spec.evaluation.dataset: ConfigMap {ref.name!r} key {ref.key!r}"
+        try:
+            config_map = await api.get_or_none(CONFIGMAP, obj.namespace, ref.name, max_bytes=MAX_CONFIGMAP_BYTES)
+        except BodyTooLarge:
+            raise DatasetTooLarge(f"{where}: the ConfigMap is larger than {MAX_CONFIGMAP_BYTES} bytes, more than a "
+                                  f"dataset of {MAX_DATASET_BYTES} bytes needs; an evaluation reads no more") from None
         text = ((config_map or {}).get("data") or {}).get(ref.key)
         if text is None:
             raise DatasetError(f"spec.evaluation.dataset: ConfigMap {ref.name!r} has no key {ref.key!r}")
-        return parse_dataset(text, f"ConfigMap {ref.name!r} key {ref.key!r}")
+        return parse_dataset(text, where)
 
-    async def _policy_check(self, obj: PromptRelease, api: ApiClient) -> GuardrailEngine | None:
+    async def _policy(self, obj: PromptRelease, api: ApiClient) -> dict[str, Any] | None:
+        """The compiled policy of spec.evaluation.guardrailRef, run over the outputs by the scoring process."""
         ref = obj.spec.evaluation.guardrail_ref
         if ref is None:
             return None
-        body = await api.get_or_none(resource_for(Guardrail.model_fields["api_version"].default, "Guardrail"),
-                                     obj.namespace, ref.name)
+        body = await api.get_or_none(GUARDRAIL, obj.namespace, ref.name)
         if body is None:
-            raise DatasetError(f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist")
+            raise AttemptFailed("GuardrailInvalid",
+                                   f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} does not exist")
         try:
-            guardrail = parse(Guardrail, body)
+            return compile_policy(parse(Guardrail, body).spec)
         except InvalidSpec as err:
-            raise DatasetError(f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} is invalid: {err}") from None
-        return GuardrailEngine.from_document(compile_policy(guardrail.spec))
+            raise AttemptFailed("GuardrailInvalid", f"spec.evaluation.guardrailRef: Guardrail {ref.name!r} "
+                                                       f"is invalid: {err}") from None
 
-    async def _evaluate(self, obj: PromptRelease, url: str, ctx: Context,
-                        api: ApiClient) -> tuple[EvaluationResult, PromptDrift]:
-        """The candidate's scored outputs and their length drift against the stable version's; raises
-        DatasetError or EvaluationUnavailable when it cannot run (the rollout waits and tries again)."""
+    async def _evaluate(self, obj: PromptRelease, url: str, ctx: Context, api: ApiClient) -> Finished:
+        """The candidate's scored outputs and their length drift against the stable version's (in the worker);
+        AttemptFailed says why it could not finish."""
         canary, spec = obj.spec.rollout.canary, obj.spec
-        endpoint = Endpoint(url=url, model=spec.target.name)
-        examples = await self._examples(obj, api)
-        policy = await self._policy_check(obj, api)
-        outputs = await run_examples(endpoint, canary.version, examples)
-        baseline = await run_examples(endpoint, spec.rollout.stable, examples)
-        if policy is not None:
-            outputs = [checked(policy, o) for o in outputs]
-        result = summarise(canary.version, candidate_hash(obj), examples, outputs, spec.evaluation.metric,
-                           cond.now_rfc3339(ctx.now))
-        return result, length_drift(canary.version, spec.rollout.stable, outputs, baseline)
+        endpoint = Endpoint(url=url, model=spec.target.name, token=evaluation_token(obj, ctx.settings.evaluation_key))
+        try:
+            examples = await self._examples(obj, api)
+            policy = await self._policy(obj, api)
+            outputs = await run_examples(endpoint, canary.version, examples)
+            baseline = await run_examples(endpoint, spec.rollout.stable, examples)
+            scored = await score_outputs({
+                "version": canary.version, "stable": spec.rollout.stable, "hash": candidate_hash(obj),
+                "metric": spec.evaluation.metric, "evaluatedAt": cond.now_rfc3339(),
+                "examples": [e.wire() for e in examples], "policy": policy,
+                "outputs": [_wire(o) for o in outputs], "baseline": [_wire(o) for o in baseline]})
+        except (DatasetError, EvaluationUnavailable, ScoringFailed) as err:
+            raise AttemptFailed(err.reason, str(err)) from None
+        return Finished(EvaluationResult.model_validate(scored["evaluation"], by_alias=True, by_name=False),
+                        PromptDrift.model_validate(scored["drift"], by_alias=True, by_name=False))
 
 
-def checked(policy: GuardrailEngine, output: Output) -> Output:
-    """The output with the stricter of the service's outcome and the release's own Guardrail's."""
-    if output.outcome == "blocked":
-        return output
-    verdict = policy.check(output.text, "output")
-    outcome = verdict.outcome if verdict.outcome in ("blocked", "redacted") else output.outcome
-    return Output(text=output.text, outcome=outcome)
-
+def _wire(output: Output) -> dict[str, str]:
+    return {"text": output.text, "outcome": output.outcome}

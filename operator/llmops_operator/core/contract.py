@@ -29,6 +29,9 @@ class Context:
     settings: Settings
     catalog: PriceCatalog
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    decision: Any = None
+    """This pass's decision, for kinds whose children follow what was measured (`Reconciler.decide`): made once
+    per pass and read by children(), status() and act(). None outside a pass (`llmops render`, prune)."""
 
     @classmethod
     def default(cls, settings: Settings | None = None) -> "Context":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cached_property
 
 from pydantic import Field
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     cleanup_recheck_seconds: float = Field(default=60.0, gt=0)
     """How often a finalizer whose cleanup failed (condition CleanupFailed) looks again: whether the cleanup now
     succeeds, or the object carries llmops.dev/skip-cleanup."""
+
+    evaluation_key: str = Field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    """Key of the tokens that let the operator force a PromptRelease candidate during its evaluation. Random per
+    process when unset (a restart renews the tokens); set it to share one between replicas."""
 
     otel_endpoint: str | None = None
     """OTLP endpoint for traces (one span per reconcile and per API request); OTEL_EXPORTER_OTLP_ENDPOINT also

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator
 import aiohttp
 
 from llmops_operator.observability import tracing
+from llmops_operator.k8s.capped import read_text_capped
 from llmops_operator.k8s.kubeconfig import Connection, TokenSource
 from llmops_operator.k8s.resources import ApiResource, resource_of
 
@@ -75,13 +76,14 @@ class ApiClient:
         await self.close()
 
     async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
-                      params: dict[str, str] | None = None) -> dict[str, Any]:
+                      params: dict[str, str] | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+        """The answer as a dict; with max_bytes, BodyTooLarge instead of reading a larger one."""
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         with tracing.request_span(method, path) as span:
-            status, text, json_body, used = await self._send(method, path, data, headers, params)
+            status, text, json_body, used = await self._send(method, path, data, headers, params, max_bytes)
             if status == 401 and self.token.refresh() != used:
-                status, text, json_body, _ = await self._send(method, path, data, headers, params)
+                status, text, json_body, _ = await self._send(method, path, data, headers, params, max_bytes)
             tracing.record_response(span, status)
         payload = json.loads(text) if text and json_body else text
         if status >= 400:
@@ -89,13 +91,15 @@ class ApiClient:
         return payload if isinstance(payload, dict) else {}
 
     async def _send(self, method: str, path: str, data: str | None, headers: dict[str, str],
-                    params: dict[str, str] | None) -> tuple[int, str, bool, str | None]:
+                    params: dict[str, str] | None, max_bytes: int | None) -> tuple[int, str, bool, str | None]:
         """One request; (status, body text, whether it is JSON, the token it carried). A 401 is retried by the
         caller once, and only when the token file now holds a different token."""
         token = self.token.current()
         async with self._session.request(method, path, data=data, headers=self._auth(headers, token),
                                          params=params) as resp:
-            return resp.status, await resp.text(), resp.content_type == "application/json", token
+            text = await resp.text() if max_bytes is None else \
+                await read_text_capped(resp, max_bytes, f"{method} {path}")
+            return resp.status, text, resp.content_type == "application/json", token
 
     @staticmethod
     def _auth(headers: dict[str, str], token: str | None) -> dict[str, str]:
@@ -103,12 +107,14 @@ class ApiClient:
 
     # ----- typed conveniences -----
 
-    async def get(self, resource: ApiResource, namespace: str | None, name: str) -> dict[str, Any]:
-        return await self.request("GET", resource.path(namespace, name))
+    async def get(self, resource: ApiResource, namespace: str | None, name: str,
+                  max_bytes: int | None = None) -> dict[str, Any]:
+        return await self.request("GET", resource.path(namespace, name), max_bytes=max_bytes)
 
-    async def get_or_none(self, resource: ApiResource, namespace: str | None, name: str) -> dict[str, Any] | None:
+    async def get_or_none(self, resource: ApiResource, namespace: str | None, name: str,
+                          max_bytes: int | None = None) -> dict[str, Any] | None:
         try:
-            return await self.get(resource, namespace, name)
+            return await self.get(resource, namespace, name, max_bytes)
         except NotFound:
             return None
 

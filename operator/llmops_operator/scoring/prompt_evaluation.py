@@ -4,6 +4,11 @@ An example scores the mean of the checks it carries: `expected` (rougeL or exact
 the FineTune evaluation), `contains` (case-insensitive substring, 1 or 0) and `regex` (a match anywhere,
 1 or 0). An example with none of them scores 1 when the service answered it. A blocked output scores 0.
 Safety is the share of outputs neither blocked nor redacted by the guardrail.
+
+Everything a tenant controls is bounded here: a dataset holds at most MAX_DATASET_BYTES and
+MAX_DATASET_EXAMPLES examples, and ROUGE-L (quadratic in its inputs) compares at most ROUGE_CHARS characters of
+each side. The `regex` check can still backtrack, which is why the operator runs this module's scoring in a
+separate process under a time limit (entrypoints/prompt_scoring.py), never on its event loop.
 """
 
 from __future__ import annotations
@@ -21,10 +26,21 @@ from llmops_operator.scoring.evaluation import exact_match, rouge_l
 UNSAFE = ("blocked", "redacted")
 MIN_DRIFT_SAMPLES = 5
 DRIFT_BINS = 4
+MAX_DATASET_BYTES = 1024 * 1024
+MAX_DATASET_EXAMPLES = 200
+ROUGE_CHARS = 4096
 
 
 class DatasetError(ValueError):
-    """An evaluation dataset line that is not an example; the message names the line."""
+    """An evaluation dataset that cannot be used; the message names the field and, for a bad line, the line."""
+
+    reason = "DatasetInvalid"
+
+
+class DatasetTooLarge(DatasetError):
+    """A dataset over MAX_DATASET_BYTES or MAX_DATASET_EXAMPLES; refused before any line is parsed."""
+
+    reason = "DatasetTooLarge"
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,7 @@ def example_score(example: EvaluationExample, output: Output, metric: str) -> fl
         return 0.0
     checks = []
     if example.expected is not None:
-        checks.append(rouge_l(output.text, example.expected) if metric == "rougeL"
+        checks.append(rouge_l(output.text[:ROUGE_CHARS], example.expected[:ROUGE_CHARS]) if metric == "rougeL"
                       else exact_match(output.text, example.expected))
     if example.contains is not None:
         checks.append(1.0 if example.contains.lower() in output.text.lower() else 0.0)
@@ -74,10 +90,25 @@ def length_drift(candidate: str, stable: str, candidate_outputs: Sequence[Output
                        message=f"output length of {len(candidate_outputs)} evaluation answers per version")
 
 
+def check_dataset_size(text: str, where: str) -> list[str]:
+    """The dataset's lines, or DatasetTooLarge naming `where` and the bound it breaks (cheap: nothing is parsed)."""
+    # A character is at least one byte: a text longer than the bound in characters is not encoded at all.
+    size = len(text) if len(text) > MAX_DATASET_BYTES else len(text.encode("utf-8"))
+    if size > MAX_DATASET_BYTES:
+        raise DatasetTooLarge(f"{where}: holds {size} bytes or more, above the {MAX_DATASET_BYTES} bytes an "
+                              "evaluation reads")
+    lines = text.splitlines()
+    examples = sum(1 for line in lines if line.strip())
+    if examples > MAX_DATASET_EXAMPLES:
+        raise DatasetTooLarge(f"{where}: holds {examples} examples, more than the {MAX_DATASET_EXAMPLES} an "
+                              "evaluation runs")
+    return lines
+
+
 def parse_dataset(text: str, where: str) -> list[EvaluationExample]:
-    """Examples from JSON Lines; a bad line is refused naming it."""
+    """Examples from JSON Lines, within the size bounds; a bad line is refused naming it."""
     examples = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(check_dataset_size(text, where), start=1):
         if not line.strip():
             continue
         try:

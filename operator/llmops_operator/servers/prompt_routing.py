@@ -9,6 +9,7 @@ new traffic split (same ConfigMap name, new content) reaches the runtime without
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import re
@@ -16,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from llmops_operator.builders.prompts import FORCE_HEADER, PROMPT_KEY, TEMPLATE_KEY
+from llmops_operator.builders.prompts import FORCE_HEADER, PROMPT_KEY, TEMPLATE_KEY, TOKEN_HEADER
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 STRATEGIES = ("random", "sticky")
 BUCKETS = 10_000
 """Sticky routing hashes a key into this many buckets, so weights resolve to 0.01%."""
-"""A request header naming the version to use. Honoured only for a version in the routing (weight 0
-included, which is how a candidate is evaluated before it gets traffic); any other value is ignored."""
 
 
 class PromptError(ValueError):
@@ -58,6 +57,8 @@ class Routing:
     strategy: str
     routes: tuple[Route, ...]
     sticky_key: str | None = None
+    evaluation_token: str | None = None
+    """While a candidate is evaluated: the token a request must carry (TOKEN_HEADER) for FORCE_HEADER to count."""
 
     def pick(self, headers: Mapping[str, str], rng: random.Random | None = None) -> str:
         return pick_version(self, headers, rng)
@@ -96,9 +97,25 @@ def _choose(routes: tuple[Route, ...], point: float) -> str:
 
 
 def forced_version(routing: Routing, headers: Mapping[str, str]) -> str | None:
-    """The version FORCE_HEADER names, when the routing has it."""
-    wanted = next((v for k, v in headers.items() if k.lower() == FORCE_HEADER), None)
-    return wanted if wanted is not None and any(r.version == wanted for r in routing.routes) else None
+    """The version FORCE_HEADER names, when the routing has it (weight 0 included: a candidate under evaluation)
+    and TOKEN_HEADER carries the routing's evaluation token. Only the operator knows the token, and the routing
+    holds one only during an evaluation: any other caller's FORCE_HEADER is ignored."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    wanted, token = lowered.get(FORCE_HEADER), lowered.get(TOKEN_HEADER)
+    if wanted is None or token is None or routing.evaluation_token is None:
+        return None
+    if not hmac.compare_digest(token.encode(), routing.evaluation_token.encode()):
+        return None
+    return wanted if any(r.version == wanted for r in routing.routes) else None
+
+
+def allowed_parameters(requested: Mapping[str, Any], version: PromptVersion) -> dict[str, Any]:
+    """A caller's parameters within what the version allows: maxTokens at most the version's."""
+    allowed = dict(requested)
+    ceiling = version.parameters.get("maxTokens")
+    if isinstance(ceiling, int) and isinstance(allowed.get("maxTokens"), int):
+        allowed["maxTokens"] = min(allowed["maxTokens"], ceiling)
+    return allowed
 
 
 def pick_version(routing: Routing, headers: Mapping[str, str], rng: random.Random | None = None) -> str:
@@ -185,7 +202,10 @@ def parse_routing(document: Any, where: str) -> Routing:
     sticky_key = document.get("stickyKey")
     if strategy == "sticky" and not isinstance(sticky_key, str):
         raise PromptError(f"{where}: stickyKey: required by the sticky strategy")
-    return Routing(strategy=strategy, routes=tuple(routes), sticky_key=sticky_key)
+    token = document.get("evaluationToken")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise PromptError(f"{where}: evaluationToken: expected a non-empty string")
+    return Routing(strategy=strategy, routes=tuple(routes), sticky_key=sticky_key, evaluation_token=token)
 
 
 def load_routing(path: Path) -> Routing:

@@ -49,7 +49,7 @@ from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, OUTCOME_ORDER, 
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers import protocol
 from llmops_operator.servers.guardrail_scans import ScanPool, request_id_of
-from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError
+from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError, allowed_parameters
 
 log = logging.getLogger("llmops.guardrails.transformer")
 
@@ -234,7 +234,7 @@ class GuardrailTransformer(kserve.Model):
             except PromptError as err:
                 raise InvalidInput(f"instances[{index}].{err} (prompt version {version.version})") from None
             jobs.append({"prompt": prompt, "version": version.version,
-                         "parameters": [version.parameters, instance.parameters]})
+                         "parameters": [version.parameters, allowed_parameters(instance.parameters, version)]})
         return jobs
 
     def _release(self) -> Any:

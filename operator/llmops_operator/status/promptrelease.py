@@ -6,6 +6,11 @@ Conditions (each reported on every pass):
 - TargetAttached: only with spec.target. True when the InferenceService exists and its spec.promptReleaseRef
   names this release; False (TargetNotFound, TargetMismatch) otherwise. Does not count toward Ready: the
   service waits for this release to be Ready before it mounts it.
+- Evaluated: only with spec.evaluation and a canary. True once the candidate's content has an evaluation
+  result (passed or not: the gates say that); Unknown while it runs or waits to run; False with the reason
+  of the last failed attempt (DatasetTooLarge, DatasetInvalid, GuardrailInvalid, ServiceUnavailable,
+  ScoringFailed, TimedOut, EvaluationError), naming the field, until an attempt succeeds. Does not count
+  toward Ready.
 - Ready: True when Released is True: consumers (InferenceService) may mount the versions named in
   status.stable and status.canary.
 
@@ -26,11 +31,12 @@ from llmops_operator.builders.prompts import Routes, routing_configmap_name, ver
 from llmops_operator.core.contract import Observation
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.rollout import (
-    EVALUATING, EVALUATION_FAILED, ROLLBACK_REQUESTED, ROLLED_BACK, Decision, LiveFacts, RolloutInput, decide,
+    EVALUATING, EVALUATION_FAILED, ROLLED_BACK, Action, Decision, LiveFacts, RolloutInput, decide,
 )
 
 RELEASED = "Released"
 TARGET_ATTACHED = "TargetAttached"
+EVALUATED = "Evaluated"
 HISTORY_LIMIT = 10
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -44,10 +50,25 @@ class PromptFacts:
     drift: PromptDrift | None = None
     """Output-length drift measured with the fresh evaluation."""
     evaluation_waits_for: str | None = None
-    """Why the evaluation could not run this pass; it is tried again."""
+    """Why the candidate has no evaluation result yet (running, queued, or the last attempt's failure)."""
+    evaluation_failure: tuple[str, str] | None = None
+    """(reason, message) of the last failed attempt while none runs; a later attempt may succeed."""
+    evaluation_may_start: bool = False
+    """Whether an attempt may start now: none runs and the backoff after a failure has passed."""
+    target_url: str | None = None
+    """The target's URL, once it is attached and serving."""
     live: LiveFacts = field(default_factory=LiveFacts)
     target: cond.Observed | None = None
     """TargetAttached, when spec.target is set."""
+
+
+@dataclass(frozen=True)
+class PassDecision:
+    """What one pass over a release decides, once: the rollout, and whether to start the candidate's evaluation."""
+
+    rollout: Decision
+    evaluate_at: str | None = None
+    """The target URL to evaluate the candidate through, starting now; None: no attempt starts."""
 
 
 def candidate_hash(release: PromptRelease) -> str | None:
@@ -64,46 +85,34 @@ def cached_evaluation(release: PromptRelease) -> EvaluationResult | None:
     return previous if (previous.version, previous.hash) == (canary.version, candidate_hash(release)) else None
 
 
-def rollout_input(release: PromptRelease, facts: PromptFacts | None, now: datetime,
-                  with_previous: bool = True) -> RolloutInput:
+def rollout_input(release: PromptRelease, facts: PromptFacts | None, now: datetime) -> RolloutInput:
     spec = release.spec
     facts = facts or PromptFacts()
-    previous = release.status.rollout if release.status and with_previous else None
+    status = release.status
     return RolloutInput(stable=spec.rollout.stable, canary=spec.rollout.canary, candidate_hash=candidate_hash(release),
                         analysis=spec.analysis, evaluates=spec.evaluation is not None,
-                        evaluation=facts.evaluation or cached_evaluation(release), previous=previous,
-                        live=facts.live, now=now, rollback_to=spec.rollback_to,
+                        evaluation=facts.evaluation or cached_evaluation(release),
+                        previous=status.rollout if status else None, live=facts.live, now=now,
+                        rollback_to=spec.rollback_to,
+                        previous_stable=status.stable.version if status and status.stable else None,
                         evaluation_waits_for=facts.evaluation_waits_for)
 
 
-def decision_of(release: PromptRelease, facts: PromptFacts | None, now: datetime) -> Decision:
-    return decide(rollout_input(release, facts, now))
+def pass_decision(release: PromptRelease, facts: PromptFacts | None, now: datetime) -> PassDecision:
+    """The decision of one pass (pure). Without facts (an offline render, a prune) the rollout holds where the
+    last status left it: nothing measured fails a gate or passes a step."""
+    facts = facts or PromptFacts()
+    decision = decide(rollout_input(release, facts, now))
+    return PassDecision(decision, facts.target_url if _starts_evaluation(release, facts, decision) else None)
 
 
-def planned_routes(release: PromptRelease) -> Routes:
-    """The split to apply before this pass measures anything: the last status' decision while it still fits
-    the spec, else what the spec asks for with nothing measured (a new candidate starts at its beginning)."""
-    kept = _routes_in_status(release)
-    return kept if kept is not None else decide(rollout_input(release, None, EPOCH, with_previous=False)).routes
-
-
-def _routes_in_status(release: PromptRelease) -> Routes | None:
-    status = release.status
-    if status is None or status.rollout is None or status.stable is None:
-        return None
-    spec = release.spec
-    rollout = status.rollout
-    canary = spec.rollout.canary
-    names = {v.name for v in spec.versions}
-    routes = [(status.stable.version, status.stable.weight if status.stable.weight is not None else 100)]
-    if status.canary is not None:
-        routes.append((status.canary.version, status.canary.weight or 0))
-    fits = (all(v in names for v, _ in routes)
-            and rollout.candidate == (canary.version if canary else None)
-            and rollout.candidate_hash == candidate_hash(release)
-            and (spec.rollback_to is not None) == (rollout.message or "").startswith(ROLLBACK_REQUESTED)
-            and routes[0][0] in {spec.rollout.stable, spec.rollback_to, canary.version if canary else None})
-    return routes if fits else None
+def _starts_evaluation(release: PromptRelease, facts: PromptFacts, decision: Decision) -> bool:
+    """An attempt starts once the routing with the candidate at weight 0 is out (the previous pass decided it
+    for this very content), the target serves, and no attempt runs or backs off."""
+    previous = release.status.rollout if release.status else None
+    return (decision.action is Action.EVALUATE and facts.target_url is not None and facts.evaluation_may_start
+            and previous is not None and previous.state == EVALUATING
+            and previous.candidate_hash == decision.rollout.candidate_hash)
 
 
 # ----- conditions and fields ------------------------------------------------------------------------
@@ -170,14 +179,30 @@ def drift_field(release: PromptRelease, facts: PromptFacts, decision: Decision) 
                                "evaluated with spec.evaluation").wire()
 
 
+def evaluated(release: PromptRelease, facts: PromptFacts) -> cond.Observed | None:
+    """Evaluated, with spec.evaluation and a canary (see the module's list of conditions)."""
+    canary = release.spec.rollout.canary
+    if release.spec.evaluation is None or canary is None:
+        return None
+    result = facts.evaluation or cached_evaluation(release)
+    if result is not None:
+        return cond.true(EVALUATED, "Evaluated", f"version {canary.version!r} scored {result.score} with safety "
+                                                 f"{result.safety} on {result.examples} examples")
+    if facts.evaluation_failure is not None:
+        return cond.false(EVALUATED, *facts.evaluation_failure)
+    return cond.unknown(EVALUATED, "Evaluating", facts.evaluation_waits_for or
+                        f"version {canary.version!r} is evaluated once the service routes it at weight 0")
+
+
 def release_observation(release: PromptRelease, live: list[dict[str, Any]], facts: PromptFacts | None,
-                        now: datetime) -> Observation:
+                        now: datetime, decided: PassDecision | None = None) -> Observation:
+    """Status from the children, the facts and the pass's decision (made here when the caller has none)."""
     facts = facts or PromptFacts()
-    decision = decision_of(release, facts, now)
+    decision = (decided or pass_decision(release, facts, now)).rollout
     routes = decision.routes
     done = released(release, live, routes)
     ready = cond.aggregate_ready([done], [RELEASED], "Released", done.message)
-    observed = [done, *([facts.target] if facts.target else []), ready]
+    observed = [done, *(c for c in (facts.target, evaluated(release, facts)) if c is not None), ready]
     if done.status != "True":
         return Observation(conditions=observed, phase=phase_of(decision, ready), fields={})
     fields = {**release_fields(release, routes), "rollout": decision.rollout.wire(),
@@ -193,7 +218,7 @@ def release_observation(release: PromptRelease, live: list[dict[str, Any]], fact
 
 def projected_release_status(release: PromptRelease) -> dict[str, Any]:
     """The status a released PromptRelease reports, for offline previews (`llmops render`)."""
-    decision = decide(rollout_input(release, None, EPOCH, with_previous=False))
+    decision = pass_decision(release, None, EPOCH).rollout
     ready = cond.true(cond.READY, "Released")
     return {"phase": phase_of(decision, ready),
             "conditions": [{"type": cond.READY, "status": "True", "reason": "Released"}],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from llmops_operator.api.v1alpha1.promptrelease import (
@@ -34,7 +35,30 @@ STABLE, EVALUATING, EVALUATION_FAILED = "Stable", "Evaluating", "EvaluationFaile
 CANARY, PROGRESSING, PROMOTED, ROLLED_BACK = "Canary", "Progressing", "Promoted", "RolledBack"
 STICKY = (PROMOTED, ROLLED_BACK)
 SUCCESSFUL, FAILED, INCONCLUSIVE = "Successful", "Failed", "Inconclusive"
-ROLLBACK_REQUESTED = "spec.rollbackTo"
+
+
+class Action(str, Enum):
+    """What one pass does with the candidate; also status.rollout.reason, the action that put the rollout in its
+    state (a kept Promoted or RolledBack state keeps the reason it had)."""
+
+    SERVE_STABLE = "ServeStable"
+    """No candidate in the spec: the stable version serves everything."""
+    EVALUATE = "Evaluate"
+    """The candidate is routed at weight 0 until its offline evaluation finishes."""
+    REJECT = "Reject"
+    """Its evaluation failed a gate: the candidate is not routed."""
+    HOLD = "Hold"
+    """The current step's weight stays (a fixed weight, or a step still waiting)."""
+    STEP = "Step"
+    """The step passed: the next step's weight."""
+    PROMOTE = "Promote"
+    """The last step passed: the candidate serves everything."""
+    ROLLBACK = "Rollback"
+    """A live gate failed: the candidate gets nothing."""
+    ROLLBACK_REQUESTED = "RollbackRequested"
+    """spec.rollbackTo: only that version serves."""
+    KEEP = "Keep"
+    """A promoted or rolled-back candidate stays so."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,8 @@ class RolloutInput:
     live: LiveFacts
     now: datetime
     rollback_to: str | None = None
+    previous_stable: str | None = None
+    """The version that served everything (or the rest) after the previous pass (status.stable.version)."""
     evaluation_waits_for: str | None = None
     """Why the evaluation could not run this pass (the service does not route the candidate yet, is
     unreachable, the dataset is missing); it is tried again next pass."""
@@ -76,6 +102,8 @@ class Decision:
     weight: int
     """The candidate's percent of traffic."""
     rollout: RolloutStatus
+    action: Action
+    """What this pass does; `rollout.message` says the same for a person."""
     event: tuple[str, str] | None = None
     """(reason, message) of a Kubernetes Event to post: only on a transition to Promoted, RolledBack or
     EvaluationFailed."""
@@ -134,7 +162,8 @@ def decide(given: RolloutInput) -> Decision:
     if given.rollback_to is not None:
         return _rollback_requested(given)
     if given.canary is None:
-        return Decision(given.stable, None, 0, RolloutStatus(state=STABLE))
+        return Decision(given.stable, None, 0, RolloutStatus(state=STABLE, reason=Action.SERVE_STABLE.value),
+                        action=Action.SERVE_STABLE)
     previous = _same_candidate(given)
     if previous is not None and previous.state in STICKY:
         return _kept(given, previous)
@@ -152,33 +181,34 @@ def _same_candidate(given: RolloutInput) -> RolloutStatus | None:
         return None
     if previous.candidate != given.canary.version or previous.candidate_hash != given.candidate_hash:
         return None
-    if (previous.message or "").startswith(ROLLBACK_REQUESTED):  # rollbackTo was removed: start over
+    if previous.reason == Action.ROLLBACK_REQUESTED.value:  # rollbackTo was removed: start over
         return None
     return previous
 
 
-def _base(given: RolloutInput, **fields: Any) -> RolloutStatus:
+def _base(given: RolloutInput, action: Action, **fields: Any) -> RolloutStatus:
     canary = given.canary
     return RolloutStatus(candidate=canary.version if canary else None, candidate_hash=given.candidate_hash,
-                         steps=len(canary.effective_steps()) if canary else None, **fields)
+                         steps=len(canary.effective_steps()) if canary else None, reason=action.value, **fields)
 
 
 def _rollback_requested(given: RolloutInput) -> Decision:
     target = given.rollback_to
-    message = f"{ROLLBACK_REQUESTED}: version {target!r} serves all traffic"
+    message = f"spec.rollbackTo: version {target!r} serves all traffic"
     rollout = RolloutStatus(state=ROLLED_BACK, candidate=given.canary.version if given.canary else None,
-                            candidate_hash=given.candidate_hash, message=message)
+                            candidate_hash=given.candidate_hash, message=message,
+                            reason=Action.ROLLBACK_REQUESTED.value)
     previous = given.previous
-    fresh = previous is None or previous.state != ROLLED_BACK or previous.message != message
-    return Decision(target, None, 0, rollout, event=("RollbackRequested", message) if fresh else None,
-                    history=ROLLED_BACK if fresh else None)
+    fresh = previous is None or previous.reason != Action.ROLLBACK_REQUESTED.value or given.previous_stable != target
+    return Decision(target, None, 0, rollout, action=Action.ROLLBACK_REQUESTED,
+                    event=("RollbackRequested", message) if fresh else None, history=ROLLED_BACK if fresh else None)
 
 
 def _kept(given: RolloutInput, previous: RolloutStatus) -> Decision:
     """A promoted candidate keeps serving everything; a rolled-back one keeps serving nothing."""
     if previous.state == PROMOTED:
-        return Decision(given.canary.version, None, 0, previous)
-    return Decision(given.stable, None, 0, previous)
+        return Decision(given.canary.version, None, 0, previous, action=Action.KEEP)
+    return Decision(given.stable, None, 0, previous, action=Action.KEEP)
 
 
 def _evaluation_hold(given: RolloutInput) -> Decision | None:
@@ -189,18 +219,20 @@ def _evaluation_hold(given: RolloutInput) -> Decision | None:
         message = f"evaluating version {version!r} before it gets traffic"
         if given.evaluation_waits_for:
             message += f"; not done yet: {given.evaluation_waits_for}"
-        rollout = _base(given, state=EVALUATING, message=message)
+        rollout = _base(given, Action.EVALUATE, state=EVALUATING, message=message)
         fresh = given.previous is None or given.previous.candidate_hash != given.candidate_hash
-        return Decision(given.stable, version, 0, rollout, history="Released" if fresh else None)
+        return Decision(given.stable, version, 0, rollout, action=Action.EVALUATE,
+                        history="Released" if fresh else None)
     gates = evaluation_gates(given.analysis, result)
     failed = first_failed(gates)
     if failed is None:
         return None
     message = f"version {version!r} failed its evaluation: {failed.message}"
-    rollout = _base(given, state=EVALUATION_FAILED, gates=gates, message=message)
+    rollout = _base(given, Action.REJECT, state=EVALUATION_FAILED, gates=gates, message=message)
     fresh = given.previous is None or given.previous.state != EVALUATION_FAILED or \
         given.previous.candidate_hash != given.candidate_hash
-    return Decision(given.stable, None, 0, rollout, event=("EvaluationFailed", message) if fresh else None,
+    return Decision(given.stable, None, 0, rollout, action=Action.REJECT,
+                    event=("EvaluationFailed", message) if fresh else None,
                     history=EVALUATION_FAILED if fresh else None)
 
 
@@ -220,27 +252,39 @@ def _step(given: RolloutInput, previous: RolloutStatus | None) -> Decision:
     served = (counter - base) if counter is not None else 0
     gates = [*_passed_evaluation_gates(given), *live_gates(given.analysis, given.live)]
     state = PROGRESSING if canary.progressive else CANARY
-    rollout = _base(given, state=state, step=index, step_started_at=cond.now_rfc3339(started),
+    rollout = _base(given, Action.HOLD, state=state, step=index, step_started_at=cond.now_rfc3339(started),
                     requests_at_step_start=base, step_requests=served, gates=gates)
     history = "Released" if previous is None else None
     failed = first_failed([g for g in gates if not g.metric.startswith("evaluation")])
     if failed is not None:
         message = f"version {canary.version!r} rolled back at step {index}: {failed.message}"
-        return Decision(given.stable, None, 0, _with(rollout, state=ROLLED_BACK, message=message),
+        rolled_back = _with(rollout, state=ROLLED_BACK, message=message, reason=Action.ROLLBACK.value)
+        return Decision(given.stable, None, 0, rolled_back, action=Action.ROLLBACK,
                         event=("RolledBack", message), history=ROLLED_BACK)
-    step = steps[index]
-    waiting = _waiting_for(step, given.now, started, served, gates)
+    return _advance(given, rollout, index, started, served, gates, history)
+
+
+def _advance(given: RolloutInput, rollout: RolloutStatus, index: int, started: datetime, served: int,
+             gates: list[GateResult], history: str | None) -> Decision:
+    """Hold the step, move to the next one, or promote after the last."""
+    canary = given.canary
+    steps = canary.effective_steps()
+    waiting = _waiting_for(steps[index], given.now, started, served, gates)
     if not canary.progressive or waiting:
-        message = "; ".join(waiting) if waiting else f"holding at the fixed weight {step.weight}%"
-        return Decision(given.stable, canary.version, step.weight, _with(rollout, message=message), history=history)
+        message = "; ".join(waiting) if waiting else f"holding at the fixed weight {steps[index].weight}%"
+        return Decision(given.stable, canary.version, steps[index].weight, _with(rollout, message=message),
+                        action=Action.HOLD, history=history)
     if index + 1 < len(steps):
         advanced = _with(rollout, step=index + 1, step_started_at=cond.now_rfc3339(given.now),
-                           requests_at_step_start=counter or 0, step_requests=0,
-                           message=f"step {index} passed; step {index + 1} sends {steps[index + 1].weight}%")
-        return Decision(given.stable, canary.version, steps[index + 1].weight, advanced, history=history)
+                         requests_at_step_start=given.live.candidate_requests or 0, step_requests=0,
+                         reason=Action.STEP.value,
+                         message=f"step {index} passed; step {index + 1} sends {steps[index + 1].weight}%")
+        return Decision(given.stable, canary.version, steps[index + 1].weight, advanced, action=Action.STEP,
+                        history=history)
     message = f"version {canary.version!r} passed all {len(steps)} steps and serves all traffic"
-    promoted = _with(rollout, state=PROMOTED, message=message)
-    return Decision(canary.version, None, 0, promoted, event=("Promoted", message), history=PROMOTED)
+    promoted = _with(rollout, state=PROMOTED, message=message, reason=Action.PROMOTE.value)
+    return Decision(canary.version, None, 0, promoted, action=Action.PROMOTE, event=("Promoted", message),
+                    history=PROMOTED)
 
 
 def _with(rollout: RolloutStatus, **changes: Any) -> RolloutStatus:

@@ -155,6 +155,9 @@ class RolloutStatus(StatusModel):
     """The gates of the last pass."""
     message: str | None = None
     """What the rollout waits for, or why it stopped."""
+    reason: str | None = None
+    """The action that put the rollout in its state, for programs (the message is for people): ServeStable,
+    Evaluate, Reject, Hold, Step, Promote, Rollback or RollbackRequested."""
 
 
 class HistoryEntry(StatusModel):

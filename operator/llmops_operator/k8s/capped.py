@@ -1,4 +1,6 @@
-"""Bounded reads of HTTP bodies from endpoints a tenant controls (a transformer's /metrics, a model's answer).
+"""Bounded reads of HTTP bodies a tenant controls (a transformer's /metrics, a model's answer, a ConfigMap the
+API client is told to read with max_bytes). It lives at the lowest layer that speaks HTTP, so the API client
+and the backends share it.
 
 The body is read in chunks and the read stops at the cap, so a hostile or broken endpoint that streams
 hundreds of MiB costs the operator at most the cap in memory, never its pod.
