@@ -27,7 +27,8 @@ SESSION: dict[str, aiohttp.ClientSession] = {}
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
     connection = kubeconfig.load()
-    SESSION["http"] = aiohttp.ClientSession(connection.server, connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
+    SESSION["http"] = aiohttp.ClientSession(connection.server,
+                                            connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
                                             headers={"Authorization": f"Bearer {connection.token}"})
 
 

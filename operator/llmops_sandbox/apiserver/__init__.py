@@ -118,7 +118,8 @@ class ApiServerThread:
         """The kubeconfig holds the token: it is readable by its owner only."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(kubeconfig(self.url, self.token, self.server.certificate.certificate_pem), sort_keys=False)
+        config = kubeconfig(self.url, self.token, self.server.certificate.certificate_pem)
+        text = yaml.safe_dump(config, sort_keys=False)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w") as handle:
