@@ -137,8 +137,12 @@ def test_sigterm_stops_the_sandbox_the_way_ctrl_c_does(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_while_waiting_for_objects_to_settle_stops_the_sandbox(tmp_path):
-    """A FineTune whose base TrainingJob does not exist never settles: the sandbox is waiting when SIGTERM comes."""
+@pytest.mark.parametrize("stop", [
+    lambda pid: os.kill(pid, signal.SIGTERM),  # docker stop, kill
+    lambda pid: os.killpg(pid, signal.SIGINT),  # Ctrl-C in the terminal: to the whole foreground group
+], ids=["sigterm", "ctrl-c"])
+def test_sigterm_or_ctrl_c_while_waiting_for_objects_to_settle_stops_the_sandbox(tmp_path, stop):
+    """A FineTune whose base TrainingJob does not exist never settles: the sandbox is waiting when the signal comes."""
     finetune = yaml.safe_load((Path(__file__).parents[2] / "manifests/examples/finetune.yaml").read_text())
     manifests = tmp_path / "manifests"
     manifests.mkdir()
@@ -147,7 +151,7 @@ def test_sigterm_while_waiting_for_objects_to_settle_stops_the_sandbox(tmp_path)
     process = start_sandbox(tmp_path, "--apply", str(manifests), "--until-settled", "--timeout", "600")
     try:
         tree = wait_for_tree(process, timeout=90)
-        process.send_signal(signal.SIGTERM)
+        stop(process.pid)
         assert process.wait(timeout=30) == 0
         assert "stopping" in output(tmp_path) and "sandbox running" not in output(tmp_path)
         wait_gone(tree, timeout=10)
@@ -186,24 +190,45 @@ def test_sigkill_of_the_sandbox_alone_takes_its_whole_tree_along(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-def rayjob_manifest(path: Path) -> Path:
+# The Ray job's driver reports to the sandbox's API, as the training runtime does, then sleeps until killed.
+DRIVER = """
+import sys, time
+from llmops_operator.k8s.blocking import BlockingClient
+
+BlockingClient().apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-ray"},
+                        "data": {"reached": "yes"}}, namespace="default")
+time.sleep(600)
+"""
+
+
+def rayjob_manifest(tmp_path: Path) -> Path:
+    (tmp_path / "driver.py").write_text(DRIVER)
     rayjob = {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "sleeper", "namespace": "default"},
-              "spec": {"jobId": "sleeper-1", "entrypoint": f"python -c 'import time; time.sleep(600)' {MARKER}"}}
-    path.write_text(yaml.safe_dump(rayjob))
-    return path
+              "spec": {"jobId": "sleeper-1", "entrypoint": f"python {tmp_path / 'driver.py'} {MARKER}"}}
+    (tmp_path / "rayjob.yaml").write_text(yaml.safe_dump(rayjob))
+    return tmp_path / "rayjob.yaml"
 
 
 @pytest.mark.timeout(300)
 def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path):
-    """The Ray head is a child of the sandbox; its daemons share its fate, and its workers and the job's driver
-    (in a session of its own) end with them: nothing of the cluster outlives a SIGKILL of the sandbox."""
+    """The Ray head runs under a keeper; Ray's daemons, its workers and the job's driver (in a session of its
+    own) stay below it and end with it: nothing of the cluster outlives a SIGKILL of the sandbox. On the way,
+    the driver reaches the sandbox's API with the kubeconfig it is given."""
     pytest.importorskip("ray")
-    process = start_sandbox(tmp_path, "--apply", str(rayjob_manifest(tmp_path / "rayjob.yaml")))
+    from llmops_operator.k8s.blocking import BlockingClient
+    from llmops_operator.k8s.resources import resource_for
+
+    process = start_sandbox(tmp_path, "--apply", str(rayjob_manifest(tmp_path)))
     tree: dict[int, str] = {}
     try:
         read_until(tmp_path, "sandbox running", timeout=60)
         tree = wait_for_tree(process, timeout=200)  # the head, its job agent, then the driver
         assert any("raylet" in cmdline(pid) for pid in tree) and any("gcs_server" in cmdline(pid) for pid in tree)
+        api = BlockingClient(tmp_path / "wd" / "kubeconfig")
+        deadline = time.monotonic() + 60
+        while api.get(resource_for("v1", "ConfigMap"), "default", "from-ray") is None:
+            assert time.monotonic() < deadline, "the Ray job's driver did not reach the sandbox's API"
+            time.sleep(0.5)
         process.kill()
         process.wait(timeout=10)
         wait_gone(tree, timeout=30)

@@ -46,7 +46,8 @@ def model_directory(predictor: dict[str, Any], pvc_root: Path) -> Path:
                                                 f"{', '.join(SUPPORTED_FORMATS)} models")
     uri = model.get("storageUri") or ""
     if not uri.startswith("pvc://"):
-        raise Unservable("InvalidStorageUri", f"spec.predictor.model.storageUri {uri!r}: the sandbox serves pvc:// URIs")
+        raise Unservable("InvalidStorageUri",
+                         f"spec.predictor.model.storageUri {uri!r}: the sandbox serves pvc:// URIs")
     return pvc_root / uri.removeprefix("pvc://")
 
 

@@ -73,7 +73,8 @@ class RayJobRunner(StandIn):
             return
         if not localray.available():
             await self._write(obj, {"jobDeploymentStatus": "Failed", "reason": "SubmissionFailed",
-                                    "message": "the sandbox runs RayJobs with Ray: pip install 'llmops-operator[train]'"})
+                                    "message": "the sandbox runs RayJobs with Ray: "
+                                               "pip install 'llmops-operator[train]'"})
             return
         await self._write(obj, {"jobDeploymentStatus": "Initializing", "jobId": obj["spec"]["jobId"],
                                 "rayClusterName": f"{obj['metadata']['name']}-local",
