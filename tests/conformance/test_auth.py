@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import urllib.error
+from pathlib import Path
 
 import pytest
 import yaml
@@ -74,7 +75,9 @@ def test_every_server_has_its_own_token_in_a_kubeconfig_only_its_owner_reads(ser
             Api(other.url, other.token, server.ssl_context()).call("GET", "/api/v1/namespaces")
     config = yaml.safe_load(kubeconfig.read_text())
     assert config["users"][0]["user"] == {"token": server.token}
-    assert config["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"].startswith("https://127.0.0.1:")
+    assert Path(cluster["certificate-authority"]).read_bytes() == server.server.certificate.certificate_pem
     assert stat.S_IMODE(os.stat(kubeconfig).st_mode) == 0o600
 
 

@@ -10,7 +10,6 @@ kubeconfig) and names the server by its loopback address (see auth.py).
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import ssl
 import threading
@@ -26,12 +25,12 @@ from .cel import implementation as cel_implementation
 __all__ = ["ApiServer", "ApiServerThread", "cel_implementation", "kubeconfig"]
 
 
-def kubeconfig(url: str, token: str, certificate_pem: bytes, name: str = "llmops-sandbox") -> dict[str, Any]:
+def kubeconfig(url: str, token: str, certificate_path: Path, name: str = "llmops-sandbox") -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {
-            "server": url, "certificate-authority-data": base64.b64encode(certificate_pem).decode()}}],
+            "server": url, "certificate-authority": str(certificate_path)}}],
         "users": [{"name": name, "user": {"token": token}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
         "current-context": name,
@@ -115,11 +114,13 @@ class ApiServerThread:
         return {"Authorization": f"Bearer {self.token}"}
 
     def write_kubeconfig(self, path: str | Path) -> Path:
-        """The kubeconfig holds the token: it is readable by its owner only."""
-        path = Path(path)
+        """The kubeconfig holds the token: it is readable by its owner only. The server's certificate goes beside
+        it (`<path>.crt`), named by path: a client need not write it out to a file of its own each time."""
+        path = Path(path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        config = kubeconfig(self.url, self.token, self.server.certificate.certificate_pem)
-        text = yaml.safe_dump(config, sort_keys=False)
+        certificate = path.with_name(path.name + ".crt")
+        certificate.write_bytes(self.server.certificate.certificate_pem)
+        text = yaml.safe_dump(kubeconfig(self.url, self.token, certificate), sort_keys=False)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w") as handle:
