@@ -1,4 +1,4 @@
-"""A local Ray cluster for the sandbox: one head process on free ports, ended by its PID.
+"""A local Ray cluster for the sandbox: one head process on free ports, a child of the sandbox.
 
 Like the clusters KubeRay starts for the operator's RayJobs, it requires Ray's token authentication: a
 random token per head, in the environment of every Ray process (so job drivers and workers connect with it)
@@ -13,13 +13,15 @@ import importlib.util
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from llmops_sandbox import processes
 
 
 def available() -> bool:
@@ -39,53 +41,70 @@ def ray_env(token: str) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 
+STOP_GRACE_SECONDS = 15.0
+
+
 class LocalRay:
+    """The head is a child of the sandbox, and everything Ray starts stays below it (see processes.py)."""
+
     def __init__(self, workdir: Path, num_cpus: int | None = None):
         self.workdir = workdir
         self.num_cpus = num_cpus or max(2, os.cpu_count() or 2)
         self.process: subprocess.Popen | None = None
         self.dashboard_url: str | None = None
         self.token = secrets.token_hex(32)
+        self._url: str | None = None
+        self._log: Path = workdir / "ray-head.log"
+        self.stopping = threading.Event()
+        """Set by `stop`: blocking waits on the head give up."""
 
     @property
     def headers(self) -> dict[str, str]:
         """What a Jobs API client sends to be let in."""
         return {"Authorization": f"Bearer {self.token}"}
 
-    def start(self, timeout: float = 120.0) -> str:
-        """Start the head (once) and return the dashboard URL the Jobs API listens on."""
+    def launch(self) -> None:
+        """Start the head process, once; call it from a thread that outlives the head (the stand-ins' loop)."""
+        if self.process is not None:
+            return
+        ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+        # Every port free, the agent's and the client server's too: another Ray on this machine holds the defaults.
+        gcs, dashboard, agent, client = free_port(), free_port(), free_port(), free_port()
+        temp = Path("/tmp") / f"llmops-ray-{os.getpid()}"  # Ray's socket paths must stay short
+        self.stopping.clear()
+        with self._log.open("ab") as log:
+            self.process = processes.popen(
+                [ray, "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dashboard}",
+                 "--dashboard-host=127.0.0.1", f"--dashboard-agent-listen-port={agent}",
+                 f"--ray-client-server-port={client}", f"--num-cpus={self.num_cpus}", f"--temp-dir={temp}",
+                 "--include-dashboard=true", "--disable-usage-stats"],
+                STOP_GRACE_SECONDS, env=ray_env(self.token), stdout=log, stderr=subprocess.STDOUT)
+        self._url = f"http://127.0.0.1:{dashboard}"
+
+    def wait_ready(self, timeout: float = 120.0) -> str:
+        """Block until the launched head answers; the dashboard URL the Jobs API listens on."""
         if self.dashboard_url:
             return self.dashboard_url
-        ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-        gcs, dashboard = free_port(), free_port()
-        temp = Path("/tmp") / f"llmops-ray-{os.getpid()}"  # Ray's socket paths must stay short
-        log = (self.workdir / "ray-head.log").open("ab")
-        self.process = subprocess.Popen(
-            [ray, "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dashboard}",
-             "--dashboard-host=127.0.0.1", f"--num-cpus={self.num_cpus}", f"--temp-dir={temp}",
-             "--include-dashboard=true", "--disable-usage-stats"],
-            env=ray_env(self.token), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{dashboard}"
+        process, url = self.process, self._url
+        if process is None or url is None:
+            raise RuntimeError("the local Ray head was not launched")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ray head exited with {self.process.returncode}; see {log.name}")
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if process.poll() is not None:
+                raise RuntimeError(f"ray head exited with {process.returncode}; see {self._log}")
             try:
                 with urllib.request.urlopen(urllib.request.Request(f"{url}/api/version", headers=self.headers),
                                             timeout=2):
                     self.dashboard_url = url
                     return url
             except OSError:
-                time.sleep(0.5)
+                self.stopping.wait(0.5)
         raise TimeoutError(f"the local Ray head did not answer on {url} within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            # The whole session: raylet, GCS, dashboard and workers were started under the head's group.
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGTERM lets `ray start --block` stop its daemons; SIGKILL after the grace ends what is left."""
+        self.stopping.set()
+        processes.stop_blocking(self.process, STOP_GRACE_SECONDS)
         self.process = None
         self.dashboard_url = None
+        self._url = None

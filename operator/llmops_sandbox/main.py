@@ -72,13 +72,17 @@ class Sandbox:
         from llmops_sandbox.operator_thread import OperatorThread
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._server = ApiServerThread(host=self.host, port=self.port).__enter__()
+        # Each part is recorded before it starts, so that `stop` also stops a start that was interrupted.
+        self._server = ApiServerThread(host=self.host, port=self.port)
+        self._server.start()
         self._server.write_kubeconfig(self.kubeconfig)
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
         self.client = BlockingClient(self.kubeconfig, field_manager="llmops-sandbox")
         self.install_crds()
-        self._operator = OperatorThread(self.settings).start()
-        self._standins = StandInThread(self.workdir).start()
+        self._operator = OperatorThread(self.settings)
+        self._operator.start()
+        self._standins = StandInThread(self.workdir)
+        self._standins.start()
         return self
 
     def install_crds(self) -> None:
@@ -147,15 +151,20 @@ class Sandbox:
         ])
 
     def stop(self) -> None:
+        """Stop the stand-ins (and with them every process they started), the operator, then the API."""
         if self._standins:
             self._standins.stop()
         if self._operator:
             self._operator.stop()
         if self._server:
-            self._server.__exit__(None, None, None)
+            self._server.stop()
 
     def __enter__(self) -> "Sandbox":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -170,19 +179,32 @@ def settled(obj: dict[str, Any]) -> bool:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    """The first Ctrl-C or SIGTERM stops the sandbox in order; a second Ctrl-C ends it at once. A repeated
+    SIGTERM is ignored: `timeout` sends one to the sandbox and another to its process group."""
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    # The keepers of this process's children end them once it is gone (processes.py): nothing is left behind.
+    os.write(2, b"\nstopped without waiting\n")
+    os._exit(128 + signum)
 
 
 def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
                 claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
-    # SIGTERM (docker stop, kill, a CI timeout) stops the sandbox as Ctrl-C does: Ray and the model servers run
-    # in sessions of their own, so only leaving the with-block below stops them.
+    # SIGTERM (docker stop, kill, a CI timeout) stops the sandbox as Ctrl-C does, whatever it is doing.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    with Sandbox(workdir, port=port) as sandbox:
-        try:
-            _run(sandbox, apply, once, timeout, claims or {}, until_settled)
-        except KeyboardInterrupt:  # Ctrl-C at any point: leaving the with-block stops every process
-            print("\nstopping", flush=True)
+    sandbox = Sandbox(workdir, port=port)
+    try:
+        sandbox.start()
+        _run(sandbox, apply, once, timeout, claims or {}, until_settled)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        sandbox.stop()
     return 0
 
 

@@ -38,7 +38,8 @@ class OperatorThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def __enter__(self) -> "OperatorThread":
         return self.start()

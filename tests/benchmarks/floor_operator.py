@@ -26,7 +26,10 @@ SESSION: dict[str, aiohttp.ClientSession] = {}
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
-    SESSION["http"] = aiohttp.ClientSession(kubeconfig.load().server)
+    connection = kubeconfig.load()
+    SESSION["http"] = aiohttp.ClientSession(connection.server,
+                                            connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
+                                            headers={"Authorization": f"Bearer {connection.token}"})
 
 
 @kopf.on.login()

@@ -144,9 +144,11 @@ async def wait_one(http: aiohttp.ClientSession, tracker: Tracker, name: str, tim
     await asyncio.wait_for(tracker.done.wait(), timeout)
 
 
-async def measure(server: str, pid: int, count: int, concurrency: int, timeout: float) -> tuple[list[float], float, float]:
+async def measure(server: ApiServerThread, pid: int, count: int, concurrency: int,
+                  timeout: float) -> tuple[list[float], float, float]:
     tracker = Tracker()
-    async with aiohttp.ClientSession(server) as http:
+    connector = aiohttp.TCPConnector(ssl=server.ssl_context())
+    async with aiohttp.ClientSession(server.url, headers=server.headers, connector=connector) as http:
         watches = [asyncio.create_task(watch(http, GUARDRAILS, on_guardrail(tracker))),
                    asyncio.create_task(watch(http, CONFIGMAPS, on_configmap(tracker)))]
         await wait_one(http, tracker, "warm-up", timeout=120)  # the operator is up and watching
@@ -181,7 +183,7 @@ def run_contender(name: str, argv: list[str], count: int, concurrency: int, time
         log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}.log", "w")
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            latencies, seconds, rss = asyncio.run(measure(server.url, process.pid, count, concurrency, timeout))
+            latencies, seconds, rss = asyncio.run(measure(server, process.pid, count, concurrency, timeout))
         finally:
             process.send_signal(signal.SIGINT)
             try:

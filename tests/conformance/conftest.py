@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -98,10 +99,12 @@ GADGET_CRD: dict[str, Any] = {
 
 
 class Api:
-    """Plain urllib against the emulator: call(...) → (status code, decoded JSON body)."""
+    """Plain urllib against the emulator, with its bearer token: call(...) → (status code, decoded JSON body)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str, context: ssl.SSLContext):
         self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.context = context
 
     def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
              accept: str = "application/json") -> tuple[int, Any]:
@@ -109,9 +112,9 @@ class Api:
         if body is not None:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": content_type, "Accept": accept})
+                                     headers={**self.headers, "Content-Type": content_type, "Accept": accept})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.context) as resp:
                 raw = resp.read()
                 if not resp.headers.get("Content-Type", "").startswith("application/json"):
                     return resp.status, raw.decode()
@@ -127,7 +130,8 @@ class Api:
 
     def watch(self, path: str, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Read a watch to its end (the path should carry timeoutSeconds)."""
-        with urllib.request.urlopen(self.url + path, timeout=timeout + 5) as resp:
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=self.headers),
+                                    timeout=timeout + 5, context=self.context) as resp:
             assert resp.headers["Content-Type"].startswith("application/json")
             return [json.loads(line) for line in resp if line.strip()]
 
@@ -162,7 +166,7 @@ def server():
 
 @pytest.fixture(scope="session")
 def api(server) -> Api:
-    api = Api(server.url)
+    api = Api(server.url, server.token, server.ssl_context())
     for crd in (WIDGET_CRD, GADGET_CRD):
         api.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     return api

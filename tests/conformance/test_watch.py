@@ -45,8 +45,9 @@ def test_live_events_reach_an_open_watch(api, ns):
     ready = threading.Event()
 
     def watch():
-        with urllib.request.urlopen(f"{api.url}{path}?watch=true&resourceVersion={rv}&timeoutSeconds=5",
-                                    timeout=10) as resp:
+        request = urllib.request.Request(f"{api.url}{path}?watch=true&resourceVersion={rv}&timeoutSeconds=5",
+                                         headers=api.headers)
+        with urllib.request.urlopen(request, timeout=10, context=api.context) as resp:
             ready.set()
             for line in resp:
                 got.append(json.loads(line))
@@ -68,7 +69,7 @@ def test_too_old_resource_version_is_410_expired(api, ns):
     with ApiServerThread(history=5) as small:
         from .conftest import Api
 
-        tiny = Api(small.url)
+        tiny = Api(small.url, small.token, small.ssl_context())
         path = "/api/v1/namespaces/default/configmaps"
         first = tiny.ok("POST", path, {"metadata": {"name": "c0"}})["metadata"]["resourceVersion"]
         for i in range(1, 8):

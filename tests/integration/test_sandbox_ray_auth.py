@@ -21,7 +21,8 @@ def test_only_token_holders_reach_the_local_ray_head(tmp_path):
 
     ray = LocalRay(tmp_path, num_cpus=1)
     try:
-        url = ray.start()
+        ray.launch()
+        url = ray.wait_ready()
         with pytest.raises(Exception, match="(?i)auth|401|token"):
             JobSubmissionClient(url, headers={"Authorization": "Bearer not-the-token"}).list_jobs()
         client = JobSubmissionClient(url, headers=ray.headers)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from llmops_sandbox.standins.kserve import (
+from llmops_sandbox.standins.kserve_plans import (
     Unservable, model_directory, predictor_plan, transformer_plan, write_files,
 )
 from llmops_sandbox.standins.kserve_status import (

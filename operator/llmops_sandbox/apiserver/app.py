@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import discovery, patch as patches, table as tables
+from . import auth, discovery, patch as patches, table as tables, tls
 from .core import NS_KEY, Cluster
 from .errors import ApiError
 from .registry import Resource
@@ -278,11 +278,13 @@ async def _body(request: web.Request, yaml_ok: bool = False) -> Any:
 
 
 class ApiServer:
-    """The emulator on an aiohttp site: `await start()`, `.url`, `await stop()`."""
+    """The emulator on an aiohttp HTTPS site: `await start()`, `.url`, `await stop()` (who gets in: auth.py)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, history: int = 1000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, history: int = 1000, token: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.token = token or auth.new_token()
+        self.certificate = tls.Certificate.self_signed(host)
         self.cluster = Cluster(history)
         self.routes = Routes(self.cluster)
         self._runner: web.AppRunner | None = None
@@ -292,13 +294,15 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     async def start(self) -> "ApiServer":
-        self._runner = web.AppRunner(self.routes.app(), access_log=None, handle_signals=False,
+        app = self.routes.app()
+        app.middlewares.append(auth.middleware(self.token, lambda: auth.allowed_hosts(self.host, self.port)))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.certificate.server_context())
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         if sockets:

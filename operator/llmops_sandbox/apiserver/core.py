@@ -4,7 +4,6 @@ garbage collection, namespaces and CRD registration. Runs on the server's event 
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import logging
 import random
 import uuid
@@ -12,6 +11,7 @@ from typing import Any
 
 from . import errors, patch as patches
 from .cel import MISSING, CelValidator
+from .deletion import CRD_KEY, NS_KEY, Deletion, now
 from .errors import ApiError
 from .registry import Registry, Resource
 from .schema import prune, validate
@@ -22,19 +22,13 @@ log = logging.getLogger(__name__)
 _ALNUM = "bcdfghjklmnpqrstvwxz2456789"
 STATUS_BUILTINS = {("", "namespaces"), ("", "pods"), ("batch", "jobs"), ("apps", "deployments"),
                    ("", "services"), ("batch", "cronjobs"), ("apiextensions.k8s.io", "customresourcedefinitions")}
-CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
-NS_KEY = ("", "namespaces")
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def has_status(res: Resource) -> bool:
     return res.status_subresource or (res.crd is None and res.key in STATUS_BUILTINS)
 
 
-class Cluster:
+class Cluster(Deletion):
     def __init__(self, history: int = 1000) -> None:
         self.registry = Registry()
         self.store = Store(history)
@@ -306,108 +300,6 @@ class Cluster:
             raise ApiError(400, "the name of the object may not be changed by a patch")
         shaped = self._shape(res, ns, dict(result, kind=res.kind))
         return self._write(res, old, shaped, subresource, dry_run), False
-
-    # -- delete ----------------------------------------------------------------------------------
-    def delete(self, res: Resource, ns: str | None, name: str, propagation: str | None = None,
-               preconditions: dict[str, Any] | None = None, dry_run: bool = False) -> dict[str, Any]:
-        ns = ns if res.namespaced else None
-        old = self.store.get(res.key, ns, name)
-        if old is None:
-            raise errors.not_found(res.group, res.plural, name)
-        pre = preconditions or {}
-        if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-            raise errors.conflict(res.group, res.plural, name, "Precondition failed: UID in precondition: "
-                                  f"{pre['uid']}, UID in object meta: {old['metadata']['uid']}")
-        if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
-            raise errors.conflict(res.group, res.plural, name, "Precondition failed: ResourceVersion in "
-                                  f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
-                                  f"{old['metadata']['resourceVersion']}")
-        if dry_run:
-            return self.view(res, old)
-        if res.key == NS_KEY:
-            return self.view(res, self._delete_namespace(old))
-        if old["metadata"].get("finalizers"):
-            if old["metadata"].get("deletionTimestamp"):
-                return self.view(res, old)
-            new = copy.deepcopy(old)
-            new["metadata"]["deletionTimestamp"] = now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            return self.view(res, self.store.put(res.key, new, "MODIFIED"))
-        gone = self._remove(res, ns, name, orphan=(propagation == "Orphan"))
-        return self.view(res, gone)
-
-    def _remove(self, res: Resource, ns: str | None, name: str, orphan: bool = False) -> dict[str, Any] | None:
-        gone = self.store.remove(res.key, ns, name)
-        if gone is None:
-            return None
-        for key in [k for k in self.applied if k[0] == res.key and k[1] == ns and k[2] == name]:
-            del self.applied[key]
-        if res.key == CRD_KEY:
-            self._unregister(gone)
-        if not orphan:
-            self._collect(gone)
-        if ns:
-            self._maybe_finish_namespace(ns)
-        return gone
-
-    def _resource_for_key(self, key: tuple[str, str]) -> Resource | None:
-        group, plural = key
-        versions = self.registry.versions_of(group, plural)
-        return versions[0] if versions else None
-
-    def _collect(self, owner: dict[str, Any]) -> None:
-        """Background garbage collection of the dependents of a removed owner."""
-        uid = owner["metadata"]["uid"]
-        owner_ns = owner["metadata"].get("namespace")
-        live_uids = None
-        for key, obj in list(self.store.everything()):
-            refs = obj["metadata"].get("ownerReferences") or []
-            if not any(r.get("uid") == uid for r in refs):
-                continue
-            if owner_ns and obj["metadata"].get("namespace") != owner_ns:
-                continue
-            others = [r.get("uid") for r in refs if r.get("uid") != uid]
-            if others:
-                if live_uids is None:
-                    live_uids = {o["metadata"]["uid"] for _, o in self.store.everything()}
-                if any(u in live_uids for u in others):
-                    continue
-            res = self._resource_for_key(key)
-            if res is None:
-                continue
-            try:
-                self.delete(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-            except ApiError:
-                pass
-
-    # -- namespaces ------------------------------------------------------------------------------
-    def _delete_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any]:
-        name = ns_obj["metadata"]["name"]
-        if not ns_obj["metadata"].get("deletionTimestamp"):
-            new = copy.deepcopy(ns_obj)
-            new["metadata"]["deletionTimestamp"] = now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new["status"] = {"phase": "Terminating"}
-            ns_obj = self.store.put(NS_KEY, new, "MODIFIED")
-        for key, obj in list(self.store.all_in_namespace(name)):
-            res = self._resource_for_key(key)
-            if res is not None and self.store.get(key, name, obj["metadata"]["name"]) is not None:
-                try:
-                    self.delete(res, name, obj["metadata"]["name"])
-                except ApiError:
-                    pass
-        self._maybe_finish_namespace(name)
-        return self.store.get(NS_KEY, None, name) or ns_obj
-
-    def _maybe_finish_namespace(self, name: str) -> None:
-        ns_obj = self.store.get(NS_KEY, None, name)
-        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
-            return
-        if next(iter(self.store.all_in_namespace(name)), None) is not None:
-            return
-        if ns_obj["metadata"].get("finalizers"):
-            return
-        self.store.remove(NS_KEY, None, name)
 
     # -- CRDs ------------------------------------------------------------------------------------
     @staticmethod

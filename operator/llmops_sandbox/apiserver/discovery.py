@@ -103,52 +103,51 @@ def _schema_name(res: Resource) -> str:
     return f"{group}.{res.version}.{res.kind}"
 
 
-def openapi_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
-    resources = registry.in_group_version(group, version)
-    if not resources:
-        return None
-    schemas: dict[str, Any] = {
-        OBJECT_META: {"type": "object", "description": "ObjectMeta is metadata that all persisted resources must "
-                      "have, which includes all objects users must create.",
-                      "properties": {
-                          "name": {"type": "string", "description": "Name must be unique within a namespace."},
-                          "namespace": {"type": "string", "description": "Namespace defines the space within which "
-                                        "each name must be unique."},
-                          "labels": {"type": "object", "additionalProperties": {"type": "string"},
-                                     "description": "Map of string keys and values."},
-                          "annotations": {"type": "object", "additionalProperties": {"type": "string"},
-                                          "description": "Unstructured key value map."},
-                          "uid": {"type": "string"}, "resourceVersion": {"type": "string"},
-                          "generation": {"type": "integer", "format": "int64"},
-                          "creationTimestamp": {"type": "string", "format": "date-time"},
-                          "finalizers": {"type": "array", "items": {"type": "string"}},
-                      }},
-    }
-    paths: dict[str, Any] = {}
-    gv = f"{group}/{version}" if group else version
-    prefix = f"/apis/{gv}" if group else f"/api/{gv}"
-    for res in resources:
-        schema = copy.deepcopy(res.schema) if res.schema else {"type": "object",
-                                                               "x-kubernetes-preserve-unknown-fields": True}
-        props = schema.setdefault("properties", {})
-        props.setdefault("apiVersion", {"type": "string", "description": "APIVersion defines the versioned schema "
-                                        "of this representation of an object."})
-        props.setdefault("kind", {"type": "string", "description": "Kind is a string value representing the REST "
-                                  "resource this object represents."})
-        props["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
-                             "description": "Standard object's metadata."}
-        schema["type"] = "object"
-        schema["x-kubernetes-group-version-kind"] = [{"group": res.group, "version": res.version, "kind": res.kind}]
-        schemas[_schema_name(res)] = schema
-        ns = "/namespaces/{namespace}" if res.namespaced else ""
-        ref = {"$ref": f"#/components/schemas/{_schema_name(res)}"}
-        gvk = {"group": res.group, "version": res.version, "kind": res.kind}
-        ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
-        params = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
-                   "description": "Ignore, Warn or Strict: how unknown fields are handled."},
-                  {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-                  {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
-        paths[f"{prefix}{ns}/{res.plural}/{{name}}"] = {
+OBJECT_META_SCHEMA: dict[str, Any] = {
+    "type": "object", "description": "ObjectMeta is metadata that all persisted resources must "
+    "have, which includes all objects users must create.",
+    "properties": {
+        "name": {"type": "string", "description": "Name must be unique within a namespace."},
+        "namespace": {"type": "string", "description": "Namespace defines the space within which "
+                      "each name must be unique."},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                   "description": "Map of string keys and values."},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Unstructured key value map."},
+        "uid": {"type": "string"}, "resourceVersion": {"type": "string"},
+        "generation": {"type": "integer", "format": "int64"},
+        "creationTimestamp": {"type": "string", "format": "date-time"},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+    }}
+WRITE_PARAMETERS = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
+                     "description": "Ignore, Warn or Strict: how unknown fields are handled."},
+                    {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+                    {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
+
+
+def _object_schema(res: Resource) -> dict[str, Any]:
+    schema = copy.deepcopy(res.schema) if res.schema else {"type": "object",
+                                                           "x-kubernetes-preserve-unknown-fields": True}
+    props = schema.setdefault("properties", {})
+    props.setdefault("apiVersion", {"type": "string", "description": "APIVersion defines the versioned schema "
+                                    "of this representation of an object."})
+    props.setdefault("kind", {"type": "string", "description": "Kind is a string value representing the REST "
+                              "resource this object represents."})
+    props["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
+                         "description": "Standard object's metadata."}
+    schema["type"] = "object"
+    schema["x-kubernetes-group-version-kind"] = [{"group": res.group, "version": res.version, "kind": res.kind}]
+    return schema
+
+
+def _paths(res: Resource, prefix: str) -> dict[str, Any]:
+    ns = "/namespaces/{namespace}" if res.namespaced else ""
+    ref = {"$ref": f"#/components/schemas/{_schema_name(res)}"}
+    gvk = {"group": res.group, "version": res.version, "kind": res.kind}
+    ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
+    params = copy.deepcopy(WRITE_PARAMETERS)
+    return {
+        f"{prefix}{ns}/{res.plural}/{{name}}": {
             "get": {"operationId": f"read{res.kind}", "responses": ok, "x-kubernetes-action": "get",
                     "x-kubernetes-group-version-kind": gvk},
             "put": {"operationId": f"replace{res.kind}", "responses": ok, "parameters": params,
@@ -156,11 +155,25 @@ def openapi_document(registry: Registry, group: str, version: str) -> dict[str, 
             "patch": {"operationId": f"patch{res.kind}", "responses": ok, "parameters": params + [
                 {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}}],
                 "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk},
-        }
-        paths[f"{prefix}{ns}/{res.plural}"] = {
+        },
+        f"{prefix}{ns}/{res.plural}": {
             "post": {"operationId": f"create{res.kind}", "responses": ok, "parameters": params,
                      "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk},
-        }
+        },
+    }
+
+
+def openapi_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+    resources = registry.in_group_version(group, version)
+    if not resources:
+        return None
+    gv = f"{group}/{version}" if group else version
+    prefix = f"/apis/{gv}" if group else f"/api/{gv}"
+    schemas: dict[str, Any] = {OBJECT_META: copy.deepcopy(OBJECT_META_SCHEMA)}
+    paths: dict[str, Any] = {}
+    for res in resources:
+        schemas[_schema_name(res)] = _object_schema(res)
+        paths.update(_paths(res, prefix))
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": VERSION["gitVersion"]},
             "paths": paths, "components": {"schemas": schemas}}
 

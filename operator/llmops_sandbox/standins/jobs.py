@@ -22,6 +22,7 @@ from typing import Any
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.core.uris import PVC_ROOT_ENV
+from llmops_sandbox import processes
 from llmops_sandbox.standins.base import StandIn
 from llmops_operator.core.conditions import now_rfc3339
 
@@ -30,6 +31,8 @@ log = logging.getLogger("llmops.sandbox.jobs")
 JOB = resource_for("batch/v1", "Job")
 CONFIGMAP = resource_for("v1", "ConfigMap")
 SECRET = resource_for("v1", "Secret")
+STOP_GRACE_SECONDS = 5.0
+"""How long a Job's process has to end after SIGTERM when the sandbox ends (a deadline or a deletion kills it)."""
 
 
 class UnrunnableJob(ValueError):
@@ -239,16 +242,15 @@ class JobRunner(StandIn):
         log_path = root / f"attempt-{attempt}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                *plan.argv, env={**os.environ, **plan.env}, stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=root)
+            process = await processes.spawn(plan.argv, STOP_GRACE_SECONDS, env={**os.environ, **plan.env},
+                                            stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=root)
             try:
                 return await asyncio.wait_for(process.wait(), timeout=deadline)
             except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
+                await processes.kill(process)
                 return None
             except asyncio.CancelledError:
-                process.kill()
+                await asyncio.shield(processes.kill(process))
                 raise
 
     async def _status(self, job: dict[str, Any], status: dict[str, Any]) -> None:

@@ -1,11 +1,8 @@
 """The KServe stand-in: each serving.kserve.io/v1beta1 InferenceService runs as local model-server processes.
 
-The predictor (modelFormat huggingface, storageUri pvc://claim/path -> <workdir>/pvc/claim/path) runs as
-`python -m llmops_operator.servers.predictor` on a free port; once it is ready, the transformer's container runs
-as a local process the way the Job stand-in runs a container (ConfigMap volumes written out, mount paths in env
-and args rewritten), with the arguments KServe appends: --model_name <service> --predictor_host 127.0.0.1:<port>
---http_port <free port>. Status is written as KServe writes it (see kserve_status.py); the URL is the
-transformer's (else the predictor's) http://127.0.0.1:<port>, reachable from this machine.
+The predictor runs on a free port; once it is ready, the transformer runs (how each is planned: kserve_plans.py).
+Both are children of the sandbox (processes.py). Status is written as KServe writes it (see kserve_status.py);
+the URL is the transformer's (else the predictor's) http://127.0.0.1:<port>, reachable from this machine.
 
 A component restarts only when its own spec changes (a new policy ConfigMap restarts the transformer, a new
 storageUri the predictor, on the same port). ConfigMaps whose name is unchanged are re-read every pass and their
@@ -22,9 +19,6 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
-import socket
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,10 +28,12 @@ import aiohttp
 from llmops_operator.builders.naming import short_hash
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
-from llmops_operator.core.uris import PVC_ROOT_ENV
+from llmops_sandbox import processes
 from llmops_sandbox.standins.base import StandIn
-from llmops_sandbox.standins.jobs import (
-    CONFIGMAP, SECRET, ProcessPlan, UnrunnableJob, plan_process, referenced_sources,
+from llmops_sandbox.standins.jobs import CONFIGMAP, SECRET, ProcessPlan, referenced_sources
+from llmops_sandbox.standins.kserve_plans import (
+    HOST, Unservable, free_port, last_log_line, make_links, predictor_plan, transformer_plan, transformer_pod,
+    write_files,
 )
 from llmops_sandbox.standins.kserve_status import (
     FAILED, PREDICTOR, READY, STARTING, TRANSFORMER, ComponentState, is_stopped, service_status, stopped_status,
@@ -47,127 +43,9 @@ from llmops_operator.core.conditions import now_rfc3339
 log = logging.getLogger("llmops.sandbox.kserve")
 
 ISVC = resource_for("serving.kserve.io/v1beta1", "InferenceService")
-PREDICTOR_MODULE = "llmops_operator.servers.predictor"
-SUPPORTED_FORMATS = ("huggingface",)
 PASS_SECONDS = 1.0
 """How often a service is re-examined (probes, mounted files) when no event arrives."""
 STOP_GRACE_SECONDS = 5.0
-HOST = "127.0.0.1"
-
-
-class Unservable(ValueError):
-    """A component the sandbox cannot run; `reason` is the condition reason KServe would give."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def model_directory(predictor: dict[str, Any], pvc_root: Path) -> Path:
-    """Where the predictor's storageUri lives on this machine (pure)."""
-    model = predictor.get("model") or {}
-    fmt = (model.get("modelFormat") or {}).get("name")
-    if fmt not in SUPPORTED_FORMATS:
-        raise Unservable("NoSupportingRuntime", f"spec.predictor.model.modelFormat.name {fmt!r}: the sandbox serves "
-                                                f"{', '.join(SUPPORTED_FORMATS)} models")
-    uri = model.get("storageUri") or ""
-    if not uri.startswith("pvc://"):
-        raise Unservable("InvalidStorageUri", f"spec.predictor.model.storageUri {uri!r}: the sandbox serves pvc:// URIs")
-    return pvc_root / uri.removeprefix("pvc://")
-
-
-def predictor_plan(obj: dict[str, Any], pvc_root: Path, port: int, python: str = sys.executable) -> ProcessPlan:
-    model_dir = model_directory(obj["spec"]["predictor"], pvc_root)
-    argv = [python, "-m", PREDICTOR_MODULE, "--model_name", obj["metadata"]["name"], "--model_dir", str(model_dir),
-            "--http_port", str(port), "--host", HOST]
-    return ProcessPlan(argv=argv, env={PVC_ROOT_ENV: str(pvc_root)})
-
-
-def transformer_pod(obj: dict[str, Any]) -> dict[str, Any]:
-    """The transformer as the Job stand-in's planner reads a Job: metadata and a pod template."""
-    transformer = obj["spec"]["transformer"]
-    return {"metadata": obj["metadata"],
-            "spec": {"template": {"spec": {"containers": transformer.get("containers") or [],
-                                           "volumes": transformer.get("volumes") or []}}}}
-
-
-def mount_hosts(pod: dict[str, Any], sources: dict[tuple[str, str], dict | None], root: Path,
-                pvc_root: Path) -> dict[str, Path]:
-    """Mount path -> host directory, as the Job planner places the volumes (it rewrites paths given as args)."""
-    container = pod["spec"]["template"]["spec"]["containers"][0]
-    paths = [m["mountPath"] for m in container.get("volumeMounts", [])]
-    probe = {**pod, "spec": {"template": {"spec": {**pod["spec"]["template"]["spec"], "containers": [
-        {**container, "command": ["true"], "args": paths, "env": []}]}}}}
-    return dict(zip(paths, (Path(a) for a in plan_process(probe, sources, root, claims=pvc_root).argv[1:])))
-
-
-def parent_mount_links(plan: ProcessPlan, hosts: dict[str, Path], tree: Path) -> dict[Path, Path]:
-    """Make env values that name a parent of mount paths (LLMOPS_PROMPT_DIR=/etc/llmops/prompts/versions over
-    .../versions/v1 and .../versions/v2) resolve: such a value points into `tree`, a copy of the container's
-    directory layout in which each mount path is a link to its volume. Returns link -> target."""
-    links: dict[Path, Path] = {}
-    for name, value in plan.env.items():
-        below = [m for m in hosts if value.startswith("/") and m.startswith(value.rstrip("/") + "/")]
-        if below:
-            plan.env[name] = str(tree / value.lstrip("/"))
-            links.update({tree / m.lstrip("/"): hosts[m] for m in below})
-    return links
-
-
-@dataclass
-class TransformerPlan:
-    process: ProcessPlan
-    links: dict[Path, Path]
-
-
-def transformer_plan(obj: dict[str, Any], sources: dict[tuple[str, str], dict | None], root: Path, pvc_root: Path,
-                     predictor_port: int, port: int, python: str = sys.executable) -> TransformerPlan:
-    pod = transformer_pod(obj)
-    if not pod["spec"]["template"]["spec"]["containers"]:
-        raise Unservable("InvalidSpec", "spec.transformer.containers: at least one container is required")
-    try:
-        plan = plan_process(pod, sources, root, python=python, claims=pvc_root)
-        links = parent_mount_links(plan, mount_hosts(pod, sources, root, pvc_root), root / "fs")
-    except UnrunnableJob as err:
-        raise Unservable("InvalidSpec", f"spec.transformer: {err}") from None
-    plan.argv += ["--model_name", obj["metadata"]["name"], "--predictor_host", f"{HOST}:{predictor_port}",
-                  "--http_port", str(port), "--enable_grpc", "false"]
-    return TransformerPlan(plan, links)
-
-
-def make_links(links: dict[Path, Path]) -> None:
-    for link, target in links.items():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(target, target_is_directory=True)
-
-
-def write_files(files: dict[Path, bytes]) -> list[Path]:
-    """Write what changed, each file replaced atomically as the kubelet swaps a ConfigMap volume; the paths written."""
-    written = []
-    for path, data in files.items():
-        if path.is_file() and path.read_bytes() == data:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.tmp")
-        staging.write_bytes(data)
-        os.replace(staging, path)
-        written.append(path)
-    return written
-
-
-def last_log_line(path: Path, limit: int = 300) -> str:
-    try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1][-limit:] if lines else ""
 
 
 @dataclass
@@ -194,19 +72,7 @@ class Service:
 
 
 async def stop_process(process: asyncio.subprocess.Process | None) -> None:
-    """SIGTERM to the process group, SIGKILL after a grace period."""
-    if process is None or process.returncode is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            await asyncio.wait_for(process.wait(), timeout=wait)
-            return
-        except asyncio.TimeoutError:
-            continue
+    await processes.stop(process, STOP_GRACE_SECONDS)
 
 
 class KServeRunner(StandIn):
@@ -352,9 +218,8 @@ class KServeRunner(StandIn):
         log_path = service.root / f"{name}-{revision:05d}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                *plan.argv, env={**os.environ, **plan.env}, stdout=out, stderr=asyncio.subprocess.STDOUT,
-                cwd=log_path.parent, start_new_session=True)
+            process = await processes.spawn(plan.argv, STOP_GRACE_SECONDS, env={**os.environ, **plan.env},
+                                            stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=log_path.parent)
         log.info("InferenceService %s: %s revision %d started on port %d (pid %d)",
                  service.obj["metadata"]["name"], name, revision, port, process.pid)
         state = ComponentState(name, STARTING, revision, url=f"http://{HOST}:{port}", since=now_rfc3339())

@@ -74,7 +74,8 @@ class RayJobRunner(StandIn):
             return
         if not localray.available():
             await self._write(obj, {"jobDeploymentStatus": "Failed", "reason": "SubmissionFailed",
-                                    "message": "the sandbox runs RayJobs with Ray: pip install 'llmops-operator[train]'"})
+                                    "message": "the sandbox runs RayJobs with Ray: "
+                                               "pip install 'llmops-operator[train]'"})
             return
         await self._write(obj, {"jobDeploymentStatus": "Initializing", "jobId": obj["spec"]["jobId"],
                                 "rayClusterName": f"{obj['metadata']['name']}-local",
@@ -84,6 +85,7 @@ class RayJobRunner(StandIn):
     async def _run(self, obj: dict[str, Any]) -> None:
         job_id = obj["spec"]["jobId"]
         try:
+            self.ray.launch()  # on this loop's thread, which outlives the head (see processes.py)
             client = await asyncio.to_thread(self._jobs_client)
             await asyncio.to_thread(self._submit, client, obj)
             await self._write(obj, {"dashboardURL": self.ray.dashboard_url})
@@ -111,7 +113,7 @@ class RayJobRunner(StandIn):
         if self._client is None:
             from ray.job_submission import JobSubmissionClient
 
-            self._client = JobSubmissionClient(self.ray.start(), headers=self.ray.headers)
+            self._client = JobSubmissionClient(self.ray.wait_ready(), headers=self.ray.headers)
         return self._client
 
     def _submit(self, client: Any, obj: dict[str, Any]) -> None:
@@ -131,9 +133,9 @@ class RayJobRunner(StandIn):
                 return
             except RuntimeError as err:
                 # A freshly started head's job agent may not be up yet; KubeRay's submitter retries too.
-                if "No available agent" not in str(err) or time.monotonic() > deadline:
+                if "No available agent" not in str(err) or time.monotonic() > deadline or self.ray.stopping.is_set():
                     raise
-                time.sleep(2)
+                self.ray.stopping.wait(2)
 
     async def _suspend(self, obj: dict[str, Any]) -> None:
         task = self._polling.pop(obj["metadata"]["uid"])

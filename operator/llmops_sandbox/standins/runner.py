@@ -46,4 +46,5 @@ class StandInThread:
     def stop(self, timeout: float = 30.0) -> None:
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)

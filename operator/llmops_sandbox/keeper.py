@@ -1,0 +1,131 @@
+"""Runs one command for the sandbox and takes everything the command starts along when either of them ends.
+
+    python -m llmops_sandbox.keeper GRACE -- COMMAND...
+
+The keeper is a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process that the command starts and then leaves
+behind (a Ray job's driver, in a session of its own; an agent whose raylet died) is re-parented to the keeper
+instead of init, so it stays in the tree. When the command exits, the keeper ends whatever is left below it.
+On SIGTERM (from the sandbox, or from the kernel once the sandbox is gone: see processes.py) it sends SIGTERM to
+the command, waits GRACE seconds, then SIGKILLs everything below it. It exits as the command did.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def prctl(option: int, value: int) -> None:
+    """Linux's prctl(2); elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stop
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root` now, read from /proc (none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            state, parent = text[text.rindex(b")") + 2:].split()[:2]
+            if state != b"Z":  # a zombie has ended already and has no children
+                children.setdefault(int(parent), []).append(int(name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _reap_until_gone(deadline: float) -> None:
+    """Reap adopted processes until none is left below the keeper or the deadline passes."""
+    while descendants(os.getpid()) and time.monotonic() < deadline:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        time.sleep(0.05)
+
+
+def end_everything_below(grace: float) -> None:
+    _signal_all(descendants(os.getpid()), signal.SIGTERM)
+    _reap_until_gone(time.monotonic() + grace)
+    _signal_all(descendants(os.getpid()), signal.SIGKILL)
+    _reap_until_gone(time.monotonic() + 5)
+
+
+def _wait_for(child: subprocess.Popen) -> int:
+    """Reap every child (adopted ones too) until `child` itself has ended; its exit status."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode
+
+
+def _exit_like(code: int) -> None:
+    if code < 0:  # ended by a signal: end the same way, so the sandbox reads the same status
+        if -code != signal.SIGKILL:
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
+def main(argv: list[str]) -> None:
+    grace, command = float(argv[0]), argv[2:]
+    signal.signal(signal.SIGTERM, _stop)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    keeper = os.getpid()
+    try:
+        child = subprocess.Popen(command, preexec_fn=lambda: _die_with(keeper))
+        code = _wait_for(child)
+    except OSError as err:  # the command cannot be run: say so where its output would have gone
+        print(f"cannot run {command[0]!r}: {err.strerror}", file=sys.stderr, flush=True)
+        code = 127
+    except Stop:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        end_everything_below(grace)
+        code = -signal.SIGTERM
+    end_everything_below(0)
+    _exit_like(code)
+
+
+def _die_with(parent: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(126)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

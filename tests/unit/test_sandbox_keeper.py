@@ -1,0 +1,89 @@
+"""The keeper under each of the sandbox's children: it exits as its command did, and nothing its command started
+outlives it, not even a process that left for a session of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmops_sandbox.processes import kept
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the keeper relies on Linux's prctl")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_dead(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def keep(script: str, grace: float = 1.0, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(kept(["sh", "-c", script], grace), text=True, **kwargs)
+
+
+@pytest.mark.parametrize("script,code", [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", -signal.SIGKILL)])
+def test_the_keeper_exits_as_its_command_did(script, code):
+    assert keep(script).wait(timeout=20) == code
+
+
+def test_a_command_that_cannot_run_is_127_with_the_reason():
+    process = subprocess.Popen(kept(["/nonexistent/server"], 1.0), stderr=subprocess.PIPE, text=True)
+    assert process.wait(timeout=20) == 127
+    assert "cannot run '/nonexistent/server': No such file or directory" in process.stderr.read()
+
+
+def test_what_the_command_leaves_behind_ends_with_it(tmp_path):
+    """A process in a session of its own, orphaned when its parent exits, as Ray's job drivers are."""
+    pid_file = tmp_path / "orphan"
+    process = keep(f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 300' & sleep 0.5")
+    assert process.wait(timeout=20) == 0
+    orphan = int(pid_file.read_text())
+    assert wait_dead(orphan), f"process {orphan} outlived its keeper"
+
+
+def test_sigterm_gives_the_command_its_grace_then_kills_everything_below(tmp_path):
+    pid_file = tmp_path / "stubborn"
+    process = keep(f"trap '' TERM; echo $$ > {pid_file}; sleep 300 & wait", grace=1.0)
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stubborn = int(pid_file.read_text())
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == -signal.SIGTERM
+    assert 1.0 <= time.monotonic() - started < 10
+    assert wait_dead(stubborn)
+
+
+def test_the_keeper_ends_its_tree_when_the_parent_that_started_it_is_killed(tmp_path):
+    """The parent here stands for the sandbox: SIGKILLed, it cannot stop anything itself."""
+    pid_file = tmp_path / "command"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from llmops_sandbox import processes\n"
+        f"processes.popen(['sh', '-c', 'echo $$ > {pid_file}; sleep 300'], 1.0)\n"
+        "time.sleep(300)\n")], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    command = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    assert wait_dead(command), f"process {command} outlived the parent of its keeper"
