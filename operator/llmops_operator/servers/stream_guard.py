@@ -1,0 +1,123 @@
+"""Incremental output checking for streamed completions: release text only once no match can still grow into it.
+
+The guard holds back the last `window` characters of the model's output. `window` is derived from the policy: the
+longest match any output-direction signal can make (the regex's maximum width; encoded-payload detectors
+excepted), plus a margin for lookarounds,
+capped at MAX_WINDOW so that an unbounded pattern (`\\d+`) cannot make the guard hold the whole answer. A match
+that starts before the release point is then complete in the text the guard has seen, so it is redacted before
+any of it leaves; a match that straddles the release point moves the release point back to its start.
+
+Every check runs on the whole output so far (emitted and held), so classifier checks (toxicity, injection) and
+topic checks judge the answer as a whole, exactly as the non-streamed path does. A blocked verdict stops the
+stream: nothing more is released, the caller sends an error event and cancels the model's request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import re._parser as regex_parser  # the only public-enough way to ask a pattern for its maximum width
+from typing import Callable, Sequence
+
+from llmops_operator.guardrails.engine import Guardrail, redact
+from llmops_operator.guardrails.signals import ENCODING
+from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, Hit, Verdict
+
+MAX_WINDOW = 256
+"""The most characters a stream holds back; a longer match (from an unbounded pattern) is redacted from the
+release point on, its earlier part having been released."""
+LOOKAROUND_MARGIN = 8
+"""Lookaheads and word boundaries read characters after a match that the width does not count."""
+
+Check = Callable[[str], Verdict]
+
+
+def pattern_width(pattern: str) -> int:
+    """The longest text a pattern can match, MAX_WINDOW when unbounded or unreadable."""
+    try:
+        _, longest = regex_parser.parse(pattern).getwidth()
+    except (re.error, RecursionError, OverflowError):
+        return MAX_WINDOW
+    return min(int(longest), MAX_WINDOW)
+
+
+@functools.lru_cache(maxsize=8)  # one engine per policy file version; derived once
+def guard_window(guardrail: Guardrail | None) -> int:
+    """Characters a stream must hold back for this policy's output checks (0 when nothing checks output)."""
+    if guardrail is None:
+        return 0
+    plan = guardrail.plans["output"]
+    if not plan.checks:
+        return 0
+    # Encoding detectors (base64 blobs of any length) would pin every policy to the cap; a blob is checked like
+    # any other text once it is in the guard's view.
+    widest = max((pattern_width(s.pattern) for s in plan.signals if s.family != ENCODING), default=0)
+    return min(widest + LOOKAROUND_MARGIN, MAX_WINDOW)
+
+
+def _clipped(hits: Sequence[Hit], start: int, end: int) -> list[Hit]:
+    """Redacting hits overlapping [start, end), their spans cut to it and made relative to start."""
+    out = []
+    for hit in hits:
+        if hit.effect != "redact" or hit.start is None or hit.end is None:
+            continue
+        if hit.end > start and hit.start < end:
+            out.append(dataclasses.replace(hit, start=max(hit.start, start) - start, end=min(hit.end, end) - start))
+    return out
+
+
+class StreamGuard:
+    """Feed the model's text piece by piece; get back what may be sent. `verdict` is the last whole-text verdict."""
+
+    def __init__(self, check: Check | None, window: int):
+        self.check = check
+        self.window = window
+        self.text = ""
+        self.released = 0
+        """Characters of `text` already sent (redacted where needed)."""
+        self.verdict: Verdict | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict is not None and self.verdict.outcome == BLOCKED
+
+    def feed(self, piece: str) -> str:
+        """Text that may be sent now ('' while it is held back or after a block)."""
+        if self.blocked:
+            return ""
+        self.text += piece
+        if self.check is None:
+            return self._release(len(self.text), [])
+        if len(self.text) - self.released <= self.window:
+            return ""
+        return self._judge(final=False)
+
+    def finish(self) -> str:
+        """The rest of the text once the model is done ('' after a block)."""
+        if self.blocked:
+            return ""
+        if self.check is None:
+            return self._release(len(self.text), [])
+        return self._judge(final=True)
+
+    def _judge(self, final: bool) -> str:
+        self.verdict = self.check(self.text)
+        if self.verdict.outcome == BLOCKED:
+            return ""
+        redacting = [h for h in self.verdict.hits if h.effect == "redact" and h.start is not None]
+        point = len(self.text) if final else len(self.text) - self.window
+        for hit in redacting:
+            if hit.start < point < hit.end:
+                point = hit.start
+        return self._release(max(point, self.released), redacting)
+
+    def _release(self, point: int, redacting: list[Hit]) -> str:
+        piece = self.text[self.released:point]
+        hits = _clipped(redacting, self.released, point)
+        self.released = point
+        return redact(piece, hits) if hits else piece
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome if self.verdict is not None else ALLOWED
