@@ -3,8 +3,11 @@
 `python -m llmops_operator.servers.predictor --model_name N --model_dir DIR --http_port P` loads the causal
 LM saved in DIR (save_pretrained layout; the tokenizer saved beside it, else builtin:minilm as training uses)
 on CPU with transformers and serves:
-  POST /openai/v1/completions   {model, prompt, max_tokens, temperature, top_p, stop}
+  POST /openai/v1/completions   {model, prompt, max_tokens, temperature, top_p, stop, stream, stream_options}
                                 -> {id, object, created, model, choices[{index, text, finish_reason}], usage}
+  POST /openai/v1/chat/completions  the same with messages[{role, content}] for prompt, rendered with the
+                                tokenizer's chat template (a plain `role: content` transcript when it has none)
+  With `stream: true` both answer server-sent events (see predictor_stream.py), ending with `data: [DONE]`.
   GET  /v1/models/N             {"name", "ready"}: 200 once the model is loaded, 503 before
   GET  /                        liveness
   GET  /metrics                 Prometheus
@@ -27,12 +30,17 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from llmops_operator.servers.openai_protocol import CHAT, COMPLETIONS, DONE, chunk, new_id
+from llmops_operator.servers.predictor_stream import StopScanner, StreamState
+
 log = logging.getLogger("llmops.serving.predictor")
 
 REQUESTS = Counter("llmops_predictor_requests", "Completion requests, by HTTP status.", ["status"])
 TOKENS = Counter("llmops_predictor_tokens", "Tokens read (prompt) and generated (completion).", ["kind"])
 GENERATION_SECONDS = Histogram("llmops_predictor_generation_seconds", "Time spent generating one completion.")
 MAX_PROMPT_CHARS = 1 << 20
+CLIENT_CLOSED = "499"
+"""The status label of a streamed request whose client went away (the generation was cancelled)."""
 
 
 SHOWN_LIMIT = 40
@@ -60,6 +68,10 @@ class Completion:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
+    stream: bool = False
+    include_usage: bool = False
+    messages: tuple[tuple[str, str], ...] | None = None
+    """For a chat request: (role, content) pairs; the prompt is rendered from them with the chat template."""
 
 
 def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
@@ -71,14 +83,27 @@ def _number(body: dict[str, Any], name: str, default: float, low: float, high: f
     return float(value)
 
 
-def parse_completion(body: Any, model_name: str) -> Completion:
-    """The OpenAI completions fields this server honours; anything it cannot honour is a 400."""
+def parse_messages(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or not raw or len(raw) > 256 or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+            and isinstance(m.get("content"), str) for m in raw):
+        raise BadRequest("messages", "expected a non-empty list of {role: system|user|assistant, content: string}")
+    messages = tuple((m["role"], m["content"]) for m in raw)
+    if sum(len(c) for _, c in messages) > MAX_PROMPT_CHARS:
+        raise BadRequest("messages", f"longer than {MAX_PROMPT_CHARS} characters")
+    return messages
+
+
+def parse_completion(body: Any, model_name: str, chat: bool = False) -> Completion:
+    """The OpenAI completions (or chat completions) fields this server honours; anything else it cannot honour
+    is a 400."""
     if not isinstance(body, dict):
         raise BadRequest("body", "expected a JSON object")
     if body.get("model") not in (None, model_name):
         raise BadRequest("model", f"this server serves {model_name!r}, not {shown(body.get('model'))}")
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt:
+    messages = parse_messages(body.get("messages")) if chat else None
+    prompt = "" if chat else body.get("prompt")
+    if not chat and (not isinstance(prompt, str) or not prompt):
         raise BadRequest("prompt", "expected a non-empty string")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise BadRequest("prompt", f"longer than {MAX_PROMPT_CHARS} characters")
@@ -89,10 +114,12 @@ def parse_completion(body: Any, model_name: str) -> Completion:
     stop = (stop,) if isinstance(stop, str) else stop
     if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop) or len(stop) > 4:
         raise BadRequest("stop", "expected a string or a list of up to 4 non-empty strings")
-    if body.get("stream"):
-        raise BadRequest("stream", "streaming is not served by this server")
+    stream, options = body.get("stream", False), body.get("stream_options") or {}
+    if not isinstance(stream, bool) or not isinstance(options, dict):
+        raise BadRequest("stream", "expected a boolean (and stream_options an object)")
     return Completion(prompt=prompt, max_tokens=max_tokens, temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
-                      top_p=_number(body, "top_p", 1.0, 0.0, 1.0), stop=tuple(stop))
+                      top_p=_number(body, "top_p", 1.0, 0.0, 1.0), stop=tuple(stop), stream=stream,
+                      include_usage=bool(options.get("include_usage")), messages=messages)
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -125,23 +152,57 @@ class Generator:
         config = self.model.config
         return int(getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 1024))
 
+    def prompt_text(self, request: Completion) -> str:
+        """The prompt, or the chat messages rendered with the tokenizer's chat template (a plain transcript when
+        the tokenizer has none)."""
+        if request.messages is None:
+            return request.prompt
+        conversation = [{"role": role, "content": content} for role, content in request.messages]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{role}: {content}\n" for role, content in request.messages) + "assistant:"
+
+    def _inputs(self, request: Completion) -> tuple[Any, dict[str, Any]]:
+        """The prompt's token ids and the generate() arguments; a prompt that fills the context is a 400."""
+        import torch
+
+        where = "messages" if request.messages is not None else "prompt"
+        ids = self.tokenizer(self.prompt_text(request), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        room = self.context_length - int(ids.shape[1])
+        if room < 1:
+            raise BadRequest(where, f"{int(ids.shape[1])} tokens leave no room in the model's context of "
+                                    f"{self.context_length}")
+        sampling = {"do_sample": True, "temperature": request.temperature, "top_p": request.top_p} \
+            if request.temperature > 0 else {"do_sample": False}
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        return ids, dict(attention_mask=torch.ones_like(ids), max_new_tokens=min(request.max_tokens, room),
+                         min_new_tokens=1, pad_token_id=pad, **sampling)
+
+    def stream(self, request: Completion, state: Any) -> int:
+        """Generate into `state` (predictor_stream.StreamState); the prompt's token count. Runs in the worker."""
+        import torch
+
+        from llmops_operator.servers.predictor_stream import cancel_criterion, streamer_for
+
+        try:
+            ids, arguments = self._inputs(request)
+            with torch.no_grad():
+                self.model.generate(ids, streamer=streamer_for(self.tokenizer, state),
+                                    stopping_criteria=cancel_criterion(state), **arguments)
+        except BaseException as err:  # handed to the event loop, which answers for it
+            state.close(err)
+            raise
+        state.close()
+        return int(ids.shape[1])
+
     def generate(self, request: Completion) -> tuple[str, int, int, str]:
         """(text, prompt tokens, completion tokens, finish reason)."""
         import torch
 
-        ids = self.tokenizer(request.prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        prompt_tokens = int(ids.shape[1])
-        room = self.context_length - prompt_tokens
-        if room < 1:
-            raise BadRequest("prompt", f"{prompt_tokens} tokens leave no room in the model's context of "
-                                       f"{self.context_length}")
-        max_new = min(request.max_tokens, room)
-        sampling = {"do_sample": True, "temperature": request.temperature, "top_p": request.top_p} \
-            if request.temperature > 0 else {"do_sample": False}
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids, arguments = self._inputs(request)
+        prompt_tokens, max_new = int(ids.shape[1]), arguments["max_new_tokens"]
         with torch.no_grad():
-            output = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
-                                         min_new_tokens=1, pad_token_id=pad, **sampling)
+            output = self.model.generate(ids, **arguments)
         new_ids = output[0, prompt_tokens:]
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         text, stopped = truncate_at_stop(text, request.stop)
@@ -177,6 +238,7 @@ class PredictorServer:
         app.router.add_get("/", self.live)
         app.router.add_get(f"/v1/models/{self.model_name}", self.model_ready)
         app.router.add_post("/openai/v1/completions", self.completions)
+        app.router.add_post("/openai/v1/chat/completions", self.chat_completions)
         app.router.add_get("/metrics", self.metrics)
         app.on_startup.append(self._start_loading)
         app.on_cleanup.append(self._shutdown)
@@ -209,13 +271,21 @@ class PredictorServer:
     async def metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def completions(self, request: web.Request) -> web.Response:
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=False)
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=True)
+
+    async def _serve(self, request: web.Request, chat: bool) -> web.StreamResponse:
         if not self.ready:
             return _error(503, self.load_error or f"model {self.model_name} is loading")
         try:
-            completion = parse_completion(await request.json(), self.model_name)
+            completion = parse_completion(await request.json(), self.model_name, chat)
         except ValueError as err:  # json.JSONDecodeError is a ValueError
             return _error(400, str(err), getattr(err, "param", "body"))
+        if completion.stream:
+            return await self._stream(request, completion, CHAT if chat else COMPLETIONS)
         started = time.perf_counter()
         try:
             text, prompt_tokens, completion_tokens, finish = await asyncio.get_running_loop().run_in_executor(
@@ -226,8 +296,59 @@ class PredictorServer:
         TOKENS.labels(kind="prompt").inc(prompt_tokens)
         TOKENS.labels(kind="completion").inc(completion_tokens)
         REQUESTS.labels(status="200").inc()
-        return web.json_response(completion_response(self.model_name, text, prompt_tokens, completion_tokens, finish))
+        body = completion_response(self.model_name, text, prompt_tokens, completion_tokens, finish)
+        if chat:
+            body["object"], choice = CHAT, body["choices"][0]
+            choice["message"] = {"role": "assistant", "content": choice.pop("text")}
+        return web.json_response(body)
 
+    async def _stream(self, request: web.Request, completion: Completion, kind: str) -> web.StreamResponse:
+        """Server-sent events as tokens are generated; headers go out with the first piece, so a prompt that
+        does not fit is still a plain 400. A write that fails (the client left) cancels the generation."""
+        loop = asyncio.get_running_loop()
+        state = StreamState(loop)
+        job = loop.run_in_executor(self.executor, self.generator.stream, completion, state)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        ident, stops, started = new_id(kind), StopScanner(completion.stop), time.perf_counter()
+        try:
+            async for piece in state.pieces_out():
+                if not response.prepared:
+                    await response.prepare(request)
+                text = stops.feed(piece)
+                if text:
+                    await response.write(chunk(kind, ident, self.model_name, text).encode())
+                if stops.stopped:
+                    break
+            if not response.prepared:
+                await response.prepare(request)
+            rest = stops.finish()
+            if rest:
+                await response.write(chunk(kind, ident, self.model_name, rest).encode())
+        except BadRequest as err:
+            return _error(400, str(err), err.param)
+        except ConnectionResetError:
+            REQUESTS.labels(status=CLIENT_CLOSED).inc()
+            TOKENS.labels(kind="completion").inc(state.completion_tokens)
+            return response
+        finally:
+            state.cancel.set()
+        prompt_tokens = await job  # the thread sees the cancel flag at its next token
+        finish = "length" if state.completion_tokens >= completion.max_tokens and not stops.stopped else "stop"
+        try:
+            await response.write(chunk(kind, ident, self.model_name, None, finish).encode())
+            if completion.include_usage:
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": state.completion_tokens,
+                         "total_tokens": prompt_tokens + state.completion_tokens}
+                await response.write(chunk(kind, ident, self.model_name, None, usage=usage).encode())
+            await response.write(DONE.encode())
+        except ConnectionResetError:
+            REQUESTS.labels(status=CLIENT_CLOSED).inc()
+            return response
+        GENERATION_SECONDS.observe(time.perf_counter() - started)
+        TOKENS.labels(kind="prompt").inc(prompt_tokens)
+        TOKENS.labels(kind="completion").inc(state.completion_tokens)
+        REQUESTS.labels(status="200").inc()
+        return response
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

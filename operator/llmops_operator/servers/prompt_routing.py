@@ -36,14 +36,25 @@ class PromptVersion:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     """temperature, maxTokens, topP, stop: as prompt.json writes them."""
     variables: tuple[str, ...] | None = None
-    """Declared variables; None when the release did not declare them (then the template's placeholders count)."""
+    """Declared variables; None when the release did not declare them (then the placeholders count)."""
+    messages: tuple[tuple[str, str], ...] | None = None
+    """(role, content template) pairs the chat endpoint renders; None: the template is one user message."""
 
     @property
     def expected(self) -> tuple[str, ...]:
-        return self.variables if self.variables is not None else tuple(dict.fromkeys(PLACEHOLDER.findall(self.template)))
+        if self.variables is not None:
+            return self.variables
+        texts = [self.template, *(content for _, content in self.messages or ())]
+        return tuple(dict.fromkeys(name for text in texts for name in PLACEHOLDER.findall(text)))
 
     def render(self, values: Mapping[str, Any]) -> str:
         return render(self.template, values, self.expected)
+
+    def render_messages(self, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The chat messages with their variables filled in (the template as one user message without any)."""
+        if self.messages is None:
+            return [("user", self.render(values))]
+        return [(role, render(content, values, self.expected)) for role, content in self.messages]
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,18 @@ def parse_version(document: Any, where: str, template: str | None = None) -> Pro
     if variables is not None and (not isinstance(variables, list) or not all(isinstance(v, str) for v in variables)):
         raise PromptError(f"{where}: variables: expected a list of names")
     return PromptVersion(version=version, template=template, parameters=dict(parameters),
-                         variables=tuple(variables) if variables is not None else None)
+                         variables=tuple(variables) if variables is not None else None,
+                         messages=parse_messages(document.get("messages"), where))
+
+
+def parse_messages(raw: Any, where: str) -> tuple[tuple[str, str], ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
+            for m in raw):
+        raise PromptError(f"{where}: messages: expected a non-empty list of {{role, content}}")
+    return tuple((m["role"], m["content"]) for m in raw)
 
 
 def load_version(directory: Path) -> PromptVersion:

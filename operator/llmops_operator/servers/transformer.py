@@ -47,7 +47,7 @@ from llmops_operator.guardrails.engine import PolicyFile
 from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, OUTCOME_ORDER, REDACTED
 from llmops_operator.servers import request_metrics as metrics
-from llmops_operator.servers import protocol
+from llmops_operator.servers import openai_routes, protocol
 from llmops_operator.servers.guardrail_scans import ScanPool, request_id_of
 from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError, allowed_parameters
 
@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     model_server.app.add_middleware(BodyLimit, limit=args.max_request_bytes)
     # KServe answers every InferenceError with 500; the handler of the subclass comes first.
     model_server.app.add_exception_handler(PredictorError, predictor_error_handler)
+    openai_routes.install(model_server.app, model, predictor_failure, unreachable)
     kserve.ModelServer().start([model])
 
 

@@ -1,0 +1,81 @@
+"""A predictor that streams a fixed script, for the tests that need exact chunk boundaries, a slow drip or a
+flood: it serves the OpenAI chat completions route with `stream: true` and records what it wrote and whether its
+client went away. It runs on its own event loop in a thread of the test process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Script:
+    chunks: list[str]
+    delay: float = 0.0
+
+
+@dataclass
+class Record:
+    requests: int = 0
+    written: int = 0
+    """Bytes of events written to the client so far."""
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set when a write failed because the client (the transformer) closed the connection."""
+
+
+class ScriptedPredictor:
+    """`scripts[name]` is streamed when the last message's content is `name`."""
+
+    def __init__(self, scripts: dict[str, Script]):
+        self.scripts = scripts
+        self.records = {name: Record() for name in scripts}
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        name = body["messages"][-1]["content"]
+        script, record = self.scripts[name], self.records[name]
+        record.requests += 1
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for index, text in enumerate(script.chunks):
+                event = {"id": "s", "object": "chat.completion.chunk", "choices": [
+                    {"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+                data = f"data: {json.dumps(event)}\n\n".encode()
+                await response.write(data)
+                record.written += len(data)
+                if script.delay:
+                    await asyncio.sleep(script.delay)
+            usage = {"prompt_tokens": 3, "completion_tokens": len(script.chunks), "total_tokens": 3 + len(script.chunks)}
+            await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode())
+        except ConnectionResetError:
+            record.cancelled.set()
+        return response
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/openai/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def __enter__(self) -> "ScriptedPredictor":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

