@@ -34,6 +34,8 @@ def prompt_document(version: PromptVersion) -> dict[str, Any]:
         document["parameters"]["stop"] = list(parameters.stop)
     if version.variables is not None:
         document["variables"] = list(version.variables)
+    if version.messages is not None:
+        document["messages"] = [{"role": m.role, "content": m.content} for m in version.messages]
     return document
 
 

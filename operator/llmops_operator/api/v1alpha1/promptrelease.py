@@ -48,6 +48,15 @@ class ModelParameters(KubeModel):
     """Sequences that end generation."""
 
 
+class ChatMessage(KubeModel):
+    """One message of a chat prompt; its content may use the version's variables as {{ name }}."""
+
+    role: Literal["system", "user", "assistant"]
+    """Who speaks: system (instructions), user or assistant (an example answer)."""
+    content: str = Field(min_length=1, max_length=65_536)
+    """The message's template."""
+
+
 class PromptVersion(KubeModel):
     """One version of the prompt: its template and the parameters it is sent with."""
 
@@ -57,6 +66,10 @@ class PromptVersion(KubeModel):
     """The prompt template; variables are written {{ name }}."""
     variables: list[str] | None = Field(default=None, max_length=32)
     """Variables the template expects; each must appear in the template as {{ name }}. Unchecked when absent."""
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=16)
+    """The chat form of the prompt, rendered by the OpenAI chat endpoint and followed by the client's own messages.
+    Absent: the chat endpoint sends the template as one user message. The template still serves the completions
+    and KServe v1 endpoints."""
     parameters: ModelParameters = Field(default_factory=ModelParameters)
     """Generation parameters."""
 
@@ -72,7 +85,7 @@ class PromptVersion(KubeModel):
     def _variables_used(self) -> "PromptVersion":
         if self.variables is None:
             return self
-        used = placeholders(self.template)
+        used = placeholders("\n".join([self.template, *(m.content for m in self.messages or ())]))
         missing = [v for v in self.variables if v not in used]
         undeclared = [v for v in used if v not in self.variables]
         if missing:
