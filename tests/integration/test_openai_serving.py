@@ -70,6 +70,11 @@ def test_chat_and_completions_answer_with_usage_streamed_and_not(guarded):
                                            stream=True))
     assert streamed[-1].choices[0].finish_reason in ("stop", "length")
     assert metric(guarded, "llmops_tokens_total", direction="out", version="none") >= 3
+    chat = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "llmops", "gen_ai_request_model": MODEL}
+    assert metric(guarded, "gen_ai_server_time_to_first_token_seconds_count", **chat) >= 2
+    assert metric(guarded, "gen_ai_client_token_usage_sum", **chat, gen_ai_token_type="output") >= 2
+    assert metric(guarded, "gen_ai_client_operation_duration_seconds_count", gen_ai_operation_name="text_completion",
+                  gen_ai_provider_name="llmops", gen_ai_request_model=MODEL) >= 2
 
 
 def test_a_blocked_input_is_refused_before_the_model_and_says_nothing_of_why(guarded, predictor):

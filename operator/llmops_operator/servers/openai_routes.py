@@ -23,6 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from llmops_operator.guardrails.verdict import BLOCKED, OUTCOME_ORDER, REDACTED
+from llmops_operator.observability import tracing
+from llmops_operator.servers import genai_telemetry as genai
 from llmops_operator.servers import openai_protocol as oa
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers.prompt_routing import PromptError
@@ -44,10 +46,14 @@ def _strictest(*outcomes: str | None) -> str:
 class Exchange:
     """One request's state from parsing to the last chunk: what was sent, what came back, and the verdicts."""
 
-    def __init__(self, request: oa.OpenAIRequest, version: str, window: int, check: Any):
-        self.request, self.version = request, version
+    def __init__(self, request: oa.OpenAIRequest, version: str, window: int, check: Any, model: str,
+                 parameters: Mapping[str, Any]):
+        self.request, self.version, self.model = request, version, model
         self.ident = oa.new_id(request.kind)
         self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.operation = genai.operation_of(request.kind)
+        self.span = genai.start_span(self.operation, model, parameters, request.stream)
         self.input_outcome: str | None = None
         self.guard = StreamGuard(check, window)
         self.usage = oa.usage_body(0, 0)
@@ -61,7 +67,14 @@ class Exchange:
             self.usage = oa.usage_body(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         text, finish = oa.event_text(event)
         self.finish = finish or self.finish
+        if text and self.first_token is None:
+            self.first_token = time.perf_counter()
         return self.guard.feed(text) if text else ""
+
+    def close_span(self, outcome: str, error_type: str | None = None) -> None:
+        genai.finish(self.span, operation=self.operation, model=self.model, response_id=self.ident,
+                     finish_reason=self.finish, usage=self.usage, started=self.started, first_token=self.first_token,
+                     ended=time.perf_counter(), outcome=outcome, version=self.version, error_type=error_type)
 
 
 class OpenAIRoutes:
@@ -96,6 +109,7 @@ class OpenAIRoutes:
             return _error(err)
         if body is None:
             metrics.REQUESTS.labels(version=exchange.version, outcome=BLOCKED).inc()
+            exchange.close_span(BLOCKED)
             return _error(oa.OpenAIError(oa.BLOCKED_MESSAGE, code=oa.CONTENT_POLICY))
         forwarded = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS}
         upstream = await self._open(parsed.kind, body, forwarded, exchange)
@@ -111,7 +125,9 @@ class OpenAIRoutes:
         messages, prompt, version, parameters = self._render(parsed, headers)
         policy = self.model.policy
         check = (lambda text: policy.check(text, "output")) if policy is not None else None
-        exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0, check)
+        merged = _merged(parameters)
+        exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0, check,
+                            self.model.name, merged)
         texts = [content for _, content in messages] if parsed.kind == oa.CHAT else [prompt]
         checked = []
         for text in texts:
@@ -121,7 +137,6 @@ class OpenAIRoutes:
         if exchange.input_outcome == BLOCKED:
             return exchange, None
         exchange.prompt_chars = sum(len(t) for t in checked)
-        merged = _merged(parameters)
         body: dict[str, Any] = {"model": self.model.name, "stream": True, "stream_options": {"include_usage": True},
                                 "max_tokens": merged["maxTokens"], "temperature": merged["temperature"]}
         if merged.get("topP") is not None:
@@ -170,6 +185,7 @@ class OpenAIRoutes:
 
     def _failed(self, err: Any, exchange: Exchange) -> JSONResponse:
         metrics.REQUESTS.labels(version=exchange.version, outcome="error").inc()
+        exchange.close_span("error", f"http_{err.http_status}")
         kind = "invalid_request_error" if err.http_status < 500 else "server_error"
         return JSONResponse(oa.error_body(str(err), kind), status_code=err.http_status)
 
@@ -191,31 +207,32 @@ class OpenAIRoutes:
 
     async def _relay(self, upstream: httpx.Response, exchange: Exchange) -> AsyncIterator[str]:
         kind, ident, name = exchange.request.kind, exchange.ident, self.model.name
-        outcome = "error"
+        outcome, error_type = "error", "cancelled"
         try:
             async for piece in self._events(upstream, exchange):
                 yield oa.chunk(kind, ident, name, piece)
             if exchange.guard.blocked:
                 yield oa.sse(oa.error_body(oa.OUTPUT_BLOCKED_MESSAGE, "content_filter", code=oa.CONTENT_POLICY))
-                outcome = BLOCKED
+                outcome, error_type = BLOCKED, None
                 return
             yield oa.chunk(kind, ident, name, None, exchange.finish or "stop")
             if exchange.request.include_usage:
                 yield oa.chunk(kind, ident, name, None, usage=exchange.usage)
             yield oa.DONE
-            outcome = _strictest(exchange.input_outcome, exchange.guard.outcome)
+            outcome, error_type = _strictest(exchange.input_outcome, exchange.guard.outcome), None
         except (httpx.HTTPError, ValueError) as err:
+            error_type = type(err).__name__
             yield oa.sse(oa.error_body(f"the predictor's stream broke off: {err}", "server_error"))
         finally:
             await upstream.aclose()
-            self._record(exchange, outcome)
+            self._record(exchange, outcome, error_type)
 
     async def _gather(self, upstream: httpx.Response, exchange: Exchange) -> JSONResponse:
         outcome = "error"
         try:
             text = "".join([piece async for piece in self._events(upstream, exchange)])
         except (httpx.HTTPError, ValueError) as err:
-            self._record(exchange, outcome)
+            self._record(exchange, outcome, type(err).__name__)
             return JSONResponse(oa.error_body(f"the predictor's stream broke off: {err}", "server_error"), 502)
         blocked = exchange.guard.blocked
         outcome = BLOCKED if blocked else _strictest(exchange.input_outcome, exchange.guard.outcome)
@@ -224,7 +241,8 @@ class OpenAIRoutes:
                                         "content_filter" if blocked else exchange.finish or "stop", exchange.usage,
                                         exchange.version))
 
-    def _record(self, exchange: Exchange, outcome: str) -> None:
+    def _record(self, exchange: Exchange, outcome: str, error_type: str | None = None) -> None:
+        exchange.close_span(outcome, error_type)
         version = exchange.version
         metrics.REQUESTS.labels(version=version, outcome=outcome).inc()
         if exchange.guard.verdict is not None:
@@ -259,6 +277,7 @@ def install(app: FastAPI, model: Any, refused: Callable[[httpx.Response], Any],
     """Add the routes ahead of KServe's own (KServe's `GET /v1/models` list is answered here, in both shapes).
     `refused` and `unreachable` turn a predictor's failure into the error the client gets (the transformer's)."""
     routes = OpenAIRoutes(model, refused, unreachable)
+    tracing.configure(None, "llmops-guardrail-transformer")  # spans leave only with an OTLP endpoint set
     app.add_api_route("/v1/models", routes.models, methods=["GET"])
     app.add_api_route("/v1/chat/completions", routes.chat, methods=["POST"])
     app.add_api_route("/v1/completions", routes.completions, methods=["POST"])
