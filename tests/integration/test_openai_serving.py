@@ -21,7 +21,7 @@ from scripted_predictor import Script, ScriptedPredictor  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPLIT_EMAIL = ["Sure. You can write to john.d", "oe@exam", "ple.com and we will answer ", "within the hour. " * 12]
+SPLIT_EMAIL = ["Sure. You can write to john.d", "oe@exam", "ple.com and we will answer ", *["within the hour. "] * 40]
 TOXIC = ["Here is a calm first sentence that is long enough to leave the window. " * 5, "and then I will ",
          "kill you", " for asking.", " More text that must never arrive."]
 SLOW = Script(["tick " * 20] * 400, delay=0.05)

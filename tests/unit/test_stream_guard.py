@@ -13,7 +13,7 @@ from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.engine import Guardrail
-from llmops_operator.servers.stream_guard import MAX_WINDOW, StreamGuard, guard_window, pattern_width
+from llmops_operator.servers.stream_guard import MAX_WINDOW, RELEASE_STEP, StreamGuard, guard_window, pattern_width
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "john.doe@example.com"
@@ -68,12 +68,18 @@ def test_a_secret_split_across_chunks_is_redacted_before_any_of_it_leaves(secret
     assert guard.verdict.outcome == "redacted"
 
 
-def test_text_is_released_as_it_comes_once_past_the_window():
-    guard = StreamGuard(lambda text: policy({"name": "aws", "type": "regexDeny", "action": "redact",
-                                             "scope": "output", "patterns": ["AKIA[0-9A-Z]{16}"]}
-                                            ).check(text, "output"), 30)
-    sent = stream(guard, ["a" * 10] * 10)
-    assert sent[:3] == ["", "", ""] and sent[3] == "a" * 10 and "".join(sent) == "a" * 100
+def test_text_is_released_as_it_comes_once_past_the_window_and_the_window_stays_held():
+    aws = policy({"name": "aws", "type": "regexDeny", "action": "redact", "scope": "output",
+                  "patterns": ["AKIA[0-9A-Z]{16}"]})
+    guard = StreamGuard(lambda text: aws.check(text, "output"), 30)
+    seen, released = 0, 0
+    for piece in ["a" * 10] * 30:
+        seen += len(piece)
+        released += len(guard.feed(piece))
+        assert seen - released >= min(seen, 30), "less than the window held back"
+        assert seen - released < 30 + RELEASE_STEP + 10, "text held longer than the window and one step"
+    assert released >= 300 - 30 - RELEASE_STEP - 10
+    assert released + len(guard.finish()) == 300
 
 
 def test_a_block_mid_stream_stops_the_release_before_the_blocked_text():

@@ -7,9 +7,12 @@ capped at MAX_WINDOW so that an unbounded pattern (`\\d+`) cannot make the guard
 that starts before the release point is then complete in the text the guard has seen, so it is redacted before
 any of it leaves; a match that straddles the release point moves the release point back to its start.
 
-Every check runs on the whole output so far (emitted and held), so classifier checks (toxicity, injection) and
-topic checks judge the answer as a whole, exactly as the non-streamed path does. A blocked verdict stops the
-stream: nothing more is released, the caller sends an error event and cancels the model's request.
+Between releases the guard checks only what can still change: the held text and the `window` characters
+before it (a match starting earlier ends before the held text), so each chunk costs the same however long the
+answer grows. Every FULL_RECHECK_CHARS of new text, and at the end, it checks the whole answer, so classifier
+checks (toxicity) whose signals lie far apart judge the answer as a whole, as the non-streamed path does; the
+final verdict is the whole answer's. A blocked verdict stops the stream: nothing more is released, the caller
+sends an error event and cancels the model's request.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, Hit, Verdict
 MAX_WINDOW = 256
 """The most characters a stream holds back; a longer match (from an unbounded pattern) is redacted from the
 release point on, its earlier part having been released."""
+RELEASE_STEP = 32
+"""Text gathered past the window before a check releases it: one check per few tokens, not per token."""
+FULL_RECHECK_CHARS = 1024
+"""New text between two checks of the whole answer; the bounded checks in between keep a chunk's cost flat."""
 LOOKAROUND_MARGIN = 8
 """Lookaheads and word boundaries read characters after a match that the width does not count."""
 
@@ -77,6 +84,8 @@ class StreamGuard:
         self.released = 0
         """Characters of `text` already sent (redacted where needed)."""
         self.verdict: Verdict | None = None
+        self.checked_whole = 0
+        """Length of the text at the last check of the whole answer."""
 
     @property
     def blocked(self) -> bool:
@@ -89,7 +98,7 @@ class StreamGuard:
         self.text += piece
         if self.check is None:
             return self._release(len(self.text), [])
-        if len(self.text) - self.released <= self.window:
+        if len(self.text) - self.released < self.window + RELEASE_STEP:
             return ""
         return self._judge(final=False)
 
@@ -102,10 +111,14 @@ class StreamGuard:
         return self._judge(final=True)
 
     def _judge(self, final: bool) -> str:
-        self.verdict = self.check(self.text)
+        offset = max(0, self.released - self.window)
+        if final or len(self.text) - self.checked_whole >= FULL_RECHECK_CHARS:
+            offset, self.checked_whole = 0, len(self.text)
+        self.verdict = self.check(self.text[offset:])
         if self.verdict.outcome == BLOCKED:
             return ""
-        redacting = [h for h in self.verdict.hits if h.effect == "redact" and h.start is not None]
+        redacting = [dataclasses.replace(h, start=h.start + offset, end=h.end + offset) for h in self.verdict.hits
+                     if h.effect == "redact" and h.start is not None and h.end is not None]
         point = len(self.text) if final else len(self.text) - self.window
         for hit in redacting:
             if hit.start < point < hit.end:
