@@ -96,6 +96,10 @@ def test_malformed_requests_name_the_field(guarded):
         api.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="variables"):
         api.chat.completions.create(model=MODEL, messages=[], extra_body={"variables": {"q": "x"}})
+    with pytest.raises(openai.BadRequestError, match="context of 256") as too_long:
+        api.completions.create(model=MODEL, prompt="tell me more about the weather " * 100, max_tokens=4,
+                               stream=True)
+    assert "weather" not in str(too_long.value)
 
 
 def test_a_prompt_release_renders_its_template_from_the_variables(serving_dir, predictor):

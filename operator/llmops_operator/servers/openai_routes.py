@@ -78,7 +78,7 @@ class Exchange:
 
 
 class OpenAIRoutes:
-    def __init__(self, model: Any, refused: Callable[[httpx.Response], Any],
+    def __init__(self, model: Any, refused: Callable[[httpx.Response, str], Any],
                  unreachable: Callable[[httpx.HTTPError, Any, float], Any]):
         self.model, self.refused, self.unreachable = model, refused, unreachable
 
@@ -180,7 +180,8 @@ class OpenAIRoutes:
         if upstream.status_code != 200:
             await upstream.aread()
             await upstream.aclose()
-            return self._failed(self.refused(upstream), exchange)
+            sent = body.get("prompt") or "\n".join(m["content"] for m in body.get("messages", []))
+            return self._failed(self.refused(upstream, sent), exchange)
         return upstream
 
     def _failed(self, err: Any, exchange: Exchange) -> JSONResponse:
@@ -272,10 +273,11 @@ def _merged(parameter_sets: list[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def install(app: FastAPI, model: Any, refused: Callable[[httpx.Response], Any],
+def install(app: FastAPI, model: Any, refused: Callable[[httpx.Response, str], Any],
             unreachable: Callable[[httpx.HTTPError, Any, float], Any]) -> None:
     """Add the routes ahead of KServe's own (KServe's `GET /v1/models` list is answered here, in both shapes).
-    `refused` and `unreachable` turn a predictor's failure into the error the client gets (the transformer's)."""
+    `refused` (given the text sent, which its message must not quote) and `unreachable` turn a predictor's failure
+    into the error the client gets: the transformer's own, so both protocols answer alike."""
     routes = OpenAIRoutes(model, refused, unreachable)
     tracing.configure(None, "llmops-guardrail-transformer")  # spans leave only with an OTLP endpoint set
     app.add_api_route("/v1/models", routes.models, methods=["GET"])
