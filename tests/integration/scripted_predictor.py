@@ -55,7 +55,8 @@ class ScriptedPredictor:
                 record.written += len(data)
                 if script.delay:
                     await asyncio.sleep(script.delay)
-            usage = {"prompt_tokens": 3, "completion_tokens": len(script.chunks), "total_tokens": 3 + len(script.chunks)}
+            tokens = len(script.chunks)
+            usage = {"prompt_tokens": 3, "completion_tokens": tokens, "total_tokens": 3 + tokens}
             await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode())
         except ConnectionResetError:
             record.cancelled.set()

@@ -175,9 +175,9 @@ def parse_version(document: Any, where: str, template: str | None = None) -> Pro
 def parse_messages(raw: Any, where: str) -> tuple[tuple[str, str], ...] | None:
     if raw is None:
         return None
+    roles = ("system", "user", "assistant")
     if not isinstance(raw, list) or not raw or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
-            for m in raw):
+            isinstance(m, dict) and m.get("role") in roles and isinstance(m.get("content"), str) for m in raw):
         raise PromptError(f"{where}: messages: expected a non-empty list of {{role, content}}")
     return tuple((m["role"], m["content"]) for m in raw)
 
