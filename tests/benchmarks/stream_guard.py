@@ -3,11 +3,13 @@
     PYTHONPATH=operator python tests/benchmarks/stream_guard.py
 
 Feeds answers of 128, 512 and 2048 one-word tokens through a StreamGuard and prints the time per token
-(checks included), the figure docs/serving.md quotes.
+(checks included, in this process: the transformer runs them in its scan workers), the figure docs/serving.md
+quotes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.engine import Guardrail
+from llmops_operator.guardrails.verdict import Verdict
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +28,8 @@ TEXT = "the quick brown fox jumps over the lazy dog and writes to support about 
 
 
 def example_guardrail() -> Guardrail:
-    body = yaml.safe_load((ROOT / "manifests/examples/guardrail.yaml").read_text())
+    [body] = [d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
+              if d and d.get("kind") == "Guardrail"]
     body["metadata"]["namespace"] = "default"
     return Guardrail.from_document(json.loads(json.dumps(compile_policy(parse(GuardrailResource, body).spec))))
 
@@ -35,11 +39,17 @@ def main() -> None:
     words = TEXT.split()
     print(f"window: {guard_window(guardrail)} characters")
     for tokens in (128, 512, 2048):
-        guard = StreamGuard(lambda text: guardrail.check(text, "output"), guard_window(guardrail))
+        async def check(text: str, final: bool) -> Verdict:
+            return guardrail.check(text, "output")
+
+        async def run() -> None:
+            for word in words[:tokens]:
+                await guard.feed(word + " ")
+            await guard.finish()
+
+        guard = StreamGuard(check, guard_window(guardrail))
         started = time.perf_counter()
-        for word in words[:tokens]:
-            guard.feed(word + " ")
-        guard.finish()
+        asyncio.run(run())
         took = time.perf_counter() - started
         print(f"{tokens} tokens ({len(guard.text)} chars): {took * 1000 / tokens:.3f} ms per token")
 

@@ -3,6 +3,7 @@ across chunks is still redacted, and a block stops the stream before the blocked
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from llmops_operator.api.v1alpha1 import Guardrail as GuardrailResource
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.engine import Guardrail
+from llmops_operator.guardrails.verdict import Verdict
 from llmops_operator.servers.stream_guard import MAX_WINDOW, RELEASE_STEP, StreamGuard, guard_window, pattern_width
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +23,8 @@ AWS_KEY = "AKIAABCDEFGHIJKLMNOP"
 
 
 def example_guardrail() -> Guardrail:
-    body = yaml.safe_load((ROOT / "manifests/examples/guardrail.yaml").read_text())
+    [body] = [d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
+              if d and d.get("kind") == "Guardrail"]
     body["metadata"]["namespace"] = "default"
     return Guardrail.from_document(json.loads(json.dumps(compile_policy(parse(GuardrailResource, body).spec))))
 
@@ -31,9 +34,17 @@ def policy(*checks: dict) -> Guardrail:
                                     "checks": list(checks)})
 
 
+def checker(guardrail: Guardrail):
+    async def check(text: str, final: bool) -> Verdict:
+        return guardrail.check(text, "output")
+    return check
+
+
 def stream(guard: StreamGuard, pieces: list[str]) -> list[str]:
-    sent = [guard.feed(piece) for piece in pieces]
-    return [*sent, guard.finish()]
+    async def run() -> list[str]:
+        sent = [await guard.feed(piece) for piece in pieces]
+        return [*sent, await guard.finish()]
+    return asyncio.run(run())
 
 
 @pytest.mark.parametrize(("pattern", "width"), [(r"AKIA[0-9A-Z]{16}", 20), (r"ab(?=c)", 2), (r"\d+", MAX_WINDOW),
@@ -56,7 +67,7 @@ def test_the_window_comes_from_the_output_checks_of_the_policy():
 @pytest.mark.parametrize("cut", [1, 3, 7])
 def test_a_secret_split_across_chunks_is_redacted_before_any_of_it_leaves(secret, cut):
     guardrail = example_guardrail()
-    guard = StreamGuard(lambda text: guardrail.check(text, "output"), guard_window(guardrail))
+    guard = StreamGuard(checker(guardrail), guard_window(guardrail))
     text = f"Sure. Write to {secret} and we will answer soon, usually within the hour. " * 3
     pieces = [text[i:i + cut] for i in range(0, len(text), cut)]
     sent = stream(guard, pieces)
@@ -71,25 +82,25 @@ def test_a_secret_split_across_chunks_is_redacted_before_any_of_it_leaves(secret
 def test_text_is_released_as_it_comes_once_past_the_window_and_the_window_stays_held():
     aws = policy({"name": "aws", "type": "regexDeny", "action": "redact", "scope": "output",
                   "patterns": ["AKIA[0-9A-Z]{16}"]})
-    guard = StreamGuard(lambda text: aws.check(text, "output"), 30)
+    guard = StreamGuard(checker(aws), 30)
     seen, released = 0, 0
     for piece in ["a" * 10] * 30:
         seen += len(piece)
-        released += len(guard.feed(piece))
+        released += len(asyncio.run(guard.feed(piece)))
         assert seen - released >= min(seen, 30), "less than the window held back"
         assert seen - released < 30 + RELEASE_STEP + 10, "text held longer than the window and one step"
     assert released >= 300 - 30 - RELEASE_STEP - 10
-    assert released + len(guard.finish()) == 300
+    assert released + len(asyncio.run(guard.finish())) == 300
 
 
 def test_a_block_mid_stream_stops_the_release_before_the_blocked_text():
     blocking = policy({"name": "launch-codes", "type": "regexDeny", "action": "block", "scope": "output",
                        "patterns": ["launch code [0-9]{6}"]})
-    guard = StreamGuard(lambda text: blocking.check(text, "output"), guard_window(blocking))
+    guard = StreamGuard(checker(blocking), guard_window(blocking))
     harmless = "The weather is fine today and tomorrow looks good as well. " * 2
-    sent = [guard.feed(piece) for piece in [harmless, "the launch code ", "123456 is", " secret"]]
+    sent = stream(guard, [harmless, "the launch code ", "123456 is", " secret"])
     assert guard.blocked and "launch" not in "".join(sent) and "123456" not in "".join(sent)
-    assert guard.feed("more") == "" and guard.finish() == ""
+    assert stream(guard, ["more"]) == ["", ""]
 
 
 def test_without_a_policy_text_passes_straight_through():

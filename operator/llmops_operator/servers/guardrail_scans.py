@@ -103,7 +103,9 @@ class ScanPool:
         for started in warming:
             started.result(timeout)
 
-    async def check(self, text: str, direction: str, request_id: str) -> Verdict:
+    async def check(self, text: str, direction: str, request_id: str, record: bool = True) -> Verdict:
+        """The verdict on `text` within the time budget; counted in the metrics and logged unless `record` is
+        False (a stream's intermediate checks, whose final check is the one recorded)."""
         try:
             scan = asyncio.wrap_future(self._executor().submit(_scan, text, direction))
             verdict, counts = await asyncio.wait_for(scan, self.timeout)
@@ -117,6 +119,8 @@ class ScanPool:
             self._pool = None
             verdict = self.policy.guardrail().timed_out(direction, "the scan worker died")
             counts = hit_counts(verdict)
+        if not record:
+            return verdict
         for (rule, effect), count in counts.items():
             metrics.HITS.labels(rule=rule, direction=direction, effect=effect).inc(count)
         if verdict.outcome != ALLOWED or verdict.errors:

@@ -27,6 +27,7 @@ from llmops_operator.observability import tracing
 from llmops_operator.servers import genai_telemetry as genai
 from llmops_operator.servers import openai_protocol as oa
 from llmops_operator.servers import request_metrics as metrics
+from llmops_operator.servers.guardrail_scans import request_id_of
 from llmops_operator.servers.prompt_routing import PromptError
 from llmops_operator.servers.protocol import DEFAULT_PARAMETERS
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
@@ -60,7 +61,7 @@ class Exchange:
         self.finish: str | None = None
         self.prompt_chars = 0
 
-    def take(self, event: Mapping[str, Any]) -> str:
+    async def take(self, event: Mapping[str, Any]) -> str:
         """The text of one predictor event that may be sent now."""
         usage = event.get("usage")
         if isinstance(usage, dict):
@@ -69,7 +70,7 @@ class Exchange:
         self.finish = finish or self.finish
         if text and self.first_token is None:
             self.first_token = time.perf_counter()
-        return self.guard.feed(text) if text else ""
+        return await self.guard.feed(text) if text else ""
 
     def close_span(self, outcome: str, error_type: str | None = None) -> None:
         genai.finish(self.span, operation=self.operation, model=self.model, response_id=self.ident,
@@ -104,7 +105,7 @@ class OpenAIRoutes:
             if parsed.model != self.model.name:
                 raise oa.OpenAIError(f"model: this service serves {self.model.name!r}", "model", 404,
                                      code="model_not_found")
-            exchange, body = self._prepare(parsed, request.headers)
+            exchange, body = await self._prepare(parsed, request.headers)
         except oa.OpenAIError as err:
             return _error(err)
         if body is None:
@@ -120,18 +121,20 @@ class OpenAIRoutes:
                                      headers={"cache-control": "no-cache"})
         return await self._gather(upstream, exchange)
 
-    def _prepare(self, parsed: oa.OpenAIRequest, headers: Mapping[str, str]) -> tuple[Exchange, dict | None]:
+    async def _prepare(self, parsed: oa.OpenAIRequest, headers: Mapping[str, str]) -> tuple[Exchange, dict | None]:
         """The exchange and the predictor's body; body None when the input is blocked."""
         messages, prompt, version, parameters = self._render(parsed, headers)
-        policy = self.model.policy
-        check = (lambda text: policy.check(text, "output")) if policy is not None else None
+        policy, scans, request_id = self.model.policy, self.model.scans, request_id_of(headers)
+
+        async def check(text: str, final: bool) -> Any:
+            return await scans.check(text, "output", request_id, record=final)
         merged = _merged(parameters)
-        exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0, check,
-                            self.model.name, merged)
+        exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0,
+                            check if scans is not None else None, self.model.name, merged)
         texts = [content for _, content in messages] if parsed.kind == oa.CHAT else [prompt]
         checked = []
         for text in texts:
-            verdict = self.model._check(text, "input")
+            verdict = await self.model._check(text, "input", request_id)
             exchange.input_outcome = _strictest(exchange.input_outcome, verdict and verdict.outcome)
             checked.append(verdict.text if verdict is not None and verdict.outcome == REDACTED else text)
         if exchange.input_outcome == BLOCKED:
@@ -195,12 +198,12 @@ class OpenAIRoutes:
         try:
             async for line in upstream.aiter_lines():
                 event = oa.upstream_event(line)
-                piece = exchange.take(event) if event is not None else ""
+                piece = await exchange.take(event) if event is not None else ""
                 if exchange.guard.blocked:
                     return
                 if piece:
                     yield piece
-            rest = exchange.guard.finish()
+            rest = await exchange.guard.finish()
             if rest:
                 yield rest
         finally:
@@ -246,7 +249,7 @@ class OpenAIRoutes:
         exchange.close_span(outcome, error_type)
         version = exchange.version
         metrics.REQUESTS.labels(version=version, outcome=outcome).inc()
-        if exchange.guard.verdict is not None:
+        if exchange.guard.blocked:  # stopped mid-stream: the final check that counts hits never ran
             metrics.count_hits(exchange.guard.verdict)
         metrics.count_tokens(version, exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"])
         metrics.PROMPT_LENGTH.observe(exchange.prompt_chars)

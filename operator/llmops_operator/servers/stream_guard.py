@@ -21,11 +21,11 @@ import dataclasses
 import functools
 import re
 import re._parser as regex_parser  # the only public-enough way to ask a pattern for its maximum width
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 from llmops_operator.guardrails.engine import Guardrail, redact
 from llmops_operator.guardrails.signals import ENCODING
-from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, Hit, Verdict
+from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, REDACTED, Hit, Verdict
 
 MAX_WINDOW = 256
 """The most characters a stream holds back; a longer match (from an unbounded pattern) is redacted from the
@@ -37,7 +37,8 @@ FULL_RECHECK_CHARS = 1024
 LOOKAROUND_MARGIN = 8
 """Lookaheads and word boundaries read characters after a match that the width does not count."""
 
-Check = Callable[[str], Verdict]
+Check = Callable[[str, bool], Awaitable[Verdict]]
+"""check(text, final): the verdict on text; `final` marks the one check of the finished answer (the one to count)."""
 
 
 def pattern_width(pattern: str) -> int:
@@ -91,7 +92,7 @@ class StreamGuard:
     def blocked(self) -> bool:
         return self.verdict is not None and self.verdict.outcome == BLOCKED
 
-    def feed(self, piece: str) -> str:
+    async def feed(self, piece: str) -> str:
         """Text that may be sent now ('' while it is held back or after a block)."""
         if self.blocked:
             return ""
@@ -100,21 +101,24 @@ class StreamGuard:
             return self._release(len(self.text), [])
         if len(self.text) - self.released < self.window + RELEASE_STEP:
             return ""
-        return self._judge(final=False)
+        return await self._judge(final=False)
 
-    def finish(self) -> str:
+    async def finish(self) -> str:
         """The rest of the text once the model is done ('' after a block)."""
         if self.blocked:
             return ""
         if self.check is None:
             return self._release(len(self.text), [])
-        return self._judge(final=True)
+        return await self._judge(final=True)
 
-    def _judge(self, final: bool) -> str:
+    async def _judge(self, final: bool) -> str:
         offset = max(0, self.released - self.window)
         if final or len(self.text) - self.checked_whole >= FULL_RECHECK_CHARS:
             offset, self.checked_whole = 0, len(self.text)
-        self.verdict = self.check(self.text[offset:])
+        self.verdict = await self.check(self.text[offset:], final)
+        if self.verdict.outcome == REDACTED and self.verdict.hit_count is not None:
+            # Only the first hits came back with the verdict: the rest cannot be placed, so nothing more leaves.
+            self.verdict = dataclasses.replace(self.verdict, outcome=BLOCKED)
         if self.verdict.outcome == BLOCKED:
             return ""
         redacting = [dataclasses.replace(h, start=h.start + offset, end=h.end + offset) for h in self.verdict.hits
