@@ -106,3 +106,14 @@ def test_a_block_mid_stream_stops_the_release_before_the_blocked_text():
 def test_without_a_policy_text_passes_straight_through():
     guard = StreamGuard(None, 0)
     assert stream(guard, ["a", "b"]) == ["a", "b", ""]
+
+
+def test_a_redaction_whose_hits_came_back_truncated_stops_the_stream():
+    guardrail = example_guardrail()
+
+    async def truncated(text: str, final: bool) -> Verdict:
+        return guardrail.check(text, "output").summarized(1)
+
+    guard = StreamGuard(truncated, 30)
+    sent = stream(guard, [f"write to {EMAIL} or {EMAIL} " * 3, "and more text after it " * 3])
+    assert guard.blocked and "".join(sent) == "" and EMAIL not in "".join(sent)
