@@ -10,32 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
-from kube_helpers import Kube, eventually
+from kube_helpers import Kube, eventually, install_crds
 
-from llmops_operator.k8s.resources import resource_for
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDINS = ROOT / "operator" / "llmops_sandbox" / "crds" / "standins.yaml"
-CRD = resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-
-
-def install_crds(kube: Kube) -> None:
-    paths = sorted((ROOT / "crds").glob("llmops.dev_*.yaml")) + [STANDINS]
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                kube.apply(doc, namespace=None)
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                eventually(lambda: _established(kube, doc["metadata"]["name"]), what=f"{doc['metadata']['name']} established")
-
-
-def _established(kube: Kube, name: str) -> bool:
-    crd = kube.get(CRD, None, name) or {}
-    return any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,14 @@ from typing import Any, Callable, TypeVar
 import yaml
 
 from llmops_operator.k8s.blocking import BlockingClient as Kube  # noqa: F401  (re-exported for the tests)
+from llmops_operator.k8s.resources import resource_for
 
 T = TypeVar("T")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "manifests" / "examples"
+STANDINS = ROOT / "operator" / "llmops_sandbox" / "crds" / "standins.yaml"
+CRD = resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
 
 def example(kind: str) -> dict[str, Any]:
@@ -75,3 +79,20 @@ def reconcile_once(kube: Kube, kind: type, namespace: str, name: str,
             await Loop(reconciler_for(kind), api, settings or Settings()).reconcile(body)
     asyncio.run(one_pass())
     return kube.get(where, namespace, name)
+
+
+def install_crds(kube: Kube) -> None:
+    paths = sorted((ROOT / "crds").glob("llmops.dev_*.yaml")) + [STANDINS]
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kube.apply(doc, namespace=None)
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                eventually(lambda: established(kube, doc["metadata"]["name"]), what=f"{doc['metadata']['name']} established")
+
+
+def established(kube: Kube, name: str) -> bool:
+    crd = kube.get(CRD, None, name) or {}
+    return any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from conftest import install_crds
+from kube_helpers import install_crds
 from kube_helpers import Kube, condition, example, unwatched_namespace
 
 from llmops_operator.controllers.base import Loop

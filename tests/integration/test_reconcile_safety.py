@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT, _established
+from kube_helpers import ROOT, established as _established
 from kube_helpers import Kube, eventually, example
 
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, TrainingJob
