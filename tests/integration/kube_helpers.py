@@ -30,6 +30,18 @@ def example(kind: str) -> dict[str, Any]:
     raise LookupError(kind)
 
 
+def apply_companions(kube: Kube, kind: str, namespace: str) -> None:
+    """Apply what the example of `kind` ships beside it in its file (the Guardrail's evaluation dataset ConfigMap),
+    so the example can become Ready exactly as `kubectl apply -f` of the file would make it."""
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if any(d.get("kind") == kind and d.get("apiVersion") == "llmops.dev/v1alpha1" for d in documents):
+            for doc in documents:
+                if doc.get("apiVersion") != "llmops.dev/v1alpha1":
+                    kube.apply(doc, namespace=namespace)
+            return
+
+
 def eventually(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
     """Poll `check` until it returns a truthy value or stops raising AssertionError; fail with the last reason."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from kube_helpers import example
+from kube_helpers import apply_companions, example
 
 from llmops_operator.cli.main import main as llmops
 from llmops_operator.api.v1alpha1 import Guardrail, TrainingJob
@@ -76,6 +76,7 @@ def test_a_pass_counts_sets_gauges_posts_one_event_and_traces(kube, namespace, s
     spans.clear()
     registry = CollectorRegistry()
     metrics = OperatorMetrics(registry)
+    apply_companions(kube, "Guardrail", namespace)
     body = kube.apply(example("Guardrail"), namespace)
     patch = reconcile_once(lambda api: loop_for(Guardrail, metrics, api), body)
     assert patch is not None and patch["phase"] == "Ready"
@@ -133,6 +134,7 @@ def test_an_invalid_spec_is_counted_and_warned_and_gauges_go_on_delete(kube, nam
 
 
 def test_llmops_status_lists_the_fleet(kube, namespace, apiserver, capsys):
+    apply_companions(kube, "Guardrail", namespace)
     guardrail = kube.apply(example("Guardrail"), namespace)
     registry = CollectorRegistry()
     metrics = OperatorMetrics(registry)
@@ -168,6 +170,7 @@ def test_the_running_operator_posts_events_and_drops_gauges_on_delete(kube, oper
 
     watched = f"t-{uuid.uuid4().hex[:8]}"
     kube.create_namespace(watched)
+    apply_companions(kube, "Guardrail", watched)
     guardrail = kube.apply(example("Guardrail"), watched)
     name = guardrail["metadata"]["name"]
     labels = {"kind": "Guardrail", "namespace": watched, "name": name}

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from kube_helpers import Kube, condition, eventually, example
+from kube_helpers import Kube, apply_companions, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND
 from llmops_operator.builders.labels import children_selector
@@ -92,6 +92,7 @@ def test_spec_update_is_observed_and_children_follow(kube, operator, namespace):
 
 
 def test_delete_collects_children(kube, operator, namespace):
+    apply_companions(kube, "Guardrail", namespace)
     body = example("Guardrail")
     name = body["metadata"]["name"]
     kube.apply(body, namespace)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kube_helpers import Kube, condition, eventually
+from kube_helpers import Kube, apply_companions, condition, eventually
 from otlp_receiver import SPAN_KIND_CLIENT, OtlpReceiver, ReceivedSpan
 
 from llmops_operator.k8s.resources import resource_for
@@ -100,6 +100,7 @@ def test_spans_reach_an_otlp_endpoint(apiserver, kube, receiver, tmp_path):
     log = tmp_path / "operator.log"
     operator = start_operator(namespace, operator_environment(apiserver, receiver.endpoint), log)
     try:
+        apply_companions(kube, "Guardrail", namespace)
         kube.apply(manifest, namespace)
         eventually(lambda: ready(kube, namespace, name), timeout=30, interval=0.2,
                    what=f"Guardrail {namespace}/{name} Ready (operator log:\n{tail(log)}\n)")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kube_helpers import ROOT, established as _established
-from kube_helpers import Kube, eventually, example
+from kube_helpers import Kube, apply_companions, eventually, example
 
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, TrainingJob
 from llmops_operator.controllers.base import Loop, RetryLater
@@ -53,6 +53,7 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def served_with_guardrail(kube: Kube, namespace: str) -> dict[str, Any]:
     """A Ready Guardrail and an InferenceService behind it, reconciled once: its KServe service exists."""
+    apply_companions(kube, "Guardrail", namespace)
     kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
     run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))
     assert condition(kube.get(GUARDRAILS, namespace, "policy"), "Ready")["status"] == "True"
@@ -78,6 +79,7 @@ def test_a_spec_edit_while_the_guardrail_is_unready_keeps_the_live_service(kube,
 
 
 def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_control(kube, namespace):
+    apply_companions(kube, "Guardrail", namespace)
     kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
     run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))
     (old,) = kube.list(CONFIGMAP, namespace)
@@ -98,6 +100,7 @@ def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_con
 
 
 def test_a_child_name_held_by_a_foreign_object_is_a_stalled_conflict_never_a_takeover(kube, namespace):
+    apply_companions(kube, "Guardrail", namespace)
     kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     (child,) = reconciler_for(Guardrail).children(parse(Guardrail, body), Context.default(), {})
@@ -124,6 +127,7 @@ def test_a_child_name_held_by_a_foreign_object_is_a_stalled_conflict_never_a_tak
 
 
 def test_failed_passes_back_off_exponentially_up_to_a_cap(kube, namespace):
+    apply_companions(kube, "Guardrail", namespace)
     kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     (child,) = reconciler_for(Guardrail).children(parse(Guardrail, body), Context.default(), {})
@@ -183,6 +187,7 @@ def test_a_missing_engine_crd_is_engine_missing_naming_the_crd_and_version(bare_
 def test_a_status_write_the_server_refuses_backs_off_too(kube, namespace):
     """An object deleted under a pass (404 on /status) or a 403 on the status subresource has nowhere to report;
     it is retried with the same growing delay, not every two seconds forever."""
+    apply_companions(kube, "Guardrail", namespace)
     kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     kube.delete(GUARDRAILS, namespace, "policy")
