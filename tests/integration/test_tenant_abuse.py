@@ -1,0 +1,314 @@
+"""A hostile tenant against the real operator on the emulator, next to a quiet tenant with the same object names.
+
+The hostile namespace gets catastrophic and refused regexDeny patterns, a transformer whose /metrics streams
+300 MiB, a 50 MB PromptRelease evaluation dataset, and a Guardrail edit while its InferenceService serves.
+Throughout, a watchdog thread polls the operator's /healthz (kopf answers it on the operator's event loop, as
+in a pod) and times a no-op coroutine on that loop, and checks that the live KServe InferenceService never
+disappears. At the end the quiet namespace's objects and children are exactly what they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from kube_helpers import EXAMPLES, Kube, condition, eventually
+
+from llmops_operator.api.v1alpha1 import ALL_KINDS
+from llmops_operator.backends.prometheus import MAX_SCRAPE_BYTES
+from llmops_operator.k8s.resources import ApiResource, resource_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+MiB = 1024 * 1024
+LLMOPS = {k.info.kind: ApiResource("llmops.dev/v1alpha1", k.info.kind, k.info.plural) for k in ALL_KINDS}
+KSERVE = resource_for("serving.kserve.io/v1beta1", "InferenceService")
+CONFIGMAP = resource_for("v1", "ConfigMap")
+CHILD_KINDS = [resource_for(v, k) for v, k in [
+    ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
+    ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService")]]
+CATASTROPHIC = [r"(\w+\s?)+!!", r"(a+)+$", r"(a|aa)+b", r"^(([a-z])+.)+[A-Z]([a-z])+$", r"(x+x+)+y"]
+LIVENESS_BOUND = 1.0
+VOLATILE = ("lastTransitionTime", "lastUpdateTime", "resourceVersion", "managedFields")
+
+
+# --- the hostile tenant's endpoint ------------------------------------------------------------------------------
+
+class HostileEndpoint:
+    """An aiohttp server on its own thread: /metrics streams 300 MiB, predictions answer for the forced version."""
+
+    BODY = 300 * MiB
+
+    def __init__(self) -> None:
+        self.sent_per_scrape: list[int] = []
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="hostile-endpoint", daemon=True)
+        self.port = 0
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; version=0.0.4"})
+        await response.prepare(request)
+        chunk, sent = (b"llmops_guardrail_requests_total{version=\"v1\",outcome=\"allowed\"} 1\n" * 16384)[:MiB], 0
+        try:
+            while sent < self.BODY:
+                await response.write(chunk)
+                sent += len(chunk)
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            self.sent_per_scrape.append(sent)
+        return response
+
+    async def _predict(self, request: web.Request) -> web.Response:
+        version = request.headers.get("x-llmops-prompt-version", "v1")
+        return web.json_response({"predictions": [{"version": version, "text": "ok", "blocked": False,
+                                                   "verdict": {"input": {"outcome": "allowed"}}}]})
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_post(r"/v1/models/{model}:predict", self._predict)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> "HostileEndpoint":
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+# --- the watchdog -----------------------------------------------------------------------------------------------
+
+class Watchdog:
+    """Polls liveness and the loop's lag every 100 ms; notes any moment the watched KServe service was missing."""
+
+    def __init__(self, operator: Any, kube: Kube) -> None:
+        self.operator, self.kube = operator, kube
+        self.liveness: list[float] = []
+        self.lag: list[float] = []
+        self.failures: list[str] = []
+        self.watched: tuple[str, str] | None = None
+        self.uids_seen: set[str] = set()
+        self.missing: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            start = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.operator.liveness_url, timeout=10) as resp:
+                    resp.read()
+            except OSError as err:
+                self.failures.append(f"/healthz: {err}")
+            self.liveness.append(time.monotonic() - start)
+            start = time.monotonic()
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), self.operator.loop).result(10)
+            self.lag.append(time.monotonic() - start)
+            if self.watched:
+                child = self.kube.get(KSERVE, *self.watched)
+                if child is None:
+                    self.missing.append(time.monotonic())
+                else:
+                    self.uids_seen.add(child["metadata"]["uid"])
+
+    def __enter__(self) -> "Watchdog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def report(self) -> str:
+        return (f"{len(self.liveness)} probes, liveness max {max(self.liveness, default=0):.3f}s, "
+                f"loop lag max {max(self.lag, default=0):.3f}s, failures {self.failures[:3]}")
+
+
+# --- objects ------------------------------------------------------------------------------------------------------
+
+def examples() -> list[dict[str, Any]]:
+    """Every example document (each llmops.dev kind and the ConfigMaps they read), serving a model URI directly
+    so that the KServe InferenceService exists without a trained FineTune."""
+    docs = [d for path in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "InferenceService":
+            doc["spec"]["model"] = {"uri": "pvc://llmops-models/assistant", "format": "huggingface"}
+    return docs
+
+
+def named(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["apiVersion"].startswith("llmops.dev/"))
+
+
+def stripped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: stripped(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [stripped(v) for v in value]
+    return value
+
+
+def snapshot(kube: Kube, namespace: str) -> dict[str, Any]:
+    """Every llmops.dev object's spec and status and every object the operator may create, by kind and name."""
+    found: dict[str, Any] = {}
+    for kind, where in LLMOPS.items():
+        for obj in kube.list(where, namespace):
+            found[f"{kind}/{obj['metadata']['name']}"] = stripped(
+                {"uid": obj["metadata"]["uid"], "generation": obj["metadata"].get("generation"),
+                 "spec": obj.get("spec"), "status": obj.get("status")})
+    for where in CHILD_KINDS:
+        for obj in kube.list(where, namespace):
+            body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+            found[f"{where.kind}/{obj['metadata']['name']}"] = stripped(
+                {"uid": obj["metadata"]["uid"], "labels": obj["metadata"].get("labels"),
+                 "owners": obj["metadata"].get("ownerReferences"), "body": body})
+    return found
+
+
+def settled(kube: Kube, namespace: str, docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        if not doc["apiVersion"].startswith("llmops.dev/"):
+            continue
+        def check(doc: dict[str, Any] = doc) -> dict[str, Any]:
+            obj = kube.get(LLMOPS[doc["kind"]], namespace, doc["metadata"]["name"])
+            assert obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+            assert condition(obj, "Ready"), obj.get("status")
+            return obj
+        eventually(check, timeout=60, what=f"{doc['kind']} reconciled in {namespace}")
+
+
+def ready(kube: Kube, namespace: str, kind: str, name: str, status: str, reason: str | None = None,
+          timeout: float = 60) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        obj = kube.get(LLMOPS[kind], namespace, name)
+        found = condition(obj, "Ready")
+        assert found and found["status"] == status and reason in (None, found["reason"]), obj.get("status")
+        assert obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        return obj
+    return eventually(check, timeout=timeout, what=f"{kind}/{name} Ready={status}")
+
+
+def kserve_serving(url: str) -> dict[str, Any]:
+    """The status KServe writes for a served InferenceService with a transformer."""
+    now = "2026-01-01T00:00:00Z"
+    conditions = [{"type": t, "status": "True", "lastTransitionTime": now}
+                  for t in ("PredictorReady", "TransformerReady", "IngressReady", "Ready")]
+    return {"url": url, "address": {"url": url}, "conditions": conditions,
+            "components": {"predictor": {"latestReadyRevision": "assistant-predictor-00001",
+                                         "traffic": [{"revisionName": "assistant-predictor-00001", "percent": 100,
+                                                      "latestRevision": True}]}}}
+
+
+def big_dataset(megabytes: int) -> str:
+    line = json.dumps({"variables": {"product": "llmops", "question": "q" * 400}, "expected": "ok"})
+    return "\n".join([line] * (megabytes * 1_000_000 // (len(line) + 1)))
+
+
+# --- the test -----------------------------------------------------------------------------------------------------
+
+def test_a_hostile_tenant_cannot_stall_the_operator_or_touch_another_tenant(kube, operator, namespace):
+    hostile, quiet = namespace, f"t-{uuid.uuid4().hex[:8]}"
+    kube.create_namespace(quiet)
+    docs = examples()
+    for doc in docs:
+        kube.apply(copy.deepcopy(doc), quiet)
+    settled(kube, quiet, docs)
+    before = snapshot(kube, quiet)
+
+    with HostileEndpoint() as endpoint, Watchdog(operator, kube) as watchdog:
+        evil = copy.deepcopy(docs)
+        guardrail = named(evil, "Guardrail")
+        secrets = next(c for c in guardrail["spec"]["checks"] if c["type"] == "regexDeny")
+        secrets["patterns"] += CATASTROPHIC
+        for doc in evil:
+            kube.apply(copy.deepcopy(doc), hostile)
+        refused = copy.deepcopy(guardrail)
+        refused["metadata"]["name"] = "refused-policy"
+        refused["spec"]["checks"] = [{"name": "backref", "type": "regexDeny", "action": "block", "scope": "both",
+                                      "patterns": [r"(\w+)\s\1", r"(?=password)\w+"]}]
+        kube.apply(refused, hostile)
+
+        # Catastrophic for a backtracking engine, linear on RE2: the self-test and the red-team set pass.
+        ready(kube, hostile, "Guardrail", "default-policy", "True")
+        invalid = condition(ready(kube, hostile, "Guardrail", "refused-policy", "False", "InvalidSpec"), "Ready")
+        assert "spec.checks.0.patterns.0" in invalid["message"] and "RE2" in invalid["message"], invalid
+
+        # The tenant's transformer streams 300 MiB of metrics: the operator reads at most its cap, and says so.
+        served = eventually(lambda: kube.get(KSERVE, hostile, "assistant"), what="KServe InferenceService")
+        watchdog.watched = (hostile, "assistant")
+        kube.patch(KSERVE, hostile, "assistant", {"status": kserve_serving(endpoint.url)}, subresource="status")
+
+        def metrics_refused() -> dict[str, Any]:
+            obj = kube.get(LLMOPS["InferenceService"], hostile, "assistant")
+            found = condition(obj, "MetricsAvailable")
+            assert found and found["reason"] == "MetricsUnavailable", obj.get("status")
+            assert f"{MAX_SCRAPE_BYTES} bytes" in found["message"], found
+            return obj
+        eventually(metrics_refused, timeout=60, what="the oversized scrape reported")
+        assert endpoint.sent_per_scrape and max(endpoint.sent_per_scrape) < 64 * MiB, endpoint.sent_per_scrape
+
+        # A Guardrail edit while serving: the policy is re-tested, the live KServe service is never deleted.
+        uid = served["metadata"]["uid"]
+        hash_before = kube.get(LLMOPS["Guardrail"], hostile, "default-policy")["status"]["policyHash"]
+        secrets["patterns"].append(r"sk-[A-Za-z0-9]{32}")
+        kube.apply(guardrail, hostile)
+
+        def new_policy_served() -> None:
+            obj = ready(kube, hostile, "Guardrail", "default-policy", "True", timeout=1)
+            assert obj["status"]["policyHash"] != hash_before
+            child = kube.get(KSERVE, hostile, "assistant")
+            assert obj["status"]["policyHash"] in json.dumps(child["spec"]), "the service still mounts the old policy"
+            return True
+        eventually(new_policy_served, timeout=60, what="the edited policy served")
+        assert kube.get(KSERVE, hostile, "assistant")["metadata"]["uid"] == uid
+        assert not watchdog.missing and watchdog.uids_seen == {uid}, (watchdog.missing, watchdog.uids_seen)
+
+        # A 50 MB evaluation dataset: a clear condition naming it, and no stall (the watchdog's numbers).
+        release = named(evil, "PromptRelease")
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "evaluation-set"},
+                    "data": {"examples.jsonl": big_dataset(50)}}, hostile)
+        release["spec"]["evaluation"] = {"dataset": {"name": "evaluation-set", "key": "examples.jsonl"}}
+        kube.apply(release, hostile)
+
+        def dataset_refused() -> dict[str, Any]:
+            obj = kube.get(LLMOPS["PromptRelease"], hostile, "assistant-prompt")
+            messages = [c.get("message") or "" for c in (obj.get("status") or {}).get("conditions", [])]
+            assert any("evaluation-set" in m and "bytes" in m for m in messages), obj.get("status")
+            return obj
+        eventually(dataset_refused, timeout=60, what="the oversized dataset reported")
+
+    print(watchdog.report())
+    assert not watchdog.failures, watchdog.report()
+    assert max(watchdog.liveness) < LIVENESS_BOUND and max(watchdog.lag) < LIVENESS_BOUND, watchdog.report()
+    after = snapshot(kube, quiet)
+    changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert not changed, changed
