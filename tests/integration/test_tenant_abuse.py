@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -41,6 +42,8 @@ CHILD_KINDS = [resource_for(v, k) for v, k in [
     ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService")]]
 CATASTROPHIC = [r"(\w+\s?)+!!", r"(a+)+$", r"(a|aa)+b", r"^(([a-z])+.)+[A-Z]([a-z])+$", r"(x+x+)+y"]
 LIVENESS_BOUND = 1.0
+COUNTDOWN = re.compile(r"\b\d+s left\b")
+"""A canary step's countdown in status.rollout.message: it moves on every pass by itself."""
 VOLATILE = ("lastTransitionTime", "lastUpdateTime", "resourceVersion", "managedFields")
 
 
@@ -112,45 +115,81 @@ class Watchdog:
 
     def __init__(self, operator: Any, kube: Kube) -> None:
         self.operator, self.kube = operator, kube
+        self.phase = "start"
         self.liveness: list[float] = []
         self.lag: list[float] = []
+        self.worst: dict[str, float] = {}
+        """The operator's own worst wait (beyond the idle loop's) in each phase the test names."""
         self.failures: list[str] = []
         self.watched: tuple[str, str] | None = None
         self.uids_seen: set[str] = set()
-        self.missing: list[float] = []
+        self.missing: list[str] = []
+        self.control_lag: list[float] = []
+        """The same tick on an idle loop of this process: what the emulator (in-process here, not in a cluster)
+        and the test itself cost every thread, for telling that apart from the operator's own blocking."""
+        self._control = asyncio.new_event_loop()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._control_thread = threading.Thread(target=self._control.run_forever, name="control", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            start = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.operator.liveness_url, timeout=10) as resp:
-                    resp.read()
-            except OSError as err:
-                self.failures.append(f"/healthz: {err}")
-            self.liveness.append(time.monotonic() - start)
-            start = time.monotonic()
-            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), self.operator.loop).result(10)
-            self.lag.append(time.monotonic() - start)
+            self._probe()
             if self.watched:
-                child = self.kube.get(KSERVE, *self.watched)
-                if child is None:
-                    self.missing.append(time.monotonic())
-                else:
-                    self.uids_seen.add(child["metadata"]["uid"])
+                self._check_served(*self.watched)
+
+    def _probe(self) -> None:
+        """/healthz, with a tick sent to the operator's loop and one to the idle loop at the same moment."""
+        async def stamp() -> float:
+            return time.monotonic()
+
+        start = time.monotonic()
+        operator_tick = asyncio.run_coroutine_threadsafe(stamp(), self.operator.loop)
+        control_tick = asyncio.run_coroutine_threadsafe(stamp(), self._control)
+        try:
+            with urllib.request.urlopen(self.operator.liveness_url, timeout=10) as resp:
+                resp.read()
+        except OSError as err:
+            self.failures.append(f"/healthz: {err}")
+        self.liveness.append(time.monotonic() - start)
+        self.lag.append(operator_tick.result(10) - start)
+        self.control_lag.append(control_tick.result(10) - start)
+        own = max(self.liveness[-1], self.lag[-1]) - self.control_lag[-1]
+        self.worst[self.phase] = max(self.worst.get(self.phase, 0.0), own)
+
+    def own_blocking(self) -> float:
+        """The longest wait on the operator beyond what every thread of this process waited at the same moment."""
+        return max((max(live, lag) - control for live, lag, control in zip(self.liveness, self.lag,
+                                                                            self.control_lag)), default=0.0)
+
+    def _check_served(self, namespace: str, name: str) -> None:
+        """The KServe service exists, and so does every ConfigMap it mounts (policy, prompt versions, routing)."""
+        child = self.kube.get(KSERVE, namespace, name)
+        if child is None:
+            self.missing.append(f"InferenceService {name}")
+            return
+        self.uids_seen.add(child["metadata"]["uid"])
+        for config_map in mounted_config_maps(child):
+            if self.kube.get(CONFIGMAP, namespace, config_map) is None:
+                self.missing.append(f"ConfigMap {config_map}, mounted by {name}")
 
     def __enter__(self) -> "Watchdog":
+        self._control_thread.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(15)
+        self._control.call_soon_threadsafe(self._control.stop)
+        self._control_thread.join(5)
 
     def report(self) -> str:
         return (f"{len(self.liveness)} probes, liveness max {max(self.liveness, default=0):.3f}s, "
-                f"loop lag max {max(self.lag, default=0):.3f}s, failures {self.failures[:3]}")
+                f"loop lag max {max(self.lag, default=0):.3f}s "
+                f"(an idle loop's {max(self.control_lag, default=0):.3f}s), "
+                f"the operator's own at most {self.own_blocking():.3f}s, failures {self.failures[:3]}, worst by phase "
+                + ", ".join(f"{phase} {seconds:.3f}s" for phase, seconds in self.worst.items()))
 
 
 # --- objects ------------------------------------------------------------------------------------------------------
@@ -174,6 +213,8 @@ def stripped(value: Any) -> Any:
         return {k: stripped(v) for k, v in value.items() if k not in VOLATILE}
     if isinstance(value, list):
         return [stripped(v) for v in value]
+    if isinstance(value, str):
+        return COUNTDOWN.sub("(time left)", value)
     return value
 
 
@@ -194,6 +235,11 @@ def snapshot(kube: Kube, namespace: str) -> dict[str, Any]:
     return found
 
 
+def uids(kube: Kube, namespace: str) -> dict[str, str]:
+    return {f"{where.kind}/{obj['metadata']['name']}": obj["metadata"]["uid"]
+            for where in CHILD_KINDS for obj in kube.list(where, namespace)}
+
+
 def settled(kube: Kube, namespace: str, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         if not doc["apiVersion"].startswith("llmops.dev/"):
@@ -204,6 +250,25 @@ def settled(kube: Kube, namespace: str, docs: list[dict[str, Any]]) -> None:
             assert condition(obj, "Ready"), obj.get("status")
             return obj
         eventually(check, timeout=60, what=f"{doc['kind']} reconciled in {namespace}")
+
+
+def steady(kube: Kube, namespace: str, quiet_for: float = 6.0, timeout: float = 60) -> dict[str, Any]:
+    """The namespace's snapshot once it has not changed for longer than a resync period (5 s here): every
+    object has reached the state it keeps until something acts on it."""
+    deadline, last, since = time.monotonic() + timeout, snapshot(kube, namespace), time.monotonic()
+    changing: dict[str, Any] = {}
+    while time.monotonic() - since < quiet_for:
+        assert time.monotonic() < deadline, f"{namespace} never settled: {json.dumps(changing, indent=1)}"
+        time.sleep(0.5)
+        now = snapshot(kube, namespace)
+        if now != last:
+            changing = differences(last, now)
+            last, since = now, time.monotonic()
+    return last
+
+
+def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
 
 
 def ready(kube: Kube, namespace: str, kind: str, name: str, status: str, reason: str | None = None,
@@ -228,12 +293,86 @@ def kserve_serving(url: str) -> dict[str, Any]:
                                                       "latestRevision": True}]}}}
 
 
+def mounted_config_maps(kserve: dict[str, Any]) -> set[str]:
+    transformer = (kserve.get("spec") or {}).get("transformer") or {}
+    return {v["configMap"]["name"] for v in transformer.get("volumes") or [] if "configMap" in v}
+
+
 def big_dataset(megabytes: int) -> str:
     line = json.dumps({"variables": {"product": "llmops", "question": "q" * 400}, "expected": "ok"})
     return "\n".join([line] * (megabytes * 1_000_000 // (len(line) + 1)))
 
 
 # --- the test -----------------------------------------------------------------------------------------------------
+
+def hostile_guardrails(kube: Kube, hostile: str, guardrail: dict[str, Any]) -> None:
+    """Catastrophic for a backtracking engine, linear on RE2: the self-test and the red-team set pass. A
+    backreference or a lookaround is refused, naming the pattern."""
+    refused = copy.deepcopy(guardrail)
+    refused["metadata"]["name"] = "refused-policy"
+    refused["spec"]["checks"] = [{"name": "backref", "type": "regexDeny", "action": "block", "scope": "both",
+                                  "patterns": [r"(\w+)\s\1", r"(?=password)\w+"]}]
+    kube.apply(refused, hostile)
+    ready(kube, hostile, "Guardrail", guardrail["metadata"]["name"], "True")
+    invalid = condition(ready(kube, hostile, "Guardrail", "refused-policy", "False", "InvalidSpec"), "Ready")
+    assert "spec.checks.0.patterns.0" in invalid["message"] and "RE2" in invalid["message"], invalid
+
+
+def oversized_metrics(kube: Kube, hostile: str, endpoint: HostileEndpoint) -> None:
+    """The tenant's transformer streams 300 MiB of metrics: the operator reads at most its cap, and says so."""
+    kube.patch(KSERVE, hostile, "assistant", {"status": kserve_serving(endpoint.url)}, subresource="status")
+
+    def metrics_refused() -> dict[str, Any]:
+        obj = kube.get(LLMOPS["InferenceService"], hostile, "assistant")
+        found = condition(obj, "MetricsAvailable")
+        assert found and found["reason"] == "MetricsUnavailable", obj.get("status")
+        assert f"{MAX_SCRAPE_BYTES} bytes" in found["message"], found
+        return obj
+    eventually(metrics_refused, timeout=60, what="the oversized scrape reported")
+    assert endpoint.sent_per_scrape and max(endpoint.sent_per_scrape) < 64 * MiB, endpoint.sent_per_scrape
+
+
+def edit_while_serving(kube: Kube, hostile: str, guardrail: dict[str, Any]) -> None:
+    """A Guardrail edit: the policy is re-tested and the live service moves to it; no child is deleted but the
+    previous policy's ConfigMap, and that only once the live service no longer mounts it."""
+    name = guardrail["metadata"]["name"]
+    assert mounted_config_maps(kube.get(KSERVE, hostile, "assistant")), "nothing mounted: the check is empty"
+    children_before = uids(kube, hostile)
+    before = kube.get(LLMOPS["Guardrail"], hostile, name)["status"]
+    next(c for c in guardrail["spec"]["checks"] if c["type"] == "regexDeny")["patterns"].append(r"sk-[A-Za-z0-9]{32}")
+    kube.apply(guardrail, hostile)
+
+    def new_policy_served() -> bool:
+        obj = ready(kube, hostile, "Guardrail", name, "True", timeout=1)
+        assert obj["status"]["policyHash"] != before["policyHash"]
+        child = kube.get(KSERVE, hostile, "assistant")
+        assert obj["status"]["policyHash"] in json.dumps(child["spec"]), "the service still mounts the old policy"
+        return True
+    eventually(new_policy_served, timeout=60, what="the edited policy served")
+    gone = children_before.keys() - uids(kube, hostile).keys()
+    mounted = mounted_config_maps(kube.get(KSERVE, hostile, "assistant"))
+    assert all(k.startswith("ConfigMap/") and k.split("/", 1)[1] not in mounted for k in gone), gone
+    eventually(lambda: kube.get(CONFIGMAP, hostile, before["policyConfigMap"]) is None, timeout=30,
+               what="the released policy pruned at a resync")
+
+
+def oversized_dataset(kube: Kube, hostile: str, release: dict[str, Any], watchdog: Watchdog) -> None:
+    """A 50 MB evaluation dataset: a condition naming it, nothing parsed (the watchdog times the loop)."""
+    watchdog.phase = "dataset upload"
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "evaluation-set"},
+                "data": {"examples.jsonl": big_dataset(50)}}, hostile)
+    watchdog.phase = "dataset"
+    release["spec"]["evaluation"] = {"dataset": {"name": "evaluation-set", "key": "examples.jsonl"}}
+    kube.apply(release, hostile)
+
+    def dataset_refused() -> dict[str, Any]:
+        obj = kube.get(LLMOPS["PromptRelease"], hostile, release["metadata"]["name"])
+        evaluated = condition(obj, "Evaluated")
+        assert evaluated and evaluated["status"] == "False", obj.get("status")
+        assert evaluated["reason"] == "DatasetTooLarge" and "evaluation-set" in evaluated["message"], evaluated
+        return obj
+    eventually(dataset_refused, timeout=60, what="the oversized dataset reported")
+
 
 def test_a_hostile_tenant_cannot_stall_the_operator_or_touch_another_tenant(kube, operator, namespace):
     hostile, quiet = namespace, f"t-{uuid.uuid4().hex[:8]}"
@@ -242,73 +381,27 @@ def test_a_hostile_tenant_cannot_stall_the_operator_or_touch_another_tenant(kube
     for doc in docs:
         kube.apply(copy.deepcopy(doc), quiet)
     settled(kube, quiet, docs)
-    before = snapshot(kube, quiet)
+    before = steady(kube, quiet)
 
     with HostileEndpoint() as endpoint, Watchdog(operator, kube) as watchdog:
-        evil = copy.deepcopy(docs)
+        evil = copy.deepcopy(docs)  # the same names, with the hostile parts added
         guardrail = named(evil, "Guardrail")
-        secrets = next(c for c in guardrail["spec"]["checks"] if c["type"] == "regexDeny")
-        secrets["patterns"] += CATASTROPHIC
+        next(c for c in guardrail["spec"]["checks"] if c["type"] == "regexDeny")["patterns"] += CATASTROPHIC
         for doc in evil:
             kube.apply(copy.deepcopy(doc), hostile)
-        refused = copy.deepcopy(guardrail)
-        refused["metadata"]["name"] = "refused-policy"
-        refused["spec"]["checks"] = [{"name": "backref", "type": "regexDeny", "action": "block", "scope": "both",
-                                      "patterns": [r"(\w+)\s\1", r"(?=password)\w+"]}]
-        kube.apply(refused, hostile)
-
-        # Catastrophic for a backtracking engine, linear on RE2: the self-test and the red-team set pass.
-        ready(kube, hostile, "Guardrail", "default-policy", "True")
-        invalid = condition(ready(kube, hostile, "Guardrail", "refused-policy", "False", "InvalidSpec"), "Ready")
-        assert "spec.checks.0.patterns.0" in invalid["message"] and "RE2" in invalid["message"], invalid
-
-        # The tenant's transformer streams 300 MiB of metrics: the operator reads at most its cap, and says so.
-        served = eventually(lambda: kube.get(KSERVE, hostile, "assistant"), what="KServe InferenceService")
+        watchdog.phase = "regex"
+        hostile_guardrails(kube, hostile, guardrail)
+        watchdog.phase = "metrics"
+        uid = eventually(lambda: kube.get(KSERVE, hostile, "assistant"), what="KServe service")["metadata"]["uid"]
         watchdog.watched = (hostile, "assistant")
-        kube.patch(KSERVE, hostile, "assistant", {"status": kserve_serving(endpoint.url)}, subresource="status")
-
-        def metrics_refused() -> dict[str, Any]:
-            obj = kube.get(LLMOPS["InferenceService"], hostile, "assistant")
-            found = condition(obj, "MetricsAvailable")
-            assert found and found["reason"] == "MetricsUnavailable", obj.get("status")
-            assert f"{MAX_SCRAPE_BYTES} bytes" in found["message"], found
-            return obj
-        eventually(metrics_refused, timeout=60, what="the oversized scrape reported")
-        assert endpoint.sent_per_scrape and max(endpoint.sent_per_scrape) < 64 * MiB, endpoint.sent_per_scrape
-
-        # A Guardrail edit while serving: the policy is re-tested, the live KServe service is never deleted.
-        uid = served["metadata"]["uid"]
-        hash_before = kube.get(LLMOPS["Guardrail"], hostile, "default-policy")["status"]["policyHash"]
-        secrets["patterns"].append(r"sk-[A-Za-z0-9]{32}")
-        kube.apply(guardrail, hostile)
-
-        def new_policy_served() -> None:
-            obj = ready(kube, hostile, "Guardrail", "default-policy", "True", timeout=1)
-            assert obj["status"]["policyHash"] != hash_before
-            child = kube.get(KSERVE, hostile, "assistant")
-            assert obj["status"]["policyHash"] in json.dumps(child["spec"]), "the service still mounts the old policy"
-            return True
-        eventually(new_policy_served, timeout=60, what="the edited policy served")
-        assert kube.get(KSERVE, hostile, "assistant")["metadata"]["uid"] == uid
-        assert not watchdog.missing and watchdog.uids_seen == {uid}, (watchdog.missing, watchdog.uids_seen)
-
-        # A 50 MB evaluation dataset: a clear condition naming it, and no stall (the watchdog's numbers).
-        release = named(evil, "PromptRelease")
-        kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "evaluation-set"},
-                    "data": {"examples.jsonl": big_dataset(50)}}, hostile)
-        release["spec"]["evaluation"] = {"dataset": {"name": "evaluation-set", "key": "examples.jsonl"}}
-        kube.apply(release, hostile)
-
-        def dataset_refused() -> dict[str, Any]:
-            obj = kube.get(LLMOPS["PromptRelease"], hostile, "assistant-prompt")
-            messages = [c.get("message") or "" for c in (obj.get("status") or {}).get("conditions", [])]
-            assert any("evaluation-set" in m and "bytes" in m for m in messages), obj.get("status")
-            return obj
-        eventually(dataset_refused, timeout=60, what="the oversized dataset reported")
+        oversized_metrics(kube, hostile, endpoint)
+        watchdog.phase = "edit"
+        edit_while_serving(kube, hostile, guardrail)
+        oversized_dataset(kube, hostile, named(evil, "PromptRelease"), watchdog)
 
     print(watchdog.report())
     assert not watchdog.failures, watchdog.report()
-    assert max(watchdog.liveness) < LIVENESS_BOUND and max(watchdog.lag) < LIVENESS_BOUND, watchdog.report()
-    after = snapshot(kube, quiet)
-    changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-    assert not changed, changed
+    assert watchdog.own_blocking() < LIVENESS_BOUND, watchdog.report()
+    assert not watchdog.missing and watchdog.uids_seen == {uid}, (watchdog.missing, watchdog.uids_seen)
+    changed = differences(before, snapshot(kube, quiet))
+    assert not changed, json.dumps(changed, indent=1)
