@@ -3,27 +3,23 @@
 The hostile namespace gets catastrophic and refused regexDeny patterns, a transformer whose /metrics streams
 300 MiB, a 50 MB PromptRelease evaluation dataset, and a Guardrail edit while its InferenceService serves.
 Throughout, a watchdog thread polls the operator's /healthz (kopf answers it on the operator's event loop, as
-in a pod) and times a no-op coroutine on that loop, and checks that the live KServe InferenceService never
-disappears. At the end the quiet namespace's objects and children are exactly what they were.
+in a pod) and times a no-op coroutine on that loop, each against an idle loop of the same process, and checks
+that the live KServe InferenceService and every ConfigMap it mounts never disappear. At the end the quiet namespace's objects and children are exactly what they were.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import re
-import threading
 import time
-import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
+from hostile_tenant import CONFIGMAP, KSERVE, MiB, HostileEndpoint, Watchdog, mounted_config_maps
 from kube_helpers import EXAMPLES, Kube, condition, eventually
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS
@@ -32,164 +28,17 @@ from llmops_operator.k8s.resources import ApiResource, resource_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-MiB = 1024 * 1024
 LLMOPS = {k.info.kind: ApiResource("llmops.dev/v1alpha1", k.info.kind, k.info.plural) for k in ALL_KINDS}
-KSERVE = resource_for("serving.kserve.io/v1beta1", "InferenceService")
-CONFIGMAP = resource_for("v1", "ConfigMap")
 CHILD_KINDS = [resource_for(v, k) for v, k in [
     ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
-    ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService")]]
+    ("networking.k8s.io/v1", "NetworkPolicy"), ("ray.io/v1", "RayJob"),
+    ("serving.kserve.io/v1beta1", "InferenceService")]]
 CATASTROPHIC = [r"(\w+\s?)+!!", r"(a+)+$", r"(a|aa)+b", r"^(([a-z])+.)+[A-Z]([a-z])+$", r"(x+x+)+y"]
 LIVENESS_BOUND = 1.0
 COUNTDOWN = re.compile(r"\b\d+s left\b")
 """A canary step's countdown in status.rollout.message: it moves on every pass by itself."""
 VOLATILE = ("lastTransitionTime", "lastUpdateTime", "resourceVersion", "managedFields")
-
-
-# --- the hostile tenant's endpoint ------------------------------------------------------------------------------
-
-class HostileEndpoint:
-    """An aiohttp server on its own thread: /metrics streams 300 MiB, predictions answer for the forced version."""
-
-    BODY = 300 * MiB
-
-    def __init__(self) -> None:
-        self.sent_per_scrape: list[int] = []
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="hostile-endpoint", daemon=True)
-        self.port = 0
-
-    async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/plain; version=0.0.4"})
-        await response.prepare(request)
-        chunk, sent = (b"llmops_guardrail_requests_total{version=\"v1\",outcome=\"allowed\"} 1\n" * 16384)[:MiB], 0
-        try:
-            while sent < self.BODY:
-                await response.write(chunk)
-                sent += len(chunk)
-        except (ConnectionError, RuntimeError):
-            pass
-        finally:
-            self.sent_per_scrape.append(sent)
-        return response
-
-    async def _predict(self, request: web.Request) -> web.Response:
-        version = request.headers.get("x-llmops-prompt-version", "v1")
-        return web.json_response({"predictions": [{"version": version, "text": "ok", "blocked": False,
-                                                   "verdict": {"input": {"outcome": "allowed"}}}]})
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_post(r"/v1/models/{model}:predict", self._predict)
-        self._runner = web.AppRunner(app)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._started.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> "HostileEndpoint":
-        self._thread.start()
-        self._started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-# --- the watchdog -----------------------------------------------------------------------------------------------
-
-class Watchdog:
-    """Polls liveness and the loop's lag every 100 ms; notes any moment the watched KServe service was missing."""
-
-    def __init__(self, operator: Any, kube: Kube) -> None:
-        self.operator, self.kube = operator, kube
-        self.phase = "start"
-        self.liveness: list[float] = []
-        self.lag: list[float] = []
-        self.worst: dict[str, float] = {}
-        """The operator's own worst wait (beyond the idle loop's) in each phase the test names."""
-        self.failures: list[str] = []
-        self.watched: tuple[str, str] | None = None
-        self.uids_seen: set[str] = set()
-        self.missing: list[str] = []
-        self.control_lag: list[float] = []
-        """The same tick on an idle loop of this process: what the emulator (in-process here, not in a cluster)
-        and the test itself cost every thread, for telling that apart from the operator's own blocking."""
-        self._control = asyncio.new_event_loop()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-        self._control_thread = threading.Thread(target=self._control.run_forever, name="control", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self._probe()
-            if self.watched:
-                self._check_served(*self.watched)
-
-    def _probe(self) -> None:
-        """/healthz, with a tick sent to the operator's loop and one to the idle loop at the same moment."""
-        async def stamp() -> float:
-            return time.monotonic()
-
-        start = time.monotonic()
-        operator_tick = asyncio.run_coroutine_threadsafe(stamp(), self.operator.loop)
-        control_tick = asyncio.run_coroutine_threadsafe(stamp(), self._control)
-        try:
-            with urllib.request.urlopen(self.operator.liveness_url, timeout=10) as resp:
-                resp.read()
-        except OSError as err:
-            self.failures.append(f"/healthz: {err}")
-        self.liveness.append(time.monotonic() - start)
-        self.lag.append(operator_tick.result(10) - start)
-        self.control_lag.append(control_tick.result(10) - start)
-        own = max(self.liveness[-1], self.lag[-1]) - self.control_lag[-1]
-        self.worst[self.phase] = max(self.worst.get(self.phase, 0.0), own)
-
-    def own_blocking(self) -> float:
-        """The longest wait on the operator beyond what every thread of this process waited at the same moment."""
-        return max((max(live, lag) - control for live, lag, control in zip(self.liveness, self.lag,
-                                                                            self.control_lag)), default=0.0)
-
-    def _check_served(self, namespace: str, name: str) -> None:
-        """The KServe service exists, and so does every ConfigMap it mounts (policy, prompt versions, routing)."""
-        child = self.kube.get(KSERVE, namespace, name)
-        if child is None:
-            self.missing.append(f"InferenceService {name}")
-            return
-        self.uids_seen.add(child["metadata"]["uid"])
-        for config_map in mounted_config_maps(child):
-            if self.kube.get(CONFIGMAP, namespace, config_map) is None:
-                self.missing.append(f"ConfigMap {config_map}, mounted by {name}")
-
-    def __enter__(self) -> "Watchdog":
-        self._control_thread.start()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(15)
-        self._control.call_soon_threadsafe(self._control.stop)
-        self._control_thread.join(5)
-
-    def report(self) -> str:
-        return (f"{len(self.liveness)} probes, liveness max {max(self.liveness, default=0):.3f}s, "
-                f"loop lag max {max(self.lag, default=0):.3f}s "
-                f"(an idle loop's {max(self.control_lag, default=0):.3f}s), "
-                f"the operator's own at most {self.own_blocking():.3f}s, failures {self.failures[:3]}, worst by phase "
-                + ", ".join(f"{phase} {seconds:.3f}s" for phase, seconds in self.worst.items()))
 
 
 # --- objects ------------------------------------------------------------------------------------------------------
@@ -293,11 +142,6 @@ def kserve_serving(url: str) -> dict[str, Any]:
                                                       "latestRevision": True}]}}}
 
 
-def mounted_config_maps(kserve: dict[str, Any]) -> set[str]:
-    transformer = (kserve.get("spec") or {}).get("transformer") or {}
-    return {v["configMap"]["name"] for v in transformer.get("volumes") or [] if "configMap" in v}
-
-
 def big_dataset(megabytes: int) -> str:
     line = json.dumps({"variables": {"product": "llmops", "question": "q" * 400}, "expected": "ok"})
     return "\n".join([line] * (megabytes * 1_000_000 // (len(line) + 1)))
@@ -399,7 +243,7 @@ def test_a_hostile_tenant_cannot_stall_the_operator_or_touch_another_tenant(kube
         edit_while_serving(kube, hostile, guardrail)
         oversized_dataset(kube, hostile, named(evil, "PromptRelease"), watchdog)
 
-    print(watchdog.report())
+    print(watchdog.report(), f"; bytes sent per scrape of the 300 MiB body: {endpoint.sent_per_scrape}")
     assert not watchdog.failures, watchdog.report()
     assert watchdog.own_blocking() < LIVENESS_BOUND, watchdog.report()
     assert not watchdog.missing and watchdog.uids_seen == {uid}, (watchdog.missing, watchdog.uids_seen)
