@@ -12,9 +12,14 @@ from llmops_operator.core.settings import Settings
 class OperatorThread:
     """Start the kopf operator against whatever KUBECONFIG points at; stop it cleanly."""
 
-    def __init__(self, settings: Settings | None = None, namespaces: list[str] | None = None):
+    def __init__(self, settings: Settings | None = None, namespaces: list[str] | None = None,
+                 liveness_port: int = 0):
         self.settings = settings or Settings()
         self.namespaces = namespaces or []
+        self.liveness_port = liveness_port
+        """kopf serves /healthz here (0: off), answered on the operator's event loop like in a pod."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The operator's event loop, once started: callers can time how long it takes to run a coroutine."""
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="llmops-operator", daemon=True)
@@ -22,11 +27,19 @@ class OperatorThread:
 
     def _main(self) -> None:
         try:
-            asyncio.run(operator_coroutine(self.settings, self.namespaces,
-                                           stop_flag=self._stop, ready_flag=self._ready))
+            asyncio.run(self._operate())
         except Exception as err:  # surfaced to the caller by start()
             self.error = err
             self._ready.set()
+
+    async def _operate(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await operator_coroutine(self.settings, self.namespaces, self.liveness_port,
+                                 stop_flag=self._stop, ready_flag=self._ready)
+
+    @property
+    def liveness_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.liveness_port}/healthz" if self.liveness_port else None
 
     def start(self, timeout: float = 30.0) -> "OperatorThread":
         self._thread.start()

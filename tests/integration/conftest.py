@@ -6,6 +6,7 @@ One emulator and one operator for the module; one fresh namespace per test.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -40,12 +41,19 @@ def kube(apiserver) -> Kube:
     return kube
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def operator(apiserver, kube):
     from llmops_sandbox.operator_thread import OperatorThread
     from llmops_operator.core.settings import Settings
 
-    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"]) as running:
+    # With kopf's /healthz, as in a pod: a test can check that liveness keeps answering.
+    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"], liveness_port=_free_port()) as running:
         yield running
 
 

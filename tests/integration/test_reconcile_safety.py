@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kube_helpers import ROOT, established as _established
-from kube_helpers import Kube, apply_companions, eventually, example
+from kube_helpers import Kube, eventually, example
 
 from llmops_operator.api.v1alpha1 import Guardrail, InferenceService, TrainingJob
 from llmops_operator.controllers.base import Loop, RetryLater
@@ -51,10 +51,16 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
 
 
+def policy() -> dict[str, Any]:
+    """The example Guardrail as `policy`, without spec.evaluation (its red-team ConfigMap is not the subject)."""
+    body = example("Guardrail") | {"metadata": {"name": "policy"}}
+    body["spec"].pop("evaluation", None)
+    return body
+
+
 def served_with_guardrail(kube: Kube, namespace: str) -> dict[str, Any]:
     """A Ready Guardrail and an InferenceService behind it, reconciled once: its KServe service exists."""
-    apply_companions(kube, "Guardrail", namespace)
-    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    kube.apply(policy(), namespace)
     run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))
     assert condition(kube.get(GUARDRAILS, namespace, "policy"), "Ready")["status"] == "True"
     kube.apply({"apiVersion": "llmops.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "assistant"},
@@ -79,8 +85,7 @@ def test_a_spec_edit_while_the_guardrail_is_unready_keeps_the_live_service(kube,
 
 
 def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_control(kube, namespace):
-    apply_companions(kube, "Guardrail", namespace)
-    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    kube.apply(policy(), namespace)
     run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))
     (old,) = kube.list(CONFIGMAP, namespace)
     foreign = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mine": "yes"},
@@ -99,9 +104,25 @@ def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_con
     assert "someone-elses" in names and old["metadata"]["name"] not in names and len(names) == 2
 
 
+def test_a_guardrail_edit_keeps_the_policy_the_live_service_mounts_until_it_moves_on(kube, namespace):
+    """The serving revision's pods mount the previous policy ConfigMap: pruning it on the edit would leave any pod
+    that starts (a restart, a scale-up, the whole service while the new policy is not Ready) unable to mount it."""
+    served_with_guardrail(kube, namespace)
+    old = kube.get(GUARDRAILS, namespace, "policy")["status"]["policyConfigMap"]
+    checks = kube.get(GUARDRAILS, namespace, "policy")["spec"]["checks"]
+    kube.patch(GUARDRAILS, namespace, "policy", {"spec": {"checks": checks[:1]}})
+    run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy"), prune=True))
+    new = kube.get(GUARDRAILS, namespace, "policy")["status"]["policyConfigMap"]
+    assert new != old and kube.get(CONFIGMAP, namespace, old) is not None, "the mounted policy was pruned"
+
+    run(InferenceService, lambda loop: loop.reconcile(kube.get(SERVICES, namespace, "assistant")))
+    assert new in str(kube.get(KSERVE, namespace, "assistant")["spec"]["transformer"]["volumes"])
+    run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))  # a resync pass
+    assert kube.get(CONFIGMAP, namespace, old) is None, "a released policy is pruned by the next pass"
+
+
 def test_a_child_name_held_by_a_foreign_object_is_a_stalled_conflict_never_a_takeover(kube, namespace):
-    apply_companions(kube, "Guardrail", namespace)
-    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    kube.apply(policy(), namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     (child,) = reconciler_for(Guardrail).children(parse(Guardrail, body), Context.default(), {})
     name = child["metadata"]["name"]
@@ -127,8 +148,7 @@ def test_a_child_name_held_by_a_foreign_object_is_a_stalled_conflict_never_a_tak
 
 
 def test_failed_passes_back_off_exponentially_up_to_a_cap(kube, namespace):
-    apply_companions(kube, "Guardrail", namespace)
-    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    kube.apply(policy(), namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     (child,) = reconciler_for(Guardrail).children(parse(Guardrail, body), Context.default(), {})
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": child["metadata"]["name"]}},
@@ -187,8 +207,7 @@ def test_a_missing_engine_crd_is_engine_missing_naming_the_crd_and_version(bare_
 def test_a_status_write_the_server_refuses_backs_off_too(kube, namespace):
     """An object deleted under a pass (404 on /status) or a 403 on the status subresource has nowhere to report;
     it is retried with the same growing delay, not every two seconds forever."""
-    apply_companions(kube, "Guardrail", namespace)
-    kube.apply(example("Guardrail") | {"metadata": {"name": "policy"}}, namespace)
+    kube.apply(policy(), namespace)
     body = kube.get(GUARDRAILS, namespace, "policy")
     kube.delete(GUARDRAILS, namespace, "policy")
 

@@ -67,6 +67,9 @@ class Reconciler:
     observes_first: ClassVar[bool] = False
     """True where what is measured decides the children (a canary's traffic split): the loop runs observe() before
     it builds the children (with no live children), then `decide`, and builds the children from that decision."""
+    prunes_every_pass: ClassVar[bool] = False
+    """True where a child may outlive the spec that asked for it (`in_use`): every pass prunes, so it goes once
+    released instead of at the next spec change."""
     requeue: Callable[[str, str], None] | None = None
     """Set by the loop: run a pass over (namespace, name) soon, for work that finishes outside a pass."""
 
@@ -91,6 +94,11 @@ class Reconciler:
         cluster will reconcile it after its dependencies finish. None: no projection.
         """
         return None
+
+    async def in_use(self, obj: Resource, api: ApiClient) -> set[tuple[str, str, str]]:
+        """Children (apiVersion, kind, name) the spec no longer asks for that something live still needs; prune
+        keeps them."""
+        return set()
 
     async def observe(self, obj: Resource, live: list[dict[str, Any]], ctx: Context, api: ApiClient) -> Any:
         """Facts from outside systems (Milvus, Feast, metrics) the status needs; None by default."""
@@ -225,7 +233,7 @@ class Loop:
         ctx = dataclasses.replace(ctx, decision=reconciler.decide(obj, facts, ctx))
         children = reconciler.children(obj, ctx, refs)
         live = await self._apply(body, children)
-        if prune and children is not None:
+        if (prune or reconciler.prunes_every_pass) and children is not None:
             try:
                 await self._prune(body, obj, children)
             except ApiError as err:
@@ -301,6 +309,7 @@ class Loop:
 
     async def _prune(self, body: dict[str, Any], obj: Resource, desired: list[dict[str, Any]]) -> list[str]:
         wanted = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in desired}
+        wanted |= await self.reconciler.in_use(obj, self.api)
         kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
         return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted)
 

@@ -15,10 +15,12 @@ from typing import Any, Callable
 
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
 from llmops_operator.builders.guardrail_policy import build_policy_configmap, policy_hash, policy_json
+from llmops_operator.builders.kserve import KSERVE_API_VERSION
 from llmops_operator.builders.naming import short_hash
 from llmops_operator.controllers.base import Context, Observation, Reconciler, Refs
 from llmops_operator.guardrails.evaluation import DatasetError, evaluate_policy_json
 from llmops_operator.guardrails.selftest import selftest_policy_json
+from llmops_operator.k8s.client import NotFound
 from llmops_operator.k8s.resources import resource_for
 from llmops_operator.status.guardrail import (
     RUNNING, GuardrailFacts, Pending, guardrail_observation, kept_evaluation, kept_self_test,
@@ -26,6 +28,7 @@ from llmops_operator.status.guardrail import (
 )
 
 CONFIG_MAPS = resource_for("v1", "ConfigMap")
+KSERVE_SERVICES = resource_for(KSERVE_API_VERSION, "InferenceService")
 REMEMBERED_RUNS = 256
 """Runs kept in memory until a pass picks their result up (status keeps it from then on)."""
 
@@ -68,12 +71,25 @@ class Worker:
 class GuardrailReconciler(Reconciler):
     resource = Guardrail
     watches = (CONFIG_MAPS,)
+    prunes_every_pass = True
 
     def __init__(self) -> None:
         self.worker = Worker()
 
     def children(self, obj: Guardrail, ctx: Context, refs: Refs) -> list[dict[str, Any]]:
         return [build_policy_configmap(obj)]
+
+    async def in_use(self, obj: Guardrail, api: Any) -> set[tuple[str, str, str]]:
+        """Policy ConfigMaps a KServe InferenceService in the namespace still mounts: after an edit, the serving
+        revision keeps its policy until its InferenceService moves to the new one (or for good, while the new
+        policy is not Ready), and its pods must still be able to start."""
+        try:
+            services = await api.list(KSERVE_SERVICES, obj.namespace)
+        except NotFound:
+            return set()
+        return {("v1", "ConfigMap", volume["configMap"]["name"]) for service in services
+                for volume in ((service.get("spec") or {}).get("transformer") or {}).get("volumes") or []
+                if isinstance(volume.get("configMap"), dict) and volume["configMap"].get("name")}
 
     async def observe(self, obj: Guardrail, live: list[dict[str, Any]], ctx: Context, api: Any) -> GuardrailFacts:
         budget = ctx.settings.guardrail_selftest_seconds

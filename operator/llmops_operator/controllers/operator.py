@@ -32,6 +32,18 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 60
 
 
+def watch_only_our_children(settings: kopf.OperatorSettings, reconcilers: Iterable[Reconciler]) -> None:
+    """Child kinds (ConfigMaps, Jobs, ...) are watched with a server-side label selector: kopf decodes every
+    watched object on the event loop, and an unfiltered ConfigMap watch would make each tenant's ConfigMap,
+    however large and whatever it is for, cost the loop. The child handlers only act on our labels anyway."""
+    children = {(child.api_version.rpartition("/")[0], child.plural) for r in reconcilers for child in r.watches}
+
+    def is_child_kind(resource: kopf.Resource) -> bool:
+        return (resource.group, resource.plural) in children
+
+    settings.watching.label_selectors[is_child_kind] = f"{labels.MANAGED_BY}={labels.OPERATOR}"
+
+
 def _temporary(err: ApiError) -> kopf.TemporaryError:
     """An API error outside a pass's status write-up (the status write itself): retried soon, kopf logs it."""
     return kopf.TemporaryError(str(err), delay=BACKOFF_FIRST)
@@ -133,6 +145,7 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings)
+        watch_only_our_children(settings, reconcilers)
         api = ApiClient(kubeconfig.load(), field_manager=operator_settings.field_manager)
         memo.api = api
         memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings) for r in reconcilers}
