@@ -8,6 +8,7 @@ SCHEMA = {
     "type": "object",
     "properties": {
         "apiVersion": {"type": "string"},
+        "metadata": {"type": "object"},  # as controller-gen writes it: no properties, yet nothing is pruned
         "spec": {
             "type": "object",
             "properties": {

@@ -54,10 +54,10 @@ def _prune_object(value: dict[str, Any], schema: dict[str, Any], path: str, remo
     out: dict[str, Any] = {}
     for key, child in value.items():
         where = f"{path}.{key}" if path else key
-        if key in properties:
+        if resource and key in ALWAYS_KEPT:
+            out[key] = child  # ObjectMeta is pruned by its own rules, not by the (often empty) declared schema
+        elif key in properties:
             out[key] = _prune(child, properties[key], where, removed)
-        elif resource and key in ALWAYS_KEPT:
-            out[key] = child
         elif isinstance(additional, dict):
             out[key] = _prune(child, additional, where, removed)
         elif additional is True or schema.get(PRESERVE):
