@@ -108,9 +108,10 @@ def validate_crd(crd: dict[str, Any]) -> list[dict]:
     causes += [_required(f"spec.names.{field}") for field in ("plural", "kind") if not names.get(field)]
     if not spec.get("versions"):
         causes.append(_required("spec.versions"))
-    if not causes and crd["metadata"].get("name") != f"{names['plural']}.{spec['group']}":
+    name = crd["metadata"].get("name")
+    if not causes and name != f"{names['plural']}.{spec['group']}":
         causes.append(cause("FieldValueInvalid", "metadata.name",
-                            f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'))
+                            f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
     return causes
 
 
