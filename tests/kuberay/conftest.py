@@ -54,9 +54,26 @@ def _established(client: Client, name: str) -> bool:
                                for c in (crd.get("status") or {}).get("conditions") or [])
 
 
-def load_crds(directory: Path) -> list[dict[str, Any]]:
-    # RayJob's alone: each KubeRay CRD is about a megabyte, and installing them all takes minutes on a busy machine.
-    return [yaml.safe_load((directory / "ray.io_rayjobs.yaml").read_text())]
+def load_crds(directory: Path, plurals: tuple[str, ...] = ("rayjobs",)) -> list[dict[str, Any]]:
+    # RayJob's alone by default: each KubeRay CRD is about a megabyte, and installing one takes most of a minute
+    # on a busy machine.
+    return [yaml.safe_load((directory / f"ray.io_{plural}.yaml").read_text()) for plural in plurals]
+
+
+def install_crds(client: Client, crds: list[dict[str, Any]]) -> None:
+    for crd in crds:
+        code, out = client.apply(crd, f"{CRDS}/{crd['metadata']['name']}")
+        assert code in (200, 201), out
+    for crd in crds:
+        wait_for(lambda: _established(client, crd["metadata"]["name"]), f"{crd['metadata']['name']} Established")
+
+
+def remove_crds(client: Client, crds: list[dict[str, Any]]) -> None:
+    for crd in crds:
+        client.call("DELETE", f"{CRDS}/{crd['metadata']['name']}")
+    for crd in crds:
+        wait_for(lambda: client.call("GET", f"{CRDS}/{crd['metadata']['name']}")[0] == 404,
+                 f"{crd['metadata']['name']} removed")
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +91,6 @@ def kuberay(request, client) -> tuple[str, dict[str, dict[str, Any]]]:
         pytest.skip(f"KubeRay {version}'s module is not in the Go module cache and cannot be downloaded: "
                     "run `make kube`")
     crds = load_crds(directory)
-    for crd in crds:
-        code, out = client.apply(crd, f"{CRDS}/{crd['metadata']['name']}")
-        assert code in (200, 201), out
-    for crd in crds:
-        wait_for(lambda: _established(client, crd["metadata"]["name"]), f"{crd['metadata']['name']} Established")
+    install_crds(client, crds)
     yield version, {crd["spec"]["names"]["kind"]: crd for crd in crds}
-    for crd in crds:
-        client.call("DELETE", f"{CRDS}/{crd['metadata']['name']}")
-    for crd in crds:
-        wait_for(lambda: client.call("GET", f"{CRDS}/{crd['metadata']['name']}")[0] == 404,
-                 f"{crd['metadata']['name']} removed")
+    remove_crds(client, crds)
