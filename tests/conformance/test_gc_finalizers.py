@@ -63,6 +63,14 @@ def test_orphan_keeps_dependents_and_finalized_owner_collects_later(api, ns):
     ref = dict(ref, name="o2", uid=owner["metadata"]["uid"])
     api.ok("POST", f"/api/v1/namespaces/{ns}/configmaps",
            configmap({"metadata": {"name": "kept", "ownerReferences": [ref]}}))
+    # A dependent the garbage collector has not seen yet when its owner goes is collected later as dangling.
+    # Its ConfigMap events arrive in order: once a later-created probe has been collected, it has seen `kept`.
+    probe_owner = api.ok("POST", W.format(ns=ns), widget({"metadata": {"name": "p"}, "spec": {"replicas": 1}}))
+    probe_ref = dict(ref, name="p", uid=probe_owner["metadata"]["uid"])
+    api.ok("POST", f"/api/v1/namespaces/{ns}/configmaps",
+           configmap({"metadata": {"name": "probe", "ownerReferences": [probe_ref]}}))
+    api.ok("DELETE", W.format(ns=ns) + "/p")
+    assert gone(api, f"/api/v1/namespaces/{ns}/configmaps/probe")
     api.ok("DELETE", W.format(ns=ns) + "/o2?propagationPolicy=Orphan")
     assert gone(api, W.format(ns=ns) + "/o2")
     kept = api.ok("GET", f"/api/v1/namespaces/{ns}/configmaps/kept")
