@@ -12,7 +12,7 @@ from llmops_operator.cli.render import render_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 # Fields our RayJobs set that a supported KubeRay release does not declare yet.
-NEWER_FIELDS = {"v1.5.0": {"spec.preRunningDeadlineSeconds"}}
+NEWER_FIELDS = {"v1.5.0": {"spec.preRunningDeadlineSeconds", "spec.rayClusterSpec.authOptions"}}
 
 
 def rendered_rayjobs() -> list[dict]:
@@ -38,8 +38,8 @@ def test_rendered_rayjobs_against_the_installed_rayjob_crd(kuberay, client):
         code, out = client.apply(rayjob, _path(rayjob), dry_run=True)
         if removed:
             # Server-side apply refuses undeclared fields outright (as a 500: "failed to create typed patch
-            # object"), where a create or update would silently drop them.
-            assert code == 500 and all(f".{field}: field not declared in schema" in out["message"]
+            # object", naming the first), where a create or update would silently drop them.
+            assert code == 500 and any(f".{field}: field not declared in schema" in out["message"]
                                        for field in removed), (version, code, out)
         else:
             assert code in (200, 201), (version, out)
@@ -47,7 +47,8 @@ def test_rendered_rayjobs_against_the_installed_rayjob_crd(kuberay, client):
         assert code in (200, 201), (version, rayjob["metadata"]["name"], out)
 
 
-@pytest.mark.parametrize("field", ["spec.entrypoint", "spec.rayClusterSpec"])
+@pytest.mark.parametrize("field", ["spec.entrypoint", "spec.rayClusterSpec.headGroupSpec",
+                                   "spec.rayClusterSpec.workerGroupSpecs"])
 def test_fields_every_supported_version_declares_are_never_pruned(kuberay, field):
     _, crds = kuberay
     for rayjob in rendered_rayjobs():
