@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # One environment for the suite and the demo: the engines run for real in both (about 5 minutes to install).
 EXTRAS ?= dev,train,vector,serving,features
 
-.PHONY: venv test crds render demo clean lint
+.PHONY: venv test kube crds render demo clean lint
 
 $(BIN)/llmops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,14 @@ $(BIN)/llmops: pyproject.toml
 
 venv: $(BIN)/llmops
 
-## make test: create the environment and run the whole suite
-test: venv
+## make test: create the environment, build or reuse the real control plane, and run the whole suite
+test: venv kube
 	$(BIN)/pytest -q
+
+## make kube: build etcd + kube-apiserver + kube-controller-manager and the KubeRay operators from Go modules,
+## once per machine (cached under ${LLMOPS_CACHE:-~/.cache/llmops}; about 10-15 minutes cold on 2 cores)
+kube:
+	hack/kube/build.sh
 
 ## make crds: regenerate crds/ and the chart's copies from the API models
 crds: venv

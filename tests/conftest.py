@@ -34,3 +34,15 @@ def _no_leaked_prometheus_multiprocess_mode():
     before = {name: os.environ.get(name) for name in PROMETHEUS_MULTIPROCESS_VARIABLES}
     yield
     _restore(before)
+
+
+@pytest.fixture(scope="session")
+def real_control_plane(tmp_path_factory):
+    """etcd, kube-apiserver and kube-controller-manager built by `make kube`, one set per test session."""
+    from realkube import binaries, controlplane
+
+    binary = binaries.kube_binary()
+    if not binary.exists():
+        pytest.skip(f"the real control plane is not built ({binary} is missing): run `make kube`")
+    with controlplane.start(tmp_path_factory.mktemp("realkube"), binary) as plane:
+        yield plane

@@ -14,6 +14,9 @@ import yaml
 
 from .conftest import Api
 
+# The sandbox's own access control; the real server's is RBAC, tested where the operator runs with the chart's.
+pytestmark = pytest.mark.parametrize("server", ["emulator"], indirect=True)
+
 
 def raw(server, path: str, headers: dict[str, str]) -> tuple[int, dict]:
     """One request with exactly these headers (http.client sends Host only when told to skip it)."""

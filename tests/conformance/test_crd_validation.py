@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import widget
+
 W = "/apis/example.test/v1/namespaces/{ns}/widgets"
 MERGE = "application/merge-patch+json"
 
@@ -16,11 +18,14 @@ def _create(api, ns, name, spec):
 def test_type_error_message_matches_the_real_server(api, ns):
     code, err = _create(api, ns, "x", {"replicas": "string"})
     assert code == 422 and err["reason"] == "Invalid" and err["kind"] == "Status"
-    assert err["message"] == ('Widget.example.test "x" is invalid: spec.replicas: Invalid value: "string": '
-                              'spec.replicas in body must be of type integer: "string"')
+    not_checked = ("Invalid value: null: some validation rules were not checked because the object was invalid; "
+                   "correct the existing errors to complete validation")
+    assert err["message"] == ('Widget.example.test "x" is invalid: [spec.replicas: Invalid value: "string": '
+                              f'spec.replicas in body must be of type integer: "string", <nil>: {not_checked}]')
     assert err["details"]["causes"] == [{"reason": "FieldValueTypeInvalid", "field": "spec.replicas",
                                          "message": 'Invalid value: "string": spec.replicas in body must be of '
-                                                    'type integer: "string"'}]
+                                                    'type integer: "string"'},
+                                        {"reason": "FieldValueInvalid", "field": "<nil>", "message": not_checked}]
     assert err["details"]["kind"] == "Widget" and err["details"]["group"] == "example.test"
 
 
@@ -59,14 +64,14 @@ def test_unknown_fields_are_pruned_but_metadata_and_preserved_fields_stay(api, n
                                             "containers": [{"name": "a", "junk": 1}]})
     assert code == 201
     assert out["spec"] == {"replicas": 1, "extra": {"any": {"thing": 1}}, "containers": [{"name": "a"}]}
-    code, out = api.call("POST", W.format(ns=ns), {"metadata": {"name": "top", "labels": {"a": "b"}},
-                                                   "spec": {"replicas": 1}, "surprise": 1})
+    code, out = api.call("POST", W.format(ns=ns), widget({"metadata": {"name": "top", "labels": {"a": "b"}},
+                                                   "spec": {"replicas": 1}, "surprise": 1}))
     assert code == 201 and "surprise" not in out and out["metadata"]["labels"] == {"a": "b"}
 
 
 def test_strict_field_validation_rejects_unknown_fields(api, ns):
     code, err = api.call("POST", W.format(ns=ns) + "?fieldValidation=Strict",
-                         {"metadata": {"name": "strict"}, "spec": {"replicas": 1, "bogus": 1}})
+                         widget({"metadata": {"name": "strict"}, "spec": {"replicas": 1, "bogus": 1}}))
     assert code == 400 and 'unknown field "spec.bogus"' in err["message"]
 
 
@@ -78,7 +83,8 @@ def test_validation_applies_to_update_patch_and_apply(api, ns):
     obj = api.ok("GET", path)
     code, _ = api.call("PUT", path, dict(obj, spec={"replicas": "x"}))
     assert code == 422
-    code, _ = api.call("PATCH", path + "?fieldManager=m", {"apiVersion": "example.test/v1", "kind": "Widget",
+    # force: the creator owns spec.replicas, and this checks validation, not field-manager conflicts.
+    code, _ = api.call("PATCH", path + "?fieldManager=m&force=true", {"apiVersion": "example.test/v1", "kind": "Widget",
                                                            "metadata": {"name": "upd"}, "spec": {"replicas": 0}},
                        content_type="application/apply-patch+yaml")
     assert code == 422
@@ -98,7 +104,7 @@ def test_transition_rules_run_only_on_update(api, ns):
     assert "immutable is immutable" in err["message"]
 
 
-def test_uncompilable_rules_are_skipped_with_a_warning(api, ns, caplog):
+def test_emulator_skips_uncompilable_rules_with_a_warning(caplog):
     from llmops_sandbox.apiserver.cel import CelValidator
 
     with caplog.at_level("WARNING"):
@@ -108,7 +114,7 @@ def test_uncompilable_rules_are_skipped_with_a_warning(api, ns, caplog):
     assert "cannot compile" in caplog.text
 
 
-def test_cel_implementation_is_cel_python():
+def test_emulator_cel_implementation_is_cel_python():
     from llmops_sandbox.apiserver import cel_implementation
 
     assert cel_implementation().startswith("cel-python 0.5")
@@ -127,6 +133,7 @@ def test_real_crd_rules(api, ns):
     version = next(v["name"] for v in yaml.safe_load((root / "crds" / "llmops.dev_trainingjobs.yaml").read_text())
                    ["spec"]["versions"] if v.get("storage"))
     code, err = api.call("POST", f"/apis/llmops.dev/{version}/namespaces/{ns}/trainingjobs",
-                         {"metadata": {"name": "x"}, "spec": {"epochs": "string"}})
+                         {"apiVersion": f"llmops.dev/{version}", "kind": "TrainingJob", "metadata": {"name": "x"},
+                          "spec": {"epochs": "string"}})
     assert code == 422
     assert err["message"].startswith('TrainingJob.llmops.dev "x" is invalid: ')

@@ -40,13 +40,16 @@ def test_apply_get_table_and_delete(api, kubectl, ns):
 
 
 def test_events_list_with_the_columns_kubectl_users_read(api, kubectl, ns):
-    event = {"metadata": {"name": "w1.abc"}, "type": "Warning", "reason": "BudgetExceeded",
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "w1.abc"}, "type": "Warning",
+             "reason": "BudgetExceeded",
              "message": "spent 2 of the 1 budget", "lastTimestamp": "2026-01-01T00:00:00Z",
              "involvedObject": {"kind": "InferenceService", "name": "assistant", "namespace": ns}}
     api.ok("POST", f"/api/v1/namespaces/{ns}/events", event)
     header, row = kubectl("get", "events", "-n", ns).stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
-    assert row.split()[2:6] == ["Warning", "BudgetExceeded", "inferenceservice/assistant", "spent"]
+    assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert row.split()[1:5] == ["Warning", "BudgetExceeded", "inferenceservice/assistant", "spent"]
+    wide = kubectl("get", "events", "-n", ns, "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[-1] == "NAME" and "COUNT" in wide
 
 
 def test_category_and_short_names(api, kubectl, ns):
@@ -135,5 +138,6 @@ def test_builtins_through_kubectl(kubectl, ns):
     kubectl("apply", "-f", "-", input=json.dumps(cm))
     out = json.loads(kubectl("get", "configmap", "cm", "-n", ns, "-o", "json").stdout)
     assert out["data"] == {"a": "2"}
-    assert kubectl("get", "cm", "-n", ns).stdout.split()[:3] == ["NAME", "AGE", "cm"]
+    table = kubectl("get", "cm", "cm", "-n", ns).stdout.split()
+    assert table[:5] == ["NAME", "DATA", "AGE", "cm", "1"]
     kubectl("delete", "configmap", "cm", "-n", ns)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
+
+from .conftest import configmap, widget
 
 W = "/apis/example.test/v1/namespaces/{ns}/widgets"
 MERGE = "application/merge-patch+json"
 
 
 def _w(name, **labels):
-    return {"metadata": {"name": name, "labels": labels}, "spec": {"replicas": 1}}
+    return widget({"metadata": {"name": name, "labels": labels}, "spec": {"replicas": 1}})
 
 
 def test_watch_from_resource_version_sends_only_later_events(api, ns):
@@ -45,9 +46,7 @@ def test_live_events_reach_an_open_watch(api, ns):
     ready = threading.Event()
 
     def watch():
-        request = urllib.request.Request(f"{api.url}{path}?watch=true&resourceVersion={rv}&timeoutSeconds=5",
-                                         headers=api.headers)
-        with urllib.request.urlopen(request, timeout=10, context=api.context) as resp:
+        with api.open(f"{path}?watch=true&resourceVersion={rv}&timeoutSeconds=5", timeout=10) as resp:
             ready.set()
             for line in resp:
                 got.append(json.loads(line))
@@ -58,12 +57,12 @@ def test_live_events_reach_an_open_watch(api, ns):
     thread.start()
     ready.wait(5)
     api.ok("POST", path, _w("live"))
-    api.ok("PATCH", path + "/live", {"metadata": {"labels": {"a": "b"}}}, content_type=MERGE)
+    api.ok("PATCH", path + "/live", widget({"metadata": {"labels": {"a": "b"}}}), content_type=MERGE)
     thread.join(10)
     assert [e["type"] for e in got] == ["ADDED", "MODIFIED"]
 
 
-def test_too_old_resource_version_is_410_expired(api, ns):
+def test_emulator_too_old_resource_version_is_410_expired():
     from llmops_sandbox.apiserver import ApiServerThread
 
     with ApiServerThread(history=5) as small:
@@ -71,9 +70,9 @@ def test_too_old_resource_version_is_410_expired(api, ns):
 
         tiny = Api(small.url, small.token, small.ssl_context())
         path = "/api/v1/namespaces/default/configmaps"
-        first = tiny.ok("POST", path, {"metadata": {"name": "c0"}})["metadata"]["resourceVersion"]
+        first = tiny.ok("POST", path, configmap({"metadata": {"name": "c0"}}))["metadata"]["resourceVersion"]
         for i in range(1, 8):
-            tiny.ok("POST", path, {"metadata": {"name": f"c{i}"}})
+            tiny.ok("POST", path, configmap({"metadata": {"name": f"c{i}"}}))
         events = tiny.watch(f"{path}?watch=1&resourceVersion={first}&timeoutSeconds=1")
         assert len(events) == 1 and events[0]["type"] == "ERROR"
         status = events[0]["object"]

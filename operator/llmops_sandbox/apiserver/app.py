@@ -140,6 +140,8 @@ class Routes:
                                    "MethodNotAllowed")
                 obj = self.cluster.create(res, ns, await _body(request), dry_run)
                 return self._send(request, res, obj, 201)
+            if method == "DELETE" and (ns is not None or not res.namespaced):
+                return self._delete_collection(request, res, ns, dry_run)
             raise ApiError(405, "the server does not allow this method on the requested resource",
                            "MethodNotAllowed")
         if res.namespaced and ns is None:
@@ -174,6 +176,8 @@ class Routes:
                 propagation = "Orphan"
             obj = self.cluster.delete(res, ns, name, propagation, options.get("preconditions"),
                                       dry_run or bool(options.get("dryRun")))
+            if self.cluster.store.get(res.key, ns if res.namespaced else None, name) is None:
+                return _json(_deleted(res, obj))
             return self._send(request, res, obj)
         raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
 
@@ -193,6 +197,16 @@ class Routes:
             return _json(tables.table(res, items, rv, q.get("includeObject", "Metadata")))
         return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
                       "metadata": {"resourceVersion": rv}, "items": items})
+
+    def _delete_collection(self, request: web.Request, res: Resource, ns: str | None,
+                           dry_run: bool) -> web.Response:
+        """deletecollection: every object the selectors match, answered as the list of what was deleted."""
+        q = request.query
+        match = matcher(q.get("labelSelector"), q.get("fieldSelector"))
+        names = [o["metadata"]["name"] for o in self.cluster.store.list(res.key, ns) if match(o)]
+        items = [self.cluster.delete(res, ns, name, q.get("propagationPolicy"), None, dry_run) for name in names]
+        return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
+                      "metadata": {"resourceVersion": str(self.cluster.store.rv)}, "items": items})
 
     async def _watch(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
         q = request.query
@@ -255,6 +269,15 @@ class Routes:
         except (ConnectionResetError, RuntimeError):
             pass
         return response
+
+
+def _deleted(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    """What the real server answers when a DELETE removed the object at once (no finalizers held it)."""
+    details = {"name": obj["metadata"]["name"], "group": res.group, "kind": res.plural,
+               "uid": obj["metadata"].get("uid", "")}
+    if not res.group:
+        del details["group"]
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 def _status_allowed(res: Resource) -> bool:

@@ -4,12 +4,13 @@ garbage collection, namespaces and CRD registration. Runs on the server's event 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import random
 import uuid
 from typing import Any
 
-from . import errors, patch as patches
+from . import builtins, errors, patch as patches
 from .cel import MISSING, CelValidator
 from .deletion import CRD_KEY, NS_KEY, Deletion, now
 from .errors import ApiError
@@ -24,8 +25,24 @@ STATUS_BUILTINS = {("", "namespaces"), ("", "pods"), ("batch", "jobs"), ("apps",
                    ("", "services"), ("batch", "cronjobs"), ("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+# Schema errors after which the real server does not evaluate CEL rules, and the cause it adds instead.
+BLOCKING = ("FieldValueTypeInvalid", "FieldValueNotSupported")
+RULES_NOT_CHECKED = {"reason": "FieldValueInvalid", "field": "<nil>",
+                     "message": "Invalid value: null: some validation rules were not checked because the object "
+                                "was invalid; correct the existing errors to complete validation"}
+
+
 def has_status(res: Resource) -> bool:
     return res.status_subresource or (res.crd is None and res.key in STATUS_BUILTINS)
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "x-kubernetes-validations" in schema or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
 
 
 class Cluster(Deletion):
@@ -70,6 +87,11 @@ class Cluster(Deletion):
             raise ApiError(400, "the body of the request must be a JSON object")
         obj = copy.deepcopy(body)
         kind = obj.get("kind")
+        for field in ("kind", "apiVersion"):
+            if res.crd is not None and not obj.get(field):
+                # Built-in endpoints default the type from the URL; custom resources are decoded without one.
+                raise ApiError(400, f"the object provided is unrecognized (must be of type {res.kind}): Object "
+                                    f"'{field[0].upper() + field[1:]}' is missing in '{json.dumps(body)[:200]}'")
         if kind and kind != res.kind:
             raise ApiError(400, f"the kind of the object ({kind}) does not match the resource ({res.kind})")
         obj["kind"] = res.kind
@@ -98,33 +120,18 @@ class Cluster(Deletion):
                 raise ApiError(400, f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
                                     "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in removed))
             causes = validate(obj, res.schema, root=True)
-            if not causes:
-                causes = self.cel.validate(obj, res.schema, old if old is not None else MISSING)
+            if _has_rules(res.schema):
+                if any(c["reason"] in BLOCKING for c in causes):
+                    causes.append(dict(RULES_NOT_CHECKED))
+                else:
+                    causes += self.cel.validate(obj, res.schema, old if old is not None else MISSING)
         elif res.key == CRD_KEY:
-            causes = self._validate_crd(obj)
+            causes = builtins.validate_crd(obj)
+        else:
+            causes = builtins.validate(res.key, obj)
         if causes:
             raise errors.invalid(res.kind, res.group, name, causes)
         return obj
-
-    @staticmethod
-    def _validate_crd(crd: dict[str, Any]) -> list[dict]:
-        spec = crd.get("spec") or {}
-        names = spec.get("names") or {}
-        causes = []
-        for field in ("group",):
-            if not spec.get(field):
-                causes.append({"reason": "FieldValueRequired", "field": f"spec.{field}", "message": "Required value"})
-        for field in ("plural", "kind"):
-            if not names.get(field):
-                causes.append({"reason": "FieldValueRequired", "field": f"spec.names.{field}",
-                               "message": "Required value"})
-        if not spec.get("versions"):
-            causes.append({"reason": "FieldValueRequired", "field": "spec.versions", "message": "Required value"})
-        if not causes and crd["metadata"].get("name") != f"{names['plural']}.{spec['group']}":
-            causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
-                           "message": f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural'
-                                      f'+"."+spec.group'})
-        return causes
 
     # -- create ----------------------------------------------------------------------------------
     def create(self, res: Resource, ns: str | None, body: Any, dry_run: bool = False) -> dict[str, Any]:
@@ -145,7 +152,10 @@ class Cluster(Deletion):
             raise ApiError(400, "resourceVersion should not be set on objects to be created")
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
-        meta["generation"] = 1
+        if builtins.has_generation(res.key, res.crd is not None):
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         for transient in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             meta.pop(transient, None)
         if res.status_subresource:
@@ -153,9 +163,10 @@ class Cluster(Deletion):
         if res.key == NS_KEY:
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            meta.setdefault("labels", {})[NS_NAME_LABEL] = meta["name"]
         self._admit(res, obj, None)
         if res.key == CRD_KEY:
-            obj["status"] = self._crd_status(obj)
+            obj["status"] = builtins.crd_status(obj, now())
         if dry_run:
             meta["resourceVersion"] = str(self.store.rv)
             return self.view(res, obj)
@@ -181,6 +192,12 @@ class Cluster(Deletion):
             obj["metadata"].pop("resourceVersion", None)
             return self.create(res, ns, obj, dry_run), True
         rv = obj["metadata"].get("resourceVersion")
+        if not rv and res.crd is not None:
+            raise ApiError(422, f'{res.plural}.{res.group} "{name}" is invalid: metadata.resourceVersion: Invalid '
+                                "value: 0: must be specified for an update", "Invalid",
+                           {"name": name, "group": res.group, "kind": res.plural, "causes": [
+                               {"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+                                "message": "Invalid value: 0: must be specified for an update"}]})
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(res.group, res.plural, name,
                                   "the object has been modified; please apply your changes to the latest "
@@ -216,14 +233,20 @@ class Cluster(Deletion):
                 new["status"] = copy.deepcopy(old.get("status", {"phase": "Active"}))
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
-        new["metadata"]["generation"] = old_meta.get("generation", 1)
+        tracked = builtins.has_generation(res.key, res.crd is not None)
+        if tracked:
+            new["metadata"]["generation"] = old_meta.get("generation", 1)
+        else:
+            new["metadata"].pop("generation", None)
+        if res.key == NS_KEY:
+            new["metadata"].setdefault("labels", {})[NS_NAME_LABEL] = old_meta["name"]
         self._admit(res, new, old)
         ignored = {"metadata", "status"} if has_status(res) else {"metadata"}
-        if {k: v for k, v in new.items() if k not in ignored | {"apiVersion"}} != \
+        if tracked and {k: v for k, v in new.items() if k not in ignored | {"apiVersion"}} != \
                 {k: v for k, v in old.items() if k not in ignored | {"apiVersion"}}:
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         if res.key == CRD_KEY:
-            new["status"] = self._crd_status(new, old.get("status"))
+            new["status"] = builtins.crd_status(new, now(), old.get("status"))
         if dry_run:
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return self.view(res, new)
@@ -256,7 +279,9 @@ class Cluster(Deletion):
         old = self.store.get(res.key, ns, name)
         if content_type == patches.APPLY:
             if not field_manager:
-                raise ApiError(400, "PATCH, application/apply-patch+yaml requires fieldManager to be set")
+                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [
+                    {"reason": "FieldValueRequired", "field": "fieldManager",
+                     "message": "Required value: is required for apply patch"}])
             if not isinstance(body, dict):
                 raise ApiError(400, "apply patch must be an object")
             body_meta = body.get("metadata") or {}
@@ -281,10 +306,11 @@ class Cluster(Deletion):
                 result = patches.merge_patch(current, body)
             elif content_type == patches.JSON:
                 result = patches.json_patch(current, body)
-            elif content_type == patches.STRATEGIC:
+            elif content_type == patches.STRATEGIC and res.crd is None:
                 result = patches.strategic_merge(current, body)
             else:
-                raise ApiError(415, f"the server does not support patch content type {content_type!r}",
+                raise ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                    f"include: {patches.JSON}, {patches.MERGE}, {patches.APPLY}",
                                "UnsupportedMediaType")
         if not isinstance(result, dict):
             raise ApiError(422, "the patch produced something other than an object", "Invalid")
@@ -302,21 +328,6 @@ class Cluster(Deletion):
         return self._write(res, old, shaped, subresource, dry_run), False
 
     # -- CRDs ------------------------------------------------------------------------------------
-    @staticmethod
-    def _crd_status(crd: dict[str, Any], old_status: dict[str, Any] | None = None) -> dict[str, Any]:
-        stamp = now()
-        previous = {c["type"]: c for c in (old_status or {}).get("conditions", [])}
-        conditions = []
-        for ctype, reason, message in (
-                ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                ("Established", "InitialNamesAccepted", "the initial names have been accepted")):
-            conditions.append(previous.get(ctype) or {"type": ctype, "status": "True", "reason": reason,
-                                                      "message": message, "lastTransitionTime": stamp})
-        spec = crd.get("spec", {})
-        stored = [v["name"] for v in spec.get("versions", []) if v.get("storage")]
-        return {"conditions": conditions, "acceptedNames": copy.deepcopy(spec.get("names", {})),
-                "storedVersions": sorted(set(stored) | set((old_status or {}).get("storedVersions", [])))}
-
     def _register(self, crd: dict[str, Any]) -> None:
         self.registry.register_crd(crd)
 

@@ -1,11 +1,16 @@
 """Deletion as the API server and its controllers do it: preconditions, finalizers, background garbage
-collection of dependents, and namespaces that terminate once they are empty. A part of `core.Cluster`."""
+collection of dependents, and namespaces that terminate once they are empty. A part of `core.Cluster`.
+
+As in a cluster, the garbage collector and the namespace controller act after the request that triggers them has
+been answered: on the next turn of the server's event loop (kube-controller-manager takes about half a second,
+several for a namespace). Clients that need the effect wait for it, as they must against a real server."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import errors
 from .errors import ApiError
@@ -21,6 +26,14 @@ NS_KEY = ("", "namespaces")
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def later(action: Callable[..., Any], *args: Any) -> None:
+    """Run `action` after the current request, or now when no server loop is running (set-up code)."""
+    try:
+        asyncio.get_running_loop().call_soon(action, *args)
+    except RuntimeError:
+        action(*args)
 
 
 class Deletion:
@@ -66,8 +79,7 @@ class Deletion:
             del self.applied[key]
         if res.key == CRD_KEY:
             self._unregister(gone)
-        if not orphan:
-            self._collect(gone)
+        later(self._orphan if orphan else self._collect, gone)
         if ns:
             self._maybe_finish_namespace(ns)
         return gone
@@ -80,15 +92,9 @@ class Deletion:
     def _collect(self, owner: dict[str, Any]) -> None:
         """Background garbage collection of the dependents of a removed owner."""
         uid = owner["metadata"]["uid"]
-        owner_ns = owner["metadata"].get("namespace")
         live_uids = None
-        for key, obj in list(self.store.everything()):
-            refs = obj["metadata"].get("ownerReferences") or []
-            if not any(r.get("uid") == uid for r in refs):
-                continue
-            if owner_ns and obj["metadata"].get("namespace") != owner_ns:
-                continue
-            others = [r.get("uid") for r in refs if r.get("uid") != uid]
+        for key, obj in self._dependents(owner):
+            others = [r.get("uid") for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid]
             if others:
                 if live_uids is None:
                     live_uids = {o["metadata"]["uid"] for _, o in self.store.everything()}
@@ -102,15 +108,37 @@ class Deletion:
             except ApiError:
                 pass
 
+    def _orphan(self, owner: dict[str, Any]) -> None:
+        """Orphan propagation: dependents stay, without their reference to the owner."""
+        uid = owner["metadata"]["uid"]
+        for key, obj in self._dependents(owner):
+            new = copy.deepcopy(obj)
+            refs = [r for r in new["metadata"]["ownerReferences"] if r.get("uid") != uid]
+            if refs:
+                new["metadata"]["ownerReferences"] = refs
+            else:
+                del new["metadata"]["ownerReferences"]
+            self.store.put(key, new, "MODIFIED")
+
+    def _dependents(self, owner: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        uid = owner["metadata"]["uid"]
+        owner_ns = owner["metadata"].get("namespace")
+        return [(key, obj) for key, obj in list(self.store.everything())
+                if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+                and not (owner_ns and obj["metadata"].get("namespace") != owner_ns)]
+
     # -- namespaces ------------------------------------------------------------------------------
     def _delete_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any]:
-        name = ns_obj["metadata"]["name"]
         if not ns_obj["metadata"].get("deletionTimestamp"):
             new = copy.deepcopy(ns_obj)
             new["metadata"]["deletionTimestamp"] = now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}
             ns_obj = self.store.put(NS_KEY, new, "MODIFIED")
+        later(self._empty_namespace, ns_obj["metadata"]["name"])
+        return ns_obj
+
+    def _empty_namespace(self, name: str) -> None:
         for key, obj in list(self.store.all_in_namespace(name)):
             res = self._resource_for_key(key)
             if res is not None and self.store.get(key, name, obj["metadata"]["name"]) is not None:
@@ -119,7 +147,6 @@ class Deletion:
                 except ApiError:
                     pass
         self._maybe_finish_namespace(name)
-        return self.store.get(NS_KEY, None, name) or ns_obj
 
     def _maybe_finish_namespace(self, name: str) -> None:
         ns_obj = self.store.get(NS_KEY, None, name)

@@ -50,7 +50,30 @@ def _named(items: Any) -> bool:
     return isinstance(items, list) and bool(items) and all(isinstance(i, dict) and "name" in i for i in items)
 
 
+def _strategic_order(target: list, patched: list) -> list:
+    """Interleave the patch's items with the items only the live list has, as the real server does: both keep
+    their own order; a patch item goes first unless both are in the live list and the live one came first."""
+    position = {i.get("name"): n for n, i in enumerate(target) if isinstance(i, dict)}
+    names = {i.get("name") for i in patched}
+    left = [i for i in target if i.get("name") not in names]
+    out, i, j = [], 0, 0
+    while i < len(left) or j < len(patched):
+        if j >= len(patched) or (i < len(left) and patched[j].get("name") in position
+                                 and position[left[i].get("name")] < position[patched[j].get("name")]):
+            out.append(left[i])
+            i += 1
+        else:
+            out.append(patched[j])
+            j += 1
+    return out
+
+
 def _merge_named(target: list, patch: list, strategic: bool) -> list:
+    if strategic:
+        merged = _merge_named(target, patch, False) if not any(p.get("$patch") for p in patch) else None
+        if merged is not None:
+            by_name = {i.get("name"): i for i in merged}
+            return _strategic_order(target, [by_name[p["name"]] for p in patch])
     result = [copy.deepcopy(i) for i in target]
     index = {i.get("name"): n for n, i in enumerate(result) if isinstance(i, dict)}
     for item in patch:

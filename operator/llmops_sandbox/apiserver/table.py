@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .registry import Resource
 
@@ -118,47 +118,62 @@ def _involved(obj: dict[str, Any]) -> str:
     return f"{str(about.get('kind', '')).lower()}/{about.get('name', '')}"
 
 
+def _count(*fields: str) -> Callable[[dict[str, Any]], int]:
+    return lambda obj: sum(len(obj.get(f) or {}) for f in fields)
+
+
+def _age_of(*paths: str) -> Callable[[dict[str, Any]], str]:
+    def cell(obj: dict[str, Any]) -> str:
+        stamp = next((v for v in (jsonpath(obj, p) for p in paths) if v), None)
+        return age(stamp) if stamp else "<unknown>"
+    return cell
+
+
+NAME = {"name": "Name", "type": "string", "format": "name", "cell": lambda obj: obj["metadata"]["name"],
+        "description": "Name must be unique within a namespace."}
+AGE = {"name": "Age", "type": "string", "cell": _age_of(".metadata.creationTimestamp"),
+       "description": "CreationTimestamp is a timestamp representing the server time when this object was created."}
+
 BUILTIN_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
-    ("", "namespaces"): [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}],
+    ("", "namespaces"): [NAME, {"name": "Status", "type": "string", "jsonPath": ".status.phase"}, AGE],
+    ("", "configmaps"): [NAME, {"name": "Data", "type": "string", "cell": _count("data", "binaryData")}, AGE],
+    ("", "secrets"): [NAME, {"name": "Type", "type": "string", "jsonPath": ".type"},
+                      {"name": "Data", "type": "string", "cell": _count("data")}, AGE],
     ("", "events"): [
-        {"name": "Last Seen", "type": "date", "jsonPath": ".lastTimestamp"},
+        {"name": "Last Seen", "type": "string", "cell": _age_of(".lastTimestamp", ".eventTime")},
         {"name": "Type", "type": "string", "jsonPath": ".type"},
         {"name": "Reason", "type": "string", "jsonPath": ".reason"},
         {"name": "Object", "type": "string", "cell": _involved},
+        {"name": "Subobject", "type": "string", "jsonPath": ".involvedObject.fieldPath", "priority": 1},
+        {"name": "Source", "type": "string", "jsonPath": ".source.component", "priority": 1},
         {"name": "Message", "type": "string", "jsonPath": ".message"},
+        {"name": "First Seen", "type": "string", "cell": _age_of(".firstTimestamp", ".eventTime"), "priority": 1},
+        {"name": "Count", "type": "string", "jsonPath": ".count", "priority": 1},
+        dict(NAME, priority=1),
     ],
 }
-"""Columns of built-in kinds that `kubectl get` shows beside the name, as the real API server prints them."""
+"""Every column of built-in kinds that have their own, in the real API server's order and priorities (priority 1
+shows with `kubectl get -o wide`)."""
 
 
-def _custom(res: Resource) -> list[dict[str, Any]]:
-    return BUILTIN_COLUMNS.get(res.key, res.printer_columns)
-
-
-def _shows_age(res: Resource) -> bool:
-    return res.key not in BUILTIN_COLUMNS and (res.crd is None or not res.printer_columns)
+def _all_columns(res: Resource) -> list[dict[str, Any]]:
+    if res.key in BUILTIN_COLUMNS:
+        return BUILTIN_COLUMNS[res.key]
+    custom = res.printer_columns
+    return [NAME, *custom] + ([AGE] if res.crd is None or not custom else [])
 
 
 def columns(res: Resource) -> list[dict[str, Any]]:
-    cols = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-             "description": "Name must be unique within a namespace."}]
-    for col in _custom(res):
-        cols.append({"name": col["name"], "type": col.get("type", "string"), "format": col.get("format", ""),
-                     "description": col.get("description", ""), "priority": col.get("priority", 0)})
-    if _shows_age(res):
-        cols.append({"name": "Age", "type": "date", "format": "", "priority": 0,
-                     "description": "CreationTimestamp is a timestamp representing the server time when this "
-                                    "object was created."})
-    return cols
+    return [{"name": col["name"], "type": col.get("type", "string"), "format": col.get("format", ""),
+             "description": col.get("description", ""), "priority": col.get("priority", 0)}
+            for col in _all_columns(res)]
 
 
 def row(res: Resource, obj: dict[str, Any], include: str = "Metadata") -> dict[str, Any]:
-    cells: list[Any] = [obj["metadata"]["name"]]
-    for col in _custom(res):
+    cells: list[Any] = []
+    for col in _all_columns(res):
         value = col["cell"](obj) if "cell" in col else jsonpath(obj, col.get("jsonPath", ""))
         cells.append(_cell(value, col.get("type", "string")))
-    if _shows_age(res):
-        cells.append(age(obj["metadata"].get("creationTimestamp")))
     out: dict[str, Any] = {"cells": cells}
     if include == "Object":
         out["object"] = obj
