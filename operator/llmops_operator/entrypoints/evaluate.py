@@ -62,8 +62,9 @@ def _cases(model: Any, tokenizer: Any, records: list[dict[str, Any]], dataset: d
         field = dataset.get("textField", "text")
         losses = [_record_loss(model, tokenizer, str(r[field]), max_length) for r in records if field in r]
         return losses, [(r, str(r["prompt"]), r.get("reference")) for r in records if "prompt" in r]
-    from llmops_operator.entrypoints.chat import examples, messages_of, prompt_and_reference
+    from llmops_operator.entrypoints.chat import ensure_chat_template, examples, messages_of, prompt_and_reference
 
+    ensure_chat_template(tokenizer)  # as in training: a tokenizer without a template renders with the default
     field = chat.get("messagesField", "messages")
     losses = [_loss(model, ids, labels) for ids, labels in examples(records, tokenizer, chat, max_length)]
     cases = []
@@ -83,7 +84,9 @@ def _generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, max_
                         add_special_tokens=special_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with torch.no_grad():
-        out = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+        # Only ids and mask: a BERT-style tokenizer adds token_type_ids, which decoder-only models refuse.
+        out = model.generate(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"],
+                             max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 

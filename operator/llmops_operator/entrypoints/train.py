@@ -26,6 +26,8 @@ from llmops_operator.core.uris import local_path
 PROGRESS_PREFIX = "LLMOPS_PROGRESS "
 RESULT_PREFIX = "LLMOPS_RESULT "
 EVALUATION_PREFIX = "LLMOPS_EVALUATION "
+PARTIAL_PREFIX = ".partial-"
+"""A checkpoint being written; renamed to step-N when complete, so resume never sees half of one."""
 
 
 def plan_steps(blocks_per_worker: int, training: dict[str, Any]) -> tuple[int, int]:
@@ -179,9 +181,20 @@ def loss_curve(curve: list[dict[str, Any]], step: int, loss: float, points: int 
 
 
 def _save_checkpoint(engine: Any, checkpoint: dict[str, Any], state: dict[str, Any], rank: int) -> None:
-    directory = local_path(checkpoint["uri"])
-    engine.save_checkpoint(directory, f"step-{state['step']}", state)
+    """Write under a partial name, then rename once every rank is done: a worker killed mid-write (a
+    preemption) leaves no step-N that a retry would try, and fail, to resume from."""
+    import torch.distributed as dist
+
+    directory, tag = local_path(checkpoint["uri"]), f"step-{state['step']}"
+    partial = directory / f"{PARTIAL_PREFIX}{tag}"
     if rank == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+    engine.save_checkpoint(directory, partial.name, state)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    if rank == 0:
+        shutil.rmtree(directory / tag, ignore_errors=True)
+        os.replace(partial, directory / tag)
         for old in checkpoint_tags(directory)[: -checkpoint.get("keep", 3)]:
             shutil.rmtree(directory / f"step-{old}", ignore_errors=True)
 
