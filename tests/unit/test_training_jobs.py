@@ -201,6 +201,9 @@ def test_any_transformers_family_is_accepted_and_chat_must_fit_a_sequence():
         fine_tune(with_("dataset.chat", {"maxLength": 512}))
     with pytest.raises(InvalidSpec, match="chat needs records with a messages list"):
         fine_tune(with_("dataset.format", "text"), with_("dataset.chat", {}))
+    with pytest.raises(InvalidSpec, match="a feature service yields texts, not messages"):
+        training_job(with_("dataset", {"featureService": {"featureView": {"name": "fv"}, "service": "s",
+                                                          "entitiesUri": "pvc://d/e.parquet"}, "chat": {}}))
     chat = run_config(rayjob(fine_tune(with_("dataset.chat", {"truncation": "left"}))))["dataset"]["chat"]
     assert chat == {"messagesField": "messages", "assistantOnlyLoss": True,
                     "truncation": "left", "packing": True}

@@ -52,6 +52,12 @@ class TrainingDataset(DatasetSpec):
     feature_service: FeatureServiceDataset | None = None
     """Read the training set from a Feast feature service instead of a file."""
 
+    @model_validator(mode="after")
+    def _chat_is_read_from_files(self) -> "TrainingDataset":
+        if self.chat is not None and self.feature_service is not None:
+            raise ValueError("chat reads conversations from dataset.uri; a feature service yields texts, not messages")
+        return self
+
 
 class TrainingJobSpec(JobSpecCommon):
     """What to train, on what data, with which resources."""
