@@ -271,6 +271,8 @@ def by_type(observation) -> dict:
     ({"jobDeploymentStatus": "Complete", "jobStatus": "STOPPED"}, "Failed", "False"),
     ({"jobDeploymentStatus": "Failed", "jobStatus": "FAILED", "reason": "DeadlineExceeded"}, "Failed", "False"),
     ({"jobDeploymentStatus": "Suspended"}, "Suspended", "Unknown"),
+    # KubeRay between attempts of a RayJob with backoffLimit (spec.retries): not a failure yet.
+    ({"jobDeploymentStatus": "Retrying", "jobStatus": "FAILED"}, "Retrying", "Unknown"),
 ])
 def test_phase_and_ready_follow_kuberay(status, phase, ready):
     observation = observe(training_job(), status)
