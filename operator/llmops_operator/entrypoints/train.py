@@ -195,6 +195,8 @@ def _save_checkpoint(engine: Any, checkpoint: dict[str, Any], state: dict[str, A
     if rank == 0:
         shutil.rmtree(directory / tag, ignore_errors=True)
         os.replace(partial, directory / tag)
+        if (directory / "latest").exists():  # DeepSpeed's pointer for its own tools (zero_to_fp32.py)
+            (directory / "latest").write_text(tag)
         for old in checkpoint_tags(directory)[: -checkpoint.get("keep", 3)]:
             shutil.rmtree(directory / f"step-{old}", ignore_errors=True)
 
