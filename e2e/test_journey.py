@@ -108,7 +108,8 @@ def platform(kubectl, module_namespace, module_claims, module_service_url) -> Pl
         # Freshly applied objects are at generation 1; observing it means the operator has reconciled them.
         kubectl("wait", "-n", namespace, plural, "--all", "--timeout=120s",
                 "--for=jsonpath={.status.observedGeneration}=1")
-    # Real work: tiny-gpt2 trains, its LoRA fine-tune passes its gates, the service comes up on its output.
+    # Real work: tiny-gpt2 and tiny-llama train, the chat fine-tune of tiny-llama passes its gates, the service
+    # comes up on its output.
     for plural in ("trainingjobs", "finetunes", "vectorindexes", "featureviews", "inferenceservices"):
         kubectl("wait", "-n", namespace, plural, "--all", "--for=condition=Ready", "--timeout=900s", timeout=960)
     return Platform(namespace=namespace, urls=module_service_url)
@@ -125,7 +126,7 @@ def test_every_example_reconciles(kubectl, platform):
 
 @SERVED
 def test_the_fine_tune_passes_its_gates_with_a_cost(kubectl, platform):
-    finetune = kubectl.json("get", "ft/tiny-gpt2-lora", "-n", platform.namespace)["status"]
+    finetune = kubectl.json("get", "ft/tiny-llama-chat", "-n", platform.namespace)["status"]
     assert finetune["evaluation"]["gate"] == "Passed" and "perplexity" in finetune["evaluation"]["scores"]
     assert finetune["safety"]["evaluated"] > 0 and finetune["cost"]["hourlyRate"] > 0
 

@@ -114,7 +114,7 @@ def our_runtime(size: str, data: list, device: str, precision: str, warmup: int,
     engine = DeepSpeedEngine(model(size, precision, device), config)
 
     def step(ids) -> None:
-        loss = engine.forward_loss(ids)
+        loss = engine.forward_loss({"input_ids": ids, "labels": ids})
         engine.backward(loss)
         engine.step()
 

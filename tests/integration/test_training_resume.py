@@ -76,3 +76,51 @@ def test_a_restarted_job_resumes_from_the_newest_checkpoint(kube, namespace, tmp
     assert after["checkpoint"]["resumedFromStep"] == 4
     assert after["progress"]["step"] == 6 and after["checkpoint"]["step"] == 6
     assert (tmp_path / "final" / "config.json").exists()
+
+
+def ray_train_worker_pids() -> list[int]:
+    """Ray Train workers of this test's own local cluster: processes under this one, titled ray::RayTrainWorker."""
+    import psutil
+
+    workers = []
+    for process in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(process.cmdline()):
+                workers.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return workers
+
+
+@pytest.mark.timeout(900)  # one real Ray Train run with a retry
+def test_a_killed_worker_is_retried_from_the_newest_checkpoint_with_one_loss_curve(kube, namespace, tmp_path,
+                                                                                  ray_local):
+    import signal
+    import threading
+    import time
+
+    from llmops_operator.entrypoints.train import fit
+
+    config = run_config(tmp_path, namespace, max_steps=40)
+    config["retries"] = {"limit": 1, "backoffSeconds": 1, "maxBackoffSeconds": 1}
+    job = parse(TrainingJob, {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob",
+                              "metadata": {"name": "tiny-gpt2", "namespace": namespace},
+                              "spec": yaml.safe_load((ROOT / "manifests/examples/trainingjob.yaml").read_text())["spec"]})
+    kube.apply(build_progress_configmap(job), namespace=None)
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.update(metrics=fit(config)), daemon=True)
+    runner.start()
+    checkpoints, deadline = tmp_path / "checkpoints", time.monotonic() + 600
+    while not (checkpoints / "step-2").exists():  # the first checkpoint: from here a retry has something to resume
+        assert runner.is_alive() and time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.05)
+    pids = ray_train_worker_pids()
+    assert pids, "no Ray Train worker to kill"
+    os.kill(pids[0], signal.SIGKILL)
+    runner.join(timeout=600)
+    assert "metrics" in outcome, "the retried run did not finish"
+    after = report(kube, namespace, config["progress"]["configMap"])
+    assert after["progress"]["step"] == 40 and after["checkpoint"]["resumedFromStep"] > 0
+    assert after["progress"]["firstLoss"] == after["progress"]["lossCurve"][0]["loss"]  # kept from attempt 1
+    steps = [point["step"] for point in after["progress"]["lossCurve"]]
+    assert steps[0] == 1 and steps[-1] == 40 and steps == sorted(set(steps)), steps

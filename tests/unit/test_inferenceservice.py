@@ -103,7 +103,7 @@ def test_the_example_parses_and_names_its_references():
     obj = parse(InferenceService, service)
     assert reference["metadata"]["name"] == obj.spec.drift.reference.config_map.name
     assert InferenceServiceReconciler().references(obj) == [
-        ("FineTune", "tiny-gpt2-lora"), ("Guardrail", "default-policy"), ("PromptRelease", "assistant-prompt")]
+        ("FineTune", "tiny-llama-chat"), ("Guardrail", "default-policy"), ("PromptRelease", "assistant-prompt")]
 
 
 @pytest.mark.parametrize("options, message", [

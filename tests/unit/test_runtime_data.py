@@ -134,3 +134,22 @@ def test_a_failed_report_turns_reporting_off_without_failing_the_run(capsys):
     reporter.update("progress", {"step": 1})
     reporter.update("progress", {"step": 2}, force=True)
     assert capsys.readouterr().err.count("reporting is off") == 1
+
+
+def test_retry_waits_back_off_exponentially_up_to_the_cap_and_stop_at_the_limit():
+    from llmops_operator.entrypoints.train import retry_delay
+
+    retries = {"limit": 4, "backoffSeconds": 10, "maxBackoffSeconds": 30}
+    assert [retry_delay(n, retries) for n in range(1, 6)] == [10, 20, 30, 30, None]
+    assert retry_delay(1, None) is None
+
+
+def test_the_loss_curve_continues_across_resumes_and_stays_bounded():
+    from llmops_operator.entrypoints.train import loss_curve
+
+    curve: list = []
+    for step in range(1, 201):
+        curve = loss_curve(curve, step, 1.0 / step, points=16)
+        assert len(curve) <= 16
+    steps = [p["step"] for p in curve]
+    assert steps[0] == 1 and steps[-1] == 200 and steps == sorted(set(steps))

@@ -183,6 +183,32 @@ def test_run_changes_make_a_new_rayjob_while_suspend_and_budget_patch_it():
     assert suspended["spec"]["suspend"] is True
 
 
+def test_retries_set_kuberays_backoff_limit_and_reach_the_runtime_without_making_a_new_run():
+    base = rayjob(training_job())
+    assert base["spec"]["backoffLimit"] == 0 and run_config(base)["retries"] is None
+    retried = rayjob(training_job(with_("retries", {"limit": 3, "backoff": "20s"})))
+    assert retried["spec"]["backoffLimit"] == 3
+    assert run_config(retried)["retries"] == {"limit": 3, "backoffSeconds": 20.0, "maxBackoffSeconds": 600.0}
+    # How a run recovers is not what it runs: a Succeeded run stays the same RayJob, never re-run.
+    assert retried["metadata"]["name"] == base["metadata"]["name"]
+
+
+def test_any_transformers_family_is_accepted_and_chat_must_fit_a_sequence():
+    assert training_job(with_("model.architecture", "qwen3")).spec.model.architecture == "qwen3"
+    with pytest.raises(InvalidSpec, match="spec.model.architecture: String should match pattern"):
+        training_job(with_("model.architecture", "Llama 3"))
+    with pytest.raises(InvalidSpec, match="dataset.chat.maxLength 512 exceeds training.seqLength 128"):
+        fine_tune(with_("dataset.chat", {"maxLength": 512}))
+    with pytest.raises(InvalidSpec, match="chat needs records with a messages list"):
+        fine_tune(with_("dataset.format", "text"), with_("dataset.chat", {}))
+    with pytest.raises(InvalidSpec, match="a feature service yields texts, not messages"):
+        training_job(with_("dataset", {"featureService": {"featureView": {"name": "fv"}, "service": "s",
+                                                          "entitiesUri": "pvc://d/e.parquet"}, "chat": {}}))
+    chat = run_config(rayjob(fine_tune(with_("dataset.chat", {"truncation": "left"}))))["dataset"]["chat"]
+    assert chat == {"messagesField": "messages", "assistantOnlyLoss": True,
+                    "truncation": "left", "packing": True}
+
+
 def test_a_training_job_needs_somewhere_to_put_the_model():
     with pytest.raises(InvalidSpec, match="spec: set outputUri or checkpoint.uri"):
         parse(TrainingJob, {"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "x"},
@@ -245,6 +271,8 @@ def by_type(observation) -> dict:
     ({"jobDeploymentStatus": "Complete", "jobStatus": "STOPPED"}, "Failed", "False"),
     ({"jobDeploymentStatus": "Failed", "jobStatus": "FAILED", "reason": "DeadlineExceeded"}, "Failed", "False"),
     ({"jobDeploymentStatus": "Suspended"}, "Suspended", "Unknown"),
+    # KubeRay between attempts of a RayJob with backoffLimit (spec.retries): not a failure yet.
+    ({"jobDeploymentStatus": "Retrying", "jobStatus": "FAILED"}, "Retrying", "Unknown"),
 ])
 def test_phase_and_ready_follow_kuberay(status, phase, ready):
     observation = observe(training_job(), status)

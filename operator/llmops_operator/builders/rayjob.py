@@ -44,8 +44,9 @@ NAME_LENGTH = 47
 Job = TrainingJob | FineTune
 
 
-PATCHED_IN_PLACE = {"suspend", "budget", "max_duration", "pending_timeout", "ttl_seconds_after_finished"}
-"""Spec fields that change a run without making it another run: they are patched into the RayJob."""
+PATCHED_IN_PLACE = {"suspend", "budget", "max_duration", "pending_timeout", "ttl_seconds_after_finished", "retries"}
+"""Spec fields that change a run without making it another run: they are patched into the RayJob (retries say
+how to recover a run, not what it runs, so a Succeeded run never re-runs for a retries edit)."""
 
 
 def run_hash(obj: Job, inputs: dict[str, Any]) -> str:
@@ -80,7 +81,7 @@ def build_rayjob(obj: Job, run_config: dict[str, Any], *, image: str, ray_versio
         "runtimeEnvYAML": runtime_env_yaml(obj, run_config),
         "activeDeadlineSeconds": int(parse_duration(spec.max_duration)),
         "preRunningDeadlineSeconds": int(parse_duration(spec.pending_timeout)),
-        "backoffLimit": 0,
+        "backoffLimit": spec.retries.limit if spec.retries else 0,
         "suspend": spec.suspend or job_hold(spec.budget, recorded_spend(obj.status)) is not None,
     }
     body["submitterPodTemplate"] = submitter_template(obj, image)

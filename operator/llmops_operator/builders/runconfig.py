@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.api.v1alpha1.training import RetrySpec
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
+from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.builders.deepspeed import deepspeed_config
 from llmops_operator.builders.progress import progress_target
 
@@ -34,7 +36,15 @@ def _common(obj: TrainingJob | FineTune) -> dict[str, Any]:
         "dataset": _dump(spec.dataset),
         "checkpoint": _dump(spec.checkpoint),
         "progress": progress_target(obj),
+        "retries": _retries(spec.retries),
     }
+
+
+def _retries(retries: RetrySpec | None) -> dict[str, Any] | None:
+    if retries is None or retries.limit == 0:
+        return None
+    return {"limit": retries.limit, "backoffSeconds": parse_duration(retries.backoff),
+            "maxBackoffSeconds": parse_duration(retries.max_backoff)}
 
 
 def output_uri(obj: TrainingJob | FineTune) -> str | None:

@@ -10,6 +10,13 @@ def _unwrapped(model: Any) -> Any:
     return getattr(model, "module", model)
 
 
+def model_inputs(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    """The forward arguments of a training batch. No KV cache: transformers reads restarts in position_ids as
+    boundaries between packed sequences only when there is no cache and no attention_mask, and a model whose
+    config says use_cache would otherwise build one even in training, letting packed sequences attend to each other."""
+    return {**{key: value.to(device) for key, value in batch.items()}, "use_cache": False}
+
+
 def _save_pretrained(model: Any, directory: Path, tokenizer: Any, merge: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     model = _unwrapped(model)
@@ -47,10 +54,10 @@ class DeepSpeedEngine:
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.engine, *_ = deepspeed.initialize(model=model, model_parameters=trainable, config=config)
 
-    def forward_loss(self, ids: Any, train: bool = True) -> Any:
+    def forward_loss(self, batch: dict[str, Any], train: bool = True) -> Any:
+        """Mean loss of a batch of input_ids and labels (and position_ids for packed sequences)."""
         self.engine.train(train)
-        ids = ids.to(self.engine.device)
-        return self.engine(input_ids=ids, labels=ids).loss
+        return self.engine(**model_inputs(batch, self.engine.device)).loss
 
     def backward(self, loss: Any) -> None:
         self.engine.backward(loss)
@@ -86,10 +93,9 @@ class DdpEngine:
         self.accumulation = training.get("gradientAccumulationSteps", 1)
         self._micro = 0
 
-    def forward_loss(self, ids: Any, train: bool = True) -> Any:
+    def forward_loss(self, batch: dict[str, Any], train: bool = True) -> Any:
         self.model.train(train)
-        ids = ids.to(next(self.model.parameters()).device)
-        return self.model(input_ids=ids, labels=ids).loss
+        return self.model(**model_inputs(batch, next(self.model.parameters()).device)).loss
 
     def backward(self, loss: Any) -> None:
         (loss / self.accumulation).backward()

@@ -35,23 +35,58 @@ def _model(directory: Path) -> tuple[Any, Any]:
 
 
 def _record_loss(model: Any, tokenizer: Any, text: str, max_length: int) -> tuple[float, int]:
+    ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+    return _loss(model, ids, ids)
+
+
+def _loss(model: Any, ids: list[int], labels: list[int]) -> tuple[float, int]:
+    """(mean loss, tokens scored) of one sequence; only labels other than -100 are scored."""
     import torch
 
-    ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)["input_ids"]
-    if ids.shape[1] < 2:
+    scored = sum(1 for label in labels[1:] if label != -100)
+    if scored == 0:
         return 0.0, 0
     with torch.no_grad():
-        loss = model(input_ids=ids, labels=ids).loss
-    return float(loss), ids.shape[1] - 1
+        loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+    return float(loss), scored
 
 
-def _generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, max_length: int) -> str:
+def _cases(model: Any, tokenizer: Any, records: list[dict[str, Any]], dataset: dict[str, Any], max_length: int
+           ) -> tuple[list[tuple[float, int]], list[tuple[dict[str, Any], str, str | None]]]:
+    """(per-record losses, (record, prompt, reference) for generation) of text or chat records.
+
+    A chat record is scored on its assistant replies, and prompted with the conversation up to its last reply,
+    which is the reference."""
+    chat = dataset.get("chat")
+    if chat is None:
+        field = dataset.get("textField", "text")
+        losses = [_record_loss(model, tokenizer, str(r[field]), max_length) for r in records if field in r]
+        return losses, [(r, str(r["prompt"]), r.get("reference")) for r in records if "prompt" in r]
+    from llmops_operator.entrypoints.chat import ensure_chat_template, examples, messages_of, prompt_and_reference
+
+    ensure_chat_template(tokenizer)  # as in training: a tokenizer without a template renders with the default
+    field = chat.get("messagesField", "messages")
+    losses = [_loss(model, ids, labels) for ids, labels in examples(records, tokenizer, chat, max_length)]
+    cases = []
+    for index, record in enumerate(records):
+        pair = prompt_and_reference(tokenizer, messages_of(record, index, field))
+        if pair is not None:
+            cases.append((record, pair[0], pair[1]))
+    return losses, cases
+
+
+def _generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, max_length: int,
+              special_tokens: bool = True) -> str:
+    """Greedy continuation; a rendered chat prompt already carries the template's markers (special_tokens off)."""
     import torch
 
-    encoded = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=max_length)
+    encoded = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=max_length,
+                        add_special_tokens=special_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with torch.no_grad():
-        out = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+        # Only ids and mask: a BERT-style tokenizer adds token_type_ids, which decoder-only models refuse.
+        out = model.generate(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"],
+                             max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
@@ -74,20 +109,20 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"evaluation.dataset {evaluation['dataset']['uri']}: no records")
     tokenizer, model = _model(local_path(config["output"]["uri"]))
     max_length = (config.get("training") or {}).get("seqLength", 512)
-    text_field = evaluation["dataset"].get("textField", "text")
+    losses, cases = _cases(model, tokenizer, records, evaluation["dataset"], max_length)
     scores: dict[str, float] = {}
     if "perplexity" in metrics:
-        losses = [_record_loss(model, tokenizer, str(r[text_field]), max_length) for r in records if text_field in r]
         scores["perplexity"] = round(perplexity(losses), 4)
     guardrail = _guardrail(evaluation)
     generated = []
     if {"exactMatch", "rougeL"} & set(metrics) or guardrail is not None:
-        prompted = [r for r in records if "prompt" in r]
-        if not prompted:
-            raise ValueError("evaluation.dataset: exactMatch, rougeL and safety need records with a `prompt` field")
-        generated = [(r, _generate(model, tokenizer, str(r["prompt"]), evaluation.get("maxNewTokens", 64),
-                                   max_length)) for r in prompted]
-        with_reference = [(r["reference"], out) for r, out in generated if "reference" in r]
+        if not cases:
+            raise ValueError("evaluation.dataset: exactMatch, rougeL and safety need records with a `prompt` field "
+                             "(or, for chat, an assistant reply)")
+        chat = evaluation["dataset"].get("chat") is not None
+        generated = [(reference, _generate(model, tokenizer, prompt, evaluation.get("maxNewTokens", 64), max_length,
+                                           special_tokens=not chat)) for _, prompt, reference in cases]
+        with_reference = [(reference, out) for reference, out in generated if reference is not None]
         if "exactMatch" in metrics:
             scores["exactMatch"] = round(sum(exact_match(o, ref) for ref, o in with_reference) / max(len(with_reference), 1), 4)
         if "rougeL" in metrics:

@@ -26,6 +26,8 @@ from llmops_operator.core.uris import local_path
 PROGRESS_PREFIX = "LLMOPS_PROGRESS "
 RESULT_PREFIX = "LLMOPS_RESULT "
 EVALUATION_PREFIX = "LLMOPS_EVALUATION "
+PARTIAL_PREFIX = ".partial-"
+"""A checkpoint being written; renamed to step-N when complete, so resume never sees half of one."""
 
 
 def plan_steps(blocks_per_worker: int, training: dict[str, Any]) -> tuple[int, int]:
@@ -62,14 +64,30 @@ def _tokenizer_and_model(config: dict[str, Any]) -> tuple[Any, Any]:
     if config["task"] == "finetune":
         base = local_path(config["baseModelUri"])
         tokenizer = load_tokenizer(str(base) if (base / "tokenizer_config.json").exists() else "builtin:minilm")
-        return tokenizer, load_for_finetune(config["baseModelUri"], config["method"], config.get("lora"))
-    tokenizer = load_tokenizer(config["model"].get("tokenizer", "builtin:minilm"))
-    return tokenizer, build_model(config["model"], tokenizer.vocab_size)
+        model = load_for_finetune(config["baseModelUri"], config["method"], config.get("lora"))
+    else:
+        tokenizer = load_tokenizer(config["model"].get("tokenizer", "builtin:minilm"))
+        model = build_model(config["model"], tokenizer.vocab_size)
+    if config["dataset"].get("chat"):
+        from llmops_operator.entrypoints.chat import ensure_chat_template
+
+        ensure_chat_template(tokenizer)
+    return tokenizer, model
 
 
-def _blocks(config: dict[str, Any], tokenizer: Any) -> tuple[list[list[int]], list[list[int]]]:
+def _blocks(config: dict[str, Any], tokenizer: Any) -> tuple[list[Any], list[Any]]:
+    """Training and held-out sequences: packed token blocks of texts, or of whole chat conversations."""
     dataset, seq = config["dataset"], config["training"].get("seqLength", 128)
     records = data.read_records(dataset)
+    if dataset.get("chat"):
+        from llmops_operator.entrypoints.chat import examples
+
+        chat = dataset["chat"]
+        train, held = data.split(records, dataset.get("validationFraction", 0.05))
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        pack = lambda items: data.pack_examples(examples(items, tokenizer, chat, seq), seq, pad,  # noqa: E731
+                                                chat.get("packing", True))
+        return pack(train), pack(held)
     train_texts, val_texts = data.split(data.texts(records, dataset.get("textField", "text")),
                                         dataset.get("validationFraction", 0.05))
     encode = lambda items: [tokenizer(t, add_special_tokens=False)["input_ids"] for t in items]  # noqa: E731
@@ -93,27 +111,29 @@ def train_loop(config: dict[str, Any]) -> None:
     engine = _engine(config, model)
     checkpoint = config.get("checkpoint")
     reporter = Reporter(config.get("progress") if rank == 0 else None)
-    step = _resume(engine, checkpoint, reporter)
+    step, resumed = _resume(engine, checkpoint, reporter)
     batch, accumulation = training.get("batchSize", 8), training.get("gradientAccumulationSteps", 1)
-    started, first_loss, tokens = time.monotonic(), None, 0
+    started, tokens = time.monotonic(), 0
+    first_loss, curve = resumed.get("firstLoss"), [p for p in resumed.get("lossCurve", []) if p["step"] <= step]
     while step < total:
         offset = (step % per_epoch) * accumulation * batch
         loss_sum = 0.0
         for micro in range(accumulation):
-            ids = torch.tensor(mine[offset + micro * batch: offset + (micro + 1) * batch])
-            loss = engine.forward_loss(ids)
+            inputs = data.collate(mine[offset + micro * batch: offset + (micro + 1) * batch])
+            loss = engine.forward_loss(inputs)
             engine.backward(loss)
             engine.step()
             loss_sum += float(loss.detach())
-            tokens += ids.numel() * world
+            tokens += inputs["input_ids"].numel() * world
         step += 1
         loss_value = loss_sum / accumulation
         first_loss = loss_value if first_loss is None else first_loss
-        metrics = _progress(step, total, per_epoch, loss_value, first_loss, tokens, started)
+        curve = loss_curve(curve, step, round(loss_value, 4))
+        metrics = {**_progress(step, total, per_epoch, loss_value, first_loss, tokens, started), "lossCurve": curve}
         if training.get("evalEverySteps") and step % training["evalEverySteps"] == 0 and val_blocks:
             metrics["evalLoss"] = _eval_loss(engine, val_blocks, batch)
         if checkpoint and (step % checkpoint.get("everySteps", 100) == 0 or step == total):
-            _save_checkpoint(engine, checkpoint, step, rank)
+            _save_checkpoint(engine, checkpoint, {"step": step, "firstLoss": first_loss, "lossCurve": curve}, rank)
             reporter.update("checkpoint", {"uri": checkpoint["uri"], "step": step})
         ray.train.report(metrics)
         reporter.update("progress", metrics)
@@ -144,7 +164,7 @@ def _eval_loss(engine: Any, blocks: list[list[int]], batch: int) -> float:
     losses = []
     with torch.no_grad():
         for i in range(0, len(blocks), batch):
-            losses.append(float(engine.forward_loss(torch.tensor(blocks[i:i + batch]), train=False)))
+            losses.append(float(engine.forward_loss(data.collate(blocks[i:i + batch]), train=False)))
     return round(sum(losses) / len(losses), 4) if losses else math.nan
 
 
@@ -153,22 +173,43 @@ def _output_dir(config: dict[str, Any]) -> Path:
     return local_path(uri)
 
 
-def _save_checkpoint(engine: Any, checkpoint: dict[str, Any], step: int, rank: int) -> None:
-    directory = local_path(checkpoint["uri"])
-    engine.save_checkpoint(directory, f"step-{step}", {"step": step})
+def loss_curve(curve: list[dict[str, Any]], step: int, loss: float, points: int = 64) -> list[dict[str, Any]]:
+    """The curve with {step, loss} appended; past `points`, every other point is dropped (the newest kept), so a
+    long run keeps an even outline from its first step. A resumed run continues the curve its checkpoint holds."""
+    curve = [*curve, {"step": step, "loss": loss}]
+    return curve[:-1:2] + [curve[-1]] if len(curve) > points else curve
+
+
+def _save_checkpoint(engine: Any, checkpoint: dict[str, Any], state: dict[str, Any], rank: int) -> None:
+    """Write under a partial name, then rename once every rank is done: a worker killed mid-write (a
+    preemption) leaves no step-N that a retry would try, and fail, to resume from."""
+    import torch.distributed as dist
+
+    directory, tag = local_path(checkpoint["uri"]), f"step-{state['step']}"
+    partial = directory / f"{PARTIAL_PREFIX}{tag}"
     if rank == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+    engine.save_checkpoint(directory, partial.name, state)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    if rank == 0:
+        shutil.rmtree(directory / tag, ignore_errors=True)
+        os.replace(partial, directory / tag)
+        if (directory / "latest").exists():  # DeepSpeed's pointer for its own tools (zero_to_fp32.py)
+            (directory / "latest").write_text(tag)
         for old in checkpoint_tags(directory)[: -checkpoint.get("keep", 3)]:
             shutil.rmtree(directory / f"step-{old}", ignore_errors=True)
 
 
-def _resume(engine: Any, checkpoint: dict[str, Any] | None, reporter: Reporter) -> int:
+def _resume(engine: Any, checkpoint: dict[str, Any] | None, reporter: Reporter) -> tuple[int, dict[str, Any]]:
+    """(step to continue from, the checkpoint's saved state: firstLoss and lossCurve)."""
     tag = resume_tag(checkpoint)
     if tag is None:
-        return 0
+        return 0, {}
     state = engine.load_checkpoint(local_path(checkpoint["uri"]), f"step-{tag}")
     print(PROGRESS_PREFIX + json.dumps({"resumedFromStep": tag}), flush=True)
     reporter.update("checkpoint", {"uri": checkpoint["uri"], "step": tag, "resumedFromStep": tag}, force=True)
-    return int(state.get("step", tag))
+    return int(state.get("step", tag)), state
 
 
 def _engine(config: dict[str, Any], model: Any) -> Any:
@@ -179,8 +220,36 @@ def _engine(config: dict[str, Any], model: Any) -> Any:
     return DdpEngine(model, config["training"])
 
 
-def fit(config: dict[str, Any]) -> dict[str, Any]:
-    """Run the training on a Ray cluster (the one this job was submitted to, or a local one)."""
+def retry_delay(failures: int, retries: dict[str, Any] | None) -> float | None:
+    """Seconds to wait before retrying after the `failures`-th failed attempt, or None when no retry is left:
+    backoff, doubled per further failure, capped at maxBackoff."""
+    if not retries or failures > retries.get("limit", 0):
+        return None
+    return min(retries["backoffSeconds"] * 2 ** (failures - 1), retries["maxBackoffSeconds"])
+
+
+def fit(config: dict[str, Any], sleep: Any = time.sleep) -> dict[str, Any]:
+    """Run the training on a Ray cluster (the one this job was submitted to, or a local one).
+
+    A failed attempt (a worker lost to preemption or a crash) is retried per spec.retries: each new attempt
+    starts fresh workers, which resume from the newest checkpoint under checkpoint.uri."""
+    from ray.train import TrainingFailedError
+
+    failures = 0
+    while True:
+        try:
+            return _fit_once(config)
+        except TrainingFailedError as err:
+            failures += 1
+            delay = retry_delay(failures, config.get("retries"))
+            if delay is None:
+                raise
+            print(f"llmops: training attempt {failures} failed ({type(err).__name__}: {err}); retrying from the "
+                  f"newest checkpoint in {delay:g}s", file=sys.stderr, flush=True)
+            sleep(delay)
+
+
+def _fit_once(config: dict[str, Any]) -> dict[str, Any]:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 

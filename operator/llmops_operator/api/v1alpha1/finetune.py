@@ -34,7 +34,7 @@ class LoraSpec(KubeModel):
     dropout: float = Field(default=0.05, ge=0, lt=1)
     """Dropout on the adapter input. Defaults to 0.05."""
     target_modules: list[str] | None = Field(default=None, max_length=64)
-    """Module names to adapt; the architecture's attention projections when absent."""
+    """Module names to adapt. Defaults to every attention and MLP projection inside the model's repeated blocks, read from the model."""
 
 
 EvaluationMetric = Literal["perplexity", "exactMatch", "rougeL"]

@@ -105,6 +105,17 @@ class CheckpointSpec(KubeModel):
     """latest (resume from the newest checkpoint if one exists), none, or a step number. Defaults to latest."""
 
 
+class RetrySpec(KubeModel):
+    """Retry a failed run (a lost worker, a preempted node) from its newest checkpoint, waiting longer each time."""
+
+    limit: int = Field(default=0, ge=0, le=20)
+    """Retries after a failure. 0 never retries. Defaults to 0."""
+    backoff: Duration = "30s"
+    """Wait before the first retry; each further retry waits twice as long. Defaults to 30s."""
+    max_backoff: Duration = "10m"
+    """Longest wait between retries. Defaults to 10m."""
+
+
 class BudgetSpec(KubeModel):
     """A spending limit and what to do when it is crossed."""
 
@@ -136,8 +147,28 @@ class SchedulingSpec(KubeModel):
     """Submit to an existing RayCluster instead of creating one."""
 
 
+class ChatSpec(KubeModel):
+    """Records are conversations (OpenAI `messages`), rendered with the model's chat template for supervised fine-tuning."""
+
+    messages_field: str = Field(default="messages", min_length=1, max_length=253)
+    """The record field holding the list of {role, content} messages. Defaults to messages."""
+    assistant_only_loss: bool = True
+    """Train on the assistant turns only (system and user tokens carry no loss). Defaults to true."""
+    max_length: int | None = Field(default=None, ge=8, le=131_072)
+    """Longest conversation in tokens; longer ones are cut per truncation. Defaults to training.seqLength."""
+    truncation: Literal["right", "left", "drop"] = "right"
+    """right keeps a conversation's beginning, left its end (the latest turns), drop skips it. Defaults to right."""
+    packing: bool = True
+    """Pack several conversations into each training sequence; each attends only to itself. Defaults to true."""
+
+
 class DatasetSpec(KubeModel):
     """Training data: a file of records, read with fsspec."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.chat) || !has(self.format) || self.format != 'text'",
+            "chat needs records with a messages list: use format jsonl or parquet", ".chat"),
+    ]}}
 
     uri: str = Field(min_length=1, max_length=1024)
     """file:///path, pvc://claim/path or s3://bucket/key of a JSONL, Parquet or text file (or a directory of them)."""
@@ -147,6 +178,14 @@ class DatasetSpec(KubeModel):
     """The record field holding the text. Defaults to text."""
     validation_fraction: float = Field(default=0.05, ge=0, lt=1)
     """Share of records held out for evalLoss. Defaults to 0.05."""
+    chat: ChatSpec | None = None
+    """Records are chat conversations: chat template, assistant-only loss, truncation and packing."""
+
+    @model_validator(mode="after")
+    def _chat_needs_records(self) -> "DatasetSpec":
+        if self.chat is not None and self.format == "text":
+            raise ValueError("chat needs records with a messages list: use format jsonl or parquet")
+        return self
 
 
 class JobSpecCommon(KubeModel):
@@ -162,6 +201,8 @@ class JobSpecCommon(KubeModel):
     """The optimisation loop."""
     checkpoint: CheckpointSpec | None = None
     """Checkpointing and resume. Without it the job cannot resume after a restart."""
+    retries: RetrySpec | None = None
+    """Retry a failed run from its newest checkpoint, with exponential backoff. Without it a failure is final."""
     budget: BudgetSpec | None = None
     """Spending limit and action."""
     max_duration: Duration = "6h"
@@ -175,8 +216,25 @@ class JobSpecCommon(KubeModel):
     scheduling: SchedulingSpec | None = None
     """Kueue queue, priority, placement, or an existing RayCluster."""
 
+    @model_validator(mode="after")
+    def _chat_fits_a_sequence(self) -> "JobSpecCommon":
+        chat = getattr(getattr(self, "dataset", None), "chat", None)
+        if chat is not None and chat.max_length is not None and chat.max_length > self.training.seq_length:
+            raise ValueError(f"dataset.chat.maxLength {chat.max_length} exceeds training.seqLength "
+                             f"{self.training.seq_length}: a conversation must fit one training sequence")
+        return self
+
 
 # ----- status --------------------------------------------------------------------------------------
+
+
+class LossPoint(StatusModel):
+    """One point of the training loss curve."""
+
+    step: int
+    """Optimizer step."""
+    loss: float
+    """Training loss at that step."""
 
 
 class ProgressStatus(StatusModel):
@@ -194,6 +252,8 @@ class ProgressStatus(StatusModel):
     """Training loss at the first reported step (to show the trend)."""
     eval_loss: float | None = None
     """Latest held-out loss."""
+    loss_curve: list[LossPoint] | None = Field(default=None, max_length=64)
+    """Training loss from step 1 on, carried across resumes and retries (thinned to at most 64 points)."""
     tokens_per_second: float | None = None
     """Training throughput over all workers."""
     eta_seconds: int | None = None

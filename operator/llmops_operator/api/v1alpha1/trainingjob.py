@@ -16,10 +16,10 @@ from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, Jo
 class ModelSpec(KubeModel):
     """The model to train: a Hugging Face architecture built from a config, optionally from existing weights."""
 
-    architecture: Literal["gpt2", "llama", "mistral", "qwen2"] = "gpt2"
-    """Transformers model family. Defaults to gpt2."""
+    architecture: str = Field(default="gpt2", min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Transformers model type of a causal language model: llama, qwen2, qwen3, mistral, gemma, gpt2, ... Defaults to gpt2."""
     config: dict[str, Any] | None = None
-    """Config overrides for the architecture (for example n_layer, n_embd, vocab_size)."""
+    """Config overrides for the architecture (for example num_hidden_layers, hidden_size, vocab_size)."""
     uri: str | None = Field(default=None, max_length=1024)
     """Initial weights (a save_pretrained directory); random initialisation when absent."""
     tokenizer: str = Field(default="builtin:minilm", max_length=1024)
@@ -51,6 +51,12 @@ class TrainingDataset(DatasetSpec):
     """file:///path, pvc://claim/path or s3://bucket/key of a JSONL, Parquet or text file (or a directory of them)."""
     feature_service: FeatureServiceDataset | None = None
     """Read the training set from a Feast feature service instead of a file."""
+
+    @model_validator(mode="after")
+    def _chat_is_read_from_files(self) -> "TrainingDataset":
+        if self.chat is not None and self.feature_service is not None:
+            raise ValueError("chat reads conversations from dataset.uri; a feature service yields texts, not messages")
+        return self
 
 
 class TrainingJobSpec(JobSpecCommon):
