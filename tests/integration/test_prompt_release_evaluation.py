@@ -19,11 +19,13 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from kube_helpers import install_crds
-from kube_helpers import Kube, condition, example, unwatched_namespace
+from kube_helpers import Kube, condition, example, install_crds, unwatched_namespace
 
+from llmops_operator.api.v1alpha1 import PromptRelease
+from llmops_operator.builders.prompts import routing_configmap_name
 from llmops_operator.controllers.base import Loop
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
+from llmops_operator.core.contract import parse
 from llmops_operator.core.settings import Settings
 from llmops_operator.k8s.kubeconfig import from_kubeconfig
 from llmops_operator.k8s.client import ApiClient
@@ -128,7 +130,8 @@ async def until(check, timeout: float, what: str):
 
 
 def routes(kube, namespace: str) -> list[tuple[str, int]]:
-    document = json.loads(kube.get(CONFIGMAP, namespace, "chat-routing")["data"]["routing.json"])
+    name = routing_configmap_name(parse(PromptRelease, kube.get(PRELS, namespace, "chat")))
+    document = json.loads(kube.get(CONFIGMAP, namespace, name)["data"]["routing.json"])
     return [(r["version"], r["weight"]) for r in document["routes"]]
 
 
