@@ -105,81 +105,95 @@ class Routes:
         return await self._resource(request, group, version, rest)
 
     async def _resource(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
-        registry = self.cluster.registry
+        res, ns, name, sub = self._target(group, version, rest)
+        dry_run = bool(request.query.getall("dryRun", []))
+        # Handlers below run without awaiting between setting and using this, so it cannot leak.
+        self.cluster.field_validation = request.query.get("fieldValidation", "")
+        if name is None:
+            return await self._on_collection(request, res, ns, dry_run)
+        if res.namespaced and ns is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return await self._on_object(request, res, ns, name, sub, dry_run)
+
+    def _target(self, group: str, version: str, rest: list[str]) -> tuple[Resource, str | None, str | None, str | None]:
+        """(resource, namespace, name, subresource) a resource path names; 404 for anything the API has not."""
         ns = None
         if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
             ns, rest = rest[1], rest[2:]
-        if len(rest) > 3:
-            raise ApiError(404, "the server could not find the requested resource")
-        res = registry.lookup(group, version, rest[0])
+        res = self.cluster.registry.lookup(group, version, rest[0]) if len(rest) <= 3 else None
         if res is None:
             raise ApiError(404, "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub == "finalize" and res.key == NS_KEY:
             sub = None
-        if sub and sub != "status":
+        if (sub and sub != "status") or (sub == "status" and not _status_allowed(res)) or \
+                (ns is not None and not res.namespaced):
             raise ApiError(404, "the server could not find the requested resource")
-        if sub == "status" and not _status_allowed(res):
-            raise ApiError(404, "the server could not find the requested resource")
-        if ns is not None and not res.namespaced:
-            raise ApiError(404, "the server could not find the requested resource")
-        q = request.query
+        return res, ns, name, sub
+
+    async def _on_collection(self, request: web.Request, res: Resource, ns: str | None,
+                             dry_run: bool) -> web.StreamResponse:
+        q, method = request.query, request.method
+        if method == "GET":
+            if _truthy(q.get("watch")) if "watch" in q else False:
+                return await self._watch(request, res, ns)
+            return self._list(request, res, ns)
+        if method == "POST":
+            if res.namespaced and ns is None:
+                raise ApiError(405, "the server does not allow this method on the requested resource",
+                               "MethodNotAllowed")
+            obj = self.cluster.create(res, ns, await _body(request), dry_run)
+            return self._send(request, res, obj, 201)
+        if method == "DELETE" and (ns is not None or not res.namespaced):
+            return self._delete_collection(request, res, ns, dry_run)
+        raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
+
+    async def _on_object(self, request: web.Request, res: Resource, ns: str | None, name: str, sub: str | None,
+                         dry_run: bool) -> web.StreamResponse:
         method = request.method
-        dry_run = bool(q.getall("dryRun", []))
-        # Handlers below run without awaiting between setting and using this, so it cannot leak.
-        self.cluster.field_validation = q.get("fieldValidation", "")
-        if name is None:
-            if method == "GET":
-                if _truthy(q.get("watch")) if "watch" in q else False:
-                    return await self._watch(request, res, ns)
-                return self._list(request, res, ns)
-            if method == "POST":
-                if res.namespaced and ns is None:
-                    raise ApiError(405, "the server does not allow this method on the requested resource",
-                                   "MethodNotAllowed")
-                obj = self.cluster.create(res, ns, await _body(request), dry_run)
-                return self._send(request, res, obj, 201)
-            if method == "DELETE" and (ns is not None or not res.namespaced):
-                return self._delete_collection(request, res, ns, dry_run)
-            raise ApiError(405, "the server does not allow this method on the requested resource",
-                           "MethodNotAllowed")
-        if res.namespaced and ns is None:
-            raise ApiError(404, "the server could not find the requested resource")
         if method == "GET":
             return self._send(request, res, self.cluster.get(res, ns, name))
         if method == "PUT":
             obj, created = self.cluster.update(res, ns, name, await _body(request), sub, dry_run)
             return self._send(request, res, obj, 201 if created else 200)
         if method == "PATCH":
-            ctype = request.content_type
-            if ctype == patches.APPLY_CBOR:
-                raise ApiError(415, "apply-patch+cbor is not supported", "UnsupportedMediaType")
-            if ctype not in patches.KINDS:
-                raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
-                                    f"include: {', '.join(patches.KINDS)}", "UnsupportedMediaType")
-            body = await _body(request, yaml_ok=(ctype == patches.APPLY))
-            obj, created = self.cluster.patch(res, ns, name, ctype, body, sub, q.get("fieldManager"),
-                                              _truthy(q.get("force")) if "force" in q else False, dry_run)
-            return self._send(request, res, obj, 201 if created else 200)
+            return await self._patch(request, res, ns, name, sub, dry_run)
         if method == "DELETE":
-            options: dict[str, Any] = {}
-            if request.can_read_body:
-                raw = await request.read()
-                if raw.strip():
-                    try:
-                        options = json.loads(raw)
-                    except ValueError as err:
-                        raise ApiError(400, f"invalid delete options: {err}") from err
-            propagation = q.get("propagationPolicy") or options.get("propagationPolicy")
-            if options.get("orphanDependents") is True:
-                propagation = "Orphan"
-            obj = self.cluster.delete(res, ns, name, propagation, options.get("preconditions"),
-                                      dry_run or bool(options.get("dryRun")))
-            if self.cluster.store.get(res.key, ns if res.namespaced else None, name) is None:
-                return _json(_deleted(res, obj))
-            return self._send(request, res, obj)
+            return await self._delete(request, res, ns, name, dry_run)
         raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
+
+    async def _patch(self, request: web.Request, res: Resource, ns: str | None, name: str, sub: str | None,
+                     dry_run: bool) -> web.Response:
+        q, ctype = request.query, request.content_type
+        if ctype == patches.APPLY_CBOR:
+            raise ApiError(415, "apply-patch+cbor is not supported", "UnsupportedMediaType")
+        if ctype not in patches.KINDS:
+            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
+                                f"include: {', '.join(patches.KINDS)}", "UnsupportedMediaType")
+        body = await _body(request, yaml_ok=(ctype == patches.APPLY))
+        obj, created = self.cluster.patch(res, ns, name, ctype, body, sub, q.get("fieldManager"),
+                                          _truthy(q.get("force")) if "force" in q else False, dry_run)
+        return self._send(request, res, obj, 201 if created else 200)
+
+    async def _delete(self, request: web.Request, res: Resource, ns: str | None, name: str,
+                      dry_run: bool) -> web.Response:
+        options: dict[str, Any] = {}
+        if request.can_read_body:
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    options = json.loads(raw)
+                except ValueError as err:
+                    raise ApiError(400, f"invalid delete options: {err}") from err
+        propagation = request.query.get("propagationPolicy") or options.get("propagationPolicy")
+        if options.get("orphanDependents") is True:
+            propagation = "Orphan"
+        obj = self.cluster.delete(res, ns, name, propagation, options.get("preconditions"),
+                                  dry_run or bool(options.get("dryRun")))
+        if self.cluster.store.get(res.key, ns if res.namespaced else None, name) is None:
+            return _json(_deleted(res, obj))
+        return self._send(request, res, obj)
 
     # -- responses -------------------------------------------------------------------------------
     def _send(self, request: web.Request, res: Resource, obj: dict[str, Any], code: int = 200) -> web.Response:
@@ -213,26 +227,16 @@ class Routes:
         match = matcher(q.get("labelSelector"), q.get("fieldSelector"))
         as_table = tables.wants_table(request.headers.get("Accept", ""))
         include = q.get("includeObject", "Metadata")
-        rv_param = q.get("resourceVersion")
-        since = None if rv_param in (None, "", "0") else rv_param
-        try:
-            timeout = float(q.get("timeoutSeconds")) if q.get("timeoutSeconds") else 1800.0
-        except ValueError:
-            raise ApiError(400, "timeoutSeconds must be a number")
+        since, timeout = _watch_window(q)
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON,
                                                             "Transfer-Encoding": "chunked"})
         await response.prepare(request)
         try:
-            since_int = int(since) if since is not None else None
-        except ValueError:
-            raise ApiError(400, f"invalid resourceVersion {since!r}")
-        try:
-            watcher, backlog = self.cluster.store.subscribe(res.key, ns, since_int)
+            watcher, backlog = self.cluster.store.subscribe(res.key, ns, since)
         except ApiError as err:
             await response.write((json.dumps({"type": "ERROR", "object": err.status()}) + "\n").encode())
             return response
         self.streams.add(watcher.queue)
-        first = [True]
 
         async def send(event_type: str, obj: dict[str, Any]) -> None:
             if not match(obj):
@@ -240,25 +244,10 @@ class Routes:
             obj = self.cluster.view(res, obj)
             if as_table:
                 obj = tables.table(res, [obj], obj["metadata"].get("resourceVersion", ""), include)
-                first[0] = False
             await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         try:
-            for event in backlog:
-                await send(event.type, event.obj)
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(watcher.queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                if event is _STOP:
-                    break
-                await send(event.type, event.obj)
+            await _stream_events(watcher.queue, backlog, send, timeout)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -343,3 +332,33 @@ class ApiServer:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
+
+
+def _watch_window(query: Any) -> tuple[int | None, float]:
+    """(resourceVersion to start after, seconds to keep the watch open) from a watch request's query."""
+    rv_param = query.get("resourceVersion")
+    since = None if rv_param in (None, "", "0") else rv_param
+    try:
+        timeout = float(query.get("timeoutSeconds")) if query.get("timeoutSeconds") else 1800.0
+    except ValueError:
+        raise ApiError(400, "timeoutSeconds must be a number")
+    try:
+        return (int(since) if since is not None else None), timeout
+    except ValueError:
+        raise ApiError(400, f"invalid resourceVersion {since!r}")
+
+
+async def _stream_events(queue: asyncio.Queue, backlog: list[Any], send: Any, timeout: float) -> None:
+    """Send the backlog, then each new event, until the watch's time is up or the server stops it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for event in backlog:
+        await send(event.type, event.obj)
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), remaining)
+        except asyncio.TimeoutError:
+            return
+        if event is _STOP:
+            return
+        await send(event.type, event.obj)

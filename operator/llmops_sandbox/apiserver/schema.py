@@ -108,72 +108,87 @@ def _check_type(value: Any, schema: dict[str, Any]) -> bool:
 
 def _validate(value: Any, schema: dict[str, Any], path: str, errors: list[dict], root: bool) -> None:
     where = path or "<root>"
-    if value is None:
-        if schema.get("nullable") or not (schema.get("type") or schema.get("x-kubernetes-int-or-string")):
-            return
-        errors.append(cause("FieldValueTypeInvalid", where,
-                            f'Invalid value: "null": {where} in body must be of type {schema.get("type")}: "null"'))
+    if not _typed(value, schema, where, errors):
         return
+    if "enum" in schema and value not in schema["enum"]:
+        supported = ", ".join(json.dumps(v) for v in schema["enum"])
+        errors.append(cause("FieldValueNotSupported", where,
+                            f"Unsupported value: {_show(value)}: supported values: {supported}"))
+    if isinstance(value, str):
+        _check_string(value, schema, where, errors)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _bounds(value, schema, where, errors)
+    if isinstance(value, list):
+        _check_list(value, schema, path, errors)
+    if isinstance(value, dict):
+        _check_object(value, schema, path, errors, root)
+
+
+def _typed(value: Any, schema: dict[str, Any], where: str, errors: list[dict]) -> bool:
+    """Whether `value` has the schema's type (null where allowed counts, and needs no further checks: False)."""
+    if value is None:
+        if not (schema.get("nullable") or not (schema.get("type") or schema.get("x-kubernetes-int-or-string"))):
+            errors.append(cause("FieldValueTypeInvalid", where,
+                                f'Invalid value: "null": {where} in body must be of type {schema.get("type")}: "null"'))
+        return False
     if not _check_type(value, schema):
         expected = "integer,string" if schema.get("x-kubernetes-int-or-string") else schema.get("type")
         got = _type_name(value)
         errors.append(cause("FieldValueTypeInvalid", where,
                             f'Invalid value: "{got}": {where} in body must be of type {expected}: "{got}"'))
-        return
+        return False
+    return True
 
-    if "enum" in schema and value not in schema["enum"]:
-        supported = ", ".join(json.dumps(v) for v in schema["enum"])
-        errors.append(cause("FieldValueNotSupported", where,
-                            f"Unsupported value: {_show(value)}: supported values: {supported}"))
 
-    if isinstance(value, str):
-        if "pattern" in schema and re.search(schema["pattern"], value) is None:
-            errors.append(cause("FieldValueInvalid", where,
-                                f"Invalid value: {_show(value)}: {where} in body should match '{schema['pattern']}'"))
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(cause("FieldValueInvalid", where,
-                                f"Invalid value: {_show(value)}: {where} in body should be at least "
-                                f"{schema['minLength']} chars long"))
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(cause("FieldValueTooLong", where,
-                                f"Too long: may not be more than {schema['maxLength']} bytes"))
+def _check_string(value: str, schema: dict[str, Any], where: str, errors: list[dict]) -> None:
+    if "pattern" in schema and re.search(schema["pattern"], value) is None:
+        errors.append(cause("FieldValueInvalid", where,
+                            f"Invalid value: {_show(value)}: {where} in body should match '{schema['pattern']}'"))
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        errors.append(cause("FieldValueInvalid", where,
+                            f"Invalid value: {_show(value)}: {where} in body should be at least "
+                            f"{schema['minLength']} chars long"))
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        errors.append(cause("FieldValueTooLong", where,
+                            f"Too long: may not be more than {schema['maxLength']} bytes"))
 
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        _bounds(value, schema, where, errors)
 
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(cause("FieldValueInvalid", where,
-                                f"Invalid value: {len(value)}: {where} in body should have at least "
-                                f"{schema['minItems']} items"))
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(cause("FieldValueTooMany", where,
-                                f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                _validate(item, items, f"{path}[{i}]", errors, False)
+def _check_list(value: list, schema: dict[str, Any], path: str, errors: list[dict]) -> None:
+    where = path or "<root>"
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        errors.append(cause("FieldValueInvalid", where,
+                            f"Invalid value: {len(value)}: {where} in body should have at least "
+                            f"{schema['minItems']} items"))
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(cause("FieldValueTooMany", where,
+                            f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for i, item in enumerate(value):
+            _validate(item, items, f"{path}[{i}]", errors, False)
 
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for req in schema.get("required", []) or []:
-            if req not in value:
-                errors.append(cause("FieldValueRequired", _join(path, req), "Required value"))
-        additional = schema.get("additionalProperties")
-        for key, item in value.items():
-            if root and key in ROOT_KEEP:
-                continue
-            if key in props:
-                _validate(item, props[key], _join(path, key), errors, False)
-            elif isinstance(additional, dict):
-                _validate(item, additional, _join(path, key), errors, False)
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            errors.append(cause("FieldValueInvalid", where,
-                                f"Invalid value: {len(value)}: {where} in body should have at least "
-                                f"{schema['minProperties']} properties"))
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            errors.append(cause("FieldValueTooMany", where,
-                                f"Too many: {len(value)}: must have at most {schema['maxProperties']} items"))
+
+def _check_object(value: dict, schema: dict[str, Any], path: str, errors: list[dict], root: bool) -> None:
+    where = path or "<root>"
+    props = schema.get("properties") or {}
+    for req in schema.get("required", []) or []:
+        if req not in value:
+            errors.append(cause("FieldValueRequired", _join(path, req), "Required value"))
+    additional = schema.get("additionalProperties")
+    for key, item in value.items():
+        if root and key in ROOT_KEEP:
+            continue
+        if key in props:
+            _validate(item, props[key], _join(path, key), errors, False)
+        elif isinstance(additional, dict):
+            _validate(item, additional, _join(path, key), errors, False)
+    if "minProperties" in schema and len(value) < schema["minProperties"]:
+        errors.append(cause("FieldValueInvalid", where,
+                            f"Invalid value: {len(value)}: {where} in body should have at least "
+                            f"{schema['minProperties']} properties"))
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        errors.append(cause("FieldValueTooMany", where,
+                            f"Too many: {len(value)}: must have at most {schema['maxProperties']} items"))
 
 
 def _bounds(value: float, schema: dict[str, Any], where: str, errors: list[dict]) -> None:
