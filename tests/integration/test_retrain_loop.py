@@ -14,8 +14,8 @@ import yaml
 from kube_helpers import condition, example, reconcile_once, unwatched_namespace
 
 from llmops_operator.builders.labels import RETRAINED_FROM
-from llmops_operator.builders.naming import child_name
-from llmops_operator.builders.progress import PROGRESS_KEY
+from llmops_operator.builders.progress import PROGRESS_KEY, progress_configmap_name
+from llmops_operator.core.contract import parse
 from llmops_operator.api.v1alpha1 import FeatureView, InferenceService
 from llmops_operator.k8s.resources import resource_for
 
@@ -36,7 +36,8 @@ def report_drift(kube, namespace: str, name: str, evaluated: datetime) -> None:
     drift = {"metric": "psi", "score": 0.41, "threshold": 0.2, "drifted": True, "feature": "conv_rate",
              "evaluatedAt": evaluated.strftime("%Y-%m-%dT%H:%M:%SZ")}
     report = {"data": {PROGRESS_KEY: json.dumps({"drift": drift})}}
-    kube.patch(CONFIGMAP, namespace, child_name(name, "progress"), report)
+    view = parse(FeatureView, kube.get(FEATUREVIEW, namespace, name))
+    kube.patch(CONFIGMAP, namespace, progress_configmap_name(view), report)
 
 
 def runs(kube, namespace: str, name: str) -> list[dict[str, Any]]:
