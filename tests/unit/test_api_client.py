@@ -140,3 +140,29 @@ def test_kopf_logs_in_with_the_current_token_and_again_before_it_goes_stale(tmp_
 
     assert (first.token, second.token) == ("t1", "t2")
     assert first.expiration - datetime.now(timezone.utc) <= TOKEN_RELOGIN
+
+
+async def test_requests_queued_for_a_connection_do_not_time_out_while_the_server_answers_each_in_time():
+    """More requests than the pool has connections, each answered well within the timeout: the last ones wait for a
+    connection longer than the timeout, which bounds the server, not the queue."""
+    import asyncio
+
+    from llmops_operator.k8s.client import POOL_CONNECTIONS
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.4)
+        return web.json_response({"kind": "Namespace", "metadata": {"name": "x"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/x", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with ApiClient(Connection(server=f"http://127.0.0.1:{port}"), timeout=1.0) as api:
+            answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 4)))
+        assert all(a["metadata"]["name"] == "x" for a in answers)
+    finally:
+        await runner.cleanup()

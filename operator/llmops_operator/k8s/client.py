@@ -52,6 +52,10 @@ def _error(status: int, body: Any) -> ApiError:
     return cls(status, body)
 
 
+POOL_CONNECTIONS = 32
+"""Connections the operator's client keeps open to the API server; further requests wait for one."""
+
+
 class ApiClient:
     def __init__(self, connection: Connection, field_manager: str = "llmops-operator",
                  timeout: float = 30.0):
@@ -62,8 +66,10 @@ class ApiClient:
         self._session = aiohttp.ClientSession(
             base_url=connection.server,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=32),
+            # The timeout bounds the server, not the wait for one of the pool's connections: when a thousand
+            # objects are reconciled at once their requests queue for the pool longer than any one of them takes.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+            connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=POOL_CONNECTIONS),
         )
 
     async def close(self) -> None:
