@@ -8,7 +8,7 @@ sustained objects/s, and the operator process's RSS once all N are ready; then o
 The floor (`floor_operator.py`) is a kopf operator that POSTs one ConfigMap and sets Ready: the
 least any kopf operator can do for the same result.
 
-Run: python tests/benchmarks/reconcile.py [--count 1000] [--concurrency 16]
+Run: python tests/benchmarks/reconcile.py [--count 1000] [--concurrency 16] [--rounds 3] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -175,12 +175,15 @@ def install(server: ApiServerThread, kubeconfig: Path) -> None:
     client.create_namespace(NAMESPACE)
 
 
-def run_contender(name: str, argv: list[str], count: int, concurrency: int, timeout: float) -> Result:
+def run_contender(name: str, argv: list[str], count: int, concurrency: int, timeout: float,
+                  pythonpath: str | None = None) -> Result:
     with ApiServerThread(history=max(1000, count * 8)) as server, tempfile.TemporaryDirectory() as tmp:
         kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
         install(server, kubeconfig)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-        log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}.log", "w")
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
+        log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}-{os.getpid()}.log", "w")
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             latencies, seconds, rss = asyncio.run(measure(server, process.pid, count, concurrency, timeout))
@@ -193,13 +196,33 @@ def run_contender(name: str, argv: list[str], count: int, concurrency: int, time
     return Result(name, count, latencies, seconds, rss)
 
 
-def report(results: list[Result]) -> str:
-    lines = [f"{'contender':<10} {'objects':>7} {'p50 ms':>8} {'p99 ms':>8} {'obj/s':>7} {'RSS MB':>7}"]
-    for r in results:
-        lines.append(f"{r.name:<10} {r.count:>7} {r.p50 * 1000:>8.1f} {r.p99 * 1000:>8.1f} {r.rate:>7.1f} {r.rss_mb:>7.0f}")
-    floor, ours = results
-    lines.append(f"ratio llmops/floor: p50 {ours.p50 / floor.p50:.2f}x  p99 {ours.p99 / floor.p99:.2f}x  "
-                 f"throughput {ours.rate / floor.rate:.2f}x  RSS {ours.rss_mb / floor.rss_mb:.2f}x")
+def row(r: Result, label: str) -> str:
+    return f"{label:<14} {r.count:>7} {r.p50 * 1000:>8.0f} {r.p99 * 1000:>8.0f} {r.rate:>7.1f} {r.rss_mb:>7.0f}"
+
+
+def ratios(ours: Result, floor: Result) -> tuple[float, float, float, float]:
+    """Ours to the floor: p50, p99, throughput and RSS."""
+    return ours.p50 / floor.p50, ours.p99 / floor.p99, ours.rate / floor.rate, ours.rss_mb / floor.rss_mb
+
+
+def report(rounds: list[dict[str, Result]]) -> str:
+    """Every round's rows, then each contender's medians over the rounds and its median ratios to the floor
+    (each ratio taken within a round, where both ran under the same load)."""
+    lines = [f"{'contender':<14} {'objects':>7} {'p50 ms':>8} {'p99 ms':>8} {'obj/s':>7} {'RSS MB':>7}"]
+    for number, results in enumerate(rounds, 1):
+        lines += [row(r, f"{name} #{number}") for name, r in results.items()]
+    median = statistics.median
+    for name in rounds[0]:
+        runs = [results[name] for results in rounds]
+        merged = Result(name, runs[0].count, [median([r.p50 for r in runs])], 1.0, median([r.rss_mb for r in runs]))
+        p99, rate = median([r.p99 for r in runs]), median([r.rate for r in runs])
+        lines.append(f"{name + ' median':<14} {merged.count:>7} {merged.p50 * 1000:>8.0f} {p99 * 1000:>8.0f} "
+                     f"{rate:>7.1f} {merged.rss_mb:>7.0f}")
+    for name in list(rounds[0])[1:]:
+        each = [ratios(results[name], results["floor"]) for results in rounds]
+        p50, p99, rate, rss = (median(values) for values in zip(*each))
+        lines.append(f"ratio {name}/floor (median of rounds): p50 {p50:.2f}x  p99 {p99:.2f}x  "
+                     f"throughput {rate:.2f}x  RSS {rss:.2f}x")
     return "\n".join(lines)
 
 
@@ -208,14 +231,25 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of every contender, in alternating order, reported with their medians")
+    parser.add_argument("--baseline", metavar="PYTHONPATH",
+                        help="also run `llmops run` from this source tree (another checkout's operator/)")
     args = parser.parse_args()
-    contenders = [
-        ("floor", [sys.executable, str(HERE / "floor_operator.py"), NAMESPACE]),
-        ("llmops", [sys.executable, "-m", "llmops_operator", "run", "-n", NAMESPACE, "--liveness-port", "0",
-                    "--metrics-port", "0"]),
-    ]
-    results = [run_contender(name, argv, args.count, args.concurrency, args.timeout) for name, argv in contenders]
-    print(report(results))
+    ours = [sys.executable, "-m", "llmops_operator", "run", "-n", NAMESPACE, "--liveness-port", "0",
+            "--metrics-port", "0"]
+    contenders: list[tuple[str, list[str], str | None]] = [
+        ("floor", [sys.executable, str(HERE / "floor_operator.py"), NAMESPACE], None), ("llmops", ours, None)]
+    if args.baseline:
+        contenders.append(("baseline", ours, args.baseline))
+    rounds = []
+    for number in range(args.rounds):
+        order = contenders if number % 2 == 0 else contenders[::-1]
+        results = {name: run_contender(name, argv, args.count, args.concurrency, args.timeout, path)
+                   for name, argv, path in order}
+        rounds.append({name: results[name] for name, _, _ in contenders})
+        print(report(rounds[-1:]), flush=True)
+    print(report(rounds))
     return 0
 
 
