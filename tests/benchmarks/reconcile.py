@@ -18,13 +18,16 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import aiohttp
 
@@ -103,10 +106,18 @@ class Tracker:
 
 
 async def watch(http: aiohttp.ClientSession, path: str, on_event) -> None:
-    async with http.get(path, params={"watch": "true", "resourceVersion": "0"}, timeout=aiohttp.ClientTimeout()) as resp:
-        async for line in resp.content:
-            if line.strip():
-                on_event(json.loads(line)["object"])
+    for _ in range(60):  # a real apiserver answers 429 while a new CRD's watch cache starts
+        async with http.get(path, params={"watch": "true", "resourceVersion": "0"},
+                            timeout=aiohttp.ClientTimeout()) as resp:
+            if resp.status == 429:
+                await asyncio.sleep(1)
+                continue
+            if resp.status != 200:
+                raise RuntimeError(f"watch {path}: HTTP {resp.status} {await resp.text()}")
+            async for line in resp.content:
+                if line.strip():
+                    on_event(json.loads(line)["object"])
+            return
 
 
 def on_guardrail(tracker: Tracker):
@@ -144,10 +155,10 @@ async def wait_one(http: aiohttp.ClientSession, tracker: Tracker, name: str, tim
     await asyncio.wait_for(tracker.done.wait(), timeout)
 
 
-async def measure(server: ApiServerThread, pid: int, count: int, concurrency: int,
+async def measure(server: Server, pid: int, count: int, concurrency: int,
                   timeout: float) -> tuple[list[float], float, float]:
     tracker = Tracker()
-    connector = aiohttp.TCPConnector(ssl=server.ssl_context())
+    connector = aiohttp.TCPConnector(ssl=server.tls)
     async with aiohttp.ClientSession(server.url, headers=server.headers, connector=connector) as http:
         watches = [asyncio.create_task(watch(http, GUARDRAILS, on_guardrail(tracker))),
                    asyncio.create_task(watch(http, CONFIGMAPS, on_configmap(tracker)))]
@@ -165,22 +176,45 @@ async def measure(server: ApiServerThread, pid: int, count: int, concurrency: in
     return [tracker.finished(n) - tracker.created[n] for n in names], seconds, rss
 
 
-def install(server: ApiServerThread, kubeconfig: Path) -> None:
+def install(kubeconfig: Path) -> None:
     from llmops_operator.k8s.blocking import BlockingClient
 
     client = BlockingClient(kubeconfig)
     for definition in all_crds():
         client.apply(definition, namespace=None)
-    time.sleep(0.5)  # CRDs are Established synchronously by the emulator; let discovery settle
+    time.sleep(2)  # let the CRDs be Established and discovery settle (the real apiserver takes a moment)
     client.create_namespace(NAMESPACE)
 
 
+@dataclass
+class Server:
+    url: str
+    kubeconfig: Path
+    tls: ssl.SSLContext
+    headers: dict[str, str]
+
+
+@contextmanager
+def api_server(kind: str, count: int, tmp: Path) -> Iterator[Server]:
+    """A fresh API server: the emulator, or the real control plane that `make kube` builds (etcd, kube-apiserver,
+    kube-controller-manager; tests/realkube), with an admin kubeconfig."""
+    if kind == "emulator":
+        with ApiServerThread(history=max(1000, count * 8)) as server:
+            yield Server(server.url, server.write_kubeconfig(tmp / "kubeconfig"), server.ssl_context(),
+                         server.headers)
+        return
+    sys.path.insert(0, str(HERE.parent))
+    from realkube import binaries, controlplane
+
+    with controlplane.start(tmp / "plane", binaries.kube_binary()) as plane:
+        yield Server(plane.url, plane.kubeconfig, plane.ssl_context(), {})
+
+
 def run_contender(name: str, argv: list[str], count: int, concurrency: int, timeout: float,
-                  pythonpath: str | None = None) -> Result:
-    with ApiServerThread(history=max(1000, count * 8)) as server, tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
-        install(server, kubeconfig)
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+                  pythonpath: str | None = None, apiserver: str = "emulator") -> Result:
+    with tempfile.TemporaryDirectory() as tmp, api_server(apiserver, count, Path(tmp)) as server:
+        install(server.kubeconfig)
+        env = {**os.environ, "KUBECONFIG": str(server.kubeconfig)}
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
         log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}-{os.getpid()}.log", "w")
@@ -233,6 +267,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--rounds", type=int, default=1,
                         help="rounds of every contender, in alternating order, reported with their medians")
+    parser.add_argument("--apiserver", choices=["emulator", "real"], default="emulator",
+                        help="the embedded emulator, or the real kube-apiserver `make kube` builds")
     parser.add_argument("--baseline", metavar="PYTHONPATH",
                         help="also run `llmops run` from this source tree (another checkout's operator/)")
     args = parser.parse_args()
@@ -245,7 +281,8 @@ def main() -> int:
     rounds = []
     for number in range(args.rounds):
         order = contenders if number % 2 == 0 else contenders[::-1]
-        results = {name: run_contender(name, argv, args.count, args.concurrency, args.timeout, path)
+        results = {name: run_contender(name, argv, args.count, args.concurrency, args.timeout, path,
+                                            args.apiserver)
                    for name, argv, path in order}
         rounds.append({name: results[name] for name, _, _ in contenders})
         print(report(rounds[-1:]), flush=True)
