@@ -24,7 +24,13 @@ def _renamed(value: Any, names: set[str], to: str) -> Any:
 
 
 def examples_all_named(tmp_path: Path, name: str) -> Path:
-    docs = [d for p in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    """One example object of each kind (two of one kind with one name would be one object), all named `name`."""
+    docs, kinds = [], set()
+    for doc in (d for p in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d):
+        if doc.get("apiVersion") == API_VERSION and doc["kind"] in kinds:
+            continue
+        kinds.add(doc["kind"])
+        docs.append(doc)
     names = {d["metadata"]["name"] for d in docs if d.get("apiVersion") == API_VERSION}
     target = tmp_path / "same-name.yaml"
     target.write_text(yaml.safe_dump_all([_renamed(d, names, name) for d in docs]))
