@@ -18,7 +18,7 @@ venv: $(BIN)/llmops
 test: venv kube
 	$(BIN)/pytest -q
 
-## make kube: build etcd + kube-apiserver + kube-controller-manager and the KubeRay operators from Go modules,
+## make kube: build etcd + kube-apiserver + kube-controller-manager and the newest KubeRay operator from Go modules,
 ## once per machine (cached under ${LLMOPS_CACHE:-~/.cache/llmops}; about 10-15 minutes cold on 2 cores)
 kube:
 	hack/kube/build.sh
