@@ -112,14 +112,14 @@ def test_malformed_requests_name_the_field(guarded):
 
 
 def test_a_prompt_release_renders_its_template_from_the_variables(serving_dir, predictor):
-    with transformer(serving_dir, "openai-release", predictor, release_env(serving_dir, "openai-release")) as url:
+    # Routing all traffic to v1: a caller's version header is honoured only with the operator's evaluation token.
+    only_v1 = release_env(serving_dir, "openai-release", weights=[("v1", 100), ("v2", 0)])
+    with transformer(serving_dir, "openai-release", predictor, only_v1) as url:
         api = client(url)
         variables = {"product": "Acme", "question": "How do I reset my password?"}
-        forced = {"x-llmops-prompt-version": "v1"}
-        chat = api.chat.completions.create(model=MODEL, messages=[], max_tokens=4, extra_headers=forced,
+        chat = api.chat.completions.create(model=MODEL, messages=[], max_tokens=4,
                                            extra_body={"variables": variables})
-        text = api.completions.create(model=MODEL, prompt=None, max_tokens=4, extra_headers=forced,
-                                      extra_body={"variables": variables})
+        text = api.completions.create(model=MODEL, prompt=None, max_tokens=4, extra_body={"variables": variables})
         assert chat.system_fingerprint == text.system_fingerprint == "prompt-v1"
         # The rendered template (about 30 tokens) is the completion's prompt and the chat's one user message.
         assert 20 < text.usage.prompt_tokens < chat.usage.prompt_tokens
