@@ -155,13 +155,7 @@ def _check_string(value: str, schema: dict[str, Any], where: str, errors: list[d
 
 def _check_list(value: list, schema: dict[str, Any], path: str, errors: list[dict]) -> None:
     where = path or "<root>"
-    if "minItems" in schema and len(value) < schema["minItems"]:
-        errors.append(cause("FieldValueInvalid", where,
-                            f"Invalid value: {len(value)}: {where} in body should have at least "
-                            f"{schema['minItems']} items"))
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        errors.append(cause("FieldValueTooMany", where,
-                            f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+    _count_bounds(len(value), schema, "Items", "items", where, errors)
     items = schema.get("items")
     if isinstance(items, dict):
         for i, item in enumerate(value):
@@ -182,13 +176,17 @@ def _check_object(value: dict, schema: dict[str, Any], path: str, errors: list[d
             _validate(item, props[key], _join(path, key), errors, False)
         elif isinstance(additional, dict):
             _validate(item, additional, _join(path, key), errors, False)
-    if "minProperties" in schema and len(value) < schema["minProperties"]:
+    _count_bounds(len(value), schema, "Properties", "properties", where, errors)
+
+
+def _count_bounds(count: int, schema: dict[str, Any], suffix: str, noun: str, where: str, errors: list[dict]) -> None:
+    """minItems/maxItems or minProperties/maxProperties, with the real server's messages (its maximum says items)."""
+    low, high = schema.get(f"min{suffix}"), schema.get(f"max{suffix}")
+    if low is not None and count < low:
         errors.append(cause("FieldValueInvalid", where,
-                            f"Invalid value: {len(value)}: {where} in body should have at least "
-                            f"{schema['minProperties']} properties"))
-    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        errors.append(cause("FieldValueTooMany", where,
-                            f"Too many: {len(value)}: must have at most {schema['maxProperties']} items"))
+                            f"Invalid value: {count}: {where} in body should have at least {low} {noun}"))
+    if high is not None and count > high:
+        errors.append(cause("FieldValueTooMany", where, f"Too many: {count}: must have at most {high} items"))
 
 
 def _bounds(value: float, schema: dict[str, Any], where: str, errors: list[dict]) -> None:
