@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from kube_helpers import Kube, condition, example, install_crds, unwatched_namespace
+from local_http import local_server
 
 from llmops_operator.api.v1alpha1 import PromptRelease
 from llmops_operator.builders.prompts import routing_configmap_name
@@ -85,14 +86,8 @@ async def slow_service(delay: float):
     app = web.Application()
     app.router.add_post("/v1/models/svc:predict", predict)
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    finally:
-        await runner.cleanup()
+    async with local_server(app) as url:
+        yield url
 
 
 def target(kube, namespace: str, url: str) -> None:

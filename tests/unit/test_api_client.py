@@ -11,6 +11,7 @@ from aiohttp import web
 
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.kubeconfig import Connection
+from local_http import local_server
 
 
 
@@ -36,14 +37,9 @@ async def server():
     rotating = RotatingServer("t1")
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/x", rotating.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rotating.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    yield rotating
-    await runner.cleanup()
+    async with local_server(app) as url:
+        rotating.url = url  # type: ignore[attr-defined]
+        yield rotating
 
 
 def rotate(path: Path, token: str) -> None:
@@ -155,14 +151,6 @@ async def test_requests_queued_for_a_connection_do_not_time_out_while_the_server
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/x", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with ApiClient(Connection(server=f"http://127.0.0.1:{port}"), timeout=1.0) as api:
-            answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 4)))
-        assert all(a["metadata"]["name"] == "x" for a in answers)
-    finally:
-        await runner.cleanup()
+    async with local_server(app) as url, ApiClient(Connection(server=url), timeout=1.0) as api:
+        answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 4)))
+    assert all(a["metadata"]["name"] == "x" for a in answers)

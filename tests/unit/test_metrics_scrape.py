@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from llmops_operator.backends import prometheus
+from local_http import local_server
 
 MIB = 1024 * 1024
 
@@ -37,25 +38,17 @@ class HostileMetrics:
         return resp
 
 
-async def serve(handler) -> tuple[web.AppRunner, str]:
+def metrics_app(handler) -> web.Application:
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+    return app
 
 
 async def test_a_300_mib_metrics_body_is_cut_off_at_the_cap(monkeypatch):
     hostile = HostileMetrics(300 * MIB)
-    runner, url = await serve(hostile.handle)
-    try:
+    async with local_server(metrics_app(hostile.handle)) as url:
         got = await prometheus.scrape(url, time.time())
         await asyncio.sleep(0.2)  # let the server notice the closed connection
-    finally:
-        await runner.cleanup()
     assert got.text is None
     assert f"longer than the {prometheus.MAX_SCRAPE_BYTES} bytes" in got.error
     # The client stopped reading at the cap: the server got no further than the cap plus the socket buffers.
@@ -64,21 +57,15 @@ async def test_a_300_mib_metrics_body_is_cut_off_at_the_cap(monkeypatch):
 
 async def test_a_declared_length_over_the_cap_is_refused_before_reading():
     hostile = HostileMetrics(64 * MIB, declare_length=True)
-    runner, url = await serve(hostile.handle)
-    try:
+    async with local_server(metrics_app(hostile.handle)) as url:
         got = await prometheus.scrape(url, time.time())
-    finally:
-        await runner.cleanup()
     assert got.text is None and f"{64 * MIB} bytes, more than the {prometheus.MAX_SCRAPE_BYTES}" in got.error
 
 
 async def test_a_body_under_the_cap_is_read_whole():
     body = HostileMetrics(2 * MIB)
-    runner, url = await serve(body.handle)
-    try:
+    async with local_server(metrics_app(body.handle)) as url:
         got = await prometheus.scrape(url, time.time())
-    finally:
-        await runner.cleanup()
     assert got.error is None and len(got.text) == body.sent
 
 

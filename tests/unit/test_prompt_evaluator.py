@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from llmops_operator.api.v1alpha1 import PromptRelease
+from local_http import local_server
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift
 from llmops_operator.builders.prompts import evaluation_token
 from llmops_operator.backends.prompt_evaluation import (
@@ -78,15 +79,8 @@ async def service(answer):
     """A hostile or slow stand-in for the tenant's service (the thing these bounds protect against)."""
     app = web.Application()
     app.router.add_post("/v1/models/svc:predict", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield Endpoint(url=f"http://127.0.0.1:{port}", model="svc")
-    finally:
-        await runner.cleanup()
+    async with local_server(app) as url:
+        yield Endpoint(url=url, model="svc")
 
 
 async def test_a_huge_answer_is_cut_off_not_buffered():
