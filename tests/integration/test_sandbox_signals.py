@@ -106,35 +106,55 @@ def job_manifest(path: Path) -> Path:
     return path
 
 
-def start_sandbox(tmp_path: Path, *args: str) -> subprocess.Popen:
-    # A session of its own, as a terminal gives a command: its group can be signalled without signalling pytest.
-    # Its output goes to a file: a pipe nobody reads would stop it once full.
-    with (tmp_path / "sandbox.log").open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "llmops_operator", "sandbox", "--workdir",
-                                 str(tmp_path / "wd"), *args], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+class Sandbox:
+    """One `llmops sandbox` process per test, in a session of its own (as a terminal gives a command), so its group
+    can be signalled without signalling pytest. Whatever a test leaves running is killed when the test ends."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.process: subprocess.Popen | None = None
+        self.recorded: dict[int, str] = {}
+
+    def start(self, *args: str) -> subprocess.Popen:
+        # Its output goes to a file: a pipe nobody reads would stop it once full.
+        with (self.tmp_path / "sandbox.log").open("wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "llmops_operator", "sandbox", "--workdir",
+                                             str(self.tmp_path / "wd"), *args], stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        return self.process
+
+    def tree(self, timeout: float) -> dict[int, str]:
+        assert self.process is not None
+        self.recorded = wait_for_tree(self.process, timeout)
+        return self.recorded
+
+    def end(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        for pid in survivors(self.recorded):
+            os.kill(pid, signal.SIGKILL)
 
 
-def end(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+@pytest.fixture
+def sandbox(tmp_path):
+    started = Sandbox(tmp_path)
+    yield started
+    started.end()
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_stops_the_sandbox_the_way_ctrl_c_does(tmp_path):
+def test_sigterm_stops_the_sandbox_the_way_ctrl_c_does(tmp_path, sandbox):
     """As `timeout` sends it: once to the sandbox, once more to its process group; the stop stays orderly."""
-    process = start_sandbox(tmp_path, "--apply", str(job_manifest(tmp_path / "job.yaml")))
-    try:
-        read_until(tmp_path, "sandbox running", timeout=90)
-        tree = wait_for_tree(process, timeout=60)
-        process.send_signal(signal.SIGTERM)
-        os.killpg(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        assert "stopping" in output(tmp_path) and "without waiting" not in output(tmp_path)
-        wait_gone(tree, timeout=10)
-    finally:
-        end(process)
+    process = sandbox.start("--apply", str(job_manifest(tmp_path / "job.yaml")))
+    read_until(tmp_path, "sandbox running", timeout=90)
+    tree = sandbox.tree(timeout=60)
+    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert "stopping" in output(tmp_path) and "without waiting" not in output(tmp_path)
+    wait_gone(tree, timeout=10)
 
 
 @pytest.mark.timeout(120)
@@ -142,53 +162,41 @@ def test_sigterm_stops_the_sandbox_the_way_ctrl_c_does(tmp_path):
     lambda pid: os.kill(pid, signal.SIGTERM),  # docker stop, kill
     lambda pid: os.killpg(pid, signal.SIGINT),  # Ctrl-C in the terminal: to the whole foreground group
 ], ids=["sigterm", "ctrl-c"])
-def test_sigterm_or_ctrl_c_while_waiting_for_objects_to_settle_stops_the_sandbox(tmp_path, stop):
+def test_sigterm_or_ctrl_c_while_waiting_for_objects_to_settle_stops_the_sandbox(tmp_path, sandbox, stop):
     """A FineTune whose base TrainingJob does not exist never settles: the sandbox is waiting when the signal comes."""
     finetune = yaml.safe_load((Path(__file__).parents[2] / "manifests/examples/finetune.yaml").read_text())
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "finetune.yaml").write_text(yaml.safe_dump(finetune))
     job_manifest(manifests / "job.yaml")
-    process = start_sandbox(tmp_path, "--apply", str(manifests), "--until-settled", "--timeout", "600")
-    try:
-        tree = wait_for_tree(process, timeout=90)
-        stop(process.pid)
-        assert process.wait(timeout=30) == 0
-        assert "stopping" in output(tmp_path) and "sandbox running" not in output(tmp_path)
-        wait_gone(tree, timeout=10)
-    finally:
-        end(process)
+    process = sandbox.start("--apply", str(manifests), "--until-settled", "--timeout", "600")
+    tree = sandbox.tree(timeout=90)
+    stop(process.pid)
+    assert process.wait(timeout=30) == 0
+    assert "stopping" in output(tmp_path) and "sandbox running" not in output(tmp_path)
+    wait_gone(tree, timeout=10)
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_of_the_sandbox_group_leaves_no_process(tmp_path):
-    process = start_sandbox(tmp_path, "--apply", str(job_manifest(tmp_path / "job.yaml")))
-    try:
-        read_until(tmp_path, "sandbox running", timeout=90)
-        tree = wait_for_tree(process, timeout=60)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        wait_gone(tree, timeout=25)
-    finally:
-        end(process)
+def test_sigkill_of_the_sandbox_group_leaves_no_process(tmp_path, sandbox):
+    process = sandbox.start("--apply", str(job_manifest(tmp_path / "job.yaml")))
+    read_until(tmp_path, "sandbox running", timeout=90)
+    tree = sandbox.tree(timeout=60)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    wait_gone(tree, timeout=25)
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_of_the_sandbox_alone_takes_its_whole_tree_along(tmp_path):
+def test_sigkill_of_the_sandbox_alone_takes_its_whole_tree_along(tmp_path, sandbox):
     """No group signal at all: the kernel tells each keeper that the sandbox is gone (PR_SET_PDEATHSIG), and the
     keeper ends everything below it, the Job's own child included."""
-    process = start_sandbox(tmp_path, "--apply", str(job_manifest(tmp_path / "job.yaml")))
-    tree: dict[int, str] = {}
-    try:
-        read_until(tmp_path, "sandbox running", timeout=90)
-        tree = wait_for_tree(process, timeout=60)
-        process.kill()
-        process.wait(timeout=10)
-        wait_gone(tree, timeout=25)
-    finally:
-        end(process)
-        for pid in survivors(tree):
-            os.kill(pid, signal.SIGKILL)
+    process = sandbox.start("--apply", str(job_manifest(tmp_path / "job.yaml")))
+    read_until(tmp_path, "sandbox running", timeout=90)
+    tree = sandbox.tree(timeout=60)
+    process.kill()
+    process.wait(timeout=10)
+    wait_gone(tree, timeout=25)
 
 
 # The Ray job's driver reports to the sandbox's API, as the training runtime does, then sleeps until killed.
@@ -211,7 +219,7 @@ def rayjob_manifest(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path):
+def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path, sandbox):
     """The Ray head runs under a keeper; Ray's daemons, its workers and the job's driver (in a session of its
     own) stay below it and end with it: nothing of the cluster outlives a SIGKILL of the sandbox. On the way,
     the driver reaches the sandbox's API with the kubeconfig it is given."""
@@ -219,21 +227,15 @@ def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path
     from llmops_operator.k8s.blocking import BlockingClient
     from llmops_operator.k8s.resources import resource_for
 
-    process = start_sandbox(tmp_path, "--apply", str(rayjob_manifest(tmp_path)))
-    tree: dict[int, str] = {}
-    try:
-        read_until(tmp_path, "sandbox running", timeout=60)
-        tree = wait_for_tree(process, timeout=200)  # the head, its job agent, then the driver
-        assert any("raylet" in cmdline(pid) for pid in tree) and any("gcs_server" in cmdline(pid) for pid in tree)
-        api = BlockingClient(tmp_path / "wd" / "kubeconfig")
-        deadline = time.monotonic() + 60
-        while api.get(resource_for("v1", "ConfigMap"), "default", "from-ray") is None:
-            assert time.monotonic() < deadline, "the Ray job's driver did not reach the sandbox's API"
-            time.sleep(0.5)
-        process.kill()
-        process.wait(timeout=10)
-        wait_gone(tree, timeout=30)
-    finally:
-        end(process)
-        for pid in survivors(tree):
-            os.kill(pid, signal.SIGKILL)
+    process = sandbox.start("--apply", str(rayjob_manifest(tmp_path)))
+    read_until(tmp_path, "sandbox running", timeout=60)
+    tree = sandbox.tree(timeout=200)  # the head, its job agent, then the driver
+    assert any("raylet" in cmdline(pid) for pid in tree) and any("gcs_server" in cmdline(pid) for pid in tree)
+    api = BlockingClient(tmp_path / "wd" / "kubeconfig")
+    deadline = time.monotonic() + 60
+    while api.get(resource_for("v1", "ConfigMap"), "default", "from-ray") is None:
+        assert time.monotonic() < deadline, "the Ray job's driver did not reach the sandbox's API"
+        time.sleep(0.5)
+    process.kill()
+    process.wait(timeout=10)
+    wait_gone(tree, timeout=30)
