@@ -107,8 +107,8 @@ def test_the_example_parses_and_names_its_references():
 
 
 @pytest.mark.parametrize("options, message", [
-    ([with_("model", {"format": "huggingface"})], "spec.model: set exactly one of model.uri and model.fineTuneRef"),
-    ([with_("model.fineTuneRef", {"name": "ft"})], "spec.model: set exactly one of model.uri and model.fineTuneRef"),
+    ([with_("model", {"format": "huggingface"})], "spec.model: set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"),
+    ([with_("model.fineTuneRef", {"name": "ft"})], "spec.model: set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"),
     ([with_("replicas", {"min": 3, "max": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
     ([with_("replicas", {"min": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
     ([with_("canaryTrafficPercent", 101)], "spec.canaryTrafficPercent: Input should be less than or equal to 100"),
@@ -290,7 +290,8 @@ def test_crd_carries_the_rules_and_columns():
     version = crd["spec"]["versions"][0]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert spec["model"]["x-kubernetes-validations"] == [
-        {"rule": "has(self.uri) != has(self.fineTuneRef)", "message": "set exactly one of model.uri and model.fineTuneRef"}]
+        {"rule": "[has(self.uri), has(self.fineTuneRef), has(self.trainingJobRef)].filter(x, x).size() == 1",
+         "message": "set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"}]
     assert spec["replicas"]["x-kubernetes-validations"][0]["message"] == "replicas.min must not exceed replicas.max"
     assert spec["canaryTrafficPercent"]["maximum"] == 100
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [

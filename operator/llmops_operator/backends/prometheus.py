@@ -30,6 +30,8 @@ SERIES = {
     "llmops_guardrail_requests_total": ("version", "outcome"),
     "llmops_guardrail_hits_total": ("rule", "direction", "effect"),
     "llmops_tokens_total": ("direction", "version"),
+    "llmops_model_requests_total": ("model", "outcome"),
+    "llmops_model_tokens_total": ("model", "direction"),
     "llmops_request_latency_seconds_bucket": ("le",),
     "llmops_prompt_length_chars_bucket": ("le",),
     "llmops_output_length_chars_bucket": ("le",),
@@ -131,6 +133,10 @@ def parse_exposition(text: str) -> ServingSample:
             elif s.name == "llmops_tokens_total":
                 key = (s.labels.get("direction", ""), s.labels.get("version", ""))
                 sample.tokens[key] = sample.tokens.get(key, 0.0) + s.value
+            elif s.name in ("llmops_model_requests_total", "llmops_model_tokens_total"):
+                table = sample.model_requests if s.name == "llmops_model_requests_total" else sample.model_tokens
+                key = s.labels.get("model", ""), s.labels.get("outcome", s.labels.get("direction", ""))
+                table[key] = table.get(key, 0.0) + s.value
             elif s.name.endswith("_bucket"):
                 sample.histograms.setdefault(s.name.removesuffix("_bucket"), []).append(
                     (float(s.labels["le"]), s.value))

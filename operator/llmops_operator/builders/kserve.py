@@ -14,6 +14,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1.common import GROUP
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders import labels
+from llmops_operator.builders.adapters import ServedAdapter, add_vllm_adapters, mount_adapters_file
 from llmops_operator.builders.guardrail_policy import POLICY_KEY
 from llmops_operator.builders.naming import child_name, short_hash
 from llmops_operator.builders.pod_security import harden_pod
@@ -85,7 +86,10 @@ def _scaling(obj: InferenceService) -> dict[str, Any]:
     return fields
 
 
-def build_predictor(obj: InferenceService, model_uri: str, catalog: PriceCatalog) -> dict[str, Any]:
+def build_predictor(obj: InferenceService, model_uri: str, catalog: PriceCatalog,
+                    adapters: tuple[ServedAdapter, ...] = ()) -> dict[str, Any]:
+    """`adapters` (spec.adapters that have an adapter to serve) become vLLM engine arguments on a GPU; on every
+    runtime the adapters ConfigMap is mounted, which the CPU predictor reloads while it runs (builders/adapters.py)."""
     spec = obj.spec
     res = spec.resources
     model: dict[str, Any] = {"modelFormat": {"name": spec.model.format}, "storageUri": model_uri,
@@ -93,6 +97,10 @@ def build_predictor(obj: InferenceService, model_uri: str, catalog: PriceCatalog
     if spec.model.runtime:
         model["runtime"] = spec.model.runtime
     predictor: dict[str, Any] = {**_scaling(obj), "model": model}
+    if spec.adapters:
+        mount_adapters_file(obj, predictor)
+        if res.gpus:
+            add_vllm_adapters(predictor, list(adapters))
     harden_pod(predictor, calls_api=False, containers=[model])
     if spec.canary_traffic_percent is not None:
         predictor["canaryTrafficPercent"] = spec.canary_traffic_percent
@@ -166,7 +174,8 @@ def wants_transformer(obj: InferenceService) -> bool:
 
 def build_kserve_inference_service(obj: InferenceService, model_uri: str, image: str, catalog: PriceCatalog,
                                    policy: PolicyMount | None = None,
-                                   prompts: PromptMount | None = None, stopped: bool = False) -> dict[str, Any]:
+                                   prompts: PromptMount | None = None, stopped: bool = False,
+                                   adapters: tuple[ServedAdapter, ...] = ()) -> dict[str, Any]:
     """The KServe InferenceService: predictor, and the guardrail transformer when one is wanted; `stopped` (the
     budget's Stop action) adds KServe's stop annotation."""
     metadata: dict[str, Any] = {"name": kserve_name(obj), "namespace": obj.namespace,
@@ -176,7 +185,7 @@ def build_kserve_inference_service(obj: InferenceService, model_uri: str, image:
         annotations[STOP_ANNOTATION] = "true"
     if annotations:
         metadata["annotations"] = annotations
-    spec: dict[str, Any] = {"predictor": build_predictor(obj, model_uri, catalog)}
+    spec: dict[str, Any] = {"predictor": build_predictor(obj, model_uri, catalog, adapters)}
     if wants_transformer(obj):
         spec["transformer"] = build_transformer(obj, image, policy, prompts)
     return {"apiVersion": KSERVE_API_VERSION, "kind": "InferenceService", "metadata": metadata, "spec": spec}

@@ -10,7 +10,9 @@ from typing import Any
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
     KSERVE_API_VERSION, KSERVE_COMPONENT, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
+    kserve_name,
 )
+from llmops_operator.builders.adapters import build_adapters_config_map
 from llmops_operator.builders.labels import child_in_role
 from llmops_operator.builders.network import predictor_network_policy
 from llmops_operator.controllers import events
@@ -23,6 +25,7 @@ from llmops_operator.core import conditions as cond
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.backends import prometheus as metrics_backend
 from llmops_operator.k8s.client import ApiClient
+from llmops_operator.status.adapters import adapter_states, adapters_block, adapters_condition, served
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
@@ -52,6 +55,9 @@ def _model(obj: InferenceService, refs: Refs, inputs: Inputs) -> None:
     if spec.uri:
         inputs.model_uri = spec.uri
         return
+    if spec.training_job_ref:
+        _training_job_model(spec.training_job_ref.name, refs, inputs)
+        return
     name = spec.fine_tune_ref.name
     fine_tune = refs.get(("FineTune", name))
     if fine_tune is None:
@@ -63,6 +69,21 @@ def _model(obj: InferenceService, refs: Refs, inputs: Inputs) -> None:
                                     f"waiting for FineTune {name!r} to succeed (phase {phase})")
     else:
         inputs.model_uri = fine_tune["status"]["outputUri"]
+    if inputs.waiting:
+        inputs.conditions.append(inputs.waiting)
+
+
+def _training_job_model(name: str, refs: Refs, inputs: Inputs) -> None:
+    job = refs.get(("TrainingJob", name))
+    status = (job or {}).get("status") or {}
+    if job is None:
+        inputs.waiting = cond.false(MODEL_READY, "TrainingJobNotFound",
+                                    f"spec.model.trainingJobRef: TrainingJob {name!r} does not exist in this namespace")
+    elif not cond.is_ready(status) or not status.get("outputUri"):
+        inputs.waiting = cond.false(MODEL_READY, "TrainingJobNotSucceeded", f"waiting for TrainingJob {name!r} to "
+                                    f"succeed (phase {status.get('phase') or 'Pending'})")
+    else:
+        inputs.model_uri = status["outputUri"]
     if inputs.waiting:
         inputs.conditions.append(inputs.waiting)
 
@@ -127,9 +148,14 @@ def resolve(obj: InferenceService, refs: Refs) -> tuple[Inputs, PolicyMount | No
 class InferenceServiceReconciler(Reconciler):
     resource = InferenceService
     watches = (KSERVE_ISVC,)
-    referenced_kinds = ("FineTune", "Guardrail", "PromptRelease")
+    referenced_kinds = ("FineTune", "Guardrail", "PromptRelease", "TrainingJob")
 
     def check(self, obj: InferenceService, ctx: Context) -> None:
+        base = kserve_name(obj)
+        for index, adapter in enumerate(obj.spec.adapters or []):
+            if adapter.name == base:
+                raise InvalidSpec(f"spec.adapters[{index}].name {adapter.name!r}: the base model is served under that "
+                                  "name; give the adapter another")
         if obj.spec.resources.gpus:
             try:
                 gpu_price(ctx.catalog, obj.spec.resources.gpu_type)
@@ -138,20 +164,24 @@ class InferenceServiceReconciler(Reconciler):
 
     def references(self, obj: InferenceService) -> list[tuple[str, str]]:
         spec = obj.spec
-        named = [("FineTune", spec.model.fine_tune_ref), ("Guardrail", spec.guardrail_ref),
-                 ("PromptRelease", spec.prompt_release_ref)]
-        return [(kind, ref.name) for kind, ref in named if ref is not None]
+        named = [("FineTune", spec.model.fine_tune_ref), ("TrainingJob", spec.model.training_job_ref),
+                 ("Guardrail", spec.guardrail_ref), ("PromptRelease", spec.prompt_release_ref),
+                 *(("FineTune", adapter.fine_tune_ref) for adapter in spec.adapters or [])]
+        return list(dict.fromkeys((kind, ref.name) for kind, ref in named if ref is not None))
 
     def children(self, obj: InferenceService, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
         inputs, policy, prompts = resolve(obj, refs)
         if inputs.waiting:
             return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
+        adapters = served(adapter_states(obj, refs))
         isvc = build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
-                                              policy, prompts, stopped=stopped)
+                                              policy, prompts, stopped=stopped, adapters=adapters)
+        children = [isvc, *([build_adapters_config_map(obj, list(adapters))] if obj.spec.adapters else [])]
         if not (ctx.settings.network_policies and "transformer" in isvc["spec"]):
-            return [isvc]
-        return [isvc, predictor_network_policy(obj, isvc["metadata"]["name"], ctx.settings.control_plane_namespaces)]
+            return children
+        return [*children, predictor_network_policy(obj, isvc["metadata"]["name"],
+                                                    ctx.settings.control_plane_namespaces)]
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:
@@ -183,12 +213,24 @@ class InferenceServiceReconciler(Reconciler):
             if not inputs.waiting:
                 inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
                                               "the API server did not return the KServe InferenceService")
-            return waiting_observation(obj, inputs, ctx.catalog, now, budget)
-        return serving_observation(obj, kserve, inputs, ctx.catalog, now, facts, budget)
+            return with_adapters(obj, waiting_observation(obj, inputs, ctx.catalog, now, budget), refs, None)
+        return with_adapters(obj, serving_observation(obj, kserve, inputs, ctx.catalog, now, facts, budget), refs,
+                             facts)
 
     async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
         await announce_budget(obj, observation, ctx.now, api)
         return await retrain.close_loop(obj, observation, ctx, api)
+
+
+def with_adapters(obj: InferenceService, observation: Observation, refs: Refs, facts: Any) -> Observation:
+    """AdaptersReady (before Ready, counting nothing toward it) and status.adapters, with spec.adapters (pure)."""
+    if not obj.spec.adapters:
+        return observation
+    states = adapter_states(obj, refs)
+    observation.conditions.insert(len(observation.conditions) - 1, adapters_condition(states))
+    sample = getattr(facts, "sample", None)
+    observation.fields["adapters"] = adapters_block(states, sample, observation.fields["cost"]["hourlyRate"])
+    return observation
 
 
 def budget_event(obj: InferenceService, observation: Observation, now: datetime) -> dict[str, Any] | None:

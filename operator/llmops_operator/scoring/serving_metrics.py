@@ -46,6 +46,10 @@ class ServingSample:
     """(direction, version) -> tokens."""
     histograms: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     """histogram name -> cumulative (upper bound, count) pairs, +Inf last."""
+    model_requests: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(model, outcome) -> OpenAI requests, the model being the base or a LoRA adapter."""
+    model_tokens: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(model, direction) -> tokens."""
 
     @property
     def total(self) -> float:
@@ -65,6 +69,22 @@ def safety_block(sample: ServingSample, version: str | None = None) -> dict[str,
     if version is None:
         block["byRule"] = {rule: int(n) for rule, n in sorted(sample.hits.items()) if n}
     return block
+
+
+def model_usage(sample: ServingSample, model: str) -> dict[str, Any] | None:
+    """Requests, tokens, token share and live safety of one served model; None before it had a request."""
+    requests = {outcome: n for (name, outcome), n in sample.model_requests.items() if name == model}
+    if not sum(requests.values()):
+        return None
+    tokens = sum(n for (name, _), n in sample.model_tokens.items() if name == model)
+    everything = sum(sample.model_tokens.values())
+    usage: dict[str, Any] = {"requests": int(sum(requests.values())), "tokens": int(tokens),
+                             "tokenShare": round(tokens / everything, 4) if everything else 0.0}
+    judged = {o: n for o, n in requests.items() if o not in NOT_A_VERDICT}
+    if sum(judged.values()):
+        unsafe = sum(n for o, n in judged.items() if o in UNSAFE_OUTCOMES)
+        usage["safety"] = {"score": round(1 - unsafe / sum(judged.values()), 4), "evaluated": int(sum(judged.values()))}
+    return usage
 
 
 def quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:

@@ -30,6 +30,7 @@ from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers.guardrail_scans import request_id_of
 from llmops_operator.servers.prompt_routing import PromptError
 from llmops_operator.servers.protocol import DEFAULT_PARAMETERS
+from llmops_operator.servers.served_models import ServedModels
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
 
 PREDICTOR_PATHS = {oa.CHAT: "/openai/v1/chat/completions", oa.COMPLETIONS: "/openai/v1/completions"}
@@ -82,11 +83,15 @@ class OpenAIRoutes:
     def __init__(self, model: Any, refused: Callable[[httpx.Response, str], Any],
                  unreachable: Callable[[httpx.HTTPError, Any, float], Any]):
         self.model, self.refused, self.unreachable = model, refused, unreachable
+        self.served = ServedModels(model.name)
 
     async def models(self) -> JSONResponse:
-        """OpenAI's model list, with KServe v1's `models` beside it (the same path in both protocols)."""
-        entry = {"id": self.model.name, "object": "model", "created": 0, "owned_by": "llmops"}
-        return JSONResponse({"object": "list", "data": [entry], "models": [self.model.name]})
+        """OpenAI's model list (the base model, then its LoRA adapters), with KServe v1's `models` beside it (the
+        same path in both protocols)."""
+        names = await self.served.names(self.model.client)
+        entries = [{"id": name, "object": "model", "created": 0, "owned_by": "llmops",
+                    **({"parent": self.model.name} if name != self.model.name else {})} for name in names]
+        return JSONResponse({"object": "list", "data": entries, "models": names})
 
     async def chat(self, request: Request) -> Any:
         return await self._serve(request, oa.parse_chat)
@@ -102,9 +107,9 @@ class OpenAIRoutes:
                 parsed = parse(await request.json())
             except ValueError as err:
                 raise err if isinstance(err, oa.OpenAIError) else oa.OpenAIError(f"body: not JSON: {err}", "body")
-            if parsed.model != self.model.name:
-                raise oa.OpenAIError(f"model: this service serves {self.model.name!r}", "model", 404,
-                                     code="model_not_found")
+            if not await self.served.serves(self.model.client, parsed.model):
+                served = ", ".join(map(repr, await self.served.names(self.model.client)))
+                raise oa.OpenAIError(f"model: this service serves {served}", "model", 404, code="model_not_found")
             exchange, body = await self._prepare(parsed, request.headers)
         except oa.OpenAIError as err:
             return _error(err)
@@ -130,7 +135,7 @@ class OpenAIRoutes:
             return await scans.check(text, "output", request_id, record=final)
         merged = _merged(parameters)
         exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0,
-                            check if scans is not None else None, self.model.name, merged)
+                            check if scans is not None else None, parsed.model, merged)
         texts = [content for _, content in messages] if parsed.kind == oa.CHAT else [prompt]
         checked = []
         for text in texts:
@@ -140,7 +145,7 @@ class OpenAIRoutes:
         if exchange.input_outcome == BLOCKED:
             return exchange, None
         exchange.prompt_chars = sum(len(t) for t in checked)
-        body: dict[str, Any] = {"model": self.model.name, "stream": True, "stream_options": {"include_usage": True},
+        body: dict[str, Any] = {"model": parsed.model, "stream": True, "stream_options": {"include_usage": True},
                                 "max_tokens": merged["maxTokens"], "temperature": merged["temperature"]}
         if merged.get("topP") is not None:
             body["top_p"] = merged["topP"]
@@ -210,7 +215,7 @@ class OpenAIRoutes:
             await upstream.aclose()
 
     async def _relay(self, upstream: httpx.Response, exchange: Exchange) -> AsyncIterator[str]:
-        kind, ident, name = exchange.request.kind, exchange.ident, self.model.name
+        kind, ident, name = exchange.request.kind, exchange.ident, exchange.model
         outcome, error_type = "error", "cancelled"
         try:
             async for piece in self._events(upstream, exchange):
@@ -241,7 +246,7 @@ class OpenAIRoutes:
         blocked = exchange.guard.blocked
         outcome = BLOCKED if blocked else _strictest(exchange.input_outcome, exchange.guard.outcome)
         self._record(exchange, outcome)
-        return JSONResponse(oa.response(exchange.request.kind, exchange.ident, self.model.name, "" if blocked else text,
+        return JSONResponse(oa.response(exchange.request.kind, exchange.ident, exchange.model, "" if blocked else text,
                                         "content_filter" if blocked else exchange.finish or "stop", exchange.usage,
                                         exchange.version))
 
@@ -252,6 +257,7 @@ class OpenAIRoutes:
         if exchange.guard.blocked:  # stopped mid-stream: the final check that counts hits never ran
             metrics.count_hits(exchange.guard.verdict)
         metrics.count_tokens(version, exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"])
+        metrics.count_model(exchange.model, outcome, exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"])
         metrics.PROMPT_LENGTH.observe(exchange.prompt_chars)
         metrics.OUTPUT_LENGTH.observe(len(exchange.guard.text))
         metrics.LATENCY.observe(time.perf_counter() - exchange.started)

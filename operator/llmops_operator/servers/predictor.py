@@ -8,6 +8,8 @@ on CPU with transformers and serves:
   POST /openai/v1/chat/completions  the same with messages[{role, content}] for prompt, rendered with the
                                 tokenizer's chat template (a plain `role: content` transcript when it has none)
   With `stream: true` both answer server-sent events (see predictor_stream.py), ending with `data: [DONE]`.
+  GET  /openai/v1/models        the base model N and every loaded LoRA adapter (predictor_adapters.py), which a
+                                request picks with `model`; an unknown `model` is a 404
   GET  /v1/models/N             {"name", "ready"}: 200 once the model is loaded, 503 before
   GET  /                        liveness
   GET  /metrics                 Prometheus
@@ -21,9 +23,9 @@ import argparse
 import asyncio
 import concurrent.futures
 import logging
+import os
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from llmops_operator.servers.openai_protocol import CHAT, COMPLETIONS, DONE, chunk, new_id
+from llmops_operator.servers.predictor_adapters import ADAPTERS_FILE_ENV, AdaptersFile, AdapterSet
+from llmops_operator.servers.predictor_requests import (  # noqa: F401  (the request model lives there)
+    MAX_PROMPT_CHARS, BadRequest, Completion, ModelNotFound, parse_completion, parse_messages, shown, truncate_at_stop,
+)
 from llmops_operator.servers.predictor_stream import StopScanner, StreamState
 
 log = logging.getLogger("llmops.serving.predictor")
@@ -38,94 +44,8 @@ log = logging.getLogger("llmops.serving.predictor")
 REQUESTS = Counter("llmops_predictor_requests", "Completion requests, by HTTP status.", ["status"])
 TOKENS = Counter("llmops_predictor_tokens", "Tokens read (prompt) and generated (completion).", ["kind"])
 GENERATION_SECONDS = Histogram("llmops_predictor_generation_seconds", "Time spent generating one completion.")
-MAX_PROMPT_CHARS = 1 << 20
 CLIENT_CLOSED = "499"
 """The status label of a streamed request whose client went away (the generation was cancelled)."""
-
-
-SHOWN_LIMIT = 40
-"""Characters of a rejected value an error message repeats (requests are the caller's data, not log material)."""
-
-
-def shown(value: Any) -> str:
-    """`value` as an error message quotes it, cut to SHOWN_LIMIT characters."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_LIMIT else text[:SHOWN_LIMIT - 3] + "..."
-
-
-class BadRequest(ValueError):
-    """A completion request the server cannot serve; `param` names the field."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-
-
-@dataclass(frozen=True)
-class Completion:
-    prompt: str
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: tuple[str, ...] = ()
-    stream: bool = False
-    include_usage: bool = False
-    messages: tuple[tuple[str, str], ...] | None = None
-    """For a chat request: (role, content) pairs; the prompt is rendered from them with the chat template."""
-
-
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise BadRequest(name, f"expected a number in [{low}, {high}], got {shown(value)}")
-    return float(value)
-
-
-def parse_messages(raw: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(raw, list) or not raw or len(raw) > 256 or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
-            and isinstance(m.get("content"), str) for m in raw):
-        raise BadRequest("messages", "expected a non-empty list of {role: system|user|assistant, content: string}")
-    messages = tuple((m["role"], m["content"]) for m in raw)
-    if sum(len(c) for _, c in messages) > MAX_PROMPT_CHARS:
-        raise BadRequest("messages", f"longer than {MAX_PROMPT_CHARS} characters")
-    return messages
-
-
-def parse_completion(body: Any, model_name: str, chat: bool = False) -> Completion:
-    """The OpenAI completions (or chat completions) fields this server honours; anything else it cannot honour
-    is a 400."""
-    if not isinstance(body, dict):
-        raise BadRequest("body", "expected a JSON object")
-    if body.get("model") not in (None, model_name):
-        raise BadRequest("model", f"this server serves {model_name!r}, not {shown(body.get('model'))}")
-    messages = parse_messages(body.get("messages")) if chat else None
-    prompt = "" if chat else body.get("prompt")
-    if not chat and (not isinstance(prompt, str) or not prompt):
-        raise BadRequest("prompt", "expected a non-empty string")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadRequest("prompt", f"longer than {MAX_PROMPT_CHARS} characters")
-    max_tokens = body.get("max_tokens", 16)
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise BadRequest("max_tokens", f"expected a positive integer, got {shown(max_tokens)}")
-    stop = body.get("stop") or ()
-    stop = (stop,) if isinstance(stop, str) else stop
-    if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop) or len(stop) > 4:
-        raise BadRequest("stop", "expected a string or a list of up to 4 non-empty strings")
-    stream, options = body.get("stream", False), body.get("stream_options") or {}
-    if not isinstance(stream, bool) or not isinstance(options, dict):
-        raise BadRequest("stream", "expected a boolean (and stream_options an object)")
-    return Completion(prompt=prompt, max_tokens=max_tokens, temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
-                      top_p=_number(body, "top_p", 1.0, 0.0, 1.0), stop=tuple(stop), stream=stream,
-                      include_usage=bool(options.get("include_usage")), messages=messages)
-
-
-def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
-    """The text up to the first stop sequence, and whether one was found."""
-    cuts = [text.find(s) for s in stop if s in text]
-    return (text[:min(cuts)], True) if cuts else (text, False)
 
 
 class Generator:
@@ -133,8 +53,12 @@ class Generator:
 
     def __init__(self, model_dir: Path):
         self.model_dir = model_dir
-        self.model: Any = None
+        self.adapters = AdapterSet()
         self.tokenizer: Any = None
+
+    @property
+    def model(self) -> Any:
+        return self.adapters.model
 
     def load(self) -> None:
         import torch
@@ -144,8 +68,9 @@ class Generator:
 
         has_tokenizer = (self.model_dir / "tokenizer_config.json").is_file()
         self.tokenizer = load_tokenizer(str(self.model_dir) if has_tokenizer else BUILTIN_MINILM)
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32)
-        self.model.eval()
+        self.adapters.model = transformers.AutoModelForCausalLM.from_pretrained(str(self.model_dir),
+                                                                                dtype=torch.float32)
+        self.adapters.model.eval()
 
     @property
     def context_length(self) -> int:
@@ -186,14 +111,20 @@ class Generator:
 
         try:
             ids, arguments = self._inputs(request)
-            with torch.no_grad():
-                self.model.generate(ids, streamer=streamer_for(self.tokenizer, state),
-                                    stopping_criteria=cancel_criterion(state), **arguments)
+            with torch.no_grad(), self._selected(request) as model:
+                model.generate(ids, streamer=streamer_for(self.tokenizer, state),
+                               stopping_criteria=cancel_criterion(state), **arguments)
         except BaseException as err:  # handed to the event loop, which answers for it
             state.close(err)
             raise
         state.close()
         return int(ids.shape[1])
+
+    def _selected(self, request: Completion) -> Any:
+        """The model with the request's adapter active (it may have been unloaded since the request was parsed)."""
+        if request.adapter is not None and request.adapter not in self.adapters.loaded:
+            raise ModelNotFound("model", f"adapter {request.adapter!r} is no longer served")
+        return self.adapters.selected(request.adapter)
 
     def generate(self, request: Completion) -> tuple[str, int, int, str]:
         """(text, prompt tokens, completion tokens, finish reason)."""
@@ -201,8 +132,8 @@ class Generator:
 
         ids, arguments = self._inputs(request)
         prompt_tokens, max_new = int(ids.shape[1]), arguments["max_new_tokens"]
-        with torch.no_grad():
-            output = self.model.generate(ids, **arguments)
+        with torch.no_grad(), self._selected(request) as model:
+            output = model.generate(ids, **arguments)
         new_ids = output[0, prompt_tokens:]
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         text, stopped = truncate_at_stop(text, request.stop)
@@ -225,9 +156,10 @@ def _error(status: int, message: str, param: str | None = None) -> web.Response:
 
 
 class PredictorServer:
-    def __init__(self, model_name: str, generator: Generator):
+    def __init__(self, model_name: str, generator: Generator, adapters_file: Path | None = None):
         self.model_name = model_name
         self.generator = generator
+        self.adapters_file = AdaptersFile(adapters_file, model_name) if adapters_file else None
         self.ready = False
         self.load_error: str | None = None
         # One thread: torch already uses every core for one generation, and the model is not shared safely.
@@ -237,6 +169,7 @@ class PredictorServer:
         app = web.Application(client_max_size=MAX_PROMPT_CHARS * 4 + 65_536)
         app.router.add_get("/", self.live)
         app.router.add_get(f"/v1/models/{self.model_name}", self.model_ready)
+        app.router.add_get("/openai/v1/models", self.models)
         app.router.add_post("/openai/v1/completions", self.completions)
         app.router.add_post("/openai/v1/chat/completions", self.chat_completions)
         app.router.add_get("/metrics", self.metrics)
@@ -244,8 +177,15 @@ class PredictorServer:
         app.on_cleanup.append(self._shutdown)
         return app
 
-    async def _start_loading(self, _: web.Application) -> None:
+    async def _start_loading(self, app: web.Application) -> None:
         asyncio.get_running_loop().run_in_executor(self.executor, self._load)
+        if self.adapters_file is not None:
+            app["adapter_watch"] = asyncio.get_running_loop().create_task(self.adapters_file.watch(
+                lambda: self.ready, lambda: asyncio.get_running_loop().run_in_executor(self.executor, self._adapt)))
+
+    def _adapt(self) -> None:
+        if self.adapters_file is not None:
+            self.adapters_file.apply(self.generator.adapters)
 
     async def _shutdown(self, _: web.Application) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -253,11 +193,18 @@ class PredictorServer:
     def _load(self) -> None:
         try:
             self.generator.load()
+            self._adapt()
             self.ready = True
             log.info("model %s loaded from %s", self.model_name, self.generator.model_dir)
         except (OSError, ValueError, ImportError) as err:
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("cannot load %s: %s", self.generator.model_dir, self.load_error)
+
+    async def models(self, _: web.Request) -> web.Response:
+        """OpenAI's model list: the base model, then each loaded adapter (its `parent` the base)."""
+        base = {"id": self.model_name, "object": "model", "created": 0, "owned_by": "llmops"}
+        adapters = [{**base, "id": name, "parent": self.model_name} for name in self.generator.adapters.names]
+        return web.json_response({"object": "list", "data": [base, *adapters] if self.ready else []})
 
     async def live(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -281,9 +228,10 @@ class PredictorServer:
         if not self.ready:
             return _error(503, self.load_error or f"model {self.model_name} is loading")
         try:
-            completion = parse_completion(await request.json(), self.model_name, chat)
+            completion = parse_completion(await request.json(), self.model_name, chat,
+                                          tuple(self.generator.adapters.names))
         except ValueError as err:  # json.JSONDecodeError is a ValueError
-            return _error(400, str(err), getattr(err, "param", "body"))
+            return _error(getattr(err, "status", 400), str(err), getattr(err, "param", "body"))
         if completion.stream:
             return await self._stream(request, completion, CHAT if chat else COMPLETIONS)
         started = time.perf_counter()
@@ -291,7 +239,7 @@ class PredictorServer:
             text, prompt_tokens, completion_tokens, finish = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self.generator.generate, completion)
         except BadRequest as err:
-            return _error(400, str(err), err.param)
+            return _error(err.status, str(err), err.param)
         GENERATION_SECONDS.observe(time.perf_counter() - started)
         TOKENS.labels(kind="prompt").inc(prompt_tokens)
         TOKENS.labels(kind="completion").inc(completion_tokens)
@@ -325,7 +273,7 @@ class PredictorServer:
             if rest:
                 await response.write(chunk(kind, ident, self.model_name, rest).encode())
         except BadRequest as err:
-            return _error(400, str(err), err.param)
+            return _error(err.status, str(err), err.param)
         except ConnectionResetError:
             REQUESTS.labels(status=CLIENT_CLOSED).inc()
             TOKENS.labels(kind="completion").inc(state.completion_tokens)
@@ -360,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.model_dir.is_dir():
         parser.error(f"--model_dir {args.model_dir}: not a directory")
-    server = PredictorServer(args.model_name, Generator(args.model_dir))
+    adapters = os.environ.get(ADAPTERS_FILE_ENV)
+    server = PredictorServer(args.model_name, Generator(args.model_dir), Path(adapters) if adapters else None)
     web.run_app(server.app(), host=args.host, port=args.http_port, print=None)
 
 

@@ -9,28 +9,34 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     CostStatus, DriftStatus, KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus,
-    SafetyStatus, StatusModel, age_column, cel, exactly_one_of, drift_column, ready_columns, safety_column,
+    SafetyStatus, StatusModel, age_column, cel, exactly_one_of, drift_column, list_map, ready_columns, safety_column,
 )
 from llmops_operator.api.v1alpha1.guardrail import DatasetConfigMapRef
 from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
+from llmops_operator.api.v1alpha1.serving_adapters import (
+    MAX_ADAPTERS, AdapterServingStatus, AdapterSpec, unique_adapter_names,
+)
 from llmops_operator.api.v1alpha1.units import Duration, Quantity, parse_duration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class ModelSpec(KubeModel):
-    """What to serve. Exactly one of uri and fineTuneRef."""
+    """What to serve. Exactly one of uri, fineTuneRef and trainingJobRef."""
 
-    exactly_one = (exactly_one_of("uri", "fine_tune_ref", where="model"),)
+    exactly_one = (exactly_one_of("uri", "fine_tune_ref", "training_job_ref", where="model"),)
 
     uri: str | None = Field(default=None, min_length=1, max_length=1024)
     """Storage URI of the model, as KServe's storage initializer reads it: s3://, gs://, pvc://, hf:// or https://."""
     fine_tune_ref: LocalObjectReference | None = None
     """Serve the output of a FineTune in this namespace (waits until it has succeeded; re-rolls when it changes)."""
+    training_job_ref: LocalObjectReference | None = None
+    """Serve the output of a TrainingJob in this namespace (waits until it has succeeded), for example as the base
+    of spec.adapters trained on it."""
     format: str = Field(default="huggingface", min_length=1, max_length=63, pattern=DNS_LABEL)
     """KServe model format name (huggingface, sklearn, xgboost, pytorch, onnx, ...), matched against the serving
     runtimes' supported formats. Defaults to huggingface."""
@@ -171,6 +177,13 @@ class InferenceServiceSpec(KubeModel):
     budget: ServiceBudgetSpec | None = None
     """Spending limit per period; what the service has spent in the current period appears in status.cost. Unset:
     no limit."""
+    adapters: list[AdapterSpec] | None = Field(default=None, max_length=MAX_ADAPTERS,
+                                               json_schema_extra=list_map("name"))
+    """LoRA adapters served on the same base model, each under its own model name (the OpenAI `model` field picks
+    one; the service's name picks the base). Adding one, or a FineTune's new output, reaches the running predictor
+    without restarting it. At most 16."""
+
+    _unique_adapters = field_validator("adapters")(unique_adapter_names)
 
 
 class TrafficTarget(StatusModel):
@@ -241,6 +254,8 @@ class InferenceServiceStatus(ResourceStatus):
     the Guardrail's self-test score until the service has seen traffic."""
     latency: LatencyStatus | None = None
     """Request latency percentiles from the runtime's metrics."""
+    adapters: list[AdapterServingStatus] | None = None
+    """Per adapter of spec.adapters: its state, and its requests, tokens, cost share and safety."""
 
 
 class InferenceService(Resource):
