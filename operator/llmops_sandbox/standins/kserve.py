@@ -32,8 +32,8 @@ from llmops_sandbox import processes
 from llmops_sandbox.standins.base import StandIn
 from llmops_sandbox.standins.jobs import CONFIGMAP, SECRET, ProcessPlan, referenced_sources
 from llmops_sandbox.standins.kserve_plans import (
-    HOST, Unservable, free_port, last_log_line, make_links, predictor_plan, transformer_plan, transformer_pod,
-    write_files,
+    HOST, Unservable, free_port, last_log_line, make_links, predictor_plan, predictor_pod, transformer_plan,
+    transformer_pod, write_files,
 )
 from llmops_sandbox.standins.kserve_status import (
     FAILED, PREDICTOR, READY, STARTING, TRANSFORMER, ComponentState, is_stopped, service_status, stopped_status,
@@ -139,6 +139,8 @@ class KServeRunner(StandIn):
             await stop_process(service.components.pop(name).process)
         if self._changed(service, PREDICTOR, desired[PREDICTOR]):
             await self._start_predictor(service, desired[PREDICTOR])
+        elif service.components[PREDICTOR].process is not None:
+            await self._refresh_predictor_mounts(service)
         await self._probe(service, PREDICTOR)
         if TRANSFORMER in desired:
             await self._reconcile_transformer(service, desired[TRANSFORMER])
@@ -179,7 +181,8 @@ class KServeRunner(StandIn):
         revision = self._next_revision(service, PREDICTOR)
         port = service.predictor_port
         try:
-            plan = predictor_plan(service.obj, self.pvc_root, port)
+            plan = predictor_plan(service.obj, self.pvc_root, port, sources=await self._sources(service.obj),
+                                  root=service.root / PREDICTOR)
             model_dir = Path(plan.argv[plan.argv.index("--model_dir") + 1])
             if not model_dir.is_dir():
                 uri = service.obj["spec"]["predictor"]["model"]["storageUri"]
@@ -228,8 +231,20 @@ class KServeRunner(StandIn):
     async def _sources(self, obj: dict[str, Any]) -> dict[tuple[str, str], dict | None]:
         where = {"ConfigMap": CONFIGMAP, "Secret": SECRET}
         ns = obj["metadata"]["namespace"]
+        pods = [predictor_pod(obj), *([transformer_pod(obj)] if obj["spec"].get("transformer") else [])]
         return {(kind, name): await self.api.get_or_none(where[kind], ns, name)
-                for kind, name in referenced_sources(transformer_pod(obj))}
+                for pod in pods for kind, name in referenced_sources(pod)}
+
+    async def _refresh_predictor_mounts(self, service: Service) -> None:
+        """Rewrite the predictor's mounted ConfigMap files in place (the adapters list it reloads while it runs)."""
+        component = service.components[PREDICTOR]
+        try:
+            plan = predictor_plan(service.obj, self.pvc_root, component.port, sources=await self._sources(service.obj),
+                                  root=service.root / PREDICTOR)
+        except Unservable:
+            return
+        for path in write_files(plan.files):
+            log.info("InferenceService %s: refreshed %s", service.obj["metadata"]["name"], path)
 
     async def _refresh_mounts(self, service: Service) -> None:
         """Rewrite mounted ConfigMap files whose content changed under an unchanged name."""

@@ -51,11 +51,30 @@ def model_directory(predictor: dict[str, Any], pvc_root: Path) -> Path:
     return pvc_root / uri.removeprefix("pvc://")
 
 
-def predictor_plan(obj: dict[str, Any], pvc_root: Path, port: int, python: str = sys.executable) -> ProcessPlan:
+def predictor_pod(obj: dict[str, Any]) -> dict[str, Any]:
+    """The predictor's model container and volumes, as the Job stand-in's planner reads a Job."""
+    predictor = obj["spec"]["predictor"]
+    model = predictor.get("model") or {}
+    container = {"name": "kserve-container", "command": ["true"], "env": model.get("env") or [],
+                 "volumeMounts": model.get("volumeMounts") or []}
+    return {"metadata": obj["metadata"],
+            "spec": {"template": {"spec": {"containers": [container], "volumes": predictor.get("volumes") or []}}}}
+
+
+def predictor_plan(obj: dict[str, Any], pvc_root: Path, port: int, python: str = sys.executable,
+                   sources: dict[tuple[str, str], dict | None] | None = None, root: Path | None = None) -> ProcessPlan:
+    """The sandbox predictor, with the model container's ConfigMap volumes written under `root` and its env
+    pointing into them (the adapters file, for one)."""
     model_dir = model_directory(obj["spec"]["predictor"], pvc_root)
     argv = [python, "-m", PREDICTOR_MODULE, "--model_name", obj["metadata"]["name"], "--model_dir", str(model_dir),
             "--http_port", str(port), "--host", HOST]
-    return ProcessPlan(argv=argv, env={PVC_ROOT_ENV: str(pvc_root)})
+    if root is None:
+        return ProcessPlan(argv=argv, env={PVC_ROOT_ENV: str(pvc_root)})
+    try:
+        mounted = plan_process(predictor_pod(obj), sources or {}, root, python=python, claims=pvc_root)
+    except UnrunnableJob as err:
+        raise Unservable("InvalidSpec", f"spec.predictor: {err}") from None
+    return ProcessPlan(argv=argv, env=mounted.env, files=mounted.files, directories=mounted.directories)
 
 
 def transformer_pod(obj: dict[str, Any]) -> dict[str, Any]:
