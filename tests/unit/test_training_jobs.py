@@ -532,3 +532,8 @@ def test_promotion_is_reported_only_when_the_service_serves_this_output():
     waiting = finished(ft, passed, other)
     assert "promotedTo" not in waiting.fields and by_type(waiting)["Promoted"].reason == "NotReferenced"
     assert by_type(waiting)["Ready"].status == "True"  # the output is good; serving it is the user's call
+    as_adapter = {("InferenceService", "assistant"): {"spec": {"model": {"uri": "pvc://m/base"}, "adapters": [
+        {"name": "support", "fineTuneRef": {"name": "ft"}}]}}}
+    adapter = finished(ft, passed, as_adapter)
+    assert by_type(adapter)["Promoted"].reason == "ServingAdapter" and "'support'" in by_type(adapter)["Promoted"].message
+    assert adapter.fields["promotedTo"] == "assistant"

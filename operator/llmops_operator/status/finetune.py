@@ -10,7 +10,8 @@ Both count toward Ready while they are False.
 Conditions added to the job's (see status/jobs.py):
 - Evaluated: True when the runtime reported its evaluation (only with spec.evaluation).
 - GatesPassed: True when every gate held; False (reason GateFailed) names the gate that did not.
-- Promoted: True when spec.output.promote's InferenceService serves this FineTune (only with promote).
+- Promoted: True when spec.output.promote's InferenceService serves this FineTune, as its model (reason Serving)
+  or as one of its spec.adapters (reason ServingAdapter) (only with promote).
 Ready needs Succeeded, and Evaluated and GatesPassed when an evaluation is configured. A failed
 gate ends the FineTune in phase GateFailed: its output exists but nothing will serve it.
 
@@ -68,11 +69,17 @@ def _promotion(ft: FineTune, refs: Refs) -> cond.Observed:
     if service is None:
         return cond.false(PROMOTED, "InferenceServiceNotFound",
                           f"spec.output.promote: InferenceService {name!r} does not exist in this namespace")
-    serves = ((service.get("spec") or {}).get("model") or {}).get("fineTuneRef", {}).get("name")
+    spec = service.get("spec") or {}
+    serves = ((spec.get("model") or {}).get("fineTuneRef") or {}).get("name")
+    adapter = next((a.get("name") for a in spec.get("adapters") or []
+                    if (a.get("fineTuneRef") or {}).get("name") == ft.name), None)
+    if adapter is not None:
+        return cond.true(PROMOTED, "ServingAdapter", f"InferenceService {name!r} serves this adapter as model "
+                                                     f"{adapter!r}, without restarting its base model")
     if serves != ft.name:
         return cond.false(PROMOTED, "NotReferenced",
-                          f"InferenceService {name!r} does not serve this FineTune: set its spec.model.fineTuneRef "
-                          f"to {ft.name!r} (the operator never edits your spec)")
+                          f"InferenceService {name!r} does not serve this FineTune: set its spec.model.fineTuneRef, "
+                          f"or add it to spec.adapters, as {ft.name!r} (the operator never edits your spec)")
     return cond.true(PROMOTED, "Serving", f"InferenceService {name!r} serves this output")
 
 

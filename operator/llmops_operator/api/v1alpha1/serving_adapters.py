@@ -26,7 +26,7 @@ def unique_adapter_names(adapters: list[AdapterSpec] | None) -> list[AdapterSpec
     seen: set[str] = set()
     for adapter in adapters or []:
         if adapter.name in seen:
-            raise ValueError(f"adapters: name {adapter.name!r} appears more than once")
+            raise ValueError(f"name {adapter.name!r} appears more than once")
         seen.add(adapter.name)
     return adapters
 
