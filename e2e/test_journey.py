@@ -1,6 +1,6 @@
 """An ML engineer's first hour: explain the API, apply the examples, watch them reconcile, fix a mistake, and
 watch the platform act on what it measures (drift -> retraining, an unsafe canary -> rollback, a spent budget
--> a stopped service).
+-> a stopped service); then talk to the services with the `openai` client, two LoRA adapters on one base included.
 
 The cheap checks get a namespace each. The served platform (every example applied, trained and serving) takes
 minutes, so it is built once per module and the tests after it read and drive it in file order.
@@ -285,6 +285,68 @@ def test_a_spent_budget_stops_the_service_and_a_raised_limit_restarts_it(kubectl
     kubectl("wait", "-n", namespace, "lsvc/assistant", "--for=condition=Ready", "--timeout=300s", timeout=320)
     assert condition(kubectl.json("get", "lsvc/assistant", "-n", namespace)["status"], "BudgetExceeded")["status"] == "False"
     assert eventually(lambda: _version_for(platform, "e2e") is not None, timeout=180, interval=5)
+
+
+# ----- the OpenAI API: the assistant, and two LoRA adapters on one base ------------------------------------
+
+QUESTION = {"product": "llmops", "question": "What does a Guardrail block?"}
+
+
+def openai_client(url: str):
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def chat_both_ways(api, model: str, **request) -> str:
+    """The answer of `model` asked once without streaming and once streamed (greedy, so both are the same text)."""
+    reply = api.chat.completions.create(model=model, max_tokens=8, temperature=0, **request)
+    assert reply.model == model and reply.usage.completion_tokens >= 1, reply
+    chunks = list(api.chat.completions.create(model=model, max_tokens=8, temperature=0, stream=True,
+                                              stream_options={"include_usage": True}, **request))
+    assert chunks[-1].usage.completion_tokens >= 1 and all(c.model == model for c in chunks)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == reply.choices[0].message.content, (streamed, reply)
+    return streamed
+
+
+@SERVED
+def test_the_openai_client_talks_to_the_assistant_streamed_and_not(platform):
+    api = openai_client(platform.url)
+    assert [m.id for m in api.models.list()] == ["assistant"]
+    chat_both_ways(api, "assistant", messages=[], extra_body={"variables": QUESTION})
+    text = api.completions.create(model="assistant", max_tokens=6, temperature=0, extra_body={"variables": QUESTION})
+    assert text.object == "text_completion" and text.usage.completion_tokens >= 1
+
+
+def _adapters_served(kubectl, namespace: str) -> dict | None:
+    status = kubectl.json("get", "lsvc/assistants", "-n", namespace).get("status") or {}
+    adapters = {a["name"]: a for a in status.get("adapters") or []}
+    return status if {a.get("state") for a in adapters.values()} == {"Served"} and len(adapters) == 2 else None
+
+
+@SERVED
+def test_two_fine_tunes_adapters_answer_on_one_base_by_model_name(kubectl, platform):
+    openai = pytest.importorskip("openai")
+    namespace = platform.namespace
+    eventually(lambda: _adapters_served(kubectl, namespace), timeout=300)
+    promoted = kubectl.json("get", "ft/tiny-llama-docs", "-n", namespace)["status"]
+    assert condition(promoted, "Promoted")["reason"] == "ServingAdapter"
+    api = openai_client(platform.urls("assistants"))
+    # The adapters ConfigMap reaches the running predictor without a restart (the kubelet refreshes it).
+    eventually(lambda: [m.id for m in api.models.list()] == ["assistants", "docs", "support"], timeout=240)
+    for model in ("assistants", "support", "docs"):
+        chat_both_ways(api, model, messages=[{"role": "user", "content": "What does a Guardrail block?"}])
+    with pytest.raises(openai.NotFoundError):
+        api.chat.completions.create(model="no-such-adapter", messages=[{"role": "user", "content": "hi"}])
+
+    def counted() -> dict | None:
+        status = kubectl.json("get", "lsvc/assistants", "-n", namespace)["status"]
+        adapters = {a["name"]: a for a in status["adapters"]}
+        return adapters if all(adapters[n].get("requests", 0) >= 2 for n in ("support", "docs")) else None
+
+    adapters = eventually(counted, timeout=180)
+    assert all(a["tokenShare"] > 0 and a["hourlyCost"] > 0 and a["safety"]["evaluated"] >= 2
+               for a in adapters.values()), adapters
 
 
 # ----- helpers ---------------------------------------------------------------------------------------------

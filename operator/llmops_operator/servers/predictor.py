@@ -83,8 +83,11 @@ class Generator:
         if request.messages is None:
             return request.prompt
         conversation = [{"role": role, "content": content} for role, content in request.messages]
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        template = self.adapters.chat_templates.get(request.adapter or "") or getattr(self.tokenizer, "chat_template",
+                                                                                      None)
+        if template:  # an adapter renders conversations as its fine-tuning did
+            return self.tokenizer.apply_chat_template(conversation, chat_template=template, tokenize=False,
+                                                      add_generation_prompt=True)
         return "".join(f"{role}: {content}\n" for role, content in request.messages) + "assistant:"
 
     def _inputs(self, request: Completion) -> tuple[Any, dict[str, Any]]:

@@ -94,6 +94,19 @@ class AdaptersFile:
                 await apply()
 
 
+def saved_chat_template(directory: Path) -> str | None:
+    """The chat template a tokenizer saved in `directory` carries (chat_template.jinja, or in tokenizer_config)."""
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    try:
+        config = json.loads((directory / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    template = config.get("chat_template") if isinstance(config, dict) else None
+    return template if isinstance(template, str) else None
+
+
 class AdapterSet:
     """The adapters loaded into one model. Every method runs on the generating thread."""
 
@@ -102,6 +115,8 @@ class AdapterSet:
         """The base model, or the peft model wrapping it once an adapter is loaded."""
         self.loaded: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.chat_templates: dict[str, str] = {}
+        """The chat template an adapter was trained with (saved beside it), used for its chat requests."""
 
     @property
     def names(self) -> list[str]:
@@ -132,10 +147,14 @@ class AdapterSet:
             return
         self.loaded[name] = uri
         self.errors.pop(name, None)
+        template = saved_chat_template(Path(path))
+        if template:
+            self.chat_templates[name] = template
         log.info("adapter %s loaded from %s", name, uri)
 
     def _unload(self, name: str) -> None:
         del self.loaded[name]
+        self.chat_templates.pop(name, None)
         if self.loaded:
             self.model.delete_adapter(name)
         else:  # peft cannot run with no adapter left: take the base back out
