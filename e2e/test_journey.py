@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import CLUSTER_KUBECONFIG
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "manifests" / "examples"
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -327,6 +328,9 @@ def _adapters_served(kubectl, namespace: str) -> dict | None:
 @SERVED
 def test_two_fine_tunes_adapters_answer_on_one_base_by_model_name(kubectl, platform):
     openai = pytest.importorskip("openai")
+    if CLUSTER_KUBECONFIG:
+        pytest.skip("on a cluster, CPU adapters need a serving runtime that reloads the adapters ConfigMap, which the "
+                    "chart does not ship yet (docs/serving.md); KServe's Hugging Face runtime serves the base only")
     namespace = platform.namespace
     eventually(lambda: _adapters_served(kubectl, namespace), timeout=300)
     promoted = kubectl.json("get", "ft/tiny-llama-docs", "-n", namespace)["status"]
