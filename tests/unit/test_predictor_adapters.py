@@ -80,9 +80,13 @@ def test_adapters_load_switch_per_request_and_unload_back_to_the_base(models):
 
 
 def test_an_adapter_that_cannot_load_is_reported_and_the_others_still_serve(models, tmp_path):
+    import shutil
+
+    shutil.copytree(models / "b", tmp_path / "corrupt")
+    (tmp_path / "corrupt" / "adapter_model.safetensors").write_bytes(b"not a tensor file")
     adapters = base_set(models)
-    adapters.sync({"a": str(models / "a"), "missing": str(tmp_path / "nothing")})
-    assert adapters.names == ["a"] and "missing" in adapters.errors
+    adapters.sync({"a": str(models / "a"), "missing": str(tmp_path / "nothing"), "corrupt": str(tmp_path / "corrupt")})
+    assert adapters.names == ["a"] and {"missing", "corrupt"} <= set(adapters.errors)
     adapters.sync({"a": str(models / "a")})
     assert adapters.errors == {}
 
