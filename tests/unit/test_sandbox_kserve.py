@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,23 @@ def test_the_predictor_serves_the_claim_directory_of_its_storage_uri(tmp_path):
     assert plan.argv == [sys.executable, "-m", "llmops_operator.servers.predictor", "--model_name", "chat",
                          "--model_dir", str(tmp_path / "pvc/llmops-models/chat"), "--http_port", "9001",
                          "--host", "127.0.0.1"]
+
+
+def test_the_predictors_configmap_volumes_are_written_out_and_its_env_points_into_them(tmp_path):
+    obj = isvc()
+    model = obj["spec"]["predictor"]["model"]
+    model["env"] = [{"name": "LLMOPS_ADAPTERS_FILE", "value": "/etc/llmops/adapters/adapters.json"}]
+    model["volumeMounts"] = [{"name": "llmops-adapters", "mountPath": "/etc/llmops/adapters", "readOnly": True}]
+    obj["spec"]["predictor"]["volumes"] = [{"name": "llmops-adapters",
+                                            "configMap": {"name": "chat-adapters", "optional": True}}]
+    listing = '{"adapters": [{"name": "a", "uri": "pvc://m/a"}]}'
+    sources = {("ConfigMap", "chat-adapters"): {"data": {"adapters.json": listing}}}
+    plan = predictor_plan(obj, tmp_path / "pvc", 9001, sources=sources, root=tmp_path / "predictor")
+    written = plan.env["LLMOPS_ADAPTERS_FILE"]
+    assert written.startswith(str(tmp_path / "predictor")) and plan.files == {Path(written): listing.encode()}
+    assert plan.argv[plan.argv.index("--model_dir") + 1] == str(tmp_path / "pvc/llmops-models/chat")
+    absent = predictor_plan(obj, tmp_path / "pvc", 9001, sources={}, root=tmp_path / "predictor")
+    assert absent.files == {}  # an optional ConfigMap not there yet: the predictor serves the base alone
 
 
 def test_unsupported_formats_and_uris_are_named():
