@@ -127,6 +127,8 @@ def test_each_adapter_answers_by_model_name_streamed_and_not(served):
     _, status, _, _ = served
     api = client(status["url"])
     assert [m.id for m in api.models.list()] == [BASE, "support"]
+    listing = httpx.get(f"{status['url']}/v1/models", timeout=10).json()
+    assert listing["models"] == [BASE] and listing["data"][1]["parent"] == BASE  # KServe v1 `:predict`: the base only
 
     base, support = answer(api, BASE), answer(api, "support")
     assert base != support, "the adapter answered as the base model does"

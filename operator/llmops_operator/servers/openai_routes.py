@@ -87,11 +87,11 @@ class OpenAIRoutes:
 
     async def models(self) -> JSONResponse:
         """OpenAI's model list (the base model, then its LoRA adapters), with KServe v1's `models` beside it (the
-        same path in both protocols)."""
+        same path in both protocols; `:predict` serves the base model only)."""
         names = await self.served.names(self.model.client)
         entries = [{"id": name, "object": "model", "created": 0, "owned_by": "llmops",
                     **({"parent": self.model.name} if name != self.model.name else {})} for name in names]
-        return JSONResponse({"object": "list", "data": entries, "models": names})
+        return JSONResponse({"object": "list", "data": entries, "models": [self.model.name]})
 
     async def chat(self, request: Request) -> Any:
         return await self._serve(request, oa.parse_chat)
