@@ -24,6 +24,7 @@ from spec_options import with_
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 URI = "pvc://models/assistant"
+EXACTLY_ONE_MODEL = "spec.model: set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"
 
 
 def ctx() -> Context:
@@ -107,8 +108,8 @@ def test_the_example_parses_and_names_its_references():
 
 
 @pytest.mark.parametrize("options, message", [
-    ([with_("model", {"format": "huggingface"})], "spec.model: set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"),
-    ([with_("model.fineTuneRef", {"name": "ft"})], "spec.model: set exactly one of model.uri, model.fineTuneRef and model.trainingJobRef"),
+    ([with_("model", {"format": "huggingface"})], EXACTLY_ONE_MODEL),
+    ([with_("model.fineTuneRef", {"name": "ft"})], EXACTLY_ONE_MODEL),
     ([with_("replicas", {"min": 3, "max": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
     ([with_("replicas", {"min": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
     ([with_("canaryTrafficPercent", 101)], "spec.canaryTrafficPercent: Input should be less than or equal to 100"),

@@ -62,7 +62,8 @@ def adapters_file(config_map: dict) -> list[dict]:
 @pytest.mark.parametrize("adapters, message", [
     ([TWO[0], {**TWO[1], "name": "support"}], "spec.adapters: name 'support' appears more than once"),
     ([{"name": "Bad_Name", "fineTuneRef": {"name": "x"}}], "spec.adapters.0.name: String should match pattern"),
-    ([{"name": f"a{i}", "fineTuneRef": {"name": "x"}} for i in range(17)], "spec.adapters: List should have at most 16"),
+    ([{"name": f"a{i}", "fineTuneRef": {"name": "x"}} for i in range(17)],
+     "spec.adapters: List should have at most 16"),
     ([{"name": "a"}], "spec.adapters.0.fineTuneRef: Field required"),
 ])
 def test_bad_adapter_lists_are_refused_naming_the_field(adapters, message):

@@ -256,8 +256,9 @@ class OpenAIRoutes:
         metrics.REQUESTS.labels(version=version, outcome=outcome).inc()
         if exchange.guard.blocked:  # stopped mid-stream: the final check that counts hits never ran
             metrics.count_hits(exchange.guard.verdict)
-        metrics.count_tokens(version, exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"])
-        metrics.count_model(exchange.model, outcome, exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"])
+        prompt_tokens, completion_tokens = exchange.usage["prompt_tokens"], exchange.usage["completion_tokens"]
+        metrics.count_tokens(version, prompt_tokens, completion_tokens)
+        metrics.count_model(exchange.model, outcome, prompt_tokens, completion_tokens)
         metrics.PROMPT_LENGTH.observe(exchange.prompt_chars)
         metrics.OUTPUT_LENGTH.observe(len(exchange.guard.text))
         metrics.LATENCY.observe(time.perf_counter() - exchange.started)
