@@ -126,3 +126,38 @@ def test_an_adapters_own_chat_template_renders_its_chat_requests(models, tmp_pat
     request = Completion(prompt="", messages=(("user", "hi"),), adapter="a")
     assert generator.prompt_text(request) == "<user>hi<assistant>"
     assert generator.prompt_text(replace(request, adapter=None)) == "user: hi\nassistant:"
+
+
+async def test_a_failed_apply_is_retried_and_reloading_goes_on(tmp_path, monkeypatch):
+    """An error while loading or unloading (a corrupt file, a full disk) must not end the watcher: the next poll
+    tries again, and a later change of the file is still applied."""
+    import asyncio
+
+    from llmops_operator.servers import predictor_adapters
+
+    monkeypatch.setattr(predictor_adapters, "POLL_SECONDS", 0.01)
+    path = tmp_path / "adapters.json"
+    path.write_text(json.dumps({"adapters": [{"name": "a", "uri": "/x"}]}))
+    watched = AdaptersFile(path, "base")
+    calls: list[str] = []
+
+    async def apply() -> None:
+        calls.append(watched.text())
+        if len(calls) == 1:
+            raise RuntimeError("unload failed")
+        watched.applied = watched.text()
+
+    task = asyncio.create_task(watched.watch(lambda: True, apply))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(calls) >= 2:
+                break
+        path.write_text(json.dumps({"adapters": []}))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(calls) >= 3:
+                break
+    finally:
+        task.cancel()
+    assert len(calls) == 3 and json.loads(calls[-1]) == {"adapters": []}

@@ -91,7 +91,11 @@ class AdaptersFile:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             if ready() and self.changed():
-                await apply()
+                try:
+                    await apply()
+                except Exception:  # an adapter's failure must not end reloading for all the others
+                    log.exception("applying adapters file %s failed; retrying at the next poll", self.path)
+                    self.applied = None
 
 
 def saved_chat_template(directory: Path) -> str | None:
