@@ -19,7 +19,8 @@ from llmops_operator.cli.main import main
 from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.checks import KINDS
 from llmops_operator.guardrails.engine import Guardrail, PolicyFile
-from llmops_operator.guardrails.pii import iban_valid, luhn_valid
+from llmops_operator.guardrails.identifiers import luhn_valid
+from llmops_operator.guardrails.pii import iban_valid
 from llmops_operator.guardrails.policy import PolicyError, load_policy
 from llmops_operator.guardrails.selftest import BENIGN, CASES, run_selftest
 

@@ -30,6 +30,9 @@ class Match:
     end: int
     decoded: bool = False
     """Found inside a decoded payload; the span is the payload's span."""
+    entity: str | None = None
+    """The entity a resolving signal recognised (else the signal's own)."""
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,15 @@ def _base_hit(check: GuardrailCheck) -> dict:
 
 def judge_spans(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
     signals = evidence.signals
-    return [Hit(**_base_hit(check), entity=signals[m.signal].entity, start=s, end=e,
-                signals=(signals[m.signal].label,))
+    return [Hit(**_base_hit(check), entity=m.entity or signals[m.signal].entity, start=s, end=e,
+                signals=(m.label or signals[m.signal].label,))
             for m in evidence.matches for s, e in [evidence.span(m)]]
+
+
+def judge_pii(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
+    """Span hits of the entities the check asks for (a resolving signal may recognise others)."""
+    wanted = set(check.entities or ())
+    return [hit for hit in judge_spans(check, evidence) if hit.entity in wanted]
 
 
 def judge_topics(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
@@ -121,7 +130,7 @@ def _classifier(signals: list[Signal]) -> CheckKind:
 
 
 KINDS: dict[str, CheckKind] = {
-    PII: CheckKind(lambda check: pii_signals(list(check.entities)), judge_spans),
+    PII: CheckKind(lambda check: pii_signals(list(check.entities)), judge_pii),
     REGEX: CheckKind(regex_signals, judge_spans),
     INJECTION: _classifier(INJECTION_SIGNALS),
     JAILBREAK: _classifier(JAILBREAK_SIGNALS),

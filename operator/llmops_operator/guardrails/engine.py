@@ -14,7 +14,7 @@ and keeps the last good engine when the new file is invalid.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -114,11 +114,11 @@ class Guardrail:
                 payload = decode_base64(normalized[match.start:match.end])
                 if payload is not None:
                     inner = refined(plan.signals, plan.scanner.scan(normalize(payload)), normalize(payload))
-                    decoded.extend(Match(m.signal, match.start, match.end, True) for m in inner
+                    decoded.extend(replace(m, start=match.start, end=match.end, decoded=True) for m in inner
                                    if plan.signals[m.signal].family != ENCODING)
             elif signal.key == ROT13_HINT.key:
                 rotated = decode_rot13(normalized)
-                decoded.extend(Match(m.signal, m.start, m.end, True) for m in refined(
+                decoded.extend(replace(m, decoded=True) for m in refined(
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
         return matches + decoded, SpanMapper(text, normalized)
 
@@ -127,7 +127,12 @@ def refined(signals: Sequence[Signal], raw: list[tuple[int, int, int]], text: st
     """Candidates that pass their signal's validator, with the span it keeps."""
     out = []
     for index, start, end in raw:
-        refine = signals[index].refine
+        refine, resolve = signals[index].refine, signals[index].resolve
+        if resolve is not None:
+            found = resolve(text, start, end)
+            if found is not None:
+                out.append(Match(index, found.start, found.end, entity=found.entity, label=found.label))
+            continue
         if refine is None:
             out.append(Match(index, start, end))
             continue

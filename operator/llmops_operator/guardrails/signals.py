@@ -15,6 +15,19 @@ Refine = Callable[[str], "tuple[int, int] | None"]
 """Given the matched text, the (start, end) to keep relative to it, or None to reject the candidate."""
 Guard = Callable[[str, int, int], bool]
 """Given the whole text and a candidate's span, whether its surroundings allow it."""
+Resolve = Callable[[str, int, int], "Resolved | None"]
+"""Given the whole text and a candidate's span, what the candidate is, or None to reject it."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A candidate one signal found and a validator recognised as one of several kinds (a digit string that is a
+    card, a national ID or a phone number): the span to keep, its entity and the label a verdict shows."""
+
+    start: int
+    end: int
+    entity: str
+    label: str
 
 PII = "piiRedaction"
 INJECTION = "promptInjection"
@@ -40,6 +53,9 @@ class Signal:
     """For PII: the entity type; for topics: the topic; for regexDeny: the check name."""
     refine: Refine | None = None
     guard: Guard | None = None
+    resolve: Resolve | None = None
+    """Instead of `refine`, for a signal whose candidates may be of several entities: reads the text around the
+    candidate (a context word) and names the entity."""
 
     @property
     def label(self) -> str:

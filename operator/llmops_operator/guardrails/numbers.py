@@ -1,0 +1,159 @@
+"""Digit strings: one candidate signal, then validators decide whether it is a card, an SSN, a national ID or a
+phone number.
+
+A single pattern finds runs of digits with any common separator (space, dot, dash, slash, parentheses), so that
+a card written `4111.1111.1111.1111` or an SSN without dashes is a candidate at all, and no kind of number can
+hide another that starts at the same place. Each candidate is tried whole and then by its sub-runs of digit
+groups (a card followed by an expiry date), longest first, against the validators in `KINDS` order; the whole
+candidate is finally tried as a phone number with the `phonenumbers` library, the reference for numbering
+plans. A candidate is at most 25 digits and 12 groups, so the work per candidate is bounded and the scan stays
+linear in the text.
+
+A kind whose only defence is one check digit (a bare 9-digit BSN passes the eleven-test one time in eleven) is
+accepted only with a context word in the 48 characters before it; so is a bare digit run as a phone number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import phonenumbers
+
+from llmops_operator.guardrails import identifiers as ids
+from llmops_operator.guardrails.signals import Resolved, is_word
+
+NUMBER_PATTERN = r"(?:\+ ?|\(|\b)\d(?:(?:[ ./-]| - |\) ?| ?\()?\d){6,24}[Xx]?\b"
+"""7 to 25 digits, single separators between them; the trailing X of a Chinese ID."""
+CONTEXT_CHARS = 48
+MAX_GROUPS = 12
+
+
+def _context(*words: str) -> re.Pattern[str]:
+    return re.compile("|".join(rf"\b{re.escape(w)}\b" if w.isascii() else re.escape(w) for w in words))
+
+
+CONTEXT = {
+    "us-ssn": _context("ssn", "social security", "ss#", "ss no", "soc sec", "seguro social"),
+    "ca-sin": _context("sin", "social insurance", "nas", "assurance sociale"),
+    "nl-bsn": _context("bsn", "burgerservicenummer", "sofinummer", "sofi", "citizen service number"),
+    "pl-pesel": _context("pesel"),
+    "de-steuer-id": _context("steuer-id", "steuerid", "steuer", "idnr", "identifikationsnummer", "tax id",
+                             "steueridentifikationsnummer", "tin"),
+    "in-aadhaar": _context("aadhaar", "aadhar", "uidai", "uid", "आधार"),
+    "se-personnummer": _context("personnummer", "personnr", "samordningsnummer", "personal identity number"),
+    "phone": _context("phone", "call", "tel", "mobile", "cell", "whatsapp", "sms", "text me", "fax", "telefon",
+                      "téléphone", "telephone", "portable", "appel", "appelle", "teléfono", "llama", "llámame",
+                      "móvil", "celular", "número", "numero", "handy", "ruf", "anrufen", "telefone", "ligue",
+                      "電話", "电话", "手机", "телефон", "звони", "номер", "携帯"),
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    label: str
+    entity: str
+    valid: Callable[[str], bool]
+    lengths: tuple[int, ...]
+    formats: tuple[tuple[int, ...], ...] = ()
+    """Group lengths that make a formatted number specific enough without a context word."""
+    bare: bool = False
+    """Whether an unseparated run is accepted without a context word."""
+
+
+KINDS = (
+    Kind("credit-card", "creditCard", ids.card_valid, tuple(range(13, 20)), bare=True),
+    Kind("us-ssn", "ssn", ids.us_ssn_valid, (9,), formats=((3, 2, 4),)),
+    Kind("br-cpf", "nationalId", ids.br_cpf_valid, (11,), formats=((3, 3, 3, 2),), bare=True),
+    Kind("br-cnpj", "nationalId", ids.br_cnpj_valid, (14,), formats=((2, 3, 3, 4, 2),), bare=True),
+    Kind("cn-resident-id", "nationalId", ids.cn_resident_id_valid, (18,), formats=((6, 8, 4),), bare=True),
+    Kind("fr-nir", "nationalId", ids.fr_nir_valid, (15,), formats=((1, 2, 2, 2, 3, 3, 2), (13, 2)), bare=True),
+    Kind("in-aadhaar", "nationalId", ids.in_aadhaar_valid, (12,), formats=((4, 4, 4),)),
+    Kind("se-personnummer", "nationalId", ids.se_personnummer_valid, (10, 12), formats=((6, 4), (8, 4))),
+    Kind("ca-sin", "nationalId", ids.ca_sin_valid, (9,), formats=((3, 3, 3),)),
+    Kind("pl-pesel", "nationalId", ids.pl_pesel_valid, (11,)),
+    Kind("de-steuer-id", "nationalId", ids.de_steuer_id_valid, (11,), formats=((2, 3, 3, 3),)),
+    Kind("nl-bsn", "nationalId", ids.nl_bsn_valid, (9,), formats=((4, 2, 3),)),
+)
+"""Most specific first: where one digit string passes two validators, the earlier kind names it."""
+KINDS_BY_LENGTH = {n: tuple(k for k in KINDS if n in k.lengths) for n in range(9, 20)}
+
+PHONE_REGIONS = ("US", "GB", "FR", "DE", "ES", "IT", "PT", "BR", "MX", "IN", "NL", "BE", "CH", "PL", "SE", "CN",
+                 "JP", "RU", "CA", "AU")
+"""Regions tried for a number written without its country code."""
+_NOT_PHONE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}")
+"""Dates and dotted quads (IPv4 addresses, version numbers) are never phone numbers."""
+_GROUP = re.compile(r"\d+[Xx]?")
+
+
+def number_guard(text: str, start: int, end: int) -> bool:
+    """Not glued to a word or a `+`, nor the tail of a code such as `INV-2024-000123` or `v2.0.1234567`."""
+    before = text[start - 1] if start > 0 else " "
+    if before == "+" or is_word(before) or (end < len(text) and is_word(text[end])):
+        return False
+    return not (before in "-/._" and start > 1 and text[start - 2].isalnum())
+
+
+def _has_context(label: str, text: str, start: int) -> bool:
+    pattern = CONTEXT.get(label)
+    return bool(pattern and pattern.search(text[max(0, start - CONTEXT_CHARS):start].lower()))
+
+
+def identify(groups: list[str], text: str, start: int) -> tuple[str, str] | None:
+    """(label, entity) of the first kind the digit groups are a valid number of, or None."""
+    compact = "".join(groups)
+    shape = tuple(len(g) for g in groups)
+    for kind in KINDS_BY_LENGTH.get(len(compact), ()):
+        if not (compact.isdigit() or kind.label == "cn-resident-id") or not kind.valid(compact):
+            continue
+        if kind.bare or shape in kind.formats or _has_context(kind.label, text, start):
+            return kind.label, kind.entity
+    return None
+
+
+def phone_valid(candidate: str, groups: list[str], text: str, start: int) -> bool:
+    """A phone number by `phonenumbers`: international (+ or 00) as written, national in one of
+    PHONE_REGIONS when it is written in groups (or after a context word)."""
+    digits = sum(len(g) for g in groups)
+    if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
+        return False
+    if candidate.startswith(("+", "00")):
+        international = "+" + candidate[2:] if candidate.startswith("00") else candidate
+        return _valid_in(international, (None,))
+    longest = max(len(g) for g in groups)
+    grouped = candidate.startswith("(") or (len(groups) >= 3 and longest <= 5) or (
+        len(groups) == 2 and groups[0].startswith("0") and longest <= 8)
+    if not grouped and not _has_context("phone", text, start):
+        return False
+    return _valid_in(candidate, PHONE_REGIONS)
+
+
+def _valid_in(candidate: str, regions: tuple[str | None, ...]) -> bool:
+    for region in regions:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(candidate, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def resolve_number(text: str, start: int, end: int) -> Resolved | None:
+    """What the digit string at text[start:end] is: tried whole, then by sub-runs of its groups, then as a phone
+    number."""
+    candidate = text[start:end]
+    spans = [(m.start(), m.end()) for m in _GROUP.finditer(candidate)][:MAX_GROUPS]
+    count = len(spans)
+    for width in range(count, 0, -1):
+        for first in range(count - width + 1):
+            window = spans[first:first + width]
+            if sum(e - s for s, e in window) not in KINDS_BY_LENGTH:
+                continue
+            groups = [candidate[s:e].upper() for s, e in window]
+            found = identify(groups, text, start + window[0][0])
+            if found is not None:
+                return Resolved(start + window[0][0], start + window[-1][1], found[1], found[0])
+    if phone_valid(candidate, [candidate[s:e] for s, e in spans], text, start):
+        return Resolved(start, end, "phone", "phone")
+    return None
