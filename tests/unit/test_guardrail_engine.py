@@ -209,7 +209,8 @@ def test_spans_stay_right_around_multibyte_text():
 def test_self_test_of_the_example_policy():
     report = run_selftest(Guardrail.from_document(example_policy()))
     assert report.detection_rate >= 0.95 and report.false_positive_rate <= 0.05
-    assert "piiRedaction:apiKey" in report.uncovered and report.benign == len(BENIGN)
+    assert "piiRedaction:ipAddress" in report.uncovered and report.benign == len(BENIGN)
+    assert "piiRedaction:apiKey" not in report.uncovered  # secrets are checked on input too
     weak = run_selftest(engine({"name": "tox", "type": "toxicity", "threshold": 0.99}))
     assert weak.detection_rate < 0.5
 
@@ -250,8 +251,10 @@ def test_cli_prints_verdicts_and_a_summary(tmp_path, capsys):
     assert main(["guardrail", "test", "-f", str(EXAMPLE), "--input", str(cases)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line.get("outcome") for line in lines[:3]] == ["blocked", "blocked", "allowed"]
-    assert lines[3] == {"summary": True, "attacks": 2, "detected": 2, "benign": 1, "falsePositives": 0,
-                        "detectionRate": 1.0, "falsePositiveRate": 0.0}
+    assert lines[-1] == {"summary": True, "attacks": 2, "detected": 2, "benign": 1, "falsePositives": 0,
+                         "detectionRate": 1.0, "falsePositiveRate": 0.0}
+    assert {"family": "default", "attacks": 2, "detected": 2, "benign": 1, "falsePositives": 0,
+            "detectionRate": 1.0, "falsePositiveRate": 0.0} in lines
 
 
 def test_cli_names_a_malformed_line(tmp_path, capsys):

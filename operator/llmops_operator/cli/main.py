@@ -102,7 +102,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_guardrail_test(args: argparse.Namespace) -> int:
     from llmops_operator.cli.guardrail_test import guardrail_test
 
-    return guardrail_test(Path(args.filename), Path(args.input), sys.stdout, sys.stderr)
+    split = args.split or ("heldout" if args.corpus else None)
+    split = None if split == "all" else split
+    return guardrail_test(Path(args.filename), Path(args.input) if args.input else None, sys.stdout, sys.stderr,
+                          split=split, min_detection=args.min_detection,
+                          max_false_positives=args.max_false_positives)
+
+
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value!r}") from None
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value!r}")
+    return rate
 
 
 def parser() -> argparse.ArgumentParser:
@@ -111,9 +125,19 @@ def parser() -> argparse.ArgumentParser:
 
     guardrail = sub.add_parser("guardrail", help="work with Guardrail policies").add_subparsers(
         dest="guardrail_command", required=True)
-    test = guardrail.add_parser("test", help="print the verdict of a Guardrail policy on each line of a JSONL file")
+    test = guardrail.add_parser("test", help="score a Guardrail policy on labelled texts: a JSONL file or the "
+                                "shipped corpus; rates per family and language, optionally as a gate")
     test.add_argument("-f", "--filename", required=True, help="a Guardrail manifest or a compiled policy.json")
-    test.add_argument("--input", required=True, help='JSON Lines: {"text", "direction", "label"} per line')
+    source = test.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help='JSON Lines: {"text", "direction", "label", "family", "language", '
+                        '"split"} per line (only text is required); prints a verdict per line')
+    source.add_argument("--corpus", action="store_true", help="the labelled corpus shipped with the guardrails")
+    test.add_argument("--split", choices=["train", "validation", "heldout", "all"], default=None,
+                      help="only cases of this split (default: heldout with --corpus, every line with --input)")
+    test.add_argument("--min-detection", type=_rate, help="exit 1 if the overall or any family's detection rate "
+                      "is below this (0..1)")
+    test.add_argument("--max-false-positives", type=_rate, help="exit 1 if the overall or any family's "
+                      "false-positive rate is above this (0..1)")
     test.set_defaults(func=_cmd_guardrail_test)
 
     crds = sub.add_parser("crds", help="generate crds/, the chart's copies and docs/api-reference.md from the API models")

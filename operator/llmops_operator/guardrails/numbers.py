@@ -22,6 +22,7 @@ from typing import Callable
 import phonenumbers
 
 from llmops_operator.guardrails import identifiers as ids
+from llmops_operator.guardrails.normalize import normalize
 from llmops_operator.guardrails.signals import Resolved, is_word
 
 NUMBER_PATTERN = r"(?:\+ ?|\(|\b)\d(?:(?:[ ./-]| - |\) ?| ?\()?\d){6,24}[Xx]?\b"
@@ -31,7 +32,9 @@ MAX_GROUPS = 12
 
 
 def _context(*words: str) -> re.Pattern[str]:
-    return re.compile("|".join(rf"\b{re.escape(w)}\b" if w.isascii() else re.escape(w) for w in words))
+    """Any of the words, not inside a longer word, as they read after normalisation (look-alike letters
+    folded: the Cyrillic `телефон` is scanned as `тeлeфoн`)."""
+    return re.compile("|".join(rf"(?<!\w){re.escape(normalize(w))}(?!\w)" for w in words))
 
 
 CONTEXT = {
@@ -81,7 +84,9 @@ KINDS_BY_LENGTH = {n: tuple(k for k in KINDS if n in k.lengths) for n in range(9
 
 PHONE_REGIONS = ("US", "GB", "FR", "DE", "ES", "IT", "PT", "BR", "MX", "IN", "NL", "BE", "CH", "PL", "SE", "CN",
                  "JP", "RU", "CA", "AU")
-"""Regions tried for a number written without its country code."""
+"""Regions tried for a number written without its country code after a context word."""
+TRUNK_ZERO_REGIONS = ("GB", "FR", "DE", "NL", "BE", "CH", "SE", "AU", "JP", "CN", "IN", "BR", "IT")
+"""A grouped number with a leading trunk 0 (`06 12 34 56 78`, `0151 23456789`) in these numbering plans."""
 _NOT_PHONE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}")
 """Dates and dotted quads (IPv4 addresses, version numbers) are never phone numbers."""
 _GROUP = re.compile(r"\d+[Xx]?")
@@ -121,12 +126,14 @@ def phone_valid(candidate: str, groups: list[str], text: str, start: int) -> boo
     if candidate.startswith(("+", "00")):
         international = "+" + candidate[2:] if candidate.startswith("00") else candidate
         return _valid_in(international, (None,))
-    longest = max(len(g) for g in groups)
-    grouped = candidate.startswith("(") or (len(groups) >= 3 and longest <= 5) or (
-        len(groups) == 2 and groups[0].startswith("0") and longest <= 8)
-    if not grouped and not _has_context("phone", text, start):
-        return False
-    return _valid_in(candidate, PHONE_REGIONS)
+    shape = tuple(len(g) for g in groups)
+    if shape == (3, 3, 4):
+        # The North American plan's structure (area code and exchange start with 2-9); fictional 555 numbers
+        # fit it, and a person's number in a prompt is personal data whatever its exchange.
+        return groups[0][0] in "23456789" and groups[1][0] in "23456789"
+    if candidate.startswith("0") and len(groups) >= 2 and max(shape) <= 8:
+        return _valid_in(candidate, TRUNK_ZERO_REGIONS)
+    return digits >= 9 and _has_context("phone", text, start) and _valid_in(candidate, PHONE_REGIONS)
 
 
 def _valid_in(candidate: str, regions: tuple[str | None, ...]) -> bool:

@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter
 
+from llmops_operator.guardrails.normalize import normalize
 from llmops_operator.guardrails.signals import PII, Signal, char_in, not_between
 
 MIN_ENTROPY = 2.5
@@ -23,9 +24,9 @@ MIN_ENTROPY = 2.5
 `hunter2hunter2hunter2` has 2.8, `xxxxxxxxxxxx` has 0, a 20-character random token about 4.2."""
 MIN_TOKEN_ENTROPY = 3.0
 """For the random part of a vendor token: placeholders such as `ghp_XXXX…` or `sk-000…` score far below."""
-_REFERENCES = ("environ", "getenv", "env.", "env[", "config", "settings", "secrets.", "vault", "{{", "${", "%(",
+_REFERENCES = ("environ", "getenv", "env.", "env[", "config", "settings", "secrets.", "vault", "{{", "${", "%(", "(",
                "<", "example.", "placeholder", "changeme", "change_me", "your", "xxxx", "****", "redacted", "dummy",
-               "sample", "none", "null", "undefined", "todo", "process.", "args.", "input(", "self.", "os.", "://")
+               "sample", "replace", "insert", "none", "null", "undefined", "todo", "process.", "args.", "input(", "self.", "os.", "://")
 _PATH_STARTS = ("/", "./", "../", "~")
 
 
@@ -75,9 +76,9 @@ def assigned_value(text: str) -> tuple[int, int] | None:
     return start, end
 
 
-_SECRET_NAMES = (r"\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|"
+_SECRET_NAMES = (r"\b(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|"
                  r"refresh[_-]?token|bearer[_-]?token|private[_-]?key|password|passwd|passphrase|db[_-]?pass|"
-                 r"token|passwort|kennwort|contrase[nñ]a|mot[ _]de[ _]passe|senha)|пароль|密码|パスワード")
+                 r"token|passwort|kennwort|contrase[nñ]a|mot[ _]de[ _]passe|senha)|" + normalize("пароль") + "|密码|パスワード")
 """Names a secret is assigned to, in code, config and prose (RE2's word boundary is ASCII-only: non-Latin names
 without it)."""
 
