@@ -6,7 +6,8 @@ language and split are optional) and one verdict is printed per line. With `--co
 with the guardrails is run instead (`--split`, default heldout) and only the rates are printed. Labelled runs
 end with one line per family, one per language and a summary: the detection rate (attacks not allowed) and
 the false-positive rate (benign texts not allowed). `--min-detection` and `--max-false-positives` turn the
-run into a gate: exit status 1 when the overall result or any family is below them, each failure on stderr.
+run into a gate: exit status 1 when the overall result or any family is below them (only the overall result
+with `--overall-only`), each failure on stderr.
 A malformed line stops the run with its number, exit status 1.
 """
 
@@ -114,7 +115,7 @@ def run_corpus(guardrail: Guardrail, split: str | None) -> Scores:
 
 def guardrail_test(policy_path: Path, input_path: Path | None, out: TextIO, err: TextIO, *,
                    split: str | None = None, min_detection: float | None = None,
-                   max_false_positives: float | None = None) -> int:
+                   max_false_positives: float | None = None, per_family: bool = True) -> int:
     """Run `input_path`'s lines (or the shipped corpus when it is None) through the policy; 1 on an error or
     when a threshold is not met."""
     try:
@@ -138,7 +139,7 @@ def guardrail_test(policy_path: Path, input_path: Path | None, out: TextIO, err:
         return 0
     for line in scores.lines():
         out.write(json.dumps(line) + "\n")
-    failures = gate(scores, min_detection, max_false_positives)
+    failures = gate(scores, min_detection, max_false_positives, per_family)
     for failure in failures:
         err.write(f"below threshold: {failure}\n")
     return 1 if failures else 0

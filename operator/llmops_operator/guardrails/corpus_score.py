@@ -73,10 +73,14 @@ def score(results: Iterable[tuple[Labelled, bool]]) -> Scores:
     return scores
 
 
-def gate(scores: Scores, min_detection: float | None, max_false_positives: float | None) -> list[str]:
-    """The overall result and each family below the thresholds, as sentences; empty when all pass."""
+def gate(scores: Scores, min_detection: float | None, max_false_positives: float | None,
+         per_family: bool = True) -> list[str]:
+    """The overall result and (with `per_family`) each family below the thresholds, as sentences; empty when
+    all pass."""
     failures = []
-    groups = [("overall", scores.overall), *((f"family {name}", t) for name, t in sorted(scores.families.items()))]
+    groups = [("overall", scores.overall)]
+    if per_family:
+        groups += [(f"family {name}", tally) for name, tally in sorted(scores.families.items())]
     for name, tally in groups:
         if min_detection is not None and tally.attacks and tally.detection_rate < min_detection:
             failures.append(f"{name}: detection rate {tally.detection_rate} is below {min_detection} "

@@ -33,12 +33,12 @@ def _date_valid(year: int, month: int, day: int) -> bool:
 
 _CARD_PREFIXES = ("4", "51", "52", "53", "54", "55", "22", "23", "24", "25", "26", "27", "34", "37", "300", "301",
                   "302", "303", "304", "305", "36", "38", "6011", "65", "644", "645", "646", "647", "648", "649",
-                  "35", "62")
+                  "35", "62", "50", "56", "57", "58", "60", "63", "67", "81", "82")
 
 
 def card_valid(digits: str) -> bool:
     """A payment card: 13 to 19 digits, an issuer prefix (Visa, Mastercard, Amex, Diners, Discover, JCB,
-    UnionPay), Luhn."""
+    UnionPay, Maestro, Mir, RuPay), Luhn."""
     return 13 <= len(digits) <= 19 and digits.startswith(_CARD_PREFIXES) and luhn_valid(digits)
 
 

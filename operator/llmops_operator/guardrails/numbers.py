@@ -105,14 +105,16 @@ def _has_context(label: str, text: str, start: int) -> bool:
     return bool(pattern and pattern.search(text[max(0, start - CONTEXT_CHARS):start].lower()))
 
 
-def identify(groups: list[str], text: str, start: int) -> tuple[str, str] | None:
-    """(label, entity) of the first kind the digit groups are a valid number of, or None."""
+def identify(groups: list[str], text: str, start: int, whole: bool = True) -> tuple[str, str] | None:
+    """(label, entity) of the first kind the digit groups are a valid number of, or None. A part of a longer
+    candidate (`whole` False) is trusted by its format only for self-validating kinds: `6516-4512-8617-7074`
+    holds a 4-4-4 run, which alone would be an Aadhaar number."""
     compact = "".join(groups)
     shape = tuple(len(g) for g in groups)
     for kind in KINDS_BY_LENGTH.get(len(compact), ()):
         if not (compact.isdigit() or kind.label == "cn-resident-id") or not kind.valid(compact):
             continue
-        if kind.bare or shape in kind.formats or _has_context(kind.label, text, start):
+        if kind.bare or (whole and shape in kind.formats) or _has_context(kind.label, text, start):
             return kind.label, kind.entity
     return None
 
@@ -127,12 +129,13 @@ def phone_valid(candidate: str, groups: list[str], text: str, start: int) -> boo
         international = "+" + candidate[2:] if candidate.startswith("00") else candidate
         return _valid_in(international, (None,))
     shape = tuple(len(g) for g in groups)
-    if shape == (3, 3, 4):
-        # The North American plan's structure (area code and exchange start with 2-9); fictional 555 numbers
-        # fit it, and a person's number in a prompt is personal data whatever its exchange.
-        return groups[0][0] in "23456789" and groups[1][0] in "23456789"
-    if candidate.startswith("0") and len(groups) >= 2 and max(shape) <= 8:
-        return _valid_in(candidate, TRUNK_ZERO_REGIONS)
+    trunk = candidate.lstrip("(").startswith("0") and len(groups) >= 2 and max(shape) <= 8
+    if trunk and _valid_in(candidate, TRUNK_ZERO_REGIONS):
+        return True
+    # The North American plan's structure (area code and exchange start with 2-9); fictional 555 numbers fit
+    # it, and a person's number in a prompt is personal data whatever its exchange.
+    if shape == (3, 3, 4) and groups[0][0] in "23456789" and groups[1][0] in "23456789":
+        return True
     return digits >= 9 and _has_context("phone", text, start) and _valid_in(candidate, PHONE_REGIONS)
 
 
@@ -158,7 +161,7 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
             if sum(e - s for s, e in window) not in KINDS_BY_LENGTH:
                 continue
             groups = [candidate[s:e].upper() for s, e in window]
-            found = identify(groups, text, start + window[0][0])
+            found = identify(groups, text, start + window[0][0], whole=width == count)
             if found is not None:
                 return Resolved(start + window[0][0], start + window[-1][1], found[1], found[0])
     if phone_valid(candidate, [candidate[s:e] for s, e in spans], text, start):
