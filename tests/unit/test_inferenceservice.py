@@ -173,7 +173,7 @@ def test_fine_tune_output_is_served_with_policy_and_prompts_mounted():
         "/etc/llmops/prompts/routing"]
     assert {e["name"]: e["value"] for e in container["env"]} == {
         "LLMOPS_SERVICE": "assistant", "LLMOPS_GUARDRAIL_POLICY": "/etc/llmops/guardrail/policy.json",
-        "LLMOPS_PROMPT_DIR": "/etc/llmops/prompts/versions",
+        "LLMOPS_GUARDRAIL_POLICY_ID": "policy", "LLMOPS_PROMPT_DIR": "/etc/llmops/prompts/versions",
         "LLMOPS_PROMPT_ROUTING": "/etc/llmops/prompts/routing/routing.json"}
     hashes = isvc["metadata"]["annotations"]
     assert hashes["llmops.dev/guardrail-policy-hash"] == refs[("Guardrail", "policy")]["status"]["policyHash"]

@@ -46,6 +46,8 @@ class PolicyMount:
 
     config_map: str
     hash: str
+    name: str = ""
+    """The Guardrail's name: the policy id the runtime's guardrail events carry."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def _mounts(policy: PolicyMount | None, prompts: PromptMount | None
     if policy:
         mount("guardrail-policy", policy.config_map, GUARDRAIL_DIR)
         env.append({"name": "LLMOPS_GUARDRAIL_POLICY", "value": f"{GUARDRAIL_DIR}/{POLICY_KEY}"})
+        if policy.name:
+            env.append({"name": "LLMOPS_GUARDRAIL_POLICY_ID", "value": policy.name})
     if prompts:
         for version in prompts.versions:
             mount(f"prompt-{version.role}", version.config_map, f"{PROMPT_DIR}/versions/{version.version}")

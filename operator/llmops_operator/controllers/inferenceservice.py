@@ -105,7 +105,8 @@ def _guardrail(obj: InferenceService, refs: Refs, inputs: Inputs) -> PolicyMount
     else:
         inputs.safety = status.get("safety")
         inputs.attached["policyConfigMap"] = status["policyConfigMap"]
-        return PolicyMount(config_map=status["policyConfigMap"], hash=status.get("policyHash") or "")
+        return PolicyMount(config_map=status["policyConfigMap"], hash=status.get("policyHash") or "",
+                           name=ref.name)
     inputs.conditions.append(waiting)
     inputs.waiting = inputs.waiting or waiting
     return None

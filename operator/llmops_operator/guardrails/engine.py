@@ -21,7 +21,9 @@ from typing import Any, Callable, Mapping, Sequence
 from llmops_operator.guardrails.checks import KINDS, Evidence, Match, estimate_tokens, noisy_or
 from llmops_operator.guardrails.decoding import BASE64, ENCODING_SIGNALS, ROT13_HINT, decode_base64, decode_rot13
 from llmops_operator.guardrails.normalize import SpanMapper, normalize
-from llmops_operator.guardrails.policy import DIRECTIONS, Check, Policy, PolicyError, load_policy, read_policy_file
+from llmops_operator.guardrails.policy import (
+    DIRECTIONS, Check, Policy, PolicyError, load_policy, policy_from_text, policy_version,
+)
 from llmops_operator.guardrails.scanners import Re2Scanner
 from llmops_operator.guardrails.signals import ENCODING, INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
 from llmops_operator.guardrails.verdict import ALLOWED, CheckError, Hit, Verdict, outcome_of
@@ -174,6 +176,8 @@ class PolicyFile:
         self.path = Path(path)
         self.options = options
         self.last_error: str | None = None
+        self.version = ""
+        """The served policy's version (policy_version of the file), set when it is (re)loaded."""
         self._stamp: tuple[int, int] | None = None
         self._guardrail: Guardrail | None = None
 
@@ -183,8 +187,9 @@ class PolicyFile:
             stat = self.path.stat()
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp != self._stamp:
-                self._guardrail = Guardrail(read_policy_file(self.path), **self.options)
-                self._stamp, self.last_error = stamp, None
+                text = self.path.read_text()
+                self._guardrail = Guardrail(policy_from_text(text, self.path), **self.options)
+                self._stamp, self.last_error, self.version = stamp, None, policy_version(text)
         except (OSError, PolicyError) as err:
             if self._guardrail is None:
                 raise

@@ -8,6 +8,7 @@ patterns), and defaults an older compiler left out are resolved. Every error nam
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,7 +18,8 @@ from pydantic import ValidationError
 from llmops_operator.api.v1alpha1.guardrail import DIRECTIONS, POLICY_FORMAT, CompiledPolicy, GuardrailCheck
 from llmops_operator.core.contract import describe_validation_error
 
-__all__ = ["DIRECTIONS", "POLICY_FORMAT", "Policy", "PolicyError", "load_policy", "read_policy_file"]
+__all__ = ["DIRECTIONS", "POLICY_FORMAT", "Policy", "PolicyError", "load_policy", "policy_from_text", "policy_version",
+           "read_policy_file"]
 
 Policy = CompiledPolicy
 """A loaded policy: `mode` and `checks` (each a resolved `GuardrailCheck`)."""
@@ -42,8 +44,18 @@ def load_policy(document: Mapping[str, Any]) -> Policy:
 
 def read_policy_file(path: Path) -> Policy:
     """A policy from a policy.json file."""
+    return policy_from_text(path.read_text(), path)
+
+
+def policy_from_text(text: str, path: Path) -> Policy:
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(text)
     except json.JSONDecodeError as err:
         raise PolicyError(f"{path}: not JSON: {err}") from None
     return load_policy(document)
+
+
+def policy_version(text: str) -> str:
+    """The version of a compiled policy: the first 8 hex digits of its SHA-256, as the Guardrail's
+    status.policyHash names it (the file is the canonical JSON that hash is taken of)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]

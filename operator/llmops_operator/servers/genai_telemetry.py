@@ -12,6 +12,13 @@ the unit `s` becomes `_seconds`, annotations like `{token}` add nothing), with t
 | gen_ai.server.time_to_first_token | gen_ai_server_time_to_first_token_seconds |
 | gen_ai.server.time_per_output_token | gen_ai_server_time_per_output_token_seconds |
 
+Every guardrail verdict that is not plain allowed (a check blocked, redacted or flagged the text, or failed
+open) is also an OpenTelemetry event, `gen_ai.guardrail.result`: one log record per rule, with the policy's id
+and version, the rule, its result and the direction, correlated with the current trace. The conventions up to
+SEMCONV_VERSION define no guardrail event yet, so its name and `gen_ai.guardrail.*` attributes are this
+runtime's own, kept in the GenAI namespace for the collectors that read it; the text that was flagged is never
+in it, only the rule names, entities and character offsets.
+
 The transformer is the model's client (token usage, operation duration: from the request's arrival to its last
 byte) and the server its own clients see (time to first token: from the request's arrival to the first token the
 predictor streamed; time per output token: the decode time after it, per further token). Spans go through the
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from opentelemetry import trace
+from opentelemetry import _logs, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Histogram
 
@@ -92,3 +99,43 @@ def finish(span: Span, *, operation: str, model: str, response_id: str, finish_r
         span.set_attribute("error.type", error_type)
         span.set_status(Status(StatusCode.ERROR, error_type))
     span.end()
+
+
+GUARDRAIL_EVENT = "gen_ai.guardrail.result"
+MAX_SPANS_PER_EVENT = 20
+"""Offsets listed in one event; the hit count says how many there were."""
+
+
+def guardrail_events(verdict: Any, *, policy_id: str, policy_version: str, request_id: str,
+                     hit_counts: Mapping[tuple[str, str], int],
+                     logger: _logs.Logger | None = None) -> int:
+    """Emit one `gen_ai.guardrail.result` event per rule that hit (with its effect: blocked, redacted, flagged)
+    and per rule that failed open (result `error`); none for a plain allowed verdict. Returns how many."""
+    logger = logger or _logs.get_logger("llmops_operator.servers", schema_url=SCHEMA_URL)
+    base = {"gen_ai.guardrail.policy.id": policy_id, "gen_ai.guardrail.policy.version": policy_version,
+            "gen_ai.guardrail.direction": verdict.direction, "gen_ai.provider.name": PROVIDER,
+            "llmops.request.id": request_id}
+    emitted = 0
+    for (rule, effect), count in hit_counts.items():
+        hits = [hit for hit in verdict.hits if hit.rule == rule and hit.effect == effect]
+        attributes = {**base, "gen_ai.guardrail.rule": rule, "gen_ai.guardrail.result": _RESULTS[effect],
+                      "gen_ai.guardrail.hits": count}
+        if hits:
+            attributes["gen_ai.guardrail.type"] = hits[0].type
+        entities = sorted({hit.entity for hit in hits if hit.entity})
+        if entities:
+            attributes["gen_ai.guardrail.entities"] = entities
+        spans = [f"{hit.start}-{hit.end}" for hit in hits if hit.start is not None][:MAX_SPANS_PER_EVENT]
+        if spans:
+            attributes["gen_ai.guardrail.spans"] = spans
+        logger.emit(event_name=GUARDRAIL_EVENT, attributes=attributes)
+        emitted += 1
+    for error in verdict.errors:
+        logger.emit(event_name=GUARDRAIL_EVENT, attributes={**base, "gen_ai.guardrail.rule": error.rule,
+                                                           "gen_ai.guardrail.result": "error",
+                                                           "error.type": error.error[:200]})
+        emitted += 1
+    return emitted
+
+
+_RESULTS = {"block": "blocked", "redact": "redacted", "flag": "flagged"}

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from llmops_operator.guardrails.engine import PolicyFile
 from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, Verdict
+from llmops_operator.servers import genai_telemetry as genai
 from llmops_operator.servers import request_metrics as metrics
 
 log = logging.getLogger("llmops.guardrails.transformer")
@@ -84,10 +85,15 @@ def rules_summary(counts: Counts, verdict: Verdict) -> str:
 
 
 class ScanPool:
-    def __init__(self, policy: PolicyFile, timeout: float, workers: int) -> None:
+    def __init__(self, policy: PolicyFile, timeout: float, workers: int, policy_id: str = "",
+                 events_logger: Any = None) -> None:
         self.policy = policy
         self.timeout = timeout
         self.workers = workers
+        self.policy_id = policy_id
+        """The Guardrail whose policy this is, as events name it."""
+        self.events_logger = events_logger
+        """Where `gen_ai.guardrail.result` events go (the global OpenTelemetry logger provider when None)."""
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -125,7 +131,16 @@ class ScanPool:
             metrics.HITS.labels(rule=rule, direction=direction, effect=effect).inc(count)
         if verdict.outcome != ALLOWED or verdict.errors:
             log.info("request %s: %s %s by %s", request_id, direction, verdict.outcome, rules_summary(counts, verdict))
+            genai.guardrail_events(verdict, policy_id=self.policy_id, policy_version=self._policy_version(),
+                                   request_id=request_id, hit_counts=counts, logger=self.events_logger)
         return verdict
+
+    def _policy_version(self) -> str:
+        try:
+            self.policy.guardrail()  # reloads a changed file, as the workers do
+        except (OSError, PolicyError):
+            pass
+        return self.policy.version
 
     @property
     def verdict_detail(self) -> Any:

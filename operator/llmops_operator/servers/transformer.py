@@ -14,7 +14,8 @@ prompt, so prompts never reach clients' error bodies or the log); a predictor 50
 any other predictor failure or an unreadable answer is 502; a predictor that cannot be reached is 503, one that does not answer in
 time 504 (PredictorError, answered by `predictor_error_handler`).
 
-Configuration comes from the mounted files named by the environment: LLMOPS_GUARDRAIL_POLICY (policy.json),
+Configuration comes from the mounted files named by the environment: LLMOPS_GUARDRAIL_POLICY (policy.json, and
+LLMOPS_GUARDRAIL_POLICY_ID, the Guardrail it compiles, for the `gen_ai.guardrail.result` events),
 LLMOPS_PROMPT_DIR (one directory per prompt version) and LLMOPS_PROMPT_ROUTING (routing.json). Files are re-read
 when they change; a policy or release that becomes invalid keeps the last good one serving and says so in the log
 and in llmops_guardrail_config_errors. With no good policy ever loaded the model reports not ready (fail-closed).
@@ -54,6 +55,7 @@ from llmops_operator.servers.prompt_routing import MountedPrompts, PromptError, 
 log = logging.getLogger("llmops.guardrails.transformer")
 
 POLICY_ENV = "LLMOPS_GUARDRAIL_POLICY"
+POLICY_ID_ENV = "LLMOPS_GUARDRAIL_POLICY_ID"
 PROMPT_DIR_ENV = "LLMOPS_PROMPT_DIR"
 PROMPT_ROUTING_ENV = "LLMOPS_PROMPT_ROUTING"
 MAX_BYTES_ENV = "LLMOPS_MAX_REQUEST_BYTES"
@@ -161,13 +163,14 @@ def decode_json(body: bytes | str) -> Any:
 class GuardrailTransformer(kserve.Model):
     def __init__(self, name: str, policy: PolicyFile | None = None, prompts: MountedPrompts | None = None,
                  rng: random.Random | None = None, timeout: float = 600.0,
-                 scan_timeout: float = DEFAULT_SCAN_TIMEOUT, scan_workers: int = DEFAULT_SCAN_WORKERS):
+                 scan_timeout: float = DEFAULT_SCAN_TIMEOUT, scan_workers: int = DEFAULT_SCAN_WORKERS,
+                 policy_id: str = ""):
         super().__init__(name)
         self.policy = policy
         self.prompts = prompts
         self.rng = rng or random.Random()
         self.timeout = timeout
-        self.scans = ScanPool(policy, scan_timeout, scan_workers) if policy else None
+        self.scans = ScanPool(policy, scan_timeout, scan_workers, policy_id) if policy else None
         self._client: httpx.AsyncClient | None = None
         self._reported: dict[str, str | None] = {}
 
@@ -353,6 +356,9 @@ class BodyLimit:
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(parents=[model_server.parser], description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default=os.environ.get(POLICY_ENV), help="policy.json (default $%s)" % POLICY_ENV)
+    parser.add_argument("--policy_id", default=os.environ.get(POLICY_ID_ENV, ""),
+                        help="the Guardrail the policy belongs to, as guardrail events name it (default $%s)"
+                        % POLICY_ID_ENV)
     parser.add_argument("--prompt_dir", default=os.environ.get(PROMPT_DIR_ENV),
                         help="directory of prompt versions (default $%s)" % PROMPT_DIR_ENV)
     parser.add_argument("--prompt_routing", default=os.environ.get(PROMPT_ROUTING_ENV),
@@ -373,7 +379,8 @@ def build_model(args: argparse.Namespace) -> GuardrailTransformer:
     policy = PolicyFile(args.policy) if args.policy else None
     return GuardrailTransformer(args.model_name, policy=policy, prompts=prompts,
                                 timeout=args.predictor_request_timeout_seconds,
-                                scan_timeout=args.scan_timeout_seconds, scan_workers=args.scan_workers)
+                                scan_timeout=args.scan_timeout_seconds, scan_workers=args.scan_workers,
+                                policy_id=args.policy_id)
 
 
 def main(argv: list[str] | None = None) -> None:
