@@ -43,7 +43,7 @@ def test_the_example_red_team_set_gates_ready_and_fills_the_safety_score(kube, o
     kube.apply(dataset, namespace)
     obj = settled(kube, namespace, name, "True")  # the resync timer picks the new ConfigMap up
     assert condition(obj, "Evaluated")["reason"] == "Passed"
-    assert obj["status"]["safety"]["score"] == 1.0 and obj["status"]["safety"]["evaluated"] == 17
+    assert obj["status"]["safety"]["score"] == 1.0 and obj["status"]["safety"]["evaluated"] == 18
     assert obj["status"]["evaluation"]["policyHash"] == obj["status"]["policyHash"]
 
 

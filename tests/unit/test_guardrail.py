@@ -58,7 +58,7 @@ def policy(obj: Guardrail) -> dict:
 def test_the_example_parses():
     [body] = [d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
               if d["kind"] == "Guardrail"]
-    assert len(parse(Guardrail, body).spec.checks) == 7
+    assert len(parse(Guardrail, body).spec.checks) == 8
 
 
 @pytest.mark.parametrize("bad, message", [
