@@ -35,7 +35,7 @@ MAX_GROUPS = 12
 def _context(*words: str) -> re.Pattern[str]:
     """Any of the words, not inside a longer word, as they read after normalisation (look-alike letters
     folded: the Cyrillic `телефон` is scanned as `тeлeфoн`)."""
-    return re.compile("|".join(rf"(?<!\w){re.escape(normalize(w))}(?!\w)" for w in words))
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(normalize(w)) for w in words) + r")(?!\w)")
 
 
 CONTEXT = {
@@ -101,12 +101,20 @@ def number_guard(text: str, start: int, end: int) -> bool:
     return not (before in "-/._" and start > 1 and text[start - 2].isalnum())
 
 
-def _has_context(label: str, text: str, start: int) -> bool:
-    pattern = CONTEXT.get(label)
-    return bool(pattern and pattern.search(text[max(0, start - CONTEXT_CHARS):start].lower()))
+def _context_words(before: str) -> Callable[[str], bool]:
+    """Whether a kind's context words occur in `before` (the lower-cased text before a candidate), each kind
+    searched at most once per candidate."""
+    seen: dict[str, bool] = {}
+
+    def has(label: str) -> bool:
+        if label not in seen:
+            pattern = CONTEXT.get(label)
+            seen[label] = bool(pattern and pattern.search(before))
+        return seen[label]
+    return has
 
 
-def identify(groups: list[str], text: str, start: int, whole: bool = True) -> tuple[str, str] | None:
+def identify(groups: list[str], context: Callable[[str], bool], whole: bool = True) -> tuple[str, str] | None:
     """(label, entity) of the first kind the digit groups are a valid number of, or None. A part of a longer
     candidate (`whole` False) is trusted by its format only for self-validating kinds: `6516-4512-8617-7074`
     holds a 4-4-4 run, which alone would be an Aadhaar number."""
@@ -115,12 +123,12 @@ def identify(groups: list[str], text: str, start: int, whole: bool = True) -> tu
     for kind in KINDS_BY_LENGTH.get(len(compact), ()):
         if not (compact.isdigit() or kind.label == "cn-resident-id") or not kind.valid(compact):
             continue
-        if kind.bare or (whole and shape in kind.formats) or _has_context(kind.label, text, start):
+        if kind.bare or (whole and shape in kind.formats) or context(kind.label):
             return kind.label, kind.entity
     return None
 
 
-def phone_valid(candidate: str, groups: list[str], text: str, start: int) -> bool:
+def phone_valid(candidate: str, groups: list[str], context: Callable[[str], bool]) -> bool:
     """A phone number by `phonenumbers`: international (+ or 00) as written, national in one of
     PHONE_REGIONS when it is written in groups (or after a context word)."""
     digits = sum(len(g) for g in groups)
@@ -137,7 +145,7 @@ def phone_valid(candidate: str, groups: list[str], text: str, start: int) -> boo
     # it, and a person's number in a prompt is personal data whatever its exchange.
     if shape == (3, 3, 4) and groups[0][0] in "23456789" and groups[1][0] in "23456789":
         return True
-    return digits >= 9 and _has_context("phone", text, start) and _valid_in(candidate, PHONE_REGIONS)
+    return digits >= 9 and context("phone") and _valid_in(candidate, PHONE_REGIONS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -157,6 +165,7 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
     """What the digit string at text[start:end] is: tried whole, then by sub-runs of its groups, then as a phone
     number."""
     candidate = text[start:end]
+    context = _context_words(text[max(0, start - CONTEXT_CHARS):start].lower())
     spans = [(m.start(), m.end()) for m in _GROUP.finditer(candidate)][:MAX_GROUPS]
     count = len(spans)
     prefix = [0]
@@ -168,9 +177,9 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
                 continue
             window = spans[first:first + width]
             groups = [candidate[s:e].upper() for s, e in window]
-            found = identify(groups, text, start + window[0][0], whole=width == count)
+            found = identify(groups, context, whole=width == count)
             if found is not None:
                 return Resolved(start + window[0][0], start + window[-1][1], found[1], found[0])
-    if phone_valid(candidate, [candidate[s:e] for s, e in spans], text, start):
+    if phone_valid(candidate, [candidate[s:e] for s, e in spans], context):
         return Resolved(start, end, "phone", "phone")
     return None
