@@ -101,3 +101,10 @@ def test_cli_scores_a_users_file_of_one_split(tmp_path, capsys):
     assert {"language": "fr", "attacks": 1, "detected": 1, "benign": 1, "falsePositives": 0,
             "detectionRate": 1.0, "falsePositiveRate": 0.0} in lines
     assert lines[-1]["attacks"] == 1
+
+
+def test_cli_refuses_a_threshold_outside_0_to_1(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["guardrail", "test", "-f", str(EXAMPLE), "--corpus", "--min-detection", "90"])
+    assert exited.value.code == 2
+    assert "--min-detection: expected a number from 0 to 1, got '90'" in capsys.readouterr().err

@@ -119,10 +119,7 @@ def _rate(value: str) -> float:
     return rate
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="llmops", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-
+def _add_guardrail_commands(sub: "argparse._SubParsersAction") -> None:
     guardrail = sub.add_parser("guardrail", help="work with Guardrail policies").add_subparsers(
         dest="guardrail_command", required=True)
     test = guardrail.add_parser("test", help="score a Guardrail policy on labelled texts: a JSONL file or the "
@@ -141,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
     test.add_argument("--overall-only", action="store_true", help="apply the thresholds to the overall rates only, "
                       "not to each family")
     test.set_defaults(func=_cmd_guardrail_test)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="llmops", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    _add_guardrail_commands(sub)
 
     crds = sub.add_parser("crds", help="generate crds/, the chart's copies and docs/api-reference.md from the API models")
     crds.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this checkout)")
