@@ -58,14 +58,22 @@ def test_a_duplicate_id_across_files_is_refused(tmp_path):
         load_corpus(tmp_path)
 
 
+def heldout_scores(families: set[str] | None = None):
+    guardrail = load_guardrail(EXAMPLE)
+    heldout = [case for case in load_corpus(split="heldout") if families is None or case.family in families]
+    return score((case, guardrail.check(case.text, case.scan_direction).outcome != ALLOWED) for case in heldout)
+
+
 def test_the_example_policy_passes_the_heldout_split_of_the_whole_corpus():
     # Every family of every corpus file, together: the held-out split was written after the rules were tuned
     # and never used to tune them, so its small families are noisy; the gate is on the whole.
-    guardrail = load_guardrail(EXAMPLE)
-    heldout = load_corpus(split="heldout")
-    scores = score((case, guardrail.check(case.text, case.scan_direction).outcome != ALLOWED) for case in heldout)
+    scores = heldout_scores()
     assert set(scores.families) >= PII_FAMILIES
     assert gate(scores, min_detection=0.9, max_false_positives=0.05, per_family=False) == []
+
+
+def test_the_example_policy_passes_the_heldout_split_of_personal_data_and_secrets():
+    assert gate(heldout_scores(PII_FAMILIES), min_detection=0.9, max_false_positives=0.05, per_family=False) == []
 
 
 def test_cli_reports_rates_per_family_and_language_on_a_split(capsys):
