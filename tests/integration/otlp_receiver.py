@@ -1,4 +1,5 @@
-"""A minimal OTLP/HTTP trace receiver: POST /v1/traces, protobuf bodies decoded as ExportTraceServiceRequest.
+"""A minimal OTLP/HTTP receiver: POST /v1/traces, protobuf bodies decoded as ExportTraceServiceRequest, and
+POST /v1/logs (OpenTelemetry events), decoded as ExportLogsServiceRequest.
 
 It runs aiohttp on its own event loop in a thread, so synchronous tests can start it, point an exporter at
 `endpoint` and read `spans()`. Bodies are decoded here, not by aiohttp, so the Content-Encoding the exporter
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -84,6 +89,7 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []
         self._encodings: list[str] = []
         self._errors: list[str] = []
         self._loop = asyncio.new_event_loop()
@@ -99,6 +105,11 @@ class OtlpReceiver:
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self._spans)
+
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(event name, attributes) of every log record received."""
+        with self._lock:
+            return list(self._events)
 
     def encodings(self) -> list[str]:
         """The Content-Encoding of each export request received, in order ('' when none)."""
@@ -125,9 +136,24 @@ class OtlpReceiver:
             self._spans.extend(spans_of(export))
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(), content_type=PROTOBUF)
 
+    async def _logs(self, request: web.Request) -> web.Response:
+        try:
+            export = ExportLogsServiceRequest.FromString(
+                decompress(await request.read(), request.headers.get("Content-Encoding", "")))
+        except Exception as err:  # noqa: BLE001 - any undecodable body is the exporter's fault; report it
+            with self._lock:
+                self._errors.append(f"{type(err).__name__}: {err}")
+            return web.Response(status=400, text=str(err))
+        records = [(r.event_name, attributes_of(list(r.attributes))) for resource in export.resource_logs
+                   for scope in resource.scope_logs for r in scope.log_records]
+        with self._lock:
+            self._events.extend(records)
+        return web.Response(body=ExportLogsServiceResponse().SerializeToString(), content_type=PROTOBUF)
+
     async def _start(self) -> int:
         app = web.Application()
         app.router.add_post("/v1/traces", self._traces)
+        app.router.add_post("/v1/logs", self._logs)
         # Bodies reach the handler as sent, so `decompress` sees the exporter's real encoding.
         self._runner = web.AppRunner(app, auto_decompress=False, access_log=None)
         await self._runner.setup()

@@ -1,4 +1,5 @@
-"""OpenTelemetry traces: one span per reconcile pass, one child span per Kubernetes API request.
+"""OpenTelemetry traces: one span per reconcile pass, one child span per Kubernetes API request; and the events
+other parts emit (the guardrail transformer's `gen_ai.guardrail.result`), exported beside them.
 
 Off by default: until `configure` installs an exporter, OpenTelemetry's API hands out no-op spans, so the
 cost is a function call. `llmops run` calls `configure`; an endpoint in LLMOPS_OTEL_ENDPOINT or the standard
@@ -84,8 +85,29 @@ def configure(endpoint: str | None, service_name: str) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    resource = Resource.create({"service.name": service_name})
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    log.info("tracing: exporting spans to %s", target)
+    _export_events(target, endpoint is None, resource)
+    log.info("tracing: exporting spans and events to %s", target)
     return True
+
+
+def _export_events(endpoint: str, from_standard_variable: bool, resource: Any) -> None:
+    """OpenTelemetry events (log records with an event name, such as the transformer's
+    `gen_ai.guardrail.result`) go to the same collector as the spans."""
+    from opentelemetry import _logs
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    try:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        exporter = OTLPLogExporter() if from_standard_variable else OTLPLogExporter(
+            endpoint=endpoint.rstrip("/") + "/v1/logs")
+    except ImportError:
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        exporter = OTLPLogExporter() if from_standard_variable else OTLPLogExporter(endpoint=endpoint)
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    _logs.set_logger_provider(provider)
