@@ -3,8 +3,9 @@ phone number.
 
 A single pattern finds runs of digits with any common separator (space, dot, dash, slash, parentheses), so that
 a card written `4111.1111.1111.1111` or an SSN without dashes is a candidate at all, and no kind of number can
-hide another that starts at the same place. Each candidate is tried whole and then by its sub-runs of digit
-groups (a card followed by an expiry date), longest first, against the validators in `KINDS` order; the whole
+hide another that starts at the same place. Each candidate is tried whole and then by the runs of its digit
+groups that start or end it (a card followed by an expiry date), longest first, against the validators in `KINDS`
+order; the whole
 candidate is finally tried as a phone number with the `phonenumbers` library, the reference for numbering
 plans. A candidate is at most 25 digits and 12 groups, so the work per candidate is bounded and the scan stays
 linear in the text.
@@ -172,7 +173,9 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
     for s, e in spans:
         prefix.append(prefix[-1] + e - s)
     for width in range(count, 0, -1):
-        for first in range(count - width + 1):
+        # A number inside a candidate starts or ends it (a card then its expiry, a label's digits then the ID):
+        # the windows that do neither are not tried, which keeps the work per candidate linear in its groups.
+        for first in dict.fromkeys((0, count - width)):
             if prefix[first + width] - prefix[first] not in KINDS_BY_LENGTH:
                 continue
             window = spans[first:first + width]
