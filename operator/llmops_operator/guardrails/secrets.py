@@ -26,7 +26,8 @@ MIN_TOKEN_ENTROPY = 3.0
 """For the random part of a vendor token: placeholders such as `ghp_XXXX…` or `sk-000…` score far below."""
 _REFERENCES = ("environ", "getenv", "env.", "env[", "config", "settings", "secrets.", "vault", "{{", "${", "%(",
                "<", "example.", "placeholder", "changeme", "change_me", "your", "xxxx", "****", "redacted", "dummy",
-               "sample", "replace", "insert", "none", "null", "undefined", "todo", "process.", "args.", "input(", "self.", "os.", "://")
+               "sample", "replace", "insert", "none", "null", "undefined", "todo", "process.", "args.", "input(",
+               "self.", "os.", "://")
 _PATH_STARTS = ("/", "./", "../", "~")
 
 
@@ -109,9 +110,10 @@ def listed_value(text: str) -> tuple[int, int] | None:
     return (start, end) if end > start and secret_value(text[start:end], prose=False) else None
 
 
-_SECRET_NAMES = (r"\b(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|"
-                 r"refresh[_-]?token|bearer[_-]?token|private[_-]?key|password|passwd|passphrase|db[_-]?pass|"
-                 r"token|passwort|kennwort|contrase[nñ]a|mot[ _]de[ _]passe|senha)|" + normalize("пароль") + "|密码|パスワード")
+_SECRET_NAMES = (r"\b(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|"
+                 r"access[_-]?token|auth[_-]?token|refresh[_-]?token|bearer[_-]?token|private[_-]?key|password|"
+                 r"passwd|passphrase|db[_-]?pass|token|passwort|kennwort|contrase[nñ]a|mot[ _]de[ _]passe|senha)|"
+                 + normalize("пароль") + "|密码|パスワード")
 """Names a secret is assigned to, in code, config and prose (RE2's word boundary is ASCII-only: non-Latin names
 without it)."""
 
