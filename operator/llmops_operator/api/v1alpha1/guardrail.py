@@ -109,7 +109,7 @@ class GuardrailCheck(KubeModel):
     entities: list[PiiEntity] | None = Field(default=None, min_length=1, max_length=len(PII_ENTITIES))
     """piiRedaction only: the kinds of personal data to detect (apiKey: secrets such as cloud and SaaS tokens,
     private keys, JWTs and high-entropy values assigned to secret names; nationalId: national identity numbers of
-    thirteen countries, each validated by its check rule). Defaults to every kind."""
+    twelve countries, each validated by its check rule). Defaults to every kind."""
     threshold: float | None = Field(default=None, ge=0, le=1)
     """promptInjection, jailbreak and toxicity only: classifier score (0..1) at or above which the check hits.
     Defaults to 0.5."""
