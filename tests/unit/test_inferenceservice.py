@@ -114,7 +114,7 @@ def test_the_example_parses_and_names_its_references():
     ([with_("replicas", {"min": 2})], "spec.replicas: replicas.min must not exceed replicas.max"),
     ([with_("canaryTrafficPercent", 101)], "spec.canaryTrafficPercent: Input should be less than or equal to 100"),
     ([with_("resources.gpus", 1)], "spec.resources: gpuType is required when gpus is above 0"),
-    ([with_("scaling.metric", "gpu")], "spec.scaling.metric: Input should be 'concurrency', 'rps', 'cpu' or 'memory'"),
+    ([with_("scaling.metric", "gpu")], "spec.scaling.metric: Input should be 'concurrency', 'rps', 'cpu', 'memory', 'inFlightRequests' or 'queueDepth'"),
 ])
 def test_bad_services_name_the_field(options, message):
     with pytest.raises(InvalidSpec) as err:
@@ -144,6 +144,7 @@ def test_plain_model_builds_a_predictor_only():
     assert predictor == {
         "minReplicas": 0, "maxReplicas": 4, "scaleMetric": "rps", "scaleTarget": 20, "canaryTrafficPercent": 10,
         "model": {"modelFormat": {"name": "huggingface"}, "runtime": "kserve-huggingfaceserver", "storageUri": URI,
+                  "args": ["--backend=huggingface"],
                   "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}}}
 
 

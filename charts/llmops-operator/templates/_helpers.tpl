@@ -111,7 +111,15 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # app: KServe InferenceServices behind llmops.dev InferenceService.
 - apiGroups: ["serving.kserve.io"]
-  resources: ["inferenceservices"]
+  resources: ["inferenceservices", "llminferenceservices", "localmodelnamespacecaches"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: spec.model.cache without KServe's local model cache: the claim every replica reads; spec.deployment
+# llmInferenceService: the guardrail gateway's Deployment and Service.
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims", "services"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
 

@@ -35,6 +35,8 @@ SERIES = {
     "llmops_request_latency_seconds_bucket": ("le",),
     "llmops_prompt_length_chars_bucket": ("le",),
     "llmops_output_length_chars_bucket": ("le",),
+    "gen_ai_server_time_to_first_token_seconds_bucket": ("le",),
+    "gen_ai_server_time_per_output_token_seconds_bucket": ("le",),
 }
 
 
@@ -67,19 +69,22 @@ def _uptime(text: str, now: float) -> float | None:
     return None
 
 
-def _label_selector(namespace: str, kserve_service: str) -> str:
-    # KServe names the transformer's pods <isvc>-transformer-...; Prometheus adds namespace and pod when scraping.
-    return f'namespace="{namespace}",pod=~"{kserve_service}-transformer-.*"'
+def _label_selector(namespace: str, pods: str) -> str:
+    # Prometheus adds namespace and pod when scraping.
+    return f'namespace="{namespace}",pod=~"{pods}-.*"'
 
 
-async def query_prometheus(base_url: str, namespace: str, service: str, window_seconds: int) -> Scrape:
-    """Each series summed by its labels over the window, written back as exposition lines."""
+async def query_prometheus(base_url: str, namespace: str, service: str, window_seconds: int,
+                           pods: str | None = None) -> Scrape:
+    """Each series summed by its labels over the window, written back as exposition lines. The runtime's pods are
+    `pods`-*; by default KServe's transformer pods of `service`, <isvc>-transformer-*."""
+    pods = pods or f"{service}-transformer"
     lines = []
     try:
         async with aiohttp.ClientSession(base_url, timeout=TIMEOUT) as http:
             for name, labels in SERIES.items():
                 query = (f"sum by ({','.join(labels)}) "
-                         f"(increase({name}{{{_label_selector(namespace, service)}}}[{window_seconds}s]))")
+                         f"(increase({name}{{{_label_selector(namespace, pods)}}}[{window_seconds}s]))")
                 async with http.get("/api/v1/query", params={"query": query}) as resp:
                     body: dict[str, Any] = json.loads(
                         await read_text_capped(resp, MAX_QUERY_BYTES, f"Prometheus query for {name}"))
@@ -123,6 +128,7 @@ def _relevant(text: str) -> str:
 
 def parse_exposition(text: str) -> ServingSample:
     sample = ServingSample()
+    buckets: dict[str, dict[float, float]] = {}
     for family in text_string_to_metric_families(_relevant(text)):
         for s in family.samples:
             if s.name == "llmops_guardrail_requests_total":
@@ -137,9 +143,8 @@ def parse_exposition(text: str) -> ServingSample:
                 table = sample.model_requests if s.name == "llmops_model_requests_total" else sample.model_tokens
                 key = s.labels.get("model", ""), s.labels.get("outcome", s.labels.get("direction", ""))
                 table[key] = table.get(key, 0.0) + s.value
-            elif s.name.endswith("_bucket"):
-                sample.histograms.setdefault(s.name.removesuffix("_bucket"), []).append(
-                    (float(s.labels["le"]), s.value))
-    for buckets in sample.histograms.values():
-        buckets.sort()
+            elif s.name.endswith("_bucket"):  # summed over the other labels (model, operation)
+                counts = buckets.setdefault(s.name.removesuffix("_bucket"), {})
+                counts[float(s.labels["le"])] = counts.get(float(s.labels["le"]), 0.0) + s.value
+    sample.histograms = {name: sorted(counts.items()) for name, counts in buckets.items()}
     return sample

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.common import GROUP
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
+from llmops_operator.api.v1alpha1.serving_engine import KEDA_METRICS
 from llmops_operator.builders import labels
 from llmops_operator.builders.adapters import ServedAdapter, add_vllm_adapters, mount_adapters_file
 from llmops_operator.builders.guardrail_policy import POLICY_KEY
@@ -83,7 +84,7 @@ def _requests(cpu: Any, memory: Any, gpus: int = 0) -> dict[str, Any]:
 def _scaling(obj: InferenceService) -> dict[str, Any]:
     spec = obj.spec
     fields: dict[str, Any] = {"minReplicas": spec.replicas.min, "maxReplicas": spec.replicas.max}
-    if spec.scaling:
+    if spec.scaling and spec.scaling.metric not in KEDA_METRICS:  # KEDA's: builders/engine.py
         fields |= {"scaleMetric": spec.scaling.metric, "scaleTarget": spec.scaling.target}
     return fields
 

@@ -104,6 +104,11 @@ class Reconciler:
         """Facts from outside systems (Milvus, Feast, metrics) the status needs; None by default."""
         return None
 
+    async def probe(self, obj: Resource, api: ApiClient) -> frozenset[str]:
+        """Optional engine CRDs (`plural.group`) installed in the cluster that this object's children depend on,
+        read before the children are built (`ctx.installed`). Nothing by default."""
+        return frozenset()
+
     def decide(self, obj: Resource, facts: Any, ctx: Context) -> Any:
         """This pass's decision from the facts (pure, a typed value), made once per pass and handed to children(),
         status() and act() as `ctx.decision`. None by default."""
@@ -230,7 +235,8 @@ class Loop:
         refs = await self.fetch_references(obj)
         reconciler = self.reconciler
         facts = await reconciler.observe(obj, [], ctx, self.api) if reconciler.observes_first else None
-        ctx = dataclasses.replace(ctx, decision=reconciler.decide(obj, facts, ctx))
+        ctx = dataclasses.replace(ctx, decision=reconciler.decide(obj, facts, ctx),
+                                  installed=await reconciler.probe(obj, self.api))
         children = reconciler.children(obj, ctx, refs)
         live = await self._apply(body, children)
         if (prune or reconciler.prunes_every_pass) and children is not None:

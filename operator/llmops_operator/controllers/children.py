@@ -23,6 +23,9 @@ ENGINES: dict[tuple[str, str], tuple[str, str]] = {
                                                 "spec.preRunningDeadlineSeconds)"),
     ("serving.kserve.io/v1beta1", "InferenceService"): (
         "inferenceservices.serving.kserve.io", "KServe with serving.kserve.io/v1beta1 (tested with 0.21)"),
+    ("serving.kserve.io/v1alpha1", "LLMInferenceService"): (
+        "llminferenceservices.serving.kserve.io", "KServe's LLMInferenceService CRD (v0.16 or later; rendered for "
+                                                  "v0.20)"),
 }
 """Engine CRDs the operator writes: (apiVersion, kind) -> (CRD name, what to install)."""
 

@@ -9,12 +9,16 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders.kserve import (
-    KSERVE_API_VERSION, KSERVE_COMPONENT, PolicyMount, PromptMount, PromptVersionMount, build_kserve_inference_service,
-    kserve_name,
+    KSERVE_API_VERSION, KSERVE_COMPONENT, PolicyMount, PromptMount, PromptVersionMount, kserve_name,
 )
-from llmops_operator.builders.adapters import build_adapters_config_map
+from llmops_operator.builders import labels
+from llmops_operator.builders.engine import keda_metric
 from llmops_operator.builders.labels import child_in_role
-from llmops_operator.builders.network import predictor_network_policy
+from llmops_operator.builders.llm_inference_service import (
+    GATEWAY_COMPONENT, LLM_API_VERSION, LLM_COMPONENT, gateway_url,
+)
+from llmops_operator.builders.model_cache import LOCAL_MODEL_CACHE_API, LOCAL_MODEL_CACHE_KIND
+from llmops_operator.builders.serving import LOCAL_MODEL_CACHE_CRD, Mounts, cache_plan, serving_children
 from llmops_operator.controllers import events
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
@@ -24,13 +28,17 @@ from llmops_operator.scoring.cost import UnknownGpuType, gpu_price
 from llmops_operator.core import conditions as cond
 from llmops_operator.api.v1alpha1.units import parse_duration
 from llmops_operator.backends import prometheus as metrics_backend
-from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.client import ApiClient, NotFound
+from llmops_operator.status.llm_serving import llm_observation, with_engine
 from llmops_operator.status.adapters import adapter_states, adapters_block, adapters_condition, served
 from llmops_operator.status.inferenceservice import (
     GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
+LLM_ISVC = resource_for(LLM_API_VERSION, "LLMInferenceService")
+LOCAL_MODEL_CACHE = resource_for(LOCAL_MODEL_CACHE_API, LOCAL_MODEL_CACHE_KIND)
+JOB = resource_for("batch/v1", "Job")
 CONFIGMAP = resource_for("v1", "ConfigMap")
 
 
@@ -148,7 +156,7 @@ def resolve(obj: InferenceService, refs: Refs) -> tuple[Inputs, PolicyMount | No
 
 class InferenceServiceReconciler(Reconciler):
     resource = InferenceService
-    watches = (KSERVE_ISVC,)
+    watches = (KSERVE_ISVC, LLM_ISVC, LOCAL_MODEL_CACHE, JOB)
     referenced_kinds = ("FineTune", "Guardrail", "PromptRelease", "TrainingJob")
 
     def check(self, obj: InferenceService, ctx: Context) -> None:
@@ -162,6 +170,22 @@ class InferenceServiceReconciler(Reconciler):
                 gpu_price(ctx.catalog, obj.spec.resources.gpu_type)
             except UnknownGpuType as err:
                 raise InvalidSpec(f"spec.resources.gpuType: {err}") from None
+        if keda_metric(obj) and obj.spec.deployment != "llmInferenceService" and not ctx.settings.prometheus_url:
+            raise InvalidSpec(f"spec.scaling.metric {obj.spec.scaling.metric} scales through KEDA on Prometheus: "
+                              f"the operator setting LLMOPS_PROMETHEUS_URL must name the Prometheus KEDA reads")
+
+    async def probe(self, obj: InferenceService, api: ApiClient) -> frozenset[str]:
+        """Whether KServe's local model cache is installed, when the spec could use it."""
+        cache = obj.spec.model.cache
+        if cache is None or not cache.node_groups:
+            return frozenset()
+        try:
+            await api.list(LOCAL_MODEL_CACHE, obj.namespace, labels.children_selector(obj))
+        except NotFound as err:
+            if err.missing_type:
+                return frozenset()
+            raise
+        return frozenset({LOCAL_MODEL_CACHE_CRD})
 
     def references(self, obj: InferenceService) -> list[tuple[str, str]]:
         spec = obj.spec
@@ -175,27 +199,19 @@ class InferenceServiceReconciler(Reconciler):
         if inputs.waiting:
             return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
-        adapters = served(adapter_states(obj, refs))
-        isvc = build_kserve_inference_service(obj, inputs.model_uri, ctx.settings.runtime_image, ctx.catalog,
-                                              policy, prompts, stopped=stopped, adapters=adapters)
-        children = [isvc, *([build_adapters_config_map(obj, list(adapters))] if obj.spec.adapters else [])]
-        if not (ctx.settings.network_policies and "transformer" in isvc["spec"]):
-            return children
-        return [*children, predictor_network_policy(obj, isvc["metadata"]["name"],
-                                                    ctx.settings.control_plane_namespaces)]
+        return serving_children(obj, ctx, Mounts(inputs.model_uri, policy, prompts), stopped)
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:
-        """The guardrail runtime's metrics, once KServe reports a URL for a service that has a transformer."""
-        kserve = child_in_role(live, "InferenceService", KSERVE_COMPONENT)
-        status = (kserve or {}).get("status") or {}
-        url = (status.get("address") or {}).get("url") or status.get("url")
-        if kserve is None or not url or not (kserve.get("spec") or {}).get("transformer"):
+        """The guardrail runtime's metrics, once KServe reports a URL for a service that has a transformer (or the
+        guardrail gateway of an LLMInferenceService is available)."""
+        kserve, url, pods = runtime_endpoint(obj, live)
+        if kserve is None or not url:
             return None
         if ctx.settings.prometheus_url:
             window = int(parse_duration(obj.spec.drift.window if obj.spec.drift else "1h"))
             got = await metrics_backend.query_prometheus(ctx.settings.prometheus_url, obj.namespace,
-                                                         kserve["metadata"]["name"], window)
+                                                         kserve["metadata"]["name"], window, pods=pods)
         else:
             got = await metrics_backend.scrape(url, time.time())
         references: dict[str, list[int]] = {}
@@ -209,18 +225,46 @@ class InferenceServiceReconciler(Reconciler):
                refs: Refs) -> Observation:
         inputs, _, _ = resolve(obj, refs)
         now, budget = cond.now_rfc3339(ctx.now), budget_state(obj, ctx.now)
-        kserve = child_in_role(live, "InferenceService", KSERVE_COMPONENT)
+        llm = obj.spec.deployment == "llmInferenceService"
+        kserve = (child_in_role(live, "LLMInferenceService", LLM_COMPONENT) if llm
+                  else child_in_role(live, "InferenceService", KSERVE_COMPONENT))
+        cache = cache_plan(obj, inputs.model_uri, ctx) if inputs.model_uri else None
         if inputs.waiting or kserve is None:
             if not inputs.waiting:
                 inputs.waiting = cond.unknown(cond.READY, "KServeServiceMissing",
                                               "the API server did not return the KServe InferenceService")
-            return with_adapters(obj, waiting_observation(obj, inputs, ctx.catalog, now, budget), refs, None)
-        return with_adapters(obj, serving_observation(obj, kserve, inputs, ctx.catalog, now, facts, budget), refs,
-                             facts)
+            waiting = with_adapters(obj, waiting_observation(obj, inputs, ctx.catalog, now, budget), refs, None)
+            return with_engine(waiting, obj, cache, live)
+        if llm:
+            gateway = child_in_role(live, "Deployment", GATEWAY_COMPONENT)
+            observation = llm_observation(obj, kserve, gateway, gateway_url(obj), inputs, ctx.catalog, now, facts,
+                                          budget)
+        else:
+            observation = serving_observation(obj, kserve, inputs, ctx.catalog, now, facts, budget)
+        return with_engine(with_adapters(obj, observation, refs, facts), obj, cache, live)
 
     async def act(self, obj: InferenceService, observation: Observation, ctx: Context, api: ApiClient) -> Observation:
         await announce_budget(obj, observation, ctx.now, api)
         return await retrain.close_loop(obj, observation, ctx, api)
+
+
+def runtime_endpoint(obj: InferenceService, live: list[dict[str, Any]]
+                     ) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(KServe object, URL of the guardrail runtime's /metrics base, its pods' name prefix) for a service whose
+    runtime answers; (None, None, None) before it does (pure)."""
+    if obj.spec.deployment == "llmInferenceService":
+        llm = child_in_role(live, "LLMInferenceService", LLM_COMPONENT)
+        gateway = child_in_role(live, "Deployment", GATEWAY_COMPONENT)
+        available = cond.find(((gateway or {}).get("status") or {}).get("conditions") or [], "Available")
+        if llm is None or not available or available.get("status") != "True":
+            return None, None, None
+        return llm, gateway_url(obj), gateway["metadata"]["name"]
+    kserve = child_in_role(live, "InferenceService", KSERVE_COMPONENT)
+    status = (kserve or {}).get("status") or {}
+    url = (status.get("address") or {}).get("url") or status.get("url")
+    if kserve is None or not url or not (kserve.get("spec") or {}).get("transformer"):
+        return None, None, None
+    return kserve, url, None
 
 
 def with_adapters(obj: InferenceService, observation: Observation, refs: Refs, facts: Any) -> Observation:

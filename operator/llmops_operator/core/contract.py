@@ -32,6 +32,9 @@ class Context:
     decision: Any = None
     """This pass's decision, for kinds whose children follow what was measured (`Reconciler.decide`): made once
     per pass and read by children(), status() and act(). None outside a pass (`llmops render`, prune)."""
+    installed: frozenset[str] = frozenset()
+    """Optional engine CRDs (`plural.group`) this pass found installed (`Reconciler.probe`), for kinds whose
+    children depend on them; empty outside a pass and for kinds that probe nothing."""
 
     @classmethod
     def default(cls, settings: Settings | None = None) -> "Context":

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     control_plane_namespaces: list[str] = Field(default_factory=lambda: ["kuberay-system"], max_length=16)
     """Namespaces whose pods may reach Ray and predictor pods: KubeRay's operator (it polls the Ray head's dashboard),
     the llmops operator's own, and in KServe's Serverless mode the Knative/ingress namespaces that forward requests."""
+    storage_initializer_image: str = "kserve/storage-initializer:v0.20.0"
+    """Image of the Job that fills a model cache claim (KServe's storage initializer: every URI scheme KServe reads),
+    and of the predictor's init container that waits for it."""
+    llm_gateway_address: str = Field(default="kserve-ingress-gateway-istio.kserve.svc.cluster.local", max_length=253)
+    """host[:port] of the Gateway KServe binds LLMInferenceService routes to (its IngressGatewayName/Namespace, here
+    with Istio's Service name); the guardrail gateway calls `/<namespace>/<name>/v1/...` there."""
     field_manager: str = "llmops-operator"
     """Server-side apply field manager of every child."""
     prometheus_url: str | None = None

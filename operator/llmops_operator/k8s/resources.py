@@ -46,6 +46,10 @@ KNOWN: dict[tuple[str, str], ApiResource] = {
         ApiResource("ray.io/v1", "RayJob", "rayjobs"),
         ApiResource("ray.io/v1", "RayCluster", "rayclusters"),
         ApiResource("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices"),
+        ApiResource("serving.kserve.io/v1alpha1", "LLMInferenceService", "llminferenceservices"),
+        ApiResource("serving.kserve.io/v1alpha1", "LocalModelNamespaceCache", "localmodelnamespacecaches"),
+        ApiResource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        ApiResource("apps/v1", "Deployment", "deployments"),
         ApiResource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False),
     ]
 }

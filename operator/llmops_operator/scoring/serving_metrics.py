@@ -103,12 +103,28 @@ def quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
     return lower_bound
 
 
+TIME_TO_FIRST_TOKEN = "gen_ai_server_time_to_first_token_seconds"
+TIME_PER_OUTPUT_TOKEN = "gen_ai_server_time_per_output_token_seconds"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
 def latency_block(sample: ServingSample) -> dict[str, Any] | None:
-    buckets = sample.histograms.get("llmops_request_latency_seconds")
-    p50, p99 = quantile(buckets or [], 0.5), quantile(buckets or [], 0.99)
-    if p50 is None:
-        return None
-    return {"p50Ms": round(p50 * 1000, 1), "p99Ms": round(p99 * 1000, 1), "requests": int(buckets[-1][1])}
+    """status.latency: request latency, and the OpenAI endpoints' GenAI time to first token and time per output
+    token (servers/genai_telemetry.py), each where it has observations."""
+    block: dict[str, Any] = {}
+    buckets = sample.histograms.get("llmops_request_latency_seconds") or []
+    if (p50 := quantile(buckets, 0.5)) is not None:
+        block |= {"p50Ms": _ms(p50), "p99Ms": _ms(quantile(buckets, 0.99)), "requests": int(buckets[-1][1])}
+    first = sample.histograms.get(TIME_TO_FIRST_TOKEN) or []
+    if (ttft := quantile(first, 0.5)) is not None:
+        block |= {"timeToFirstTokenP50Ms": _ms(ttft), "timeToFirstTokenP99Ms": _ms(quantile(first, 0.99))}
+    per_token = quantile(sample.histograms.get(TIME_PER_OUTPUT_TOKEN) or [], 0.5)
+    if per_token is not None:
+        block["timePerOutputTokenP50Ms"] = _ms(per_token)
+    return block or None
 
 
 def tokens_served(sample: ServingSample, version: str | None = None) -> int:

@@ -33,7 +33,8 @@ from llmops_operator.servers.protocol import DEFAULT_PARAMETERS
 from llmops_operator.servers.served_models import ServedModels
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
 
-PREDICTOR_PATHS = {oa.CHAT: "/openai/v1/chat/completions", oa.COMPLETIONS: "/openai/v1/completions"}
+PREDICTOR_PATHS = {oa.CHAT: "/v1/chat/completions", oa.COMPLETIONS: "/v1/completions"}
+"""Below the predictor's path prefix (servers/transformer.py PREDICTOR_PREFIX_ENV)."""
 FORWARDED_HEADERS = ("x-request-id", "traceparent")
 
 

@@ -64,7 +64,11 @@ SCAN_TIMEOUT_ENV = "LLMOPS_SCAN_TIMEOUT_SECONDS"
 DEFAULT_SCAN_TIMEOUT = 2.0
 SCAN_WORKERS_ENV = "LLMOPS_SCAN_WORKERS"
 DEFAULT_SCAN_WORKERS = 2
-COMPLETIONS_PATH = "/openai/v1/completions"
+COMPLETIONS_PATH = "/v1/completions"
+PREDICTOR_PREFIX_ENV = "LLMOPS_PREDICTOR_PATH_PREFIX"
+"""Where the predictor's OpenAI routes live: /openai for KServe's Hugging Face runtime (the default); empty for
+vLLM's own server, and /<namespace>/<name> behind an LLMInferenceService's gateway route."""
+DEFAULT_PREDICTOR_PREFIX = "/openai"
 
 CONFIG_ERRORS = Gauge("llmops_guardrail_config_errors",
                       "1 while a mounted file (policy or prompts) cannot be loaded and the last good one serves.",
@@ -213,7 +217,9 @@ class GuardrailTransformer(kserve.Model):
             if config is None or not config.predictor_host:
                 raise InferenceError("--predictor_host is not set: the transformer has no model to call")
             scheme = "https" if config.use_ssl else "http"
-            self._client = httpx.AsyncClient(base_url=f"{scheme}://{config.predictor_host}", timeout=self.timeout)
+            prefix = os.environ.get(PREDICTOR_PREFIX_ENV, DEFAULT_PREDICTOR_PREFIX).rstrip("/")
+            self._client = httpx.AsyncClient(base_url=f"{scheme}://{config.predictor_host}{prefix}",
+                                             timeout=self.timeout)
         return self._client
 
     async def preprocess(self, payload: Any, headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

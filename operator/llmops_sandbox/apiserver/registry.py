@@ -53,6 +53,7 @@ BUILTINS = [
     _r("", "v1", "secrets", "Secret"),
     _r("", "v1", "services", "Service", True, ["svc"], True, ["all"]),
     _r("", "v1", "serviceaccounts", "ServiceAccount", True, ["sa"]),
+    _r("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ["pvc"], True),
     _r("", "v1", "pods", "Pod", True, ["po"], True, ["all"]),
     _r("", "v1", "events", "Event", True, ["ev"]),
     _r("events.k8s.io", "v1", "events", "Event", True, ["ev"]),

@@ -20,6 +20,9 @@ from llmops_operator.api.v1alpha1.retrain import RetrainSpec, RetrainStatus
 from llmops_operator.api.v1alpha1.serving_adapters import (
     MAX_ADAPTERS, AdapterServingStatus, AdapterSpec, unique_adapter_names,
 )
+from llmops_operator.api.v1alpha1.serving_engine import (
+    Deployment, EngineArgs, ModelCacheSpec, ModelCacheStatus, Runtime, engine_problems,
+)
 from llmops_operator.api.v1alpha1.units import Duration, Quantity, parse_duration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -42,6 +45,9 @@ class ModelSpec(KubeModel):
     runtimes' supported formats. Defaults to huggingface."""
     runtime: str | None = Field(default=None, max_length=253)
     """Name of the ServingRuntime or ClusterServingRuntime to use; KServe picks one for the format when absent."""
+    cache: ModelCacheSpec | None = None
+    """Download the weights once and share them between replicas (docs/serving.md#model-cache). Unset: every
+    replica downloads its own copy at start."""
 
 
 class ServingResources(KubeModel):
@@ -91,9 +97,11 @@ class ReplicaRange(KubeModel):
 class ScalingSpec(KubeModel):
     """What the autoscaler watches (KServe scaleMetric and scaleTarget)."""
 
-    metric: Literal["concurrency", "rps", "cpu", "memory"] = "concurrency"
-    """Metric the autoscaler scales on: in-flight requests per replica, requests per second, or CPU / memory
-    utilisation. Defaults to concurrency."""
+    metric: Literal["concurrency", "rps", "cpu", "memory", "inFlightRequests", "queueDepth"] = "concurrency"
+    """Metric the autoscaler scales on: concurrent requests per replica as KServe's autoscaler counts them,
+    requests per second, CPU / memory utilisation, or vLLM's own gauges read from Prometheus through KEDA:
+    inFlightRequests (sequences running) and queueDepth (requests waiting), both per replica and runtime vllm
+    only. Defaults to concurrency."""
     target: int = Field(default=1, ge=1, le=100_000)
     """Target value of the metric per replica (percent for cpu and memory). Defaults to 1."""
 
@@ -161,6 +169,16 @@ class InferenceServiceSpec(KubeModel):
     """Autoscaling bounds (KServe minReplicas / maxReplicas)."""
     scaling: ScalingSpec | None = None
     """Autoscaling metric and target; KServe's defaults when absent."""
+    runtime: Runtime | None = None
+    """Backend of KServe's Hugging Face runtime: vllm or huggingface (transformers). Unset: vllm when
+    resources.gpus is above 0, huggingface otherwise. Needs model.format huggingface."""
+    engine_args: EngineArgs | None = None
+    """Typed engine arguments of the runtime (max model length, GPU memory share, tensor parallelism,
+    quantization, ...)."""
+    deployment: Deployment | None = None
+    """Which KServe object serves the model: inferenceService (v1beta1, the guardrail as its transformer) or
+    llmInferenceService (v1alpha1, vLLM behind KServe's inference scheduler, the guardrail as a gateway in front;
+    needs KServe's LLMInferenceService CRD). Unset: inferenceService."""
     canary_traffic_percent: int | None = Field(default=None, ge=0, le=100)
     """Percent of traffic (0..100) the newest predictor revision gets while it rolls out; the previous revision keeps
     the rest (KServe canaryTrafficPercent). Every change rolls out at once when absent."""
@@ -184,6 +202,13 @@ class InferenceServiceSpec(KubeModel):
     without restarting it. At most 16."""
 
     _unique_adapters = field_validator("adapters")(unique_adapter_names)
+
+    @model_validator(mode="after")
+    def _engine_fits(self) -> "InferenceServiceSpec":
+        problems = engine_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class TrafficTarget(StatusModel):
@@ -217,6 +242,12 @@ class LatencyStatus(StatusModel):
     """99th percentile latency in milliseconds."""
     requests: int = 0
     """Requests the percentiles were computed from."""
+    time_to_first_token_p50_ms: float | None = None
+    """Median time to first token (gen_ai.server.time_to_first_token), in milliseconds."""
+    time_to_first_token_p99_ms: float | None = None
+    """99th percentile time to first token, in milliseconds."""
+    time_per_output_token_p50_ms: float | None = None
+    """Median decode time per output token after the first (gen_ai.server.time_per_output_token), in ms."""
 
 
 class ServiceCostStatus(CostStatus):
@@ -256,6 +287,10 @@ class InferenceServiceStatus(ResourceStatus):
     """Request latency percentiles from the runtime's metrics."""
     adapters: list[AdapterServingStatus] | None = None
     """Per adapter of spec.adapters: its state, and its requests, tokens, cost share and safety."""
+    runtime: str | None = None
+    """The runtime serving the model (vllm or huggingface), spec.runtime or the one the accelerator chose."""
+    cache: ModelCacheStatus | None = None
+    """The model cache (spec.model.cache) and whether it is filled."""
 
 
 class InferenceService(Resource):
