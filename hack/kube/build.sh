@@ -2,7 +2,7 @@
 # Build the test control plane (embedded etcd, kube-apiserver and kube-controller-manager in one binary) and the
 # newest KubeRay operator listed in kuberay-versions, once per machine, cached by version under
 # ${LLMOPS_CACHE:-$HOME/.cache/llmops}. A cached binary is reused while its sources are unchanged.
-# Usage: hack/kube/build.sh [all|kube|kuberay]
+# Usage: hack/kube/build.sh [all|kube|kuberay|kserve]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache="${LLMOPS_CACHE:-$HOME/.cache/llmops}"
@@ -59,9 +59,18 @@ build_kuberay() {
 	done
 }
 
+# KServe's CRDs only: the schema tests read them from the Go module cache, offline.
+download_kserve() {
+	local v
+	v=$(grep -v '^#' "$here/kserve-version" | tail -n 1)
+	(cd "$here" && GOFLAGS=-mod=mod go mod download "github.com/kserve/kserve@$v")
+	echo "KServe $v in the Go module cache"
+}
+
 case "$what" in
-all) build_kube && build_kuberay ;;
+all) build_kube && build_kuberay && download_kserve ;;
 kube) build_kube ;;
 kuberay) build_kuberay ;;
-*) echo "usage: $0 [all|kube|kuberay]" >&2; exit 2 ;;
+kserve) download_kserve ;;
+*) echo "usage: $0 [all|kube|kuberay|kserve]" >&2; exit 2 ;;
 esac

@@ -50,3 +50,24 @@ def kuberay_crd_dir(version: str) -> Path | None:
     directory = json.loads(proc.stdout).get("Dir")
     bases = Path(directory) / "config" / "crd" / "bases" if directory else None
     return bases if bases and bases.is_dir() else None
+
+
+def kserve_version() -> str:
+    lines = (HACK / "kserve-version").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")][-1]
+
+
+def kserve_crd_dir() -> Path | None:
+    """config/crd/full of the pinned KServe module, from the Go module cache only (GOPROXY=off: nothing is fetched
+    here; `make kube` downloads it). None when Go or the module is missing."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
+    proc = subprocess.run([go, "mod", "download", "-json", f"github.com/kserve/kserve@{kserve_version()}"],
+                          capture_output=True, text=True, timeout=60, cwd=HACK, env=env)
+    if proc.returncode != 0:
+        return None
+    directory = json.loads(proc.stdout).get("Dir")
+    crds = Path(directory) / "config" / "crd" / "full" if directory else None
+    return crds if crds and crds.is_dir() else None

@@ -45,10 +45,10 @@ def llm_observation(obj: InferenceService, llm: dict[str, Any], gateway: dict[st
                     budget: BudgetState) -> Observation:
     model_ready = kserve_condition(llm, "MainWorkloadReady", MODEL_READY)
     available = deployment_available(gateway)
-    attached = [cond.Observed(type_, available.status, f"Gateway{available.reason}", available.message)
+    attached = [cond.Observed(type_, available.status, available.reason, available.message)
                 for type_, wanted in ((GUARDRAIL_ATTACHED, obj.spec.guardrail_ref),
                                       (PROMPT_ATTACHED, obj.spec.prompt_release_ref)) if wanted is not None]
-    gateway_ready = cond.Observed("GuardrailGateway", available.status, f"Gateway{available.reason}",
+    gateway_ready = cond.Observed("GuardrailGateway", available.status, available.reason,
                                   available.message)
     kserve_ready = kserve_condition(llm, cond.READY, KSERVE_READY)
     ours = [model_ready, *attached]
