@@ -1,0 +1,128 @@
+"""The InferenceService reconcile against the API emulator for the serving-engine features: the LLMInferenceService
+target without its CRD (EngineMissing, nothing else written) and with KServe's real CRD (the LLMInferenceService and
+the guardrail gateway applied, Ready from KServe's conditions), and the model cache choosing KServe's
+LocalModelNamespaceCache only where its CRD is installed, else a claim and its fill Job."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kube_helpers import ROOT, Kube, established, eventually
+from llmops_operator.api.v1alpha1 import InferenceService
+from llmops_operator.controllers.base import Loop, RetryLater
+from llmops_operator.controllers.kinds import reconciler_for
+from llmops_operator.core.settings import Settings
+from llmops_operator.k8s import kubeconfig
+from llmops_operator.k8s.client import ApiClient
+from llmops_operator.k8s.resources import resource_for
+from realkube import binaries
+
+pytestmark = pytest.mark.integration
+
+SERVICES = resource_for("llmops.dev/v1alpha1", "InferenceService")
+LLM = resource_for("serving.kserve.io/v1alpha1", "LLMInferenceService")
+CACHES = resource_for("serving.kserve.io/v1alpha1", "LocalModelNamespaceCache")
+DEPLOYMENTS = resource_for("apps/v1", "Deployment")
+CLAIMS = resource_for("v1", "PersistentVolumeClaim")
+JOBS = resource_for("batch/v1", "Job")
+GPUS = {"gpus": 2, "gpuType": "nvidia-l4", "cpu": "8", "memory": "32Gi"}
+
+
+def install(kube: Kube, crds: list[dict[str, Any]]) -> None:
+    for crd in crds:
+        kube.apply(crd, namespace=None)
+    for crd in crds:
+        eventually(lambda: established(kube, crd["metadata"]["name"]), what=crd["metadata"]["name"])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """An emulator with the llmops.dev CRDs and no KServe CRD at all."""
+    from llmops_sandbox.apiserver import ApiServerThread
+
+    with ApiServerThread() as server:
+        path = server.write_kubeconfig(tmp_path_factory.mktemp("engine") / "config")
+        kube = Kube(path)
+        install(kube, [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("llmops.dev_*.yaml"))])
+        kube.create_namespace("ml")
+        yield kube, path
+
+
+def kserve_crds(*names: str) -> list[dict[str, Any]]:
+    directory = binaries.kserve_crd_dir()
+    if directory is None:
+        pytest.skip("KServe's module is not in the Go module cache: run `make kube`")
+    return [yaml.safe_load((directory / name).read_text()) for name in names]
+
+
+def reconcile(config: Path, body: dict[str, Any]) -> None:
+    async def main() -> None:
+        async with ApiClient(kubeconfig.from_kubeconfig(str(config))) as api:
+            await Loop(reconciler_for(InferenceService), api, Settings()).reconcile(body)
+    asyncio.run(main())
+
+
+def apply_service(kube: Kube, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    kube.apply({"apiVersion": "llmops.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": name},
+                "spec": spec}, "ml")
+    return kube.get(SERVICES, "ml", name)
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+LLM_SPEC = {"deployment": "llmInferenceService", "model": {"uri": "hf://org/model"}, "resources": GPUS}
+
+
+def test_without_the_crd_an_llm_service_is_engine_missing_and_writes_nothing(cluster):
+    kube, config = cluster
+    with pytest.raises(RetryLater):
+        reconcile(config, apply_service(kube, "no-llm", LLM_SPEC))
+    obj = kube.get(SERVICES, "ml", "no-llm")
+    ready = condition(obj, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "EngineMissing")
+    assert "llminferenceservices.serving.kserve.io CRD is not installed" in ready["message"]
+    assert kube.get(DEPLOYMENTS, "ml", "no-llm-lsvc-gateway") is None
+
+
+def test_a_cache_without_kserves_local_model_cache_is_a_claim_and_a_fill_job(cluster):
+    kube, config = cluster
+    spec = {"model": {"uri": "hf://org/model", "cache": {"size": "20Gi", "nodeGroups": ["gpu"]}},
+            "resources": GPUS}
+    with pytest.raises(RetryLater):  # no KServe InferenceService CRD here either: the service itself is missing
+        reconcile(config, apply_service(kube, "cached", spec))
+    claims = kube.list(CLAIMS, "ml")
+    assert [c["metadata"]["name"] for c in claims] == [kube.list(JOBS, "ml")[0]["metadata"]["name"]]
+    assert claims[0]["metadata"]["ownerReferences"][0]["name"] == "cached"
+
+
+def test_with_kserves_crds_the_llm_service_and_its_gateway_are_applied_and_mirrored(cluster):
+    kube, config = cluster
+    install(kube, kserve_crds("llmisvc/serving.kserve.io_llminferenceservices.yaml",
+                              "localmodel/serving.kserve.io_localmodelnamespacecaches.yaml"))
+    spec = {**LLM_SPEC, "model": {"uri": "hf://org/model", "cache": {"size": "20Gi", "nodeGroups": ["gpu"]}}}
+    reconcile(config, apply_service(kube, "chat", spec))
+    llm = kube.get(LLM, "ml", "chat")
+    assert llm["spec"]["router"]["scheduler"] == {} and llm["spec"]["parallelism"] == {"tensor": 2}
+    cache = kube.list(CACHES, "ml")
+    assert [c["spec"]["sourceModelUri"] for c in cache] == ["hf://org/model"]
+    assert kube.get(DEPLOYMENTS, "ml", "chat-lsvc-gateway") is not None
+    # What KServe's controllers and the Deployment controller would write.
+    kube.patch(LLM, "ml", "chat", {"status": {"url": "http://gw/ml/chat", "conditions": [
+        {"type": t, "status": "True", "lastTransitionTime": "2026-05-01T12:00:00Z"}
+        for t in ("MainWorkloadReady", "Ready")]}}, subresource="status")
+    kube.patch(CACHES, "ml", cache[0]["metadata"]["name"], {"status": {"copies": {"total": 2, "available": 2}}},
+               subresource="status")
+    kube.patch(DEPLOYMENTS, "ml", "chat-lsvc-gateway", {"status": {"conditions": [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}}, subresource="status")
+    reconcile(config, kube.get(SERVICES, "ml", "chat"))
+    obj = kube.get(SERVICES, "ml", "chat")
+    assert condition(obj, "Ready")["status"] == "True", obj["status"]
+    assert obj["status"]["url"] == "http://chat-lsvc-gateway.ml.svc.cluster.local"
+    assert obj["status"]["cache"]["filled"] is True and obj["status"]["runtime"] == "vllm"
