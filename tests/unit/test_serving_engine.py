@@ -103,7 +103,7 @@ def test_queue_depth_scales_through_keda_on_vllm_waiting_requests():
     isvc = by_kind(children(obj, ctx(prometheus_url="http://prom.monitoring:9090")))["InferenceService"]
     predictor = isvc["spec"]["predictor"]
     assert isvc["metadata"]["annotations"] == {"serving.kserve.io/autoscalerClass": "keda",
-                                               "serving.kserve.io/deploymentMode": "RawDeployment"}
+                                               "serving.kserve.io/deploymentMode": "Standard"}
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (0, 6) and "scaleMetric" not in predictor
     assert predictor["autoScaling"] == {"metrics": [{"type": "External", "external": {
         "metric": {"backend": "prometheus", "serverAddress": "http://prom.monitoring:9090",

@@ -4,7 +4,7 @@ KServe's Hugging Face runtime (`kserve-huggingfaceserver`) takes `--backend=vllm
 `--max_model_len` and `--dtype`, and with the vLLM backend every vLLM engine flag (`--gpu-memory-utilization`,
 `--tensor-parallel-size`, ...). An LLMInferenceService runs `vllm serve`, which reads the same vLLM flags from its
 `VLLM_ADDITIONAL_ARGS`. inFlightRequests and queueDepth scale through KEDA on vLLM's Prometheus gauges, which
-needs KServe's RawDeployment mode.
+needs KServe's Standard (formerly RawDeployment) deployment mode.
 """
 
 from __future__ import annotations
@@ -98,5 +98,5 @@ def apply_engine(isvc: dict[str, Any], obj: InferenceService, prometheus_url: st
         predictor["autoScaling"] = predictor_autoscaling(obj, f"{isvc['metadata']['name']}-predictor",
                                                          prometheus_url)
         annotations = isvc["metadata"].setdefault("annotations", {})
-        annotations |= {AUTOSCALER_CLASS: "keda", DEPLOYMENT_MODE: "RawDeployment"}
+        annotations |= {AUTOSCALER_CLASS: "keda", DEPLOYMENT_MODE: "Standard"}
     return isvc
