@@ -77,7 +77,8 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
 
 
-LLM_SPEC = {"deployment": "llmInferenceService", "model": {"uri": "hf://org/model"}, "resources": GPUS}
+LLM_SPEC = {"deployment": "llmInferenceService", "model": {"uri": "hf://org/model"}, "resources": GPUS,
+            "transformer": {"cpu": "500m"}}
 
 
 def test_without_the_crd_an_llm_service_is_engine_missing_and_writes_nothing(cluster):

@@ -130,7 +130,7 @@ def test_knative_metrics_stay_on_kserve_fields():
 # ----- the LLMInferenceService target ----------------------------------------------------------------
 
 def llm_service(*options) -> InferenceService:
-    return service(GPUS, with_("deployment", "llmInferenceService"), *options)
+    return service(GPUS, with_("deployment", "llmInferenceService"), with_("transformer", {"cpu": "1"}), *options)
 
 
 def test_llm_inference_service_carries_model_router_parallelism_and_engine_args():
@@ -257,8 +257,16 @@ def test_local_model_cache_is_filled_when_every_node_copy_is():
                                     "filled": True}
 
 
+def test_without_a_guardrail_there_is_no_gateway_and_kserves_url_is_served():
+    obj = llm_service(with_("transformer", None))
+    [llm] = children(obj)
+    serving = observe(obj, [kserve_ready(llm, "MainWorkloadReady", "Ready")])
+    assert next(c for c in serving.conditions if c.type == "Ready").status == "True"
+    assert serving.fields["url"] == "http://chat.ml"
+
+
 def test_llm_inference_service_is_ready_when_vllm_and_the_gateway_are():
-    obj = llm_service(with_("guardrailRef", None))
+    obj = llm_service()
     llm, deployment, _ = children(obj)
     llm = kserve_ready(llm, "MainWorkloadReady", "Ready")
     starting = observe(obj, [llm, deployment])

@@ -3,7 +3,8 @@
 - inferenceService (default): the KServe v1beta1 InferenceService (predictor with the runtime's backend and engine
   arguments, guardrail transformer), its predictor NetworkPolicy;
 - llmInferenceService: the KServe LLMInferenceService, first (so that a cluster without its CRD stops the pass
-  with EngineMissing before anything else is written), then the guardrail gateway Deployment and Service;
+  with EngineMissing before anything else is written), then, when a guardrail, prompt release or transformer
+  settings ask for the runtime, the guardrail gateway Deployment and Service;
 - with spec.model.cache: the LocalModelNamespaceCache, or the claim and its fill Job, before the service.
 """
 
@@ -15,7 +16,9 @@ from typing import Any
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders import model_cache
 from llmops_operator.builders.engine import apply_engine
-from llmops_operator.builders.kserve import PolicyMount, PromptMount, build_kserve_inference_service
+from llmops_operator.builders.kserve import (
+    PolicyMount, PromptMount, build_kserve_inference_service, wants_transformer,
+)
 from llmops_operator.builders.llm_inference_service import (
     build_gateway_deployment, build_gateway_service, build_llm_inference_service,
 )
@@ -47,6 +50,8 @@ def serving_children(obj: InferenceService, ctx: Context, mounts: Mounts, stoppe
         llm = build_llm_inference_service(obj, storage_uri, ctx.catalog, stopped=stopped)
         if cache and cache.kind == "PersistentVolumeClaim":
             model_cache.wait_for_fill(llm["spec"]["template"], cache, settings.storage_initializer_image)
+        if not wants_transformer(obj):
+            return [llm, *children]
         gateway = build_gateway_deployment(obj, settings.runtime_image, settings.llm_gateway_address,
                                            mounts.policy, mounts.prompts, stopped=stopped)
         return [llm, *children, gateway, build_gateway_service(obj)]

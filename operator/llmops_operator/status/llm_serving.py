@@ -7,8 +7,9 @@ Conditions, beside those of status/inferenceservice.py:
 - ModelCached: only with spec.model.cache. True once the fill Job succeeded, or KServe reports every node copy of
   the LocalModelNamespaceCache downloaded; False (reason Filling, FillFailed) until then, saying where it stands.
   Counts toward Ready: until it is True the predictor waits for the weights.
-Ready also needs KServe's own Ready of the LLMInferenceService. status.url is the guardrail gateway's Service URL
-(clients must come through it), shown once the gateway is available.
+Ready also needs KServe's own Ready of the LLMInferenceService, and the gateway's Available when there is one.
+status.url is the guardrail gateway's Service URL (clients must come through it), shown once the gateway is
+available; without a guardrail, prompt release or transformer settings there is no gateway and it is KServe's URL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.api.v1alpha1.serving_engine import ModelCacheStatus, resolved_runtime
+from llmops_operator.builders.kserve import wants_transformer
 from llmops_operator.builders.model_cache import FILLED, CachePlan, cache_filled
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import Observation
@@ -52,12 +54,15 @@ def llm_observation(obj: InferenceService, llm: dict[str, Any], gateway: dict[st
                                   available.message)
     kserve_ready = kserve_condition(llm, cond.READY, KSERVE_READY)
     ours = [model_ready, *attached]
-    required = [c.type for c in ours] + ["GuardrailGateway", KSERVE_READY]
+    gated = wants_transformer(obj)
+    if not gated:
+        url = (llm.get("status") or {}).get("url") or ""
+    required = [c.type for c in ours] + (["GuardrailGateway"] if gated else []) + [KSERVE_READY]
     ready = cond.aggregate_ready([*ours, gateway_ready, kserve_ready], required, "Serving",
-                                 f"serving {inputs.model_uri} through the guardrail gateway at {url}")
+                                 f"serving {inputs.model_uri} at {url or 'no URL yet'}")
     fields = common_fields(obj, catalog, now, inputs, facts, budget)
     fields |= {"modelUri": inputs.model_uri, "kserveService": llm["metadata"]["name"]}
-    if available.status == "True":
+    if url and (available.status == "True" or not gated):
         fields["url"] = url
     if inputs.attached:
         fields["attached"] = inputs.attached
