@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import statistics
 import sys
@@ -111,22 +112,27 @@ def local_predictor(work: Path, threads: int) -> Iterator[str]:
         server.stop()
 
 
-def policy_file(work: Path, input_only: bool) -> Path:
-    """The example Guardrail's compiled policy; with `input_only` every check applies to prompts only, so the
-    stream guard holds nothing back and what is left is the transformer's own hop and input checks."""
-    path = write_policy(work / f"policy-{'input' if input_only else 'full'}.json")
-    if input_only:
+POLICIES = ("no checks", "input checks", "full policy")
+
+
+def policy_env(work: Path, variant: str) -> dict[str, str]:
+    """The example Guardrail's compiled policy (full policy); with every check on prompts only (input checks: the
+    stream guard holds nothing back); or no policy mounted (no checks: the transformer's own hop)."""
+    if variant == "no checks":
+        return {}
+    path = write_policy(work / f"policy-{variant.replace(' ', '-')}.json")
+    if variant == "input checks":
         policy = json.loads(path.read_text())
         policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"]]
         path.write_text(json.dumps(policy))
-    return path
+    return {"LLMOPS_GUARDRAIL_POLICY": str(path)}
 
 
 @contextmanager
-def guardrail_transformer(work: Path, predictor: str, prefix: str, model: str, input_only: bool) -> Iterator[str]:
+def guardrail_transformer(work: Path, predictor: str, prefix: str, model: str, variant: str) -> Iterator[str]:
     port = free_port()
     host = predictor.split("://", 1)[1].rstrip("/")
-    env = {"LLMOPS_GUARDRAIL_POLICY": str(policy_file(work, input_only)), "LLMOPS_PREDICTOR_PATH_PREFIX": prefix}
+    env = {**policy_env(work, variant), "LLMOPS_PREDICTOR_PATH_PREFIX": prefix}
     server = Server([sys.executable, "-m", "llmops_operator.servers.transformer", "--model_name", model,
                      "--predictor_host", host, "--http_port", str(port), "--enable_grpc", "false"],
                     env, work / f"transformer-{port}.log")
@@ -137,6 +143,11 @@ def guardrail_transformer(work: Path, predictor: str, prefix: str, model: str, i
         server.stop()
 
 
+def _ms(value: float, sign: str = "") -> str:
+    """A TPOT figure; — where none was seen (an answer released in one chunk has no gap between tokens)."""
+    return "—" if math.isnan(value) else f"{value:{sign}.2f}"
+
+
 def table(results: list[tuple[int, str, dict[str, float]]]) -> str:
     lines = ["| streams | path | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | tokens/s |",
              "|---:|---|---:|---:|---:|---:|---:|"]
@@ -144,15 +155,15 @@ def table(results: list[tuple[int, str, dict[str, float]]]) -> str:
     for streams, path, figures in results:
         by_level.setdefault(streams, {})[path] = figures
         lines.append(f"| {streams} | {path} | {figures['ttft_p50']:.1f} | {figures['ttft_p99']:.1f} | "
-                     f"{figures['tpot_p50']:.2f} | {figures['tpot_p99']:.2f} | {figures['tokens_per_s']:.0f} |")
+                     f"{_ms(figures['tpot_p50'])} | {_ms(figures['tpot_p99'])} | {figures['tokens_per_s']:.0f} |")
     for streams, paths in by_level.items():
         d = paths["direct"]
         for path, g in paths.items():
             if path == "direct":
                 continue
             lines.append(f"| {streams} | {path} − direct | {g['ttft_p50'] - d['ttft_p50']:+.1f} | "
-                         f"{g['ttft_p99'] - d['ttft_p99']:+.1f} | {g['tpot_p50'] - d['tpot_p50']:+.2f} | "
-                         f"{g['tpot_p99'] - d['tpot_p99']:+.2f} | "
+                         f"{g['ttft_p99'] - d['ttft_p99']:+.1f} | {_ms(g['tpot_p50'] - d['tpot_p50'], '+')} | "
+                         f"{_ms(g['tpot_p99'] - d['tpot_p99'], '+')} | "
                          f"{g['tokens_per_s'] / d['tokens_per_s'] - 1:+.0%} |")
     return "\n".join(lines)
 
@@ -179,11 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         predictor = args.predictor_url or stack.enter_context(local_predictor(work, args.predictor_threads))
-        input_only = stack.enter_context(guardrail_transformer(work, predictor, prefix, args.model, True))
-        full = stack.enter_context(guardrail_transformer(work, predictor, prefix, args.model, False))
-        urls = {"direct": f"{predictor.rstrip('/')}{prefix}/v1/chat/completions",
-                "guarded, input checks": f"{input_only}/v1/chat/completions",
-                "guarded, full policy": f"{full}/v1/chat/completions"}
+        urls = {"direct": f"{predictor.rstrip('/')}{prefix}/v1/chat/completions"}
+        for variant in POLICIES:
+            guarded = stack.enter_context(guardrail_transformer(work, predictor, prefix, args.model, variant))
+            urls[f"guarded, {variant}"] = f"{guarded}/v1/chat/completions"
         results = []
         for streams in levels:
             for path, url in urls.items():

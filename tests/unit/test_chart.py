@@ -160,6 +160,18 @@ def test_optional_env():
     assert env["LLMOPS_RAY_VERSION"] == "2.52.0"
 
 
+def test_serving_engine_settings_reach_the_operator():
+    values = {"prometheusUrl": "http://prometheus.monitoring:9090", "storageInitializerImage": "mirror/si:v0.20.0",
+              "llmGatewayAddress": "inference-gw.gateways:80"}
+    env = {e["name"]: e["value"] for e in container(objects(values))["env"]}
+    settings = Settings(prometheus_url=env["LLMOPS_PROMETHEUS_URL"],
+                        storage_initializer_image=env["LLMOPS_STORAGE_INITIALIZER_IMAGE"],
+                        llm_gateway_address=env["LLMOPS_LLM_GATEWAY_ADDRESS"])
+    assert (settings.prometheus_url, settings.storage_initializer_image, settings.llm_gateway_address) == (
+        "http://prometheus.monitoring:9090", "mirror/si:v0.20.0", "inference-gw.gateways:80")
+    assert not {"LLMOPS_PROMETHEUS_URL", "LLMOPS_LLM_GATEWAY_ADDRESS"} & {e["name"] for e in container(objects())["env"]}
+
+
 def test_network_policy_settings_reach_the_operator_with_the_release_namespace():
     env = {e["name"]: e["value"] for e in container(objects())["env"]}
     settings = Settings(network_policies=env["LLMOPS_NETWORK_POLICIES"],
