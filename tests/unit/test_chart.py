@@ -27,12 +27,13 @@ WRITTEN_CHILDREN = {
     ("ray.io/v1", "RayJob"), ("serving.kserve.io/v1beta1", "InferenceService"),
     ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("serving.kserve.io/v1alpha1", "LLMInferenceService"), ("serving.kserve.io/v1alpha1", "LocalModelNamespaceCache"),
+    ("v1", "PersistentVolumeClaim"), ("apps/v1", "Deployment"), ("v1", "Service"),
 }
 NOT_WRITTEN = {
     ("v1", "Namespace"): "kopf lists/watches namespaces (cluster mode); only the sandbox client creates them",
     ("v1", "Secret"): "referenced by SecretKeyRef and mounted into pods; the operator never reads or writes it",
     ("v1", "Pod"): "pods belong to Jobs/RayJobs; the operator does not touch them",
-    ("v1", "Service"): "the operator renders no Service; KServe makes the serving ones (so services are not granted)",
     ("v1", "Event"): "Events are posted and counted again (create, get, patch; granted separately)",
     ("ray.io/v1", "RayCluster"): "RayJobs own their RayClusters; KubeRay manages them",
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "kopf lists/watches CRDs (granted separately)",
@@ -306,7 +307,8 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
     assert granted[("", "namespaces")] == {"list", "watch"}
     assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
     assert granted[("", "events")] == {"create", "get", "patch"}
-    assert not {k for k in granted if k[1] in {"secrets", "pods", "services", "clusterroles", "clusterrolebindings"}}
+    # Services: only the guardrail gateway's, in front of an LLMInferenceService.
+    assert not {k for k in granted if k[1] in {"secrets", "pods", "clusterroles", "clusterrolebindings"}}
     # Roles for run reporters are granted without the verbs that would let the operator grant what it lacks.
     assert not {verb for k, verbs in granted.items() if k[1] in {"roles", "rolebindings"} for verb in verbs} \
         & {"escalate", "bind"}

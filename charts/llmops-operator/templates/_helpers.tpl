@@ -118,6 +118,7 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
 - apiGroups: [""]
   resources: ["persistentvolumeclaims", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# app: the guardrail gateway Deployment in front of an LLMInferenceService.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
