@@ -154,3 +154,30 @@ def protocol_body(job: dict) -> dict:
     from llmops_operator.servers import protocol
 
     return protocol.completion_request("m", job["prompt"], *job["parameters"])
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    (None, "http://predictor:8080/openai/v1/chat/completions"),   # KServe's Hugging Face runtime
+    ("/ml/chat", "http://gw.kserve/ml/chat/v1/chat/completions"),  # an LLMInferenceService's route
+    ("", "http://predictor:8080/v1/chat/completions"),             # vLLM's own server
+])
+def test_the_predictor_path_prefix_places_the_openai_routes(monkeypatch, prefix, expected):
+    from kserve.model import PredictorConfig
+
+    from llmops_operator.servers import openai_protocol as oa
+    from llmops_operator.servers.openai_routes import PREDICTOR_PATHS
+    from llmops_operator.servers.transformer import GuardrailTransformer
+
+    if prefix is None:
+        monkeypatch.delenv("LLMOPS_PREDICTOR_PATH_PREFIX", raising=False)
+    else:
+        monkeypatch.setenv("LLMOPS_PREDICTOR_PATH_PREFIX", prefix)
+    from kserve import context
+
+    before = context.get_predictor_config()
+    context.set_predictor_config(PredictorConfig("gw.kserve" if prefix else "predictor:8080"))
+    try:
+        client = GuardrailTransformer("m").client
+        assert str(client.build_request("POST", PREDICTOR_PATHS[oa.CHAT]).url) == expected
+    finally:
+        context.set_predictor_config(before)
