@@ -300,3 +300,24 @@ def test_latency_reads_time_to_first_token_summed_over_models():
     block = latency_block(sample)
     assert block == {"timeToFirstTokenP50Ms": 175.0, "timeToFirstTokenP99Ms": 250.0,
                      "timePerOutputTokenP50Ms": 5.0}
+
+
+def test_every_vllm_switch_has_its_flag():
+    obj = service(GPUS, with_("engineArgs", {"dtype": "bfloat16", "tensorParallelSize": 1, "enforceEager": True,
+                                            "enablePrefixCaching": False, "maxNumBatchedTokens": 4096}))
+    args = by_kind(children(obj))["InferenceService"]["spec"]["predictor"]["model"]["args"]
+    assert args == ["--backend=vllm", "--dtype=bfloat16", "--max-num-batched-tokens=4096",
+                    "--no-enable-prefix-caching", "--enforce-eager"]
+
+
+def test_a_budget_stop_takes_the_llm_service_and_its_gateway_to_zero():
+    from llmops_operator.builders.llm_inference_service import (
+        build_gateway_deployment, build_llm_inference_service,
+    )
+
+    obj = llm_service(with_("replicas", {"min": 1, "max": 4}), with_("scaling", {"metric": "queueDepth"}))
+    config = ctx()
+    llm = build_llm_inference_service(obj, URI, config.catalog, stopped=True)
+    assert llm["spec"]["replicas"] == 0 and "scaling" not in llm["spec"]
+    gateway = build_gateway_deployment(obj, "img", "gw", None, None, stopped=True)
+    assert gateway["spec"]["replicas"] == 0
