@@ -96,7 +96,8 @@ def test_served_adapters_are_listed_in_a_configmap_the_predictor_mounts():
     assert {"name": "llmops-adapters", "configMap": {"name": "assistants-adapters", "optional": True}} in \
         predictor["volumes"]
     assert {"name": "LLMOPS_ADAPTERS_FILE", "value": "/etc/llmops/adapters/adapters.json"} in predictor["model"]["env"]
-    assert "args" not in predictor["model"]  # on CPU the list lives in the ConfigMap only
+    # on CPU the list lives in the ConfigMap only: the arguments are the runtime's backend alone
+    assert predictor["model"]["args"] == ["--backend=huggingface"]
 
 
 def test_a_new_adapter_changes_the_configmap_and_not_the_kserve_spec():
@@ -114,7 +115,7 @@ def test_on_gpus_the_adapters_become_vllm_lora_arguments():
                     "ft-docs": fine_tune(uri="hf://acme/docs-lora", rank=12)})
     predictor = children(obj, given)["InferenceService"]["spec"]["predictor"]
     assert predictor["model"]["args"] == [
-        "--enable-lora", "--max-loras=2", "--max-lora-rank=16", "--lora-modules",
+        "--backend=vllm", "--enable-lora", "--max-loras=2", "--max-lora-rank=16", "--lora-modules",
         "support=/mnt/adapters/models/support", "docs=acme/docs-lora"]
     [claim] = [v for v in predictor["volumes"] if "persistentVolumeClaim" in v]
     assert claim["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}

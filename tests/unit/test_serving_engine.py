@@ -321,3 +321,24 @@ def test_a_budget_stop_takes_the_llm_service_and_its_gateway_to_zero():
     assert llm["spec"]["replicas"] == 0 and "scaling" not in llm["spec"]
     gateway = build_gateway_deployment(obj, "img", "gw", None, None, stopped=True)
     assert gateway["spec"]["replicas"] == 0
+
+
+def test_adapters_keep_their_vllm_arguments_and_claims_beside_the_engine_and_the_cache():
+    adapters = [{"name": "support", "fineTuneRef": {"name": "ft-support"}}]
+    obj = service(GPUS, CACHE, with_("adapters", adapters), with_("engineArgs", {"maxModelLength": 4096}))
+    refs = {("FineTune", "ft-support"): {"spec": {"method": "lora", "lora": {"r": 8}}, "status": {
+        "phase": "Succeeded", "outputUri": "pvc://models/support",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded"}]}}}
+    items = InferenceServiceReconciler().children(obj, ctx(), refs)
+    assert [c["kind"] for c in items] == ["PersistentVolumeClaim", "Job", "InferenceService", "ConfigMap"]
+    predictor = by_kind(items)["InferenceService"]["spec"]["predictor"]
+    args = predictor["model"]["args"]
+    assert args[:3] == ["--backend=vllm", "--max_model_len=4096", "--tensor-parallel-size=2"]
+    assert "--enable-lora" in args
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in predictor["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"models", items[0]["metadata"]["name"]}
+
+
+def test_adapters_on_an_llm_inference_service_are_refused():
+    with pytest.raises(InvalidSpec, match="adapters are served on deployment inferenceService only"):
+        llm_service(with_("adapters", [{"name": "support", "fineTuneRef": {"name": "ft-support"}}]))

@@ -89,8 +89,8 @@ def apply_engine(isvc: dict[str, Any], obj: InferenceService, prometheus_url: st
     """Add the runtime's arguments and the LLM autoscaling to a rendered KServe v1beta1 InferenceService."""
     predictor = isvc["spec"]["predictor"]
     args = predictor_args(obj)
-    if args:
-        predictor["model"]["args"] = args
+    if args:  # before the adapters' engine arguments (builders/adapters.py)
+        predictor["model"]["args"] = [*args, *predictor["model"].get("args", [])]
     if keda_metric(obj):
         if not prometheus_url:
             raise InvalidSpec("spec.scaling.metric reads Prometheus: the operator setting LLMOPS_PROMETHEUS_URL is "

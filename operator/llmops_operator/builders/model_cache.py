@@ -103,9 +103,9 @@ def wait_for_fill(predictor: dict[str, Any], cache: CachePlan, image: str) -> No
         "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_DIR, "readOnly": True}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
     })
-    predictor["initContainers"] = [container]
-    predictor["volumes"] = [{"name": "model-cache",
-                             "persistentVolumeClaim": {"claimName": cache.name, "readOnly": True}}]
+    predictor.setdefault("initContainers", []).append(container)
+    predictor.setdefault("volumes", []).append({"name": "model-cache",
+                                                "persistentVolumeClaim": {"claimName": cache.name, "readOnly": True}})
 
 
 def cache_children(obj: InferenceService, cache: CachePlan | None, model_uri: str, image: str

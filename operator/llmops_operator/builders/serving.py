@@ -15,6 +15,7 @@ from typing import Any
 
 from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
 from llmops_operator.builders import model_cache
+from llmops_operator.builders.adapters import ServedAdapter, build_adapters_config_map
 from llmops_operator.builders.engine import apply_engine
 from llmops_operator.builders.kserve import (
     PolicyMount, PromptMount, build_kserve_inference_service, wants_transformer,
@@ -35,6 +36,8 @@ class Mounts:
     model_uri: str
     policy: PolicyMount | None = None
     prompts: PromptMount | None = None
+    adapters: tuple[ServedAdapter, ...] = ()
+    """spec.adapters that have an adapter to serve (builders/adapters.py)."""
 
 
 def cache_plan(obj: InferenceService, model_uri: str, ctx: Context) -> model_cache.CachePlan | None:
@@ -56,11 +59,13 @@ def serving_children(obj: InferenceService, ctx: Context, mounts: Mounts, stoppe
                                            mounts.policy, mounts.prompts, stopped=stopped)
         return [llm, *children, gateway, build_gateway_service(obj)]
     isvc = build_kserve_inference_service(obj, storage_uri, settings.runtime_image, ctx.catalog, mounts.policy,
-                                          mounts.prompts, stopped=stopped)
+                                          mounts.prompts, stopped=stopped, adapters=mounts.adapters)
     apply_engine(isvc, obj, settings.prometheus_url)
     if cache and cache.kind == "PersistentVolumeClaim":
         model_cache.wait_for_fill(isvc["spec"]["predictor"], cache, settings.storage_initializer_image)
     children.append(isvc)
+    if obj.spec.adapters:
+        children.append(build_adapters_config_map(obj, list(mounts.adapters)))
     if settings.network_policies and "transformer" in isvc["spec"]:
         children.append(predictor_network_policy(obj, isvc["metadata"]["name"], settings.control_plane_namespaces))
     return children

@@ -199,7 +199,8 @@ class InferenceServiceReconciler(Reconciler):
         if inputs.waiting:
             return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
-        return serving_children(obj, ctx, Mounts(inputs.model_uri, policy, prompts), stopped)
+        adapters = served(adapter_states(obj, refs))
+        return serving_children(obj, ctx, Mounts(inputs.model_uri, policy, prompts, adapters), stopped)
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:

@@ -126,4 +126,7 @@ def _llm_inference_service_problems(spec, runtime: Runtime | None, metric: str |
                         f"(inFlightRequests or queueDepth)")
     if spec.model.runtime:
         problems.append("model.runtime names a ServingRuntime, which an LLMInferenceService does not use")
+    if spec.adapters:
+        problems.append("adapters are served on deployment inferenceService only (KServe's LLMInferenceService "
+                        "model.lora is not rendered)")
     return problems
