@@ -10,7 +10,7 @@ pytest.importorskip("kserve")
 from llmops_operator.guardrails.engine import Guardrail  # noqa: E402
 from llmops_operator.servers.guardrail_scans import request_id_of  # noqa: E402
 from llmops_operator.servers.protocol import blocked_prediction  # noqa: E402
-from llmops_operator.servers.transformer import (  # noqa: E402
+from llmops_operator.servers.predictor_errors import (  # noqa: E402
     REASON_LIMIT, WITHHELD, client_status, predictor_failure, predictor_reason, unreachable, without_prompt,
 )
 
