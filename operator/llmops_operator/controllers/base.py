@@ -295,11 +295,15 @@ class Loop:
 
     def names(self, body: dict[str, Any], target: tuple[str, str]) -> bool:
         """Whether the object `body` names `target` (kind, name); an unparsable one names nothing."""
+        return target in self.references_of(body)
+
+    def references_of(self, body: dict[str, Any]) -> list[tuple[str, str]]:
+        """The (kind, name) pairs the object `body` names; an unparsable one names nothing."""
         try:
             obj = parse(self.reconciler.resource, body)
         except InvalidSpec:
-            return False
-        return target in self.reconciler.references(obj)
+            return []
+        return self.reconciler.references(obj)
 
     async def prune(self, body: dict[str, Any]) -> list[str]:
         """Delete children this object no longer wants (after a spec change renamed or dropped one).

@@ -118,19 +118,35 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
 
 
 def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler, reconcile: Any) -> None:
-    """When a referenced object changes (a TrainingJob succeeds), reconcile the objects that name it."""
+    """When a referenced object changes (a TrainingJob succeeds), reconcile the objects that name it.
+
+    Who names whom is kept in a kopf index fed by this kind's own watch, so an event of a referenced object costs
+    one GET per object naming it, and none when nothing does (a LIST of every referrer per event did not scale)."""
     from llmops_operator.api.v1alpha1 import BY_KIND
 
     kind = reconciler.resource.info.kind
+    if not reconciler.referenced_kinds:
+        return
+    index_id = f"referrers_{reconciler.resource.info.singular}"
+
+    def referrers(body: kopf.Body, memo: Any, **_: Any) -> dict[tuple[str, str, str], str]:
+        meta = body.get("metadata", {})
+        loop: Loop = memo.loops[kind]
+        return {(meta.get("namespace"), target, name): meta.get("name")
+                for target, name in loop.references_of(dict(body))}
+
+    kopf.index(GROUP, VERSION, reconciler.resource.info.plural, registry=registry, id=index_id)(referrers)
+
     for target in reconciler.referenced_kinds:
         async def on_referenced_event(body: kopf.Body, memo: Any, type: str | None, target: str = target,
-                                      **_: Any) -> None:
+                                      **kwargs: Any) -> None:
             if type is None:
                 return
             loop: Loop = memo.loops[kind]
             namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-            for referrer in await loop.api.list(loop.resource, namespace):
-                if loop.names(referrer, (target, name)):
+            for referrer_name in sorted(set(kwargs[index_id].get((namespace, target, name), ()))):
+                referrer = await loop.api.get_or_none(loop.resource, namespace, referrer_name)
+                if referrer is not None and loop.names(referrer, (target, name)):
                     await reconcile(referrer, memo)
 
         kopf.on.event(GROUP, VERSION, BY_KIND[target].info.plural, registry=registry,
