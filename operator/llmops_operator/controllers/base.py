@@ -22,6 +22,7 @@ import aiohttp
 from llmops_operator.api.v1alpha1.common import Resource
 from llmops_operator.builders import labels
 from llmops_operator.controllers import cleanup, events
+from llmops_operator.controllers.child_cache import ChildCache
 from llmops_operator.controllers.children import (
     ChildConflict, PassError, apply_child, classify, prune_children,
 )
@@ -174,6 +175,7 @@ class Loop:
         self._cleanup_api_failures: dict[str, int] = {}
         self._requeued: set[asyncio.Task[None]] = set()
         reconciler.requeue = self.requeue
+        self.child_cache = ChildCache()
 
     def context(self) -> Context:
         return Context(settings=self.settings, catalog=self.settings.catalog)
@@ -276,7 +278,7 @@ class Loop:
         live = []
         for child in children or []:
             try:
-                applied = await apply_child(self.api, child, body)
+                applied = await apply_child(self.api, child, body, self.child_cache)
             except (ApiError, ChildConflict) as err:
                 raise PassError(classify(err, child)) from err
             if applied is not None:
@@ -335,6 +337,7 @@ class Loop:
         self._locks.pop(uid, None)
         self._failures.pop(uid, None)
         self._cleanup_api_failures.pop(uid, None)
+        self.child_cache.forget(uid)
 
     def deleted(self, body: dict[str, Any]) -> None:
         """The object is gone: drop its lock and its gauges."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmops_operator.builders import labels
+from llmops_operator.controllers.child_cache import ChildCache
 from llmops_operator.k8s.client import ApiClient, ApiError, NotFound
 from llmops_operator.k8s.resources import ApiResource, resource_of
 from llmops_operator.status.kstatus import PassFailure
@@ -70,20 +71,35 @@ def owned_by(child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
     return child
 
 
-async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any] | None:
+async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, Any],
+                      cache: ChildCache | None = None) -> dict[str, Any] | None:
     """Create or update `child` under `owner`; ChildConflict when its name is held by an object not ours.
 
     Two kinds of child are never changed once they exist: a `batch/v1` Job (its pod template is immutable, and a
     Job that ran must not run again because the operator renders it differently), and an observe-only child (the
-    RayJob of a finished run), which is not created either: None when it does not exist."""
+    RayJob of a finished run), which is not created either: None when it does not exist.
+
+    With a `cache` (see child_cache), any other child its watch shows under this owner is written without a GET
+    first, and not at all when the manifest and the live object are both as the last apply left them."""
     desired = owned_by(child, owner)
-    meta = desired["metadata"]
-    existing = await api.get_or_none(resource_of(desired), meta["namespace"], meta["name"])
-    if existing is not None and not controlled_by(existing, owner):
-        raise ChildConflict(desired, existing, owner)
-    if labels.observe_only(child) or (existing is not None and (child["apiVersion"], child["kind"]) == CREATED_ONCE):
-        return existing
-    return await api.apply(desired)
+    owner_uid = owner["metadata"]["uid"]
+    never_rewritten = labels.observe_only(child) or (child["apiVersion"], child["kind"]) == CREATED_ONCE
+    seen = cache.seen(desired) if cache is not None and not never_rewritten else None
+    if cache is not None and seen is not None and seen.controller_uid == owner_uid:
+        live = cache.unchanged(owner_uid, desired, seen)
+        if live is not None:
+            return live
+    else:
+        meta = desired["metadata"]
+        existing = await api.get_or_none(resource_of(desired), meta["namespace"], meta["name"])
+        if existing is not None and not controlled_by(existing, owner):
+            raise ChildConflict(desired, existing, owner)
+        if labels.observe_only(child) or (existing is not None and never_rewritten):
+            return existing
+    live = await api.apply(desired)
+    if cache is not None:
+        cache.remember(owner_uid, desired, live)
+    return live
 
 
 async def prune_children(api: ApiClient, owner: dict[str, Any], kinds: set[ApiResource], selector: str,

@@ -10,6 +10,7 @@ import kopf
 
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
 from llmops_operator.builders import labels
+from llmops_operator.controllers.child_cache import Seen, seen_by_watch
 from llmops_operator.controllers.base import BACKOFF_FIRST, Loop, Reconciler, RetryLater
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient, ApiError
@@ -57,11 +58,15 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
     def loop_of(memo: Any) -> Loop:
         return memo.loops[kind]
 
-    async def reconcile(body: kopf.Body, memo: Any, prune: bool = False, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, memo: Any, prune: bool = False, **kwargs: Any) -> None:
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
+        loop = loop_of(memo)
+        for child in reconciler.watches:
+            if (index := kwargs.get(_children_index_id(reconciler, child))) is not None:
+                loop.child_cache.watch(child.api_version, child.kind, index)
         try:
-            await loop_of(memo).reconcile(dict(body), prune=prune)
+            await loop.reconcile(dict(body), prune=prune)
         except RetryLater as err:
             raise kopf.TemporaryError(str(err), delay=err.delay) from err
         except ApiError as err:
@@ -112,9 +117,20 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
         if owner is not None:
             await reconcile(owner, memo)
 
+    selector = {owner_label: kopf.PRESENT, labels.MANAGED_BY: labels.OPERATOR}
     kopf.on.event(group=group, version=version, plural=child.plural, registry=registry,
-                  id=f"child-{reconciler.resource.info.singular}-{child.plural}",
-                  labels={owner_label: kopf.PRESENT, labels.MANAGED_BY: labels.OPERATOR})(on_child_event)
+                  id=f"child-{reconciler.resource.info.singular}-{child.plural}", labels=selector)(on_child_event)
+    kopf.index(group=group, version=version, plural=child.plural, registry=registry,
+               id=_children_index_id(reconciler, child), labels=selector)(seen_by_watch_handler)
+
+
+def _children_index_id(reconciler: Reconciler, child: Any) -> str:
+    return f"children_{reconciler.resource.info.singular}_{child.plural}"
+
+
+def seen_by_watch_handler(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Seen]:
+    """kopf index of one owner kind's labelled children of one kind (see controllers/child_cache)."""
+    return seen_by_watch(body)
 
 
 def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler, reconcile: Any) -> None:
