@@ -11,6 +11,7 @@ from kube_helpers import Kube, apply_companions, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND
 from llmops_operator.builders.labels import children_selector
+from llmops_operator.controllers.kinds import reconciler_for
 from llmops_operator.core.contract import parse
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
@@ -52,6 +53,9 @@ def test_each_example_is_reconciled_with_owned_children(kind, kube, operator, na
     for child in children(kube, kind, namespace, body["metadata"]["name"]):
         refs = child["metadata"]["ownerReferences"]
         assert refs[0]["uid"] == obj["metadata"]["uid"] and refs[0]["controller"] is True
+    finalizers = obj["metadata"].get("finalizers") or []
+    assert ("llmops.dev/finalizer" in finalizers) == reconciler_for(BY_KIND[kind]).has_finalizer, \
+        "a finalizer only where something outside Kubernetes must be cleaned"
 
 
 def test_invalid_spec_is_reported_without_a_retry_storm(kube, operator, namespace):
@@ -135,3 +139,17 @@ def test_restart_mid_reconcile_creates_nothing_twice(kube, apiserver):
     again = kube.list(RAYJOB, namespace)
     assert [(r["metadata"]["uid"], r["spec"].get("jobId")) for r in again] == \
         [(r["metadata"]["uid"], r["spec"].get("jobId")) for r in first]
+
+
+def test_the_resync_restores_a_status_someone_overwrote(kube, operator, namespace):
+    """No watch event asks for this pass (a status write is not a spec change): only the resync does."""
+    body = example("Guardrail")
+    kube.apply(body, namespace)
+    name = body["metadata"]["name"]
+    reconciled(kube, "Guardrail", namespace, name)
+    kube.patch(where("Guardrail"), namespace, name, {"status": {"phase": "Tampered"}}, subresource="status")
+
+    def restored():
+        assert kube.get(where("Guardrail"), namespace, name)["status"]["phase"] == "Ready"
+        return True
+    eventually(restored, timeout=30, what="the resync pass restoring the status")

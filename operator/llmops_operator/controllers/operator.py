@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -11,6 +13,7 @@ import kopf
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
 from llmops_operator.builders import labels
 from llmops_operator.controllers.child_cache import Seen, seen_by_watch
+from llmops_operator.controllers.resync import Resync
 from llmops_operator.controllers.base import BACKOFF_FIRST, Loop, Reconciler, RetryLater
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient, ApiError
@@ -50,8 +53,10 @@ def _temporary(err: ApiError) -> kopf.TemporaryError:
     return kopf.TemporaryError(str(err), delay=BACKOFF_FIRST)
 
 
-def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, settings: Settings) -> None:
-    """create/update/resume + a resync timer + child events, all funnelled into one level-based pass."""
+def register_kind(registry: kopf.OperatorRegistry,
+                  reconciler: Reconciler) -> Callable[..., Awaitable[float | None]]:
+    """create/update/resume + child and reference events, all funnelled into one level-based pass; returns the
+    pass the kind's resync runs (controllers/resync)."""
     plural = reconciler.resource.info.plural
     kind = reconciler.resource.info.kind
 
@@ -62,9 +67,7 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
         loop = loop_of(memo)
-        for child in reconciler.watches:
-            if (index := kwargs.get(_children_index_id(reconciler, child))) is not None:
-                loop.child_cache.watch(child.api_version, child.kind, index)
+        _attach_child_indexes(loop, kwargs)
         try:
             await loop.reconcile(dict(body), prune=prune)
         except RetryLater as err:
@@ -78,14 +81,13 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
     kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="resume")(reconcile)
     kopf.on.create(GROUP, VERSION, plural, registry=registry, id="create")(reconcile)
     kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="update")(on_spec_change)
-    kopf.timer(GROUP, VERSION, plural, registry=registry, id="resync", interval=settings.resync_seconds,
-               idle=settings.resync_seconds / 2)(reconcile)
 
-    async def on_deleted(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
+    async def on_event(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
+        memo.resyncs[kind].seen(dict(body), deleted=type == "DELETED")
         if type == "DELETED":
             loop_of(memo).deleted(dict(body))
 
-    kopf.on.event(GROUP, VERSION, plural, registry=registry, id="deleted")(on_deleted)
+    kopf.on.event(GROUP, VERSION, plural, registry=registry, id="seen")(on_event)
 
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
@@ -99,6 +101,15 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler, setti
     for child in reconciler.watches:
         _register_child_watch(registry, child, reconciler, reconcile)
     _register_reference_watches(registry, reconciler, reconcile)
+
+    async def resync_pass(body: dict[str, Any], memo: Any) -> float | None:
+        try:
+            await reconcile(body, memo)
+        except kopf.TemporaryError as err:
+            return err.delay
+        return None
+
+    return resync_pass
 
 
 def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconciler: Reconciler,
@@ -122,6 +133,13 @@ def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconcile
                   id=f"child-{reconciler.resource.info.singular}-{child.plural}", labels=selector)(on_child_event)
     kopf.index(group=group, version=version, plural=child.plural, registry=registry,
                id=_children_index_id(reconciler, child), labels=selector)(seen_by_watch_handler)
+
+
+def _attach_child_indexes(loop: Loop, kwargs: dict[str, Any]) -> None:
+    """Point the loop's child cache at the kopf indexes of its child watches (handlers receive them as kwargs)."""
+    for child in loop.reconciler.watches:
+        if (index := kwargs.get(_children_index_id(loop.reconciler, child))) is not None:
+            loop.child_cache.watch(child.api_version, child.kind, index)
 
 
 def _children_index_id(reconciler: Reconciler, child: Any) -> str:
@@ -181,6 +199,9 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
         api = ApiClient(kubeconfig.load(), field_manager=operator_settings.field_manager)
         memo.api = api
         memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings) for r in reconcilers}
+        memo.resyncs = {kind: Resync(operator_settings.resync_seconds, functools.partial(run_pass, memo=memo))
+                        for kind, run_pass in resync_passes.items()}
+        memo.resync_tasks = [asyncio.create_task(r.run()) for r in memo.resyncs.values()]
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -195,6 +216,10 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
+        tasks = getattr(memo, "resync_tasks", [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for loop in getattr(memo, "loops", {}).values():
             await loop.drain()
         if getattr(memo, "api", None) is not None:
@@ -204,6 +229,5 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
     def probe(**_: Any) -> int:
         return len(reconcilers)
 
-    for reconciler in reconcilers:
-        register_kind(registry, reconciler, settings)
+    resync_passes = {r.resource.info.kind: register_kind(registry, r) for r in reconcilers}
     return registry
