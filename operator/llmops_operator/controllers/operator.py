@@ -34,6 +34,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     settings.networking.request_timeout = 60
+    # A pass writes status itself, just before kopf patches its annotations: when the watch lags more than
+    # kopf's default 5 s behind (a busy API server), kopf took that status event for a creation not yet handled
+    # and ran the whole pass again. Waiting longer for kopf's own version costs nothing when the watch is prompt.
+    settings.persistence.consistency_timeout = 30
 
 
 def watch_only_our_children(settings: kopf.OperatorSettings, reconcilers: Iterable[Reconciler]) -> None:
