@@ -144,6 +144,7 @@ def test_restart_mid_reconcile_creates_nothing_twice(kube, apiserver):
 def test_the_resync_restores_a_status_someone_overwrote(kube, operator, namespace):
     """No watch event asks for this pass (a status write is not a spec change): only the resync does."""
     body = example("Guardrail")
+    body["spec"].pop("evaluation", None)  # Ready without a dataset to evaluate
     kube.apply(body, namespace)
     name = body["metadata"]["name"]
     reconciled(kube, "Guardrail", namespace, name)
