@@ -67,7 +67,7 @@ def passes(kube, namespace: str, steps: list[Any]) -> list[list[tuple[str, str]]
                     await loop.reconcile(kube.get(GUARDRAILS, namespace, "policy"))
                 except RetryLater:
                     pass
-                sent.append([s for s in api.sent if "/configmaps" in s[1]])
+                sent.append([s for s in api.sent if "/configmaps/" in s[1]])  # the child itself, not listings
             return sent
     return asyncio.run(main())
 
