@@ -42,7 +42,8 @@ def namespace(kube) -> str:
 
 @pytest.fixture(scope="module")
 def spans() -> InMemorySpanExporter:
-    """Spans of this process, kept in memory (installs an SDK provider once, as `tracing.configure` would)."""
+    """Spans of this process, kept in memory (installs an SDK provider once, as `tracing.configure` would). Other
+    tests' passes in this process export here too: select spans by the object."""
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
@@ -90,7 +91,8 @@ def test_a_pass_counts_sets_gauges_posts_one_event_and_traces(kube, namespace, s
     assert (event["type"], event["reason"]) == ("Normal", ready["reason"])
     assert "phase (none) -> Ready" in event["message"] and event["involvedObject"]["kind"] == "Guardrail"
 
-    [reconcile] = [s for s in spans.get_finished_spans() if s.name == "reconcile Guardrail"]
+    [reconcile] = [s for s in spans.get_finished_spans()
+                   if s.name == "reconcile Guardrail" and s.attributes.get("k8s.namespace.name") == namespace]
     assert reconcile.attributes["llmops.kind"] == "Guardrail"
     assert reconcile.attributes["llmops.name"] == labels["name"]
     assert reconcile.attributes["k8s.namespace.name"] == namespace
