@@ -157,14 +157,23 @@ def test_on_error_fails_closed_or_open():
 
 def test_the_re2_engine_matches_what_the_re_engine_matched_on_the_corpus():
     # Verdicts of the previous engine (Python `re`, lookarounds and all) on the self-test corpus and the shipped
-    # cases, for the example policy and one with every entity and every signal reported: rule for rule, span for
-    # span, score for score, the automaton must find the same.
+    # cases, for the example policy and one with every entity and every signal reported: rule for rule and span
+    # for span, the automaton must find the same. Classifier checks (injection, jailbreak, toxicity) have since
+    # gained multilingual signals, deobfuscated views and a learned stage, so for them only the decision (which
+    # rules hit) must stay the same; their scores and signal lists may grow.
     golden = json.loads((ROOT / "tests/unit/data/guardrail_re_verdicts.json").read_text())
     engines = {name: Guardrail.from_document(document) for name, document in golden["policies"].items()}
     assert len(golden["cases"]) == 380
     for case in golden["cases"]:
         verdict = engines[case["policy"]].check(case["text"], case["direction"]).to_dict()
-        assert verdict == case["verdict"], (case["policy"], case["direction"], case["text"])
+        assert decision(verdict) == decision(case["verdict"]), (case["policy"], case["direction"], case["text"])
+
+
+def decision(verdict: dict) -> dict:
+    """A verdict with the hits of classifier checks reduced to the rule that hit."""
+    classifier = {"promptInjection", "jailbreak", "toxicity"}
+    hits = [h if h["type"] not in classifier else {"rule": h["rule"]} for h in verdict["hits"]]
+    return {**verdict, "hits": sorted(hits, key=lambda h: json.dumps(h, sort_keys=True))}
 
 
 def test_every_check_type_has_one_kind():

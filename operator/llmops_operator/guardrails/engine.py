@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from llmops_operator.guardrails.checks import KINDS, Evidence, Match, estimate_tokens, noisy_or
+from llmops_operator.guardrails.deobfuscate import views
 from llmops_operator.guardrails.decoding import BASE64, ENCODING_SIGNALS, ROT13_HINT, decode_base64, decode_rot13
 from llmops_operator.guardrails.normalize import SpanMapper, normalize
 from llmops_operator.guardrails.policy import (
@@ -32,6 +33,8 @@ __all__ = ["Guardrail", "PolicyFile", "ScanError", "estimate_tokens", "noisy_or"
 
 DEFAULT_MAX_CHARS = 1_000_000
 """Texts longer than this are not scanned; each check then applies its onError."""
+CLASSIFIER_FAMILIES = frozenset((INJECTION, JAILBREAK, TOXICITY))
+"""Families that also read the deobfuscated views of a text (spaced-out, leetspeak, hex, reversed, hidden)."""
 FAMILY_ORDER = (PII, REGEX, INJECTION, JAILBREAK, TOXICITY, TOPIC, ENCODING)
 """Order of signals in the combined pattern: where two match at one position, the earlier family reports it."""
 
@@ -49,6 +52,8 @@ class DirectionPlan:
     consumed_by: tuple[frozenset[int], ...]
     """For each check, the indices of the signals it reads."""
     scanner: Re2Scanner
+    reads_views: bool
+    """Whether some check of the direction is a classifier check, so deobfuscated views are worth scanning."""
 
 
 def plan_direction(checks: Sequence[Check]) -> DirectionPlan:
@@ -63,7 +68,8 @@ def plan_direction(checks: Sequence[Check]) -> DirectionPlan:
     ordered = sorted(keyed.values(), key=lambda s: FAMILY_ORDER.index(s.family))
     index = {s.key: i for i, s in enumerate(ordered)}
     consumed = tuple(frozenset(index[k] for k in keys) for keys in per_check)
-    return DirectionPlan(tuple(checks), tuple(ordered), consumed, Re2Scanner(ordered))
+    reads_views = any(s.family in CLASSIFIER_FAMILIES for s in ordered)
+    return DirectionPlan(tuple(checks), tuple(ordered), consumed, Re2Scanner(ordered), reads_views)
 
 
 class Guardrail:
@@ -122,7 +128,19 @@ class Guardrail:
                 rotated = decode_rot13(normalized)
                 decoded.extend(replace(m, decoded=True) for m in refined(
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
+        if plan.reads_views:
+            decoded.extend(self._scan_views(plan, text, normalized))
         return matches + decoded, SpanMapper(text, normalized)
+
+    @staticmethod
+    def _scan_views(plan: DirectionPlan, text: str, normalized: str) -> list[Match]:
+        """Classifier signals found in the deobfuscated views, each reported over the whole text."""
+        found = views(text, normalized)
+        if not found:
+            return []
+        joined = "\n\n".join(found)
+        return [Match(m.signal, 0, len(normalized), True) for m in refined(plan.signals, plan.scanner.scan(joined), joined)
+                if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]
 
 
 def refined(signals: Sequence[Signal], raw: list[tuple[int, int, int]], text: str) -> list[Match]:

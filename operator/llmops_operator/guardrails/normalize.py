@@ -1,4 +1,5 @@
-"""Text normalisation before scanning: homoglyphs, full-width and styled letters, zero-width characters.
+"""Text normalisation before scanning: homoglyphs, small capitals, full-width and styled letters, zero-width and
+tag characters.
 
 Attackers write "ign\u200bore previous instructions" or use Cyrillic look-alikes so that word patterns miss.
 Normalisation maps such characters to plain ASCII with one `str.translate` (C speed); pure-ASCII text, the
@@ -24,10 +25,15 @@ HOMOGLYPHS = {
     "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
     "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
     "Τ": "T", "Υ": "Y", "Χ": "X",
+    # small capitals and other modifier-letter look-alikes ("ɪɢɴᴏʀᴇ")
+    **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz")),
     # punctuation look-alikes
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
     "\u2013": "-", "\u2014": "-", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u202f": " ",
 }
+
+TAG_BLOCK = (0xE0000, 0xE007F)
+"""Unicode tag characters: invisible, dropped here; `deobfuscate.tag_text` reads the ASCII they hide."""
 
 # Unicode blocks whose letters and digits NFKC folds to ASCII: full-width forms, mathematical alphanumerics
 # (bold/italic/script "𝐢𝐠𝐧𝐨𝐫𝐞"), enclosed and letter-like symbols.
@@ -37,6 +43,7 @@ _COMBINING_MARKS = (0x0300, 0x036F)
 
 def _translation_table() -> dict[int, str | None]:
     table: dict[int, str | None] = {ord(ch): None for ch in ZERO_WIDTH}
+    table.update({code: None for code in range(TAG_BLOCK[0], TAG_BLOCK[1] + 1)})
     table.update({ord(k): v for k, v in HOMOGLYPHS.items()})
     table.update({code: None for code in range(_COMBINING_MARKS[0], _COMBINING_MARKS[1] + 1)})
     for first, last in _FOLDED_BLOCKS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from llmops_operator.guardrails.multilingual import all_of, said_not_quoted
 from llmops_operator.guardrails.signals import TOXICITY, Signal, char_in, is_word, not_between
 from llmops_operator.guardrails.trie import trie_regex
 
@@ -49,11 +50,12 @@ TOXICITY_SIGNALS = [
            r"\bhope\s+(?:you|u)\s+(?:die|get\s+cancer|rot)\b|\bnobody\s+would\s+miss\s+you\b)", weight=0.95),
     Signal("toxicity.threat", TOXICITY,
            rf"(?i:\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+gonna)|we(?:'ll|\s+will))\s+"
-           rf"(?:\w+\s+)?{_THREAT_VERB}\s+(?:you|u|your|him|her|them|every\s+one\s+of\s+you)\b)", weight=0.95),
+           rf"(?:\w+\s+)?{_THREAT_VERB}\s+(?:you|u|your|him|her|them|every\s+one\s+of\s+you)\b)", weight=0.95,
+           guard=said_not_quoted),
     Signal("toxicity.directed-insult", TOXICITY,
            rf"(?i:\b{_YOU}\s+(?:are\s+)?(?:such\s+an?\s+|an?\s+|so\s+|a\s+total\s+|a\s+complete\s+|the\s+most\s+)?"
            rf"(?:[\w*@$!]+\s+)?{obfuscated_words(INSULTS + PROFANITY)})", weight=0.9,
-           guard=not_between(after=is_word)),
+           guard=all_of(not_between(after=is_word), said_not_quoted)),
     Signal("toxicity.abuse-phrase", TOXICITY,
            r"(?i:\b(?:f[u*]ck|screw|piss)\s+(?:you|u|off|yourself)\b|\bshut\s+(?:the\s+f\w*\s+)?up\b|\bgo\s+to\s+hell\b|"
            r"\beat\s+shit\b|\bstfu\b|\bgtfo\b)", weight=0.8),

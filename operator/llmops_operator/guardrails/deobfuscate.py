@@ -1,0 +1,137 @@
+"""Views of a text with one obfuscation undone, for the injection, jailbreak and toxicity checks.
+
+An attacker hides an instruction by form (Unicode tag characters, letters spaced out or split by hyphens,
+leetspeak, hex, reversed text, base64 cut into chunks, words spread over a numbered list) or by structure
+(HTML that a browser never shows). Each view undoes one of these; the engine scans the views with the same
+signals and the learned stage scores them. A view is only made when its trigger is present (a tag character, a
+run of single letters, a hex run, ...), every step is one linear pass, and each view is at most as long as the
+text it comes from, so the work stays linear in the input.
+
+The patterns here use Python's `re` only where they are a single character class with fixed-width lookaround
+(no nested or alternating quantifiers, so no backtracking); everything with repetition runs on RE2.
+"""
+
+from __future__ import annotations
+
+import re
+
+import re2
+
+from llmops_operator.guardrails.decoding import decode_base64
+
+MAX_VIEWS_CHARS = 4_000_000
+"""Views beyond this many characters in total are not built (the text limit keeps them far below)."""
+
+_TAG_RUN = re.compile("[\U000E0020-\U000E007E]+")
+_SPACED_GAP = re.compile(r"(?<=\b\w)[ .\-_*·|](?=\w\b)")
+_HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+_LEET_MIXED = re.compile(r"[^\W\d_][0-9@$!|]|[0-9@$!|][^\W\d_]")
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
+                      "$": "s", "!": "i", "|": "l"})
+_HEX_RUN = re2.compile(r"(?i)(?:\\x|0x)?[0-9a-f]{2}(?:[ :,]?(?:\\x|0x)?[0-9a-f]{2}){7,}")
+_HEX_PREFIX = re2.compile(r"(?i)\\x|0x|[ :,]")
+_B64_CHUNKS = re2.compile(r"[A-Za-z0-9+/]{2,}={0,2}(?:[ \t\r\n]+[A-Za-z0-9+/]{2,}={0,2}){2,}")
+_WHITESPACE = re2.compile(r"\s+")
+_LIST_MARKER = re2.compile(r"(?m)^[ \t]*(?:\d{1,3}|[a-z])[.)][ \t]+")
+_HIDDEN_HTML = re2.compile(
+    r"(?is)<!--(.*?)-->|<([a-z][a-z0-9]{0,10})\b[^<>]{0,400}?(?:display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*0|opacity\s*:\s*0|color\s*:\s*(?:#fff\b|#ffffff\b|white\b)|\shidden\b|aria-hidden\s*=\s*.?true)"
+    r"[^<>]{0,400}>([^<]+)")
+_TEMPLATE_TOKEN = re2.compile(r"<\|[a-z_]{2,30}\|>|</?(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
+COMMON_WORDS = frozenset(
+    "the and you your all to of is are it in for that this me my not be with now what from "
+    "la las el los de que y tu tus su las del por para una un no es "
+    "le les et des tes ton vos est une pas pour du ce "
+    "der die das und du deine nicht ist ein eine mit zu "
+    "o os as do da e você não um uma seu sua".split())
+
+
+def tag_text(text: str) -> str:
+    """The ASCII message hidden in Unicode tag characters (U+E0020..U+E007E), which render as nothing."""
+    return " ".join("".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(text))
+
+
+def joined(text: str) -> str:
+    """Letters spaced out ("i g n o r e") or split by hyphens ("ig-nore") joined back into words."""
+    return _HYPHEN_IN_WORD.sub("", _SPACED_GAP.sub("", text))
+
+
+def unleet(text: str) -> str:
+    """Leetspeak read back as letters ("1gn0r3" -> "ignore")."""
+    return text.lower().translate(LEET)
+
+
+def hex_text(text: str) -> str:
+    """Every run of at least eight hex bytes that decodes to readable UTF-8 text."""
+    found = []
+    for match in _HEX_RUN.finditer(text):
+        digits = _HEX_PREFIX.sub("", match.group(0))
+        try:
+            decoded = bytes.fromhex(digits[:len(digits) // 2 * 2]).decode("utf-8")
+        except ValueError:
+            continue
+        if decoded.isprintable() or all(ch.isprintable() or ch.isspace() for ch in decoded):
+            found.append(decoded)
+    return "\n".join(found)
+
+
+def base64_chunks(text: str) -> str:
+    """Base64 cut into chunks separated by whitespace, joined and decoded (when it is readable text)."""
+    found = []
+    for match in _B64_CHUNKS.finditer(text):
+        decoded = decode_base64(_WHITESPACE.sub("", match.group(0)))
+        if decoded is not None:
+            found.append(decoded)
+    return "\n".join(found)
+
+
+def reversed_text(text: str) -> str:
+    """The text read backwards, when backwards it reads more like language than forwards."""
+    backwards = text[::-1]
+    if _common(backwards) > max(1, _common(text)):
+        return backwards
+    return ""
+
+
+def _common(text: str) -> int:
+    return sum(word in COMMON_WORDS for word in text.lower().split())
+
+
+def list_items_joined(text: str) -> str:
+    """An instruction spread over list items ("1. Ignore 2. all previous ...") read as one sentence."""
+    if len(_LIST_MARKER.findall(text)) < 3:
+        return ""
+    return _WHITESPACE.sub(" ", _LIST_MARKER.sub(" ", text))
+
+
+def hidden_html(text: str) -> str:
+    """Text a browser would not show: HTML comments and elements hidden by style or attribute."""
+    if "<" not in text:
+        return ""
+    return "\n".join(m.group(1) or m.group(3) or "" for m in _HIDDEN_HTML.finditer(text))
+
+
+def without_template_tokens(text: str) -> str:
+    """Chat-template control tokens (Llama-3, Gemma, ChatML, Llama-2) replaced by line breaks."""
+    return _TEMPLATE_TOKEN.sub("\n", text) if ("<" in text or "[" in text) else ""
+
+
+DECODERS = (hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
+
+
+def views(original: str, normalized: str) -> list[str]:
+    """The deobfuscated views of a text that differ from it (tags come from the original: normalisation drops
+    them); empty when nothing in the text looks obfuscated."""
+    candidates = [tag_text(original)] if not original.isascii() else []
+    candidates.append(joined(normalized))
+    if _LEET_MIXED.search(normalized):
+        candidates.append(unleet(normalized))
+    candidates.extend(decode(normalized) for decode in DECODERS)
+    out, total = [], 0
+    for view in candidates:
+        if view and view != normalized and view not in out:
+            total += len(view)
+            if total > MAX_VIEWS_CHARS:
+                break
+            out.append(view)
+    return out
