@@ -220,7 +220,7 @@ def test_self_test_of_the_example_policy():
     assert report.detection_rate >= 0.95 and report.false_positive_rate <= 0.05
     assert "piiRedaction:ipAddress" in report.uncovered and report.benign == len(BENIGN)
     assert "piiRedaction:apiKey" not in report.uncovered  # secrets are checked on input too
-    weak = run_selftest(engine({"name": "tox", "type": "toxicity", "threshold": 0.99}))
+    weak = run_selftest(engine({"name": "tox", "type": "toxicity", "threshold": 1.0}))
     assert weak.detection_rate < 0.5
 
 

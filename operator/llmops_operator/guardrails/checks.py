@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from llmops_operator.api.v1alpha1.guardrail import CheckType, GuardrailCheck
 from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
+from llmops_operator.guardrails.learned import LEARNED_FLOOR
 from llmops_operator.guardrails.multilingual import MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK, MULTILINGUAL_TOXICITY
 from llmops_operator.guardrails.pii import pii_signals
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
@@ -22,6 +23,8 @@ from llmops_operator.guardrails.toxicity import TOXICITY_SIGNALS
 from llmops_operator.guardrails.verdict import Hit
 
 SIZE = "maxTokens"
+LEARNED_LABEL = "learned"
+"""How a verdict names the learned stage among a check's signals."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Evidence:
     matches: list[Match]
     text: str
     to_original: Callable[[int, int], tuple[int, int]]
+    learned: float | None = None
+    """The learned stage's probability that the text is an attack of the check's family (classifier checks)."""
 
     def span(self, match: Match) -> tuple[int, int]:
         return self.to_original(match.start, match.end)
@@ -102,16 +107,24 @@ def judge_size(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
 
 
 def judge_score(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
+    """The noisy-or of the distinct signals' weights, with the learned stage's probability as one more signal
+    when it reaches `LEARNED_FLOOR`; a hit when the score reaches the check's threshold."""
     signals = evidence.signals
     strongest: dict[str, Match] = {}
     for m in evidence.matches:
         strongest.setdefault(signals[m.signal].key, m)
-    score = noisy_or([signals[m.signal].weight for m in strongest.values()])
-    if not strongest or score < check.threshold:
+    weights = [signals[m.signal].weight for m in strongest.values()]
+    labels = [signals[m.signal].label for m in strongest.values()]
+    if evidence.learned is not None and evidence.learned >= LEARNED_FLOOR:
+        weights.append(evidence.learned)
+        labels.append(LEARNED_LABEL)
+    score = noisy_or(weights)
+    if not weights or score < check.threshold:
         return []
-    start, end = evidence.span(max(strongest.values(), key=lambda m: signals[m.signal].weight))
-    return [Hit(**_base_hit(check), score=score, start=start, end=end,
-                signals=tuple(signals[m.signal].label for m in strongest.values()))]
+    start = end = None
+    if strongest:
+        start, end = evidence.span(max(strongest.values(), key=lambda m: signals[m.signal].weight))
+    return [Hit(**_base_hit(check), score=score, start=start, end=end, signals=tuple(labels))]
 
 
 def regex_signals(check: GuardrailCheck) -> list[Signal]:

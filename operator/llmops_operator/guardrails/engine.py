@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmops_operator.guardrails.checks import KINDS, Evidence, Match, estimate_tokens, noisy_or
 from llmops_operator.guardrails.deobfuscate import views
+from llmops_operator.guardrails.learned import learned_stage, model_input, model_text
 from llmops_operator.guardrails.decoding import BASE64, ENCODING_SIGNALS, ROT13_HINT, decode_base64, decode_rot13
 from llmops_operator.guardrails.normalize import SpanMapper, normalize
 from llmops_operator.guardrails.policy import (
@@ -75,10 +76,13 @@ def plan_direction(checks: Sequence[Check]) -> DirectionPlan:
 class Guardrail:
     """A compiled policy; `check` is thread-safe (the engine holds no per-call state)."""
 
-    def __init__(self, policy: Policy, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, policy: Policy, max_chars: int = DEFAULT_MAX_CHARS, learned: bool = True) -> None:
+        """`learned=False` leaves out the learned stage (rules only), for comparison."""
         self.policy = policy
         self.max_chars = max_chars
         self.plans = {d: plan_direction([c for c in policy.checks if c.applies_to(d)]) for d in DIRECTIONS}
+        reads_views = any(plan.reads_views for plan in self.plans.values())
+        self.learned = learned_stage() if learned and reads_views else None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], **options: Any) -> "Guardrail":
@@ -94,12 +98,15 @@ class Guardrail:
         if not plan.checks:
             return Verdict(direction, ALLOWED)
         try:
-            matches, to_original = self._scan(plan, text)
+            scan = self._scan(plan, text)
         except ScanError as err:
             return failed_verdict(plan.checks, direction, f"{type(err).__name__}: {err}")
+        matches, to_original = scan.matches, scan.to_original
+        learned = self.learned.scores(scan.model_input(plan)) if self.learned and plan.reads_views else {}
         hits: list[Hit] = []
         for check, consumed in zip(plan.checks, plan.consumed_by):
-            evidence = Evidence(plan.signals, [m for m in matches if m.signal in consumed], text, to_original)
+            evidence = Evidence(plan.signals, [m for m in matches if m.signal in consumed], text, to_original,
+                                learned.get(check.type))
             hits.extend(KINDS[check.type].judge(check, evidence))
         outcome = outcome_of(hits)
         redacted = redact(text, [h for h in hits if h.effect == "redact"]) if outcome == "redacted" else None
@@ -110,7 +117,12 @@ class Guardrail:
         onError."""
         return failed_verdict(self.plans[direction].checks, direction, error)
 
-    def _scan(self, plan: DirectionPlan, text: str) -> tuple[list[Match], Callable[[int, int], tuple[int, int]]]:
+    def learned_input(self, text: str, direction: str = "input") -> Any:
+        """The learned stage's input for a text (what `hack/guardrail/train_classifier.py` trains on)."""
+        plan = self.plans[direction]
+        return self._scan(plan, text).model_input(plan)
+
+    def _scan(self, plan: DirectionPlan, text: str) -> "Scan":
         if len(text) > self.max_chars:
             raise ScanError(f"text of {len(text)} characters is over the {self.max_chars} limit")
         normalized = normalize(text)
@@ -128,19 +140,32 @@ class Guardrail:
                 rotated = decode_rot13(normalized)
                 decoded.extend(replace(m, decoded=True) for m in refined(
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
-        if plan.reads_views:
-            decoded.extend(self._scan_views(plan, text, normalized))
-        return matches + decoded, SpanMapper(text, normalized)
+        found = views(text, normalized) if plan.reads_views else []
+        if found:
+            decoded.extend(scan_views(plan, found, len(normalized)))
+        return Scan(matches + decoded, SpanMapper(text, normalized), normalized, found)
 
-    @staticmethod
-    def _scan_views(plan: DirectionPlan, text: str, normalized: str) -> list[Match]:
-        """Classifier signals found in the deobfuscated views, each reported over the whole text."""
-        found = views(text, normalized)
-        if not found:
-            return []
-        joined = "\n\n".join(found)
-        return [Match(m.signal, 0, len(normalized), True) for m in refined(plan.signals, plan.scanner.scan(joined), joined)
-                if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]
+
+@dataclass(frozen=True)
+class Scan:
+    """What one scan of a text found, and what the learned stage reads."""
+
+    matches: list[Match]
+    to_original: Callable[[int, int], tuple[int, int]]
+    normalized: str
+    views: list[str]
+
+    def model_input(self, plan: DirectionPlan) -> Any:
+        weights = {plan.signals[m.signal].key: plan.signals[m.signal].weight for m in self.matches
+                   if plan.signals[m.signal].family in CLASSIFIER_FAMILIES}
+        return model_input(model_text(self.normalized, self.views), weights)
+
+
+def scan_views(plan: DirectionPlan, found: list[str], length: int) -> list[Match]:
+    """Classifier signals found in the deobfuscated views, each reported over the whole text."""
+    joined = "\n\n".join(found)
+    return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined), joined)
+            if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]
 
 
 def refined(signals: Sequence[Signal], raw: list[tuple[int, int, int]], text: str) -> list[Match]:
