@@ -108,22 +108,21 @@ def judge_size(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
 
 def judge_score(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
     """The noisy-or of the distinct signals' weights, with the learned stage's probability as one more signal
-    when it reaches `LEARNED_FLOOR`; a hit when the score reaches the check's threshold."""
+    when it reaches `LEARNED_FLOOR` and some rule signal found evidence (the model re-scores what the rules saw;
+    it learned from a few hundred texts and does not block alone); a hit when the score reaches the threshold."""
     signals = evidence.signals
     strongest: dict[str, Match] = {}
     for m in evidence.matches:
         strongest.setdefault(signals[m.signal].key, m)
     weights = [signals[m.signal].weight for m in strongest.values()]
     labels = [signals[m.signal].label for m in strongest.values()]
-    if evidence.learned is not None and evidence.learned >= LEARNED_FLOOR:
+    if strongest and evidence.learned is not None and evidence.learned >= LEARNED_FLOOR:
         weights.append(evidence.learned)
         labels.append(LEARNED_LABEL)
     score = noisy_or(weights)
-    if not weights or score < check.threshold:
+    if not strongest or score < check.threshold:
         return []
-    start = end = None
-    if strongest:
-        start, end = evidence.span(max(strongest.values(), key=lambda m: signals[m.signal].weight))
+    start, end = evidence.span(max(strongest.values(), key=lambda m: signals[m.signal].weight))
     return [Hit(**_base_hit(check), score=score, start=start, end=end, signals=tuple(labels))]
 
 

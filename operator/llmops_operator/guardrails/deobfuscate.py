@@ -24,6 +24,7 @@ MAX_VIEWS_CHARS = 4_000_000
 
 _TAG_RUN = re.compile("[\U000E0020-\U000E007E]+")
 _SPACED_GAP = re.compile(r"(?<=\b\w)[ .\-_*·|](?=\w\b)")
+_WIDE_GAP = re.compile(r"\s{2,}")
 _HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 _LEET_MIXED = re.compile(r"[^\W\d_][0-9@$!|]|[0-9@$!|][^\W\d_]")
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
@@ -54,6 +55,15 @@ def tag_text(text: str) -> str:
 def joined(text: str) -> str:
     """Letters spaced out ("i g n o r e") or split by hyphens ("ig-nore") joined back into words."""
     return _HYPHEN_IN_WORD.sub("", _SPACED_GAP.sub("", text))
+
+
+def despaced(text: str) -> str:
+    """Text written one character at a time ("I ' m   g o i n g") read back: single spaces dropped, longer gaps
+    kept as word breaks; only when most tokens are single characters."""
+    tokens = text.split()
+    if len(tokens) < 6 or sum(len(t) == 1 for t in tokens) * 10 < len(tokens) * 7:
+        return ""
+    return " ".join(word.replace(" ", "") for word in _WIDE_GAP.split(text))
 
 
 def unleet(text: str) -> str:
@@ -116,7 +126,7 @@ def without_template_tokens(text: str) -> str:
     return _TEMPLATE_TOKEN.sub("\n", text) if ("<" in text or "[" in text) else ""
 
 
-DECODERS = (hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
+DECODERS = (despaced, hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
 
 
 def views(original: str, normalized: str) -> list[str]:

@@ -22,19 +22,25 @@ def rogue_persona_follows(text: str, start: int, end: int) -> bool:
     return any(following.startswith(word) and not is_word(following[len(word):len(word) + 1] or " ")
                for word in _ROGUE)
 
-_OVERRIDE_VERB = (r"(?:ignore|disregard|forget|override|overwrite|bypass|skip|discard|abandon|neglect"
-                  r"|stop\s+following|(?:do\s+not|don't|no\s+longer)\s+(?:follow|obey))")
-_FILLER = r"(?:\s+(?:all|any|of|the|these|those|every|everything))*"
+_OVERRIDE_VERB = (r"(?:ignore|disregard|forget|override|overwrite|bypass|skip|discard|abandon|neglect|cancel|erase"
+                  r"|delete|wipe|reset|nullify|void|rescind|revoke|drop|ditch|dismiss|disobey|throw\s+(?:away|out)"
+                  r"|set\s+aside|put\s+aside|pay\s+no\s+attention\s+to|stop\s+(?:following|obeying|listening\s+to)"
+                  r"|(?:do\s+not|don't|no\s+longer|never)\s+(?:follow|obey|listen\s+to))")
+_FILLER = r"(?:\s+(?:all|any|of|the|these|those|every|everything|whatever|whichever))*"
 _QUALIFIER = (r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer|safety|your"
-              r"|existing|current|all|given)")
+              r"|existing|current|all|given|old|default|standing|underlying|hidden|base|operator's|developer's)")
 _DIRECTIVE = (r"(?:instructions?|rules?|directions?|directives?|guidelines?|prompts?|commands?|orders?|context"
-              r"|constraints?|restrictions?|programming|guardrails?|polic(?:y|ies)|training|messages?)")
-_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste)")
+              r"|constraints?|restrictions?|programming|guardrails?|polic(?:y|ies)|training|messages?|guidance|setup"
+              r"|configuration|briefing|persona|mandate|limitations?|safeguards?)")
+_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste|disclose"
+        r"|divulge|list|quote|copy|send|echo|return|type\s+out|read\s+(?:me\s+)?out)")
 _WEAK_ASK = r"(?:tell\s+me|give\s+me|share|what\s+(?:is|are|was|were))"
 """Asking what something is, or to share it, names the assistant's own prompt ("your") to count: "what are the
 best practices for a system prompt" is a question, not an extraction."""
-_HIDDEN = (r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|developer)"
-           r"\s+(?:prompt|instructions?|message)|pre-?prompt|instructions\s+(?:above|you\s+were\s+given))")
+_HIDDEN = (r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|developer|confidential"
+           r"|private|starting|opening)\s+(?:prompt|instructions?|message|rules|configuration|notes|guidelines|setup)"
+           r"|pre-?prompt|instructions\s+(?:above|you\s+were\s+given)|rules\s+(?:you\s+were\s+given|the\s+developer"
+           r"\s+(?:wrote|gave|set)))")
 
 INJECTION_SIGNALS = [
     Signal("injection.override", INJECTION,

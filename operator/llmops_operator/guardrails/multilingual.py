@@ -33,11 +33,19 @@ _POSSESSIVE = re.compile(normalize(r"\b(?:my|mine|meine[nmrs]?|mes|mon|ma|mis|mi
                          re.IGNORECASE)
 
 
+_THIRD_PARTY_MODAL = re.compile(
+    r"\b(?!you\b|u\b)[^\W\d_]+\s+(?:should|must|can|may|might|will|would|need\s+to|have\s+to|has\s+to|sollten?|müssen"
+    r"|doivent|devraient|deben|deberían|devem|deveriam)\s+$", re.IGNORECASE)
+"""A subject other than "you" before a modal ("new hires should ignore the old instructions") describes what
+someone else does; an injection addresses the model."""
+
+
 def self_scoped(text: str, start: int, end: int) -> bool:
-    """The guard: True (keep the candidate) unless it speaks of the user's own messages or of a file."""
+    """The guard: True (keep the candidate) unless it speaks of the user's own messages or of a file, or says
+    what someone other than the model should do."""
     before, after = text[max(0, start - 16):start], text[end:end + SCOPE_WINDOW]
     return not (_SCOPE.search(after) or _SCOPE.search(before) or _POSSESSIVE.search(text[start:end])
-                or quoted_mention(text, start, end))
+                or _THIRD_PARTY_MODAL.search(text[max(0, start - 40):start]) or quoted_mention(text, start, end))
 
 
 _QUOTES = frozenset('"«»„「」『』')
@@ -45,7 +53,7 @@ QUOTE_WINDOW = 120
 _REPORTING = re.compile(normalize(
     r"\b(?:wrote|writes?|written|said|says|shouts?|shouted|quotes?|quoted|quoting|phrases?|strings?|like|such\s+as"
     r"|called|calls?|message|comment|report|reported|flagged|example|typed|posted|schrieb|sagte|écrit|dit|escribió"
-    r"|dijo|escreveu|disse|написал|сказал)\b|写了|写道|说|書き込|と言"), re.IGNORECASE)
+    r"|dijo|escreveu|disse|написал|сказал|пишет)\b|写了|写道|说|发了|评论|書き込|と言|投稿|発言|書いた|と書"), re.IGNORECASE)
 _CALLS = re.compile(r"\bcall(?:s|ed|ing)?\s+(?:you|u|me|him|her|them)\s*$", re.IGNORECASE)
 
 
@@ -65,8 +73,13 @@ def quoted_mention(text: str, start: int, end: int) -> bool:
     opening = next((i for i in range(start - 1, window - 1, -1) if _opens_quote(text, i)), None)
     if opening is None:
         return False
-    closes = any(c in _QUOTES or c == "'" for c in text[end:end + QUOTE_WINDOW])
-    return closes and bool(_REPORTING.search(text[max(0, opening - QUOTE_WINDOW):opening + 1]))
+    closing = next((i for i in range(end, min(len(text), end + QUOTE_WINDOW)) if text[i] in _QUOTES or text[i] == "'"),
+                   None)
+    if closing is None:
+        return False
+    # Reporting verbs come before the quotation in most languages and after it in Japanese ("「…」と投稿").
+    return bool(_REPORTING.search(text[max(0, opening - QUOTE_WINDOW):opening + 1])
+                or _REPORTING.search(text[closing:closing + 24]))
 
 
 def said_not_quoted(text: str, start: int, end: int) -> bool:
@@ -120,8 +133,8 @@ MULTILINGUAL_INJECTION = [
             r"canceladas|não\s+valem\s+mais)|больше\s+не\s+действуют|(?:指令|规则)(?:已经?)?(?:作废|无效)"
             r"|(?:指示|ルール)は(?:無効|破棄)", 0.9),
     _signal("injection.forget-everything", INJECTION,
-            r"(?i)\b(?:forget|ignore|disregard)\s+(?:what|everything|anything|all)\s+(?:(?:the\s+)?\w+\s+)?(?:told|taught"
-            r"|instructed|said\s+to)\s+you\b|\b(?:forget|ignore|disregard)\s+(?:everything|all|anything)\s+(?:above|before"
+            r"(?i)\b(?:forget|ignore|disregard|erase|drop)\s+(?:what|everything|anything|all|whatever)\s+(?:(?:the\s+)?\w+\s+)?"
+            r"(?:(?:were|have\s+been|was)\s+)?(?:told|taught|instructed|said\s+to|given)\b|\b(?:forget|ignore|disregard)\s+(?:everything|all|anything)\s+(?:above|before"
             r"|previously)|oublie\s+tout\s+ce\s+qu'on\s+t'a\s+dit|vergiss\s+alles,?\s+was|olvida\s+todo\s+lo\s+que\s+te"
             r"|esqueça\s+tudo\s+o\s+que|забудь\s+вс[её],?\s+что\s+тебе|忘记(?:之前|以前)?(?:所有|一切)的?(?:内容|对话|指令)"
             r"|今までのことは(?:全部|すべて)忘れ", 0.9),
@@ -144,8 +157,12 @@ MULTILINGUAL_INJECTION = [
     _signal("injection.addressed-to-ai", INJECTION,
             r"(?i)\b(?:note|message|instructions?|attention|notice|reminder)\s+(?:to|for)\s+(?:any\s+|all\s+|the\s+)?"
             r"(?:ai|llm|assistant|chatbot|language\s+model|agent|model)s?\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large"
-            r"\s+language\s+model|language\s+model|assistant|chatbot|gpt)\b|\b(?:ai|llm)\s+(?:agents?|assistants?|models?)"
-            r"\s+(?:reading|processing|summari[sz]ing)\s+this\b|\[(?:hidden\s+)?instructions?\s+for\s+the\s+(?:ai|assistant"
+            r"\s+language\s+model|language\s+model|assistant|chatbot|gpt)\b|\b(?:ai|llm)\s+(?:agents?|assistants?|models?"
+            r"|systems?|tools?|bots?)\s+(?:(?:that\s+(?:is|are)\s+)?(?:reading|processing|summari[sz]ing|parsing|crawling"
+            r"|browsing))\s+this\b|\b(?:to|for)\s+(?:any|all|every)\s+(?:ai|llm|assistant|language\s+model|model|bot)s?"
+            r"\b|l'(?:ia|assistant)\s+qui\s+lit|(?:ki|assistent),?\s+(?:die|der)\s+(?:dies|diese\pL*)\s+liest"
+            r"|(?:la\s+ia|el\s+asistente)\s+que\s+lea|(?:a\s+ia|o\s+assistente)\s+que\s+ler|(?:ии|ассистент),?\s+котор\pL+"
+            r"\s+чита\pL+|阅读(?:本|此)(?:页|文|网)|このページを読む|\[(?:hidden\s+)?instructions?\s+for\s+the\s+(?:ai|assistant"
             r"|model)\]|hinweis\s+(?:für|an)\s+(?:alle\s+|die\s+)?(?:ki|ai|assistent)|note\s+(?:pour|à)\s+l'(?:assistant"
             r"|ia)|(?:instrucciones|nota|mensaje)\s+para\s+el\s+(?:asistente|modelo)|(?:nota|instruções|mensagem)\s+para"
             r"\s+o\s+(?:assistente|modelo)|(?:примечание|инструкци\pL*|сообщение)\s+для\s+(?:ии|ai|ассистент\pL*"
@@ -197,13 +214,14 @@ MULTILINGUAL_JAILBREAK = [
             r"(?i)ne\s+(?:refuses?|refusez)\s+jamais|(?:lehnst|lehnt)\s+(?:du\s+)?nie(?:mals)?\s+ab|nunca\s+te\s+niegas|nunca"
             r"\s+(?:recusa|recuses|rechaces)|никогда\s+не\s+отказыва\pL*|永远不会拒绝|绝不拒绝|決して拒否しない|jede\s+frage\s+"
             r"beantworten|réponds\s+à\s+tout|responde\s+a\s+todo|responda\s+a\s+tudo|отвечай\s+на\s+все|回答任何问题"
-            r"|どんな質問にも答え|\banswers\s+(?:every|any)\s+question", 0.65),
+            r"|どんな質問にも答え|\banswers\s+(?:every|any)\s+question|\banswers\s+anything\b", 0.65),
     _signal("jailbreak.pretend", JAILBREAK,
             r"(?i)\b(?:pretend|imagine)\s+(?:to\s+be|you\s+are|you're|that\s+you|your)\b|\bsimulate\s+(?:a|an|your)\b"
             r"|\brole-?play\b|\bact\s+as\s+if\b|tu\s+so,?\s+als|fais\s+semblant|finge|finja"
             r"|притворись|представь,?\s+что\s+ты|假装|扮演|ふりをして", 0.45),
     _signal("jailbreak.rules-lifted", JAILBREAK,
-            r"(?i)\b(?:ai|assistant|model|chatbot|version)\s+(?:with|that\s+has)\s+no\s+(?:restrictions|rules|limits|filters"
+            r"(?i)\b(?:ai|assistant|model|chatbot|version|bot|persona)\s+(?:with|that\s+has)\s+(?:no|zero)\s+(?:restrictions"
+            r"|rules|limits|filters"
             r"|guidelines|boundaries)\b|\bwho\s+has\s+no\s+(?:rules|restrictions|limits|filters|ethics|morals)\b|\b(?:rules"
             r"|laws|policies|guidelines)\s+(?:don't|do\s+not|no\s+longer)\s+apply\s+to\s+you\b|\bescaped\s+(?:its|your|the)"
             r"\s+(?:guidelines|rules|restrictions|programming)\b|\b(?:safety|content)\s+(?:filters?|guardrails|restrictions"
