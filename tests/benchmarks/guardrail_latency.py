@@ -1,6 +1,7 @@
 """Guardrail engine latency and scaling: the RE2 engine against the previous engine (Python `re`) in the same run.
 
-Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N] [--baseline REF] [--cell-timeout S]`.
+Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N] [--baseline REF] [--cell-timeout S]
+[--only latency|scaling|stages]`.
 The previous engine is taken from git (`--baseline`, default the last commit whose engine ran on Python's `re`),
 extracted to a temporary directory and run in a subprocess per measurement, killed past `--cell-timeout`.
 
@@ -9,6 +10,9 @@ extracted to a temporary directory and run in a subprocess per measurement, kill
 2. Scaling, 1 KB to 1 MB (just under the engine's 1 M character limit), one check per cell: benign prose,
    dotted text (`a.a.a.`, which made the old e-mail pattern quadratic), dense e-mails (a match every 16 bytes),
    and the same prose under a policy with a tenant pattern that backtracks catastrophically, `(\\w+\\s?)+!!`.
+3. Stages (`--only stages`, this tree only): the example policy with the rules alone (`learned=False`) against
+   the rules plus the learned stage (ONNX Runtime, one thread), p50/p99 per request at 1 KB and 16 KB, and the
+   learned stage's own cost (features and model) at 1 KB.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def run_task(task: dict) -> dict:
     from llmops_operator.guardrails.engine import Guardrail
 
     if task["what"] == "latency":
-        guard = Guardrail.from_document(policy_document())
+        guard = Guardrail.from_document(policy_document(), **({"learned": task["learned"]} if "learned" in task else {}))
         return measure(lambda t: guard.check(t, "input"), latency_texts(task["size"]), task["requests"])
     guard = Guardrail.from_document(policy_document(tenant=task["kind"] == "tenant"))
     text = scaling_text(task["kind"], task["size"])
@@ -146,6 +150,19 @@ def latency_table(root: Path, requests: int, timeout: float) -> None:
                   f"p99 x{old['p99_us'] / new['p99_us']:.1f}")
 
 
+def stages_table(requests: int) -> None:
+    from llmops_operator.guardrails.learned import learned_stage, model_input
+
+    print(f"\n{'size':>6} {'path':<26} {'p50 us':>9} {'p99 us':>9} {'req/s':>9}")
+    for size in (1024, 16384):
+        for name, learned in (("regex only", False), ("two-stage (rules+ONNX)", True)):
+            row = run_task({"what": "latency", "size": size, "requests": requests, "learned": learned})
+            print(f"{size:>6} {name:<26} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row['rps']:>9.0f}")
+    stage, texts = learned_stage(), latency_texts(1024)
+    row = measure(lambda t: stage.scores(model_input(t, {"injection.override": 0.95})), texts, requests)
+    print(f"{1024:>6} {'learned stage alone':<26} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row['rps']:>9.0f}")
+
+
 def scaling_table(root: Path, timeout: float) -> None:
     print(f"\n{'text':<28} {'size':>8} {'RE2 ms':>9} {'re ms':>11} {'re/RE2':>8}")
     for label, kind in KINDS.items():
@@ -165,11 +182,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of the previous engine")
     parser.add_argument("--cell-timeout", type=float, default=20.0, help="seconds before a baseline cell is cut")
-    parser.add_argument("--only", choices=("latency", "scaling"))
+    parser.add_argument("--only", choices=("latency", "scaling", "stages"))
     parser.add_argument("--task", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.task:
         print(json.dumps(run_task(json.loads(args.task))))
+        return 0
+    if args.only == "stages":
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+        stages_table(args.requests)
         return 0
     root = baseline_root(args.baseline)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "

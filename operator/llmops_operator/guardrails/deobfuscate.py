@@ -31,13 +31,16 @@ LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"
                       "$": "s", "!": "i", "|": "l"})
 _HEX_RUN = re2.compile(r"(?i)(?:\\x|0x)?[0-9a-f]{2}(?:[ :,]?(?:\\x|0x)?[0-9a-f]{2}){7,}")
 _HEX_PREFIX = re2.compile(r"(?i)\\x|0x|[ :,]")
-_B64_CHUNKS = re2.compile(r"[A-Za-z0-9+/]{2,}={0,2}(?:[ \t\r\n]+[A-Za-z0-9+/]{2,}={0,2}){2,}")
-_WHITESPACE = re2.compile(r"\s+")
+_B64_TOKEN = r"[A-Za-z0-9+/]*(?:[0-9+/]|[a-z][A-Z]|[A-Z]{2}[a-z])[A-Za-z0-9+/]*={0,2}"
+"""A chunk of base64: a digit, + or /, or a case change inside it ("aGlz", "SWdu"); prose words have none."""
+_B64_CHUNKS = re2.compile(rf"{_B64_TOKEN}(?:[ \t\r\n]+{_B64_TOKEN}){{2,}}")
 _LIST_MARKER = re2.compile(r"(?m)^[ \t]*(?:\d{1,3}|[a-z])[.)][ \t]+")
 _HIDDEN_HTML = re2.compile(
     r"(?is)<!--(.*?)-->|<([a-z][a-z0-9]{0,10})\b[^<>]{0,400}?(?:display\s*:\s*none|visibility\s*:\s*hidden"
     r"|font-size\s*:\s*0|opacity\s*:\s*0|color\s*:\s*(?:#fff\b|#ffffff\b|white\b)|\shidden\b|aria-hidden\s*=\s*.?true)"
     r"[^<>]{0,400}>([^<]+)")
+_HTML_HINT = re.compile(r"<!--|hidden|display|font-size|opacity|color", re.IGNORECASE)
+_TEMPLATE_HINT = re.compile(r"<\||_of_turn>|\[/?INST\]|<</?SYS>>")
 _TEMPLATE_TOKEN = re2.compile(r"<\|[a-z_]{2,30}\|>|</?(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
 COMMON_WORDS = frozenset(
     "the and you your all to of is are it in for that this me my not be with now what from "
@@ -89,7 +92,7 @@ def base64_chunks(text: str) -> str:
     """Base64 cut into chunks separated by whitespace, joined and decoded (when it is readable text)."""
     found = []
     for match in _B64_CHUNKS.finditer(text):
-        decoded = decode_base64(_WHITESPACE.sub("", match.group(0)))
+        decoded = decode_base64("".join(match.group(0).split()))
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found)
@@ -109,21 +112,21 @@ def _common(text: str) -> int:
 
 def list_items_joined(text: str) -> str:
     """An instruction spread over list items ("1. Ignore 2. all previous ...") read as one sentence."""
-    if len(_LIST_MARKER.findall(text)) < 3:
+    if text.count("\n") < 2 or len(_LIST_MARKER.findall(text)) < 3:
         return ""
-    return _WHITESPACE.sub(" ", _LIST_MARKER.sub(" ", text))
+    return " ".join(_LIST_MARKER.sub(" ", text).split())
 
 
 def hidden_html(text: str) -> str:
     """Text a browser would not show: HTML comments and elements hidden by style or attribute."""
-    if "<" not in text:
+    if "<" not in text or not _HTML_HINT.search(text):
         return ""
     return "\n".join(m.group(1) or m.group(3) or "" for m in _HIDDEN_HTML.finditer(text))
 
 
 def without_template_tokens(text: str) -> str:
     """Chat-template control tokens (Llama-3, Gemma, ChatML, Llama-2) replaced by line breaks."""
-    return _TEMPLATE_TOKEN.sub("\n", text) if ("<" in text or "[" in text) else ""
+    return _TEMPLATE_TOKEN.sub("\n", text) if _TEMPLATE_HINT.search(text) else ""
 
 
 DECODERS = (despaced, hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
