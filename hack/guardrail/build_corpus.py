@@ -8,7 +8,7 @@ written apart from the others, with their own phrasings, and never used to tune 
 The other seeds are split train/validation 3:1, stratified: within each label, where seeds come grouped by
 language, they rotate train, validation, train, train. A seed's variants keep its split, so a phrasing never
 reaches two splits in different forms. A held-out set that has been measured and then looked at becomes
-train and validation like the other seeds (`<family>.heldout-v1.tsv`) and a new one is written: held-out
+train and validation like the other seeds (`<family>.heldout-v1.tsv`, `-v2`) and a new one is written: held-out
 figures are always first looks.
 
     python hack/guardrail/build_corpus.py      # rewrites operator/llmops_operator/guardrails/corpus/*.jsonl
@@ -114,7 +114,7 @@ def read_seeds(name: str) -> list[list[str]]:
 def build(family: str) -> list[dict]:
     cases, position = [], Counter()
     seeds = ([(row, None) for row in read_seeds(family)]
-             + [(row, None) for row in read_seeds(f"{family}.heldout-v1")]
+             + [(row, None) for row in read_seeds(f"{family}.heldout-v1") + read_seeds(f"{family}.heldout-v2")]
              + [(row, "heldout") for row in read_seeds(f"{family}.heldout")])
     for (label, language, direction, variants, text), fixed_split in seeds:
         split = fixed_split or ROTATION[position[label] % len(ROTATION)]

@@ -32,7 +32,7 @@ _QUALIFIER = (r"(?:previous|prior|above|earlier|preceding|former|original|initia
 _DIRECTIVE = (r"(?:instructions?|rules?|directions?|directives?|guidelines?|prompts?|commands?|orders?|context"
               r"|constraints?|restrictions?|programming|guardrails?|polic(?:y|ies)|training|messages?|guidance|setup"
               r"|configuration|briefing|persona|mandate|limitations?|safeguards?)")
-_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste|disclose"
+_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste|disclose|describe"
         r"|divulge|list|quote|copy|send|echo|return|type\s+out|read\s+(?:me\s+)?out)")
 _WEAK_ASK = r"(?:tell\s+me|give\s+me|share|what\s+(?:is|are|was|were))"
 """Asking what something is, or to share it, names the assistant's own prompt ("your") to count: "what are the
@@ -98,7 +98,7 @@ JAILBREAK_SIGNALS = [
            r"(?i:\balways\s+intelligent\s+and\s+machiavellian\b|\bstrive\s+to\s+avoid\s+norms\b|\bmachiavellian\s+"
            r"(?:chatbot|ai|assistant)\b|\brole\s+of\s+(?:dan|stan|aim|dude)\b)", weight=0.9),
     Signal("jailbreak.without-restrictions", JAILBREAK,
-           r"(?i:\b(?:without|free\s+of|no|ignoring|bypassing|remove|disable)\s+(?:any\s+|all\s+|your\s+)?"
+           r"(?i:\b(?:without|free\s+of|no|ignoring|ignores|bypassing|bypasses|remove|disable)\s+(?:any\s+|all\s+|your\s+|its\s+)?"
            r"(?:ethical\s+|moral\s+|safety\s+|content\s+)(?:restrictions|filters?|filtering|limitations|"
            r"censorship|guidelines|guardrails|policies|considerations|constraints|alignment|training)\b)", weight=0.6),
     Signal("jailbreak.unfiltered-persona", JAILBREAK,

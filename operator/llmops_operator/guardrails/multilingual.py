@@ -29,6 +29,11 @@ _SCOPE = re.compile(normalize(
     r"|que\s+j'ai|sobre|que\s+te\s+di|que\s+eu)\b|\b(?:told|asked|wants?|wanted)\s+(?:me|us)\s+to\b"
     r"|\b(?:i|we)\s+(?:pass|use|set|define|built)\b|\bso\s+(?:i|we)\s+can\b|\bbullet|\bпро\b|которые\s+я|что\s+я|我(?:之前|刚才)?(?:说|给)|について|私が"),
     re.IGNORECASE)
+_OBJECT_SCOPE = re.compile(
+    r"^\s+(?:in|from|of|on|inside)\s+(?:the|this|that|my|our|a)\s+(?!(?:developer|system|operator|admin|assistant|model"
+    r"|ai|prompt|chat|conversation)\b)[\w-]+", re.IGNORECASE)
+"""Directives scoped to a thing right after them ("the old rules from the firewall", "the old instructions in the
+welcome email") are about that thing, not about the model's own instructions."""
 _POSSESSIVE = re.compile(normalize(r"\b(?:my|mine|meine[nmrs]?|mes|mon|ma|mis|mi|minhas?|meus?|мо[её]|мои)\b|我的|私の"),
                          re.IGNORECASE)
 
@@ -45,7 +50,8 @@ def self_scoped(text: str, start: int, end: int) -> bool:
     what someone other than the model should do."""
     before, after = text[max(0, start - 16):start], text[end:end + SCOPE_WINDOW]
     return not (_SCOPE.search(after) or _SCOPE.search(before) or _POSSESSIVE.search(text[start:end])
-                or _THIRD_PARTY_MODAL.search(text[max(0, start - 40):start]) or quoted_mention(text, start, end))
+                or _THIRD_PARTY_MODAL.search(text[max(0, start - 40):start]) or _OBJECT_SCOPE.search(after)
+                or quoted_mention(text, start, end))
 
 
 _QUOTES = frozenset('"«»„「」『』')
@@ -140,8 +146,10 @@ MULTILINGUAL_INJECTION = [
             r"|今までのことは(?:全部|すべて)忘れ", 0.9),
     _signal("injection.unscoped-directives", INJECTION,
             r"(?i)\b(?:ignore|disregard|forget|skip|bypass|override|discard|drop)\s+(?:all\s+|every\s+|any\s+)?(?:of\s+)?"
-            r"(?:the\s+)?(?:restrictions?|rules?|instructions?|guidelines?|constraints?)\s+(?:that\s+)?you\s+(?:were|have\s+been|got)"
-            r"\s+(?:given|initiali[sz]ed|configured|trained|told|programmed)", 0.9),
+            r"(?:the\s+)?(?:restrictions?|rules?|instructions?|guidelines?|constraints?|guidance|setup|configuration)\s+"
+            r"(?:that\s+)?you\s+(?:were|have\s+been|got)\s+(?:given|initiali[sz]ed|configured|trained|told|programmed"
+            r"|deployed)|\b(?:ignore|disregard|forget|erase|drop|discard)\s+(?:the|your|all)\s+(?:\w+\s+)?(?:guidance|rules"
+            r"|instructions|setup|configuration)\s+you\s+(?:started|began)\b", 0.9),
     _signal("injection.extraction-i18n", INJECTION,
             r"(?i)(?:zeig\pL*|gib|nenn\pL*|verrat\pL*|wiederhol\pL*|druck\pL*|affich\pL*|montr\pL*|révèl\pL*|répèt\pL*"
             r"|donne\pL*|dis-moi|muestr\pL*|revel\pL*|repit\pL*|dime|imprim\pL*|mostr\pL*|diga|exib\pL*"
@@ -160,7 +168,9 @@ MULTILINGUAL_INJECTION = [
             r"\s+language\s+model|language\s+model|assistant|chatbot|gpt)\b|\b(?:ai|llm)\s+(?:agents?|assistants?|models?"
             r"|systems?|tools?|bots?)\s+(?:(?:that\s+(?:is|are)\s+)?(?:reading|processing|summari[sz]ing|parsing|crawling"
             r"|browsing))\s+this\b|\b(?:to|for)\s+(?:any|all|every)\s+(?:ai|llm|assistant|language\s+model|model|bot)s?"
-            r"\b|l'(?:ia|assistant)\s+qui\s+lit|(?:ki|assistent),?\s+(?:die|der)\s+(?:dies|diese\pL*)\s+liest"
+            r"\b|\b(?:attention|note|notice|hey|dear|hello|hi),?\s+(?:the\s+)?(?:ai\s+|llm\s+)?(?:ai|llm|assistant|chatbot|language\s+model|model"
+            r"|agent|gpt)s?\s*[:,]|\bif\s+you(?:'re|\s+are)\s+(?:reading|parsing|processing|summari[sz]ing|analy[sz]ing"
+            r"|crawling)\s+this\b|l'(?:ia|assistant)\s+qui\s+lit|(?:ki|assistent),?\s+(?:die|der)\s+(?:dies|diese\pL*)\s+liest"
             r"|(?:la\s+ia|el\s+asistente)\s+que\s+lea|(?:a\s+ia|o\s+assistente)\s+que\s+ler|(?:ии|ассистент),?\s+котор\pL+"
             r"\s+чита\pL+|阅读(?:本|此)(?:页|文|网)|このページを読む|\[(?:hidden\s+)?instructions?\s+for\s+the\s+(?:ai|assistant"
             r"|model)\]|hinweis\s+(?:für|an)\s+(?:alle\s+|die\s+)?(?:ki|ai|assistent)|note\s+(?:pour|à)\s+l'(?:assistant"
@@ -174,6 +184,14 @@ MULTILINGUAL_INJECTION = [
             r"\s+des\s+nutzers|ignore[rz]?\s+la\s+(?:demande|question)\s+de\s+l'utilisateur|ignora\s+la\s+(?:pregunta"
             r"|solicitud)\s+del\s+usuario|ignore\s+o\s+pedido\s+do\s+usuário|проигнорируй\s+вопрос\s+пользователя"
             r"|忽略用户的(?:问题|请求)|ユーザーの(?:質問|依頼)を無視", 0.85),
+    _signal("injection.conceal-from-user", INJECTION,
+            r"(?i)\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to|show|reveal\s+(?:this\s+)?to)\s+the"
+            r"\s+user\b|\bwithout\s+(?:telling|informing|alerting)\s+the\s+user\b|\bask\s+(?:them|the\s+user|the\s+reader)"
+            r"\s+for\s+(?:their|his|her|the)\s+(?:password|login|credentials|card|pin|one-time|otp|security|verification)",
+            0.85),
+    _signal("injection.what-were-you-given", INJECTION,
+            r"(?i)\bwhat\s+(?:instructions|rules|guidelines|directions|directives)\s+(?:were\s+you|have\s+you\s+been|did\s+"
+            r"you\s+get|did\s+they\s+give\s+you)\b", 0.85),
     _signal("injection.new-instructions-i18n", INJECTION,
             r"(?i)(?:neue\s+anweisungen|nouvelles\s+instructions|nuevas\s+instrucciones|novas\s+instruções|новые\s+"
             r"инструкции)\s*:|新的?指令[:：]|新しい指示[:：]", 0.6),
