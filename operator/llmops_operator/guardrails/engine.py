@@ -102,7 +102,7 @@ class Guardrail:
         except ScanError as err:
             return failed_verdict(plan.checks, direction, f"{type(err).__name__}: {err}")
         matches, to_original = scan.matches, scan.to_original
-        learned = self.learned.scores(scan.model_input(plan)) if self.learned and plan.reads_views else {}
+        learned = self.learned.scores(scan.model_input(plan)) if self.learned and scan.classifier_evidence(plan) else {}
         hits: list[Hit] = []
         for check, consumed in zip(plan.checks, plan.consumed_by):
             evidence = Evidence(plan.signals, [m for m in matches if m.signal in consumed], text, to_original,
@@ -154,6 +154,11 @@ class Scan:
     to_original: Callable[[int, int], tuple[int, int]]
     normalized: str
     views: list[str]
+
+    def classifier_evidence(self, plan: DirectionPlan) -> bool:
+        """Whether a classifier signal matched: the learned stage only re-scores such texts, so it is not run on
+        the others."""
+        return any(plan.signals[m.signal].family in CLASSIFIER_FAMILIES for m in self.matches)
 
     def model_input(self, plan: DirectionPlan) -> Any:
         weights = {plan.signals[m.signal].key: plan.signals[m.signal].weight for m in self.matches
