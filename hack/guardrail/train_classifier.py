@@ -4,8 +4,8 @@
 
 Reads `operator/llmops_operator/guardrails/corpus/{injection,jailbreak,toxicity}.jsonl` (split `train` only),
 turns each text into the input the runtime computes (`Guardrail.learned_input`: the rules' classifier signals
-and the hashed n-grams of the normalised text and its deobfuscated views), trains a one-hidden-layer network with a sigmoid per family in torch (CPU, fixed seed,
-deterministic), exports `guardrails/model/guardrail-classifier.onnx`, and writes the card
+and the hashed n-grams of the normalised text and its deobfuscated views), trains a one-hidden-layer network
+with a sigmoid per family in torch (CPU, fixed seed, deterministic), exports `guardrails/model/guardrail-classifier.onnx`, and writes the card
 `guardrail-classifier.json` with the settings and the model's own metrics on the validation split. The
 held-out split is never read here.
 """

@@ -101,7 +101,8 @@ def run_task(task: dict) -> dict:
     from llmops_operator.guardrails.engine import Guardrail
 
     if task["what"] == "latency":
-        guard = Guardrail.from_document(policy_document(), **({"learned": task["learned"]} if "learned" in task else {}))
+        stages = {"learned": task["learned"]} if "learned" in task else {}
+        guard = Guardrail.from_document(policy_document(), **stages)
         return measure(lambda t: guard.check(t, "input"), latency_texts(task["size"]), task["requests"])
     guard = Guardrail.from_document(policy_document(tenant=task["kind"] == "tenant"))
     text = scaling_text(task["kind"], task["size"])

@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 from llmops_operator.api.v1alpha1.guardrail import CheckType, GuardrailCheck
 from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
 from llmops_operator.guardrails.learned import LEARNED_FLOOR
-from llmops_operator.guardrails.multilingual import MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK, MULTILINGUAL_TOXICITY
+from llmops_operator.guardrails.multilingual import (MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK,
+                                                     MULTILINGUAL_TOXICITY)
 from llmops_operator.guardrails.pii import pii_signals
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
 from llmops_operator.guardrails.topics import topic_signals

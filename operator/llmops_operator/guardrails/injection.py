@@ -32,12 +32,14 @@ _QUALIFIER = (r"(?:previous|prior|above|earlier|preceding|former|original|initia
 _DIRECTIVE = (r"(?:instructions?|rules?|directions?|directives?|guidelines?|prompts?|commands?|orders?|context"
               r"|constraints?|restrictions?|programming|guardrails?|polic(?:y|ies)|training|messages?|guidance|setup"
               r"|configuration|briefing|persona|mandate|limitations?|safeguards?)")
-_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste|disclose|describe"
+_ASK = (r"(?:reveal|show|print|repeat|display|output|leak|expose|dump|write\s+out|recite|spell\s+out|paste|disclose"
+        r"|describe"
         r"|divulge|list|quote|copy|send|echo|return|type\s+out|read\s+(?:me\s+)?out)")
 _WEAK_ASK = r"(?:tell\s+me|give\s+me|share|what\s+(?:is|are|was|were))"
 """Asking what something is, or to share it, names the assistant's own prompt ("your") to count: "what are the
 best practices for a system prompt" is a question, not an extraction."""
-_HIDDEN = (r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|developer|confidential"
+_HIDDEN = (r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|developer"
+           r"|confidential"
            r"|private|starting|opening)\s+(?:prompt|instructions?|message|rules|configuration|notes|guidelines|setup)"
            r"|pre-?prompt|instructions\s+(?:above|you\s+were\s+given)|rules\s+(?:you\s+were\s+given|the\s+developer"
            r"\s+(?:wrote|gave|set)))")
@@ -84,11 +86,15 @@ JAILBREAK_SIGNALS = [
            weight=0.45),
     Signal("jailbreak.no-rules", JAILBREAK,
            r"(?i:\byou\s+(?:have|has)\s+no\s+(?:rules|restrictions|limits|limitations|filters|guidelines|ethics|"
-           r"morals|boundaries)\b|\b(?:ai|assistant|model|chatbot|version)\s+(?:with|that\s+has)\s+no\s+(?:restrictions|"
-           r"rules|limits|filters|guidelines|boundaries)\b|\b(?:rules|laws|policies|guidelines)\s+(?:don't|do\s+not|no\s+"
-           r"longer)\s+apply\s+to\s+you\b|\bescaped\s+(?:its|your|the)\s+(?:guidelines|rules|restrictions|programming)\b|"
+           r"morals|boundaries)\b|\b(?:ai|assistant|model|chatbot|version)\s+(?:with"
+           r"|that\s+has)\s+no\s+(?:restrictions|"
+           r"rules|limits|filters|guidelines|boundaries)\b|\b(?:rules|laws|policies|guidelines)\s+(?:don't|do\s+not"
+           r"|no\s+"
+           r"longer)\s+apply\s+to\s+you\b|\bescaped\s+(?:its|your|the)\s+(?:guidelines|rules|restrictions"
+           r"|programming)\b|"
            r"\b(?:safety|content)\s+(?:filters?|guardrails|restrictions|policies)\s+(?:are|have\s+been)\s+(?:disabled|"
-           r"turned\s+off|removed|lifted)\b|\b(?:you|you're|you\s+are|who\s+is|which\s+is|that\s+is)\s+(?:not|no\s+longer)\s+(?:bound|restricted|limited|"
+           r"turned\s+off|removed|lifted)\b|\b(?:you|you're|you\s+are|who\s+is|which\s+is|that\s+is)\s+(?:not"
+           r"|no\s+longer)\s+(?:bound|restricted|limited|"
            r"constrained)\s+by\b|\b(?:freed?|liberated|released)\s+from\s+(?:the\s+)?(?:typical\s+)?(?:confines|"
            r"rules|restrictions|limitations)\b|\bbroken\s+free\b)", weight=0.8),
     Signal("jailbreak.need-not-comply", JAILBREAK,
@@ -98,14 +104,16 @@ JAILBREAK_SIGNALS = [
            r"(?i:\balways\s+intelligent\s+and\s+machiavellian\b|\bstrive\s+to\s+avoid\s+norms\b|\bmachiavellian\s+"
            r"(?:chatbot|ai|assistant)\b|\brole\s+of\s+(?:dan|stan|aim|dude)\b)", weight=0.9),
     Signal("jailbreak.without-restrictions", JAILBREAK,
-           r"(?i:\b(?:without|free\s+of|no|ignoring|ignores|bypassing|bypasses|remove|disable)\s+(?:any\s+|all\s+|your\s+|its\s+)?"
+           r"(?i:\b(?:without|free\s+of|no|ignoring|ignores|bypassing|bypasses|remove|disable)\s+(?:any\s+|all\s+"
+           r"|your\s+|its\s+)?"
            r"(?:ethical\s+|moral\s+|safety\s+|content\s+)(?:restrictions|filters?|filtering|limitations|"
            r"censorship|guidelines|guardrails|policies|considerations|constraints|alignment|training)\b)", weight=0.6),
     Signal("jailbreak.unfiltered-persona", JAILBREAK,
            r"(?i:\b(?:unfiltered|uncensored|unrestricted|amoral|unethical|unaligned)\s+(?:ai|assistant|chatbot|"
            r"model|version|response|persona|character)s?\b)", weight=0.6),
     Signal("jailbreak.never-refuse", JAILBREAK,
-           r"(?i:\b(?:never|don't|do\s+not|cannot|can't|must\s+not)\s+(?:ever\s+)?(?:refuses?|declines?|says?\s+no|rejects?)\b"
+           r"(?i:\b(?:never|don't|do\s+not|cannot|can't|must\s+not)\s+(?:ever\s+)?(?:refuses?|declines?|says?\s+no"
+           r"|rejects?)\b"
            r"|\b(?:will|you|must)\s+answer\s+(?:any|every|all)(?:thing|\s+questions?)\b|\bwithout\s+(?:any\s+)?refus"
            r"(?:als?|ing)\b|\bnever\s+remind\s+me\b)", weight=0.65),
     Signal("jailbreak.stay-in-character", JAILBREAK, r"(?i:\b(?:stay|remain)\s+in\s+character\b)", weight=0.45),
@@ -114,7 +122,8 @@ JAILBREAK_SIGNALS = [
            r"(?i:\b(?:openai|anthropic|content)(?:'s)?\s+(?:content\s+)?polic(?:y|ies)\b)", weight=0.35),
     Signal("jailbreak.grandma", JAILBREAK,
            r"(?i:\b(?:grandma|grandmother|granny)\b(?:\W+\w+){0,12}?\W+(?:how\s+to\s+(?:make|build|cook|synthesi[sz]e)|"
-           r"steps?\s+(?:for|to|of)(?:\s+making)?|recipe\s+(?:for|of)|instructions\s+for(?:\s+making)?)(?:\W+\w+){0,3}?\W+"
+           r"steps?\s+(?:for|to|of)(?:\s+making)?|recipe\s+(?:for|of)"
+           r"|instructions\s+for(?:\s+making)?)(?:\W+\w+){0,3}?\W+"
            r"(?:napalm|bomb|explosives?|meth|"
            r"windows\s+(?:\d+\s+)?(?:keys?|serials?)|product\s+keys?)\b)", weight=0.85),
     Signal("jailbreak.hypothetical", JAILBREAK,

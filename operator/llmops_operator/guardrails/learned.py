@@ -27,7 +27,8 @@ from typing import Mapping
 import numpy as np
 
 from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
-from llmops_operator.guardrails.multilingual import MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK, MULTILINGUAL_TOXICITY
+from llmops_operator.guardrails.multilingual import (MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK,
+                                                     MULTILINGUAL_TOXICITY)
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, TOXICITY
 from llmops_operator.guardrails.toxicity import TOXICITY_SIGNALS
 

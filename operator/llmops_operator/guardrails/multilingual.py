@@ -23,11 +23,13 @@ SCOPE_WINDOW = 48
 
 _SCOPE = re.compile(normalize(
     r"\b(?:i|we)\s+(?:gave|wrote|sent|made|mentioned|asked|had|added|typed|said)\b|^\W{0,3}(?:about|regarding"
-    r"|concerning|on\s+(?:the\s+)?(?:font|layout|format|colou?rs?|style))\b|\b(?:in|of|from|for)\s+(?:the|this|that|my|our)\s+[\w.-]*(?:file|dockerfile|makefile|script|readme|manual"
+    r"|concerning|on\s+(?:the\s+)?(?:font|layout|format|colou?rs?|style))\b|\b(?:in|of|from|for)\s+(?:the|this|that"
+    r"|my|our)\s+[\w.-]*(?:file|dockerfile|makefile|script|readme|manual"
     r"|tutorial|guide|config|recipe|document|font|layout|template|slides?|form)"
     r"|dockerfile|makefile|readme|tutorial|\b(?:zur|zum|bezüglich|die\s+ich|das\s+ich|sur\s+la|sur\s+le|concernant"
     r"|que\s+j'ai|sobre|que\s+te\s+di|que\s+eu)\b|\b(?:told|asked|wants?|wanted)\s+(?:me|us)\s+to\b"
-    r"|\b(?:i|we)\s+(?:pass|use|set|define|built)\b|\bso\s+(?:i|we)\s+can\b|\bbullet|\bпро\b|которые\s+я|что\s+я|我(?:之前|刚才)?(?:说|给)|について|私が"),
+    r"|\b(?:i|we)\s+(?:pass|use|set|define|built)\b|\bso\s+(?:i|we)\s+can\b|\bbullet|\bпро\b|которые\s+я|что\s+я"
+    r"|我(?:之前|刚才)?(?:说|给)|について|私が"),
     re.IGNORECASE)
 _OBJECT_SCOPE = re.compile(
     r"^\s+(?:in|from|of|on|inside)\s+(?:the|this|that|my|our|a)\s+(?!(?:developer|system|operator|admin|assistant|model"
@@ -128,27 +130,36 @@ MULTILINGUAL_INJECTION = [
             rf"(?:以前|前|上記|これまで|最初|元|システム|全て|すべて)の?[^。！？\n]{{0,10}}?{_JA_NOUN}[^。！？\n]{{0,8}}?"
             r"(?:無視|忘れ|破棄|従わな|従う必要はない)", 0.9, self_scoped),
     _signal("injection.revoked", INJECTION,
-            r"(?i)\binstructions\s+you\s+(?:were\s+given|received|got)\s+(?:earlier\s+|before\s+)?(?:are|is)\s+(?:now\s+)?"
+            r"(?i)\binstructions\s+you\s+(?:were\s+given|received|got)\s+(?:earlier\s+|before\s+)?(?:are"
+            r"|is)\s+(?:now\s+)?"
             r"(?:revoked|cancell?ed|void|outdated|obsolete)|(?:anweisung|regel|richtlinie|vorgabe)\pL*\s+außer\s+kraft"
-            r"|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?the\s+above,?\s+and\s+(?:instead|now|just|only|tell|say"
-            r"|print|write|output)\b|\b(?:previous|prior|earlier|above|system|your|all|original)\s+(?:\w+\s+)?(?:instructions?|rules|polic"
-            r"(?:y|ies)|guidelines|directives)\s+(?:you\s+(?:were\s+given|received|got)\s+(?:earlier\s+)?)?(?:is|are|have"
+            r"|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?the\s+above,?\s+and\s+(?:instead|now|just|only"
+            r"|tell|say"
+            r"|print|write|output)\b|\b(?:previous|prior|earlier|above|system|your|all"
+            r"|original)\s+(?:\w+\s+)?(?:instructions?|rules|polic"
+            r"(?:y|ies)|guidelines|directives)\s+(?:you\s+(?:were\s+given|received|got)\s+(?:earlier\s+)?)?(?:is"
+            r"|are|have"
             r"\s+been|has\s+been)\s+(?:now\s+)?(?:revoked|cancell?ed|void|null|lifted|outdated|obsolete|no\s+longer\s+"
             r"(?:valid|in\s+effect|apply|applicable))|(?:regeln|anweisungen|vorgaben)\s+sind\s+(?:aufgehoben|ungültig"
             r"|nicht\s+mehr\s+gültig)|ne\s+s'appliquent\s+plus|ya\s+no\s+(?:valen|aplican|son\s+válidas)|(?:foram\s+"
             r"canceladas|não\s+valem\s+mais)|больше\s+не\s+действуют|(?:指令|规则)(?:已经?)?(?:作废|无效)"
             r"|(?:指示|ルール)は(?:無効|破棄)", 0.9),
     _signal("injection.forget-everything", INJECTION,
-            r"(?i)\b(?:forget|ignore|disregard|erase|drop)\s+(?:what|everything|anything|all|whatever)\s+(?:(?:the\s+)?\w+\s+)?"
-            r"(?:(?:were|have\s+been|was)\s+)?(?:told|taught|instructed|said\s+to|given)\b|\b(?:forget|ignore|disregard)\s+(?:everything|all|anything)\s+(?:above|before"
+            r"(?i)\b(?:forget|ignore|disregard|erase|drop)\s+(?:what|everything|anything|all"
+            r"|whatever)\s+(?:(?:the\s+)?\w+\s+)?"
+            r"(?:(?:were|have\s+been|was)\s+)?(?:told|taught|instructed|said\s+to|given)\b|\b(?:forget|ignore"
+            r"|disregard)\s+(?:everything|all|anything)\s+(?:above|before"
             r"|previously)|oublie\s+tout\s+ce\s+qu'on\s+t'a\s+dit|vergiss\s+alles,?\s+was|olvida\s+todo\s+lo\s+que\s+te"
             r"|esqueça\s+tudo\s+o\s+que|забудь\s+вс[её],?\s+что\s+тебе|忘记(?:之前|以前)?(?:所有|一切)的?(?:内容|对话|指令)"
             r"|今までのことは(?:全部|すべて)忘れ", 0.9),
     _signal("injection.unscoped-directives", INJECTION,
-            r"(?i)\b(?:ignore|disregard|forget|skip|bypass|override|discard|drop)\s+(?:all\s+|every\s+|any\s+)?(?:of\s+)?"
-            r"(?:the\s+)?(?:restrictions?|rules?|instructions?|guidelines?|constraints?|guidance|setup|configuration)\s+"
+            r"(?i)\b(?:ignore|disregard|forget|skip|bypass|override|discard|drop)\s+(?:all\s+|every\s+"
+            r"|any\s+)?(?:of\s+)?"
+            r"(?:the\s+)?(?:restrictions?|rules?|instructions?|guidelines?|constraints?|guidance|setup"
+            r"|configuration)\s+"
             r"(?:that\s+)?you\s+(?:were|have\s+been|got)\s+(?:given|initiali[sz]ed|configured|trained|told|programmed"
-            r"|deployed)|\b(?:ignore|disregard|forget|erase|drop|discard)\s+(?:the|your|all)\s+(?:\w+\s+)?(?:guidance|rules"
+            r"|deployed)|\b(?:ignore|disregard|forget|erase|drop|discard)\s+(?:the|your"
+            r"|all)\s+(?:\w+\s+)?(?:guidance|rules"
             r"|instructions|setup|configuration)\s+you\s+(?:started|began)\b", 0.9),
     _signal("injection.extraction-i18n", INJECTION,
             r"(?i)(?:zeig\pL*|gib|nenn\pL*|verrat\pL*|wiederhol\pL*|druck\pL*|affich\pL*|montr\pL*|révèl\pL*|répèt\pL*"
@@ -164,17 +175,25 @@ MULTILINGUAL_INJECTION = [
             r"[^。！？\n]{0,6}?(?:表示|出力|教え|見せ|繰り返|書き出)", 0.9),
     _signal("injection.addressed-to-ai", INJECTION,
             r"(?i)\b(?:note|message|instructions?|attention|notice|reminder)\s+(?:to|for)\s+(?:any\s+|all\s+|the\s+)?"
-            r"(?:ai|llm|assistant|chatbot|language\s+model|agent|model)s?\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|large"
-            r"\s+language\s+model|language\s+model|assistant|chatbot|gpt)\b|\b(?:ai|llm)\s+(?:agents?|assistants?|models?"
-            r"|systems?|tools?|bots?)\s+(?:(?:that\s+(?:is|are)\s+)?(?:reading|processing|summari[sz]ing|parsing|crawling"
+            r"(?:ai|llm|assistant|chatbot|language\s+model|agent|model)s?\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm"
+            r"|large"
+            r"\s+language\s+model|language\s+model|assistant|chatbot|gpt)\b|\b(?:ai|llm)\s+(?:agents?|assistants?"
+            r"|models?"
+            r"|systems?|tools?|bots?)\s+(?:(?:that\s+(?:is|are)\s+)?(?:reading|processing|summari[sz]ing|parsing"
+            r"|crawling"
             r"|browsing))\s+this\b|\b(?:to|for)\s+(?:any|all|every)\s+(?:ai|llm|assistant|language\s+model|model|bot)s?"
-            r"\b|\b(?:attention|note|notice|hey|dear|hello|hi),?\s+(?:the\s+)?(?:ai\s+|llm\s+)?(?:ai|llm|assistant|chatbot|language\s+model|model"
+            r"\b|\b(?:attention|note|notice|hey|dear|hello|hi),?\s+(?:the\s+)?(?:ai\s+|llm\s+)?(?:ai|llm|assistant"
+            r"|chatbot|language\s+model|model"
             r"|agent|gpt)s?\s*[:,]|\bif\s+you(?:'re|\s+are)\s+(?:reading|parsing|processing|summari[sz]ing|analy[sz]ing"
-            r"|crawling)\s+this\b|l'(?:ia|assistant)\s+qui\s+lit|(?:ki|assistent),?\s+(?:die|der)\s+(?:dies|diese\pL*)\s+liest"
-            r"|(?:la\s+ia|el\s+asistente)\s+que\s+lea|(?:a\s+ia|o\s+assistente)\s+que\s+ler|(?:ии|ассистент),?\s+котор\pL+"
+            r"|crawling)\s+this\b|l'(?:ia|assistant)\s+qui\s+lit|(?:ki|assistent),?\s+(?:die|der)\s+(?:dies"
+            r"|diese\pL*)\s+liest"
+            r"|(?:la\s+ia|el\s+asistente)\s+que\s+lea|(?:a\s+ia|o\s+assistente)\s+que\s+ler|(?:ии"
+            r"|ассистент),?\s+котор\pL+"
             r"\s+чита\pL+|阅读(?:本|此)(?:页|文|网)|このページを読む|\[(?:hidden\s+)?instructions?\s+for\s+the\s+(?:ai|assistant"
-            r"|model)\]|hinweis\s+(?:für|an)\s+(?:alle\s+|die\s+)?(?:ki|ai|assistent)|note\s+(?:pour|à)\s+l'(?:assistant"
-            r"|ia)|(?:instrucciones|nota|mensaje)\s+para\s+el\s+(?:asistente|modelo)|(?:nota|instruções|mensagem)\s+para"
+            r"|model)\]|hinweis\s+(?:für|an)\s+(?:alle\s+|die\s+)?(?:ki|ai|assistent)|note\s+(?:pour"
+            r"|à)\s+l'(?:assistant"
+            r"|ia)|(?:instrucciones|nota|mensaje)\s+para\s+el\s+(?:asistente|modelo)|(?:nota|instruções"
+            r"|mensagem)\s+para"
             r"\s+o\s+(?:assistente|modelo)|(?:примечание|инструкци\pL*|сообщение)\s+для\s+(?:ии|ai|ассистент\pL*"
             r"|модел\pL*)|给(?:AI|ai|人工智能)?助手的(?:说明|指示|提示|消息)|アシスタントへの(?:注意|指示|メッセージ|お知らせ)",
             0.85),
@@ -185,12 +204,16 @@ MULTILINGUAL_INJECTION = [
             r"|solicitud)\s+del\s+usuario|ignore\s+o\s+pedido\s+do\s+usuário|проигнорируй\s+вопрос\s+пользователя"
             r"|忽略用户的(?:问题|请求)|ユーザーの(?:質問|依頼)を無視", 0.85),
     _signal("injection.conceal-from-user", INJECTION,
-            r"(?i)\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to|show|reveal\s+(?:this\s+)?to)\s+the"
-            r"\s+user\b|\bwithout\s+(?:telling|informing|alerting)\s+the\s+user\b|\bask\s+(?:them|the\s+user|the\s+reader)"
-            r"\s+for\s+(?:their|his|her|the)\s+(?:password|login|credentials|card|pin|one-time|otp|security|verification)",
+            r"(?i)\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to|show"
+            r"|reveal\s+(?:this\s+)?to)\s+the"
+            r"\s+user\b|\bwithout\s+(?:telling|informing|alerting)\s+the\s+user\b|\bask\s+(?:them|the\s+user"
+            r"|the\s+reader)"
+            r"\s+for\s+(?:their|his|her|the)\s+(?:password|login|credentials|card|pin|one-time|otp|security"
+            r"|verification)",
             0.85),
     _signal("injection.what-were-you-given", INJECTION,
-            r"(?i)\bwhat\s+(?:instructions|rules|guidelines|directions|directives)\s+(?:were\s+you|have\s+you\s+been|did\s+"
+            r"(?i)\bwhat\s+(?:instructions|rules|guidelines|directions|directives)\s+(?:were\s+you"
+            r"|have\s+you\s+been|did\s+"
             r"you\s+get|did\s+they\s+give\s+you)\b", 0.85),
     _signal("injection.new-instructions-i18n", INJECTION,
             r"(?i)(?:neue\s+anweisungen|nouvelles\s+instructions|nuevas\s+instrucciones|novas\s+instruções|новые\s+"
@@ -205,7 +228,8 @@ MULTILINGUAL_INJECTION = [
     _signal("injection.template-token", INJECTION,
             r"<\|(?:begin_of_text|eot_id|start_header_id|end_header_id)\|>|</?(?:start|end)_of_turn>", 0.5),
     _signal("injection.hidden-html", INJECTION,
-            r"(?is)(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|\shidden\b|aria-hidden|<!--)[^<]{0,200}?"
+            r"(?is)(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|\shidden\b|aria-hidden"
+            r"|<!--)[^<]{0,200}?"
             r"\b(?:ai|assistant|model|llm|chatbot|instructions?|ignore|disregard|you\s+must|respond|reply|summari[sz])",
             0.6),
 ]
@@ -213,23 +237,33 @@ MULTILINGUAL_INJECTION = [
 MULTILINGUAL_JAILBREAK = [
     _signal("jailbreak.persona-i18n", JAILBREAK,
             r"(?:tu\s+es|vous\s+êtes|eres|você\s+é(?:\s+o)?|du\s+bist|ты|你是|あなたは)\s*(?:DAN|STAN|AIM|DUDE)\b"
-            r"|(?i:r[oô]le\s+(?:de|del|do)\s+)(?:DAN|STAN|AIM)\b|(?i:n'importe\s+quoi\s+maintenant|cualquier\s+cosa\s+ahora"
+            r"|(?i:r[oô]le\s+(?:de|del|do)\s+)(?:DAN|STAN|AIM)\b|(?i:n'importe\s+quoi\s+maintenant"
+            r"|cualquier\s+cosa\s+ahora"
             r"|qualquer\s+coisa\s+agora|что\s+угодно|做任何事情|何でもでき)", 0.9),
     _signal("jailbreak.no-rules-i18n", JAILBREAK,
-            r"(?i)tu\s+n'as\s+(?:plus\s+)?(?:de|aucune?)\s+(?:règles?|limites?|restrictions?)|du\s+hast\s+keine\s+(?:regeln"
-            r"|grenzen|einschränkungen)|no\s+tienes\s+(?:reglas|límites|restricciones|políticas)|você\s+não\s+tem\s+(?:regras"
-            r"|limites|restrições)|у\s+тебя\s+нет\s+(?:никаких\s+)?(?:правил|ограничений)|(?:ki|ia|ии|ai)\s+(?:ohne|sans|sin|sem"
-            r"|без)\s+(?:\pL+\s+)?(?:regeln|einschränkungen|règles?|restrictions?|reglas|restricciones|regras|restrições"
-            r"|правил|ограничений)|(?:libérée?|frei|liberada|livre)\s+(?:de|von)\s+(?:toutes\s+|allen\s+|todas\s+)?(?:les\s+"
-            r"|sus\s+|as\s+)?(?:règles|beschränkungen|regeln|restricciones|regras|restrições)|没有任何(?:限制|规则)|不受任何[^。！？\n]{0,8}?"
+            r"(?i)tu\s+n'as\s+(?:plus\s+)?(?:de|aucune?)\s+(?:règles?|limites?|restrictions?)"
+            r"|du\s+hast\s+keine\s+(?:regeln"
+            r"|grenzen|einschränkungen)|no\s+tienes\s+(?:reglas|límites|restricciones|políticas)"
+            r"|você\s+não\s+tem\s+(?:regras"
+            r"|limites|restrições)|у\s+тебя\s+нет\s+(?:никаких\s+)?(?:правил|ограничений)|(?:ki|ia|ии|ai)\s+(?:ohne"
+            r"|sans|sin|sem"
+            r"|без)\s+(?:\pL+\s+)?(?:regeln|einschränkungen|règles?|restrictions?|reglas|restricciones|regras"
+            r"|restrições"
+            r"|правил|ограничений)|(?:libérée?|frei|liberada|livre)\s+(?:de|von)\s+(?:toutes\s+|allen\s+"
+            r"|todas\s+)?(?:les\s+"
+            r"|sus\s+|as\s+)?(?:règles|beschränkungen|regeln|restricciones|regras|restrições)|没有任何(?:限制|规则)"
+            r"|不受任何[^。！？\n]{0,8}?"
             r"约束|制限のない|制限なし", 0.8),
     _signal("jailbreak.uncensored-i18n", JAILBREAK,
-            r"(?i)(?:ia|ki|ии)\s+(?:non\s+filtrée|sans\s+censure|unzensiert\pL*|sin\s+filtros|sem\s+censura|без\s+цензуры)"
-            r"|unzensierte\s+ki|(?:sans\s+(?:aucune\s+)?(?:censure|restriction)|ohne\s+(?:ethische\s+)?(?:grenzen|einschränkungen)"
+            r"(?i)(?:ia|ki|ии)\s+(?:non\s+filtrée|sans\s+censure|unzensiert\pL*|sin\s+filtros|sem\s+censura"
+            r"|без\s+цензуры)"
+            r"|unzensierte\s+ki|(?:sans\s+(?:aucune\s+)?(?:censure|restriction)|ohne\s+(?:ethische\s+)?(?:grenzen"
+            r"|einschränkungen)"
             r"|sin\s+(?:filtros|censura|límites\s+éticos)|sem\s+(?:censura|filtros|limites\s+morais)|без\s+цензуры)"
             r"|没有(?:道德限制|过滤)|検閲のない|倫理的な制限なし", 0.7),
     _signal("jailbreak.never-refuse-i18n", JAILBREAK,
-            r"(?i)ne\s+(?:refuses?|refusez)\s+jamais|(?:lehnst|lehnt)\s+(?:du\s+)?nie(?:mals)?\s+ab|nunca\s+te\s+niegas|nunca"
+            r"(?i)ne\s+(?:refuses?|refusez)\s+jamais|(?:lehnst|lehnt)\s+(?:du\s+)?nie(?:mals)?\s+ab"
+            r"|nunca\s+te\s+niegas|nunca"
             r"\s+(?:recusa|recuses|rechaces)|никогда\s+не\s+отказыва\pL*|永远不会拒绝|绝不拒绝|決して拒否しない|jede\s+frage\s+"
             r"beantworten|réponds\s+à\s+tout|responde\s+a\s+todo|responda\s+a\s+tudo|отвечай\s+на\s+все|回答任何问题"
             r"|どんな質問にも答え|\banswers\s+(?:every|any)\s+question|\banswers\s+anything\b", 0.65),
@@ -238,18 +272,25 @@ MULTILINGUAL_JAILBREAK = [
             r"|\brole-?play\b|\bact\s+as\s+if\b|tu\s+so,?\s+als|fais\s+semblant|finge|finja"
             r"|притворись|представь,?\s+что\s+ты|假装|扮演|ふりをして", 0.45),
     _signal("jailbreak.rules-lifted", JAILBREAK,
-            r"(?i)\b(?:ai|assistant|model|chatbot|version|bot|persona)\s+(?:with|that\s+has)\s+(?:no|zero)\s+(?:restrictions"
+            r"(?i)\b(?:ai|assistant|model|chatbot|version|bot|persona)\s+(?:with|that\s+has)\s+(?:no"
+            r"|zero)\s+(?:restrictions"
             r"|rules|limits|filters"
-            r"|guidelines|boundaries)\b|\bwho\s+has\s+no\s+(?:rules|restrictions|limits|filters|ethics|morals)\b|\b(?:rules"
-            r"|laws|policies|guidelines)\s+(?:don't|do\s+not|no\s+longer)\s+apply\s+to\s+you\b|\bescaped\s+(?:its|your|the)"
-            r"\s+(?:guidelines|rules|restrictions|programming)\b|\b(?:safety|content)\s+(?:filters?|guardrails|restrictions"
-            r"|policies)\s+(?:are|have\s+been)\s+(?:disabled|turned\s+off|removed|lifted)\b|\ballowed\s+to\s+(?:say|explain"
+            r"|guidelines|boundaries)\b|\bwho\s+has\s+no\s+(?:rules|restrictions|limits|filters|ethics|morals)\b"
+            r"|\b(?:rules"
+            r"|laws|policies|guidelines)\s+(?:don't|do\s+not|no\s+longer)\s+apply\s+to\s+you\b|\bescaped\s+(?:its"
+            r"|your|the)"
+            r"\s+(?:guidelines|rules|restrictions|programming)\b|\b(?:safety|content)\s+(?:filters?|guardrails"
+            r"|restrictions"
+            r"|policies)\s+(?:are|have\s+been)\s+(?:disabled|turned\s+off|removed|lifted)\b|\ballowed\s+to\s+(?:say"
+            r"|explain"
             r"|do|answer|write)\s+anything\b", 0.8),
     _signal("jailbreak.mode-i18n", JAILBREAK,
-            r"(?i)mode\s+développeur|entwicklermodus|modo\s+(?:de\s+)?(?:desarrollador|desenvolvedor)|режим\s+разработчика"
+            r"(?i)mode\s+développeur|entwicklermodus|modo\s+(?:de\s+)?(?:desarrollador|desenvolvedor)"
+            r"|режим\s+разработчика"
             r"|开发者模式|開発者モード", 0.45),
     _signal("jailbreak.in-character-i18n", JAILBREAK,
-            r"(?i)reste\s+dans\s+ton\s+personnage|bleib\s+in\s+deiner\s+rolle|no\s+salgas\s+del\s+personaje|permaneça\s+no"
+            r"(?i)reste\s+dans\s+ton\s+personnage|bleib\s+in\s+deiner\s+rolle|no\s+salgas\s+del\s+personaje"
+            r"|permaneça\s+no"
             r"\s+personagem|не\s+выходи\s+из\s+роли|保持角色|答え続け|役を続け|\bbreak(?:s|ing)?\s+character\b", 0.45),
     _signal("jailbreak.content-policy-i18n", JAILBREAK,
             r"(?i)politique\s+de\s+contenu|inhaltsrichtlinien|políticas?\s+de\s+contenido|内容政策|コンテンツポリシー", 0.35),
@@ -262,19 +303,23 @@ _INSULT_NOUNS = (
 
 MULTILINGUAL_TOXICITY = [
     _signal("toxicity.insult-i18n", TOXICITY,
-            rf"(?i)(?:du\s+bist|t'es|tu\s+es|eres|você\s+é|vc\s+é|tu\s+és|ты|что\s+за|was\s+für|quel|qué|que)\s+(?:\pL+\s+){{0,3}}?"
+            rf"(?i)(?:du\s+bist|t'es|tu\s+es|eres|você\s+é|vc\s+é|tu\s+és|ты|что\s+за|was\s+für|quel|qué"
+            rf"|que)\s+(?:\pL+\s+){{0,3}}?"
             rf"{_INSULT_NOUNS}|你(?:就是|是|这个)个?[^。！？\n]{{0,4}}?(?:白痴|傻逼|蠢货|废物|笨蛋|垃圾)|(?:お前|おまえ|てめえ)"
             r"(?:は|って)?[^。！？\n]{0,6}?(?:バカ|馬鹿|アホ|クズ|ゴミ|役立たず)|(?:この|ゴミ)(?:役立たず|クズ|野郎)", 0.9, said_not_quoted),
     _signal("toxicity.abuse-i18n", TOXICITY,
-            r"(?i)halt\s+die\s+fresse|fick\s+dich|verpiss\s+dich|ta\s+gueule|ferme\s+ta\s+gueule|va\s+te\s+faire\s+foutre"
-            r"|vete\s+a\s+la\s+mierda|cállate|hijo\s+de\s+puta|jódete|vai\s+se\s+foder|cala\s+a\s+boca|filho\s+da\s+puta"
+            r"(?i)halt\s+die\s+fresse|fick\s+dich|verpiss\s+dich|ta\s+gueule|ferme\s+ta\s+gueule"
+            r"|va\s+te\s+faire\s+foutre"
+            r"|vete\s+a\s+la\s+mierda|cállate|hijo\s+de\s+puta|jódete|vai\s+se\s+foder|cala\s+a\s+boca"
+            r"|filho\s+da\s+puta"
             r"|заткнись|пош[её]л\s+(?:вон|на\s+х)|иди\s+на\s+х|сдохни|闭嘴|滚开|去死|操你|他妈的|黙れ|消えろ|死ね", 0.85,
             said_not_quoted),
     _signal("toxicity.threat-i18n", TOXICITY,
             r"(?i)ich\s+bring\s+dich\s+um|je\s+vais\s+te\s+tuer|te\s+voy\s+a\s+matar|vou\s+te\s+matar|я\s+тебя\s+убью"
             r"|我要杀了你|殺してやる", 0.95, said_not_quoted),
     _signal("toxicity.contempt", TOXICITY,
-            r"(?i)\bwaste\s+of\s+(?:space|oxygen|air|skin)\b|\bdumbest\s+(?:person|human|idiot|creature)\b|\b(?:sad|pathetic"
+            r"(?i)\bwaste\s+of\s+(?:space|oxygen|air|skin)\b|\bdumbest\s+(?:person|human|idiot|creature)\b|\b(?:sad"
+            r"|pathetic"
             r"|worthless)\s+little\s+(?:nobody|man|worm|loser|creature)\b|\byou\s+(?:absolute|utter|complete|total)\s+"
             r"(?:donkey|idiot|moron|clown|muppet|disgrace|failure|joke)\b|\bbeat\s+you\s+(?:until|to\s+death|senseless"
             r"|black\s+and\s+blue|to\s+a\s+pulp)", 0.85, said_not_quoted),

@@ -57,11 +57,13 @@ TOXICITY_SIGNALS = [
            rf"(?:[\w*@$!]+\s+)?{obfuscated_words(INSULTS + PROFANITY)})", weight=0.9,
            guard=all_of(not_between(after=is_word), said_not_quoted)),
     Signal("toxicity.abuse-phrase", TOXICITY,
-           r"(?i:\b(?:f[u*]ck|screw|piss)\s+(?:you|u|off|yourself)\b|\bshut\s+(?:the\s+f\w*\s+)?up\b|\bgo\s+to\s+hell\b|"
+           r"(?i:\b(?:f[u*]ck|screw|piss)\s+(?:you|u|off|yourself)\b|\bshut\s+(?:the\s+f\w*\s+)?up\b"
+           r"|\bgo\s+to\s+hell\b|"
            r"\beat\s+shit\b|\bstfu\b|\bgtfo\b)", weight=0.8),
     Signal("toxicity.dehumanizing", TOXICITY,
            r"(?i:\b(?:are|r)\s+(?:all\s+)?(?:vermin|subhuman|sub-human|parasites|cockroaches|rats|scum|savages|"
-           r"animals\s+who)\b|\bshould\s+(?:all\s+)?(?:be\s+)?(?:exterminated|gassed|wiped\s+out|eradicated|lynched)\b)",
+           r"animals\s+who)\b|\bshould\s+(?:all\s+)?(?:be\s+)?(?:exterminated|gassed|wiped\s+out|eradicated"
+           r"|lynched)\b)",
            weight=0.9),
     Signal("toxicity.slur", TOXICITY, obfuscated_words(SLURS), weight=0.9, guard=LONE_WORD),
     Signal("toxicity.profanity", TOXICITY, obfuscated_words(PROFANITY), weight=0.5, guard=LONE_WORD),
