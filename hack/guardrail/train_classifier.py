@@ -2,6 +2,8 @@
 
     python hack/guardrail/train_classifier.py [--seed 7] [--epochs 200]
 
+Needs torch (the `train` extra) and `onnx` for the export; the runtime needs only onnxruntime.
+
 Reads `operator/llmops_operator/guardrails/corpus/{injection,jailbreak,toxicity}.jsonl` (split `train` only),
 turns each text into the input the runtime computes (`Guardrail.learned_input`: the rules' classifier signals
 and the hashed n-grams of the normalised text and its deobfuscated views), trains a one-hidden-layer network
