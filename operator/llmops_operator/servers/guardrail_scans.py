@@ -1,13 +1,14 @@
-"""Guardrail scans for the transformer, in worker processes: nothing a request holds runs on the event loop.
+"""Guardrail scans for the transformer: short texts in the server, anything longer in worker processes, so no
+request can hold the event loop for more than a few milliseconds.
 
-`ScanPool.check` sends a text to a pool of worker processes (each loads the mounted policy file itself and
-reloads it when it changes) under a time budget; past the budget every check of the direction applies its onError
-(failClosed: the check hits; failOpen: the text passes and the verdict lists the error), and the worker finishes
-on its own (RE2 scans are linear in the text, so it always ends). Processes rather than threads: a scan of a
-worst-case body is seconds of Python, and sharing one interpreter lock with the event loop would hold up the
-health probes. A worker sends back the verdict with its first hits only and the hit counts per rule, so a body
-with tens of thousands of matches costs the event loop nothing. What hit goes to the log with the request id;
-clients get only what the policy's verdictDetail allows.
+`ScanPool.check` scans a text of up to INLINE_SCAN_CHARS itself and sends a longer one to a pool of worker processes
+(each loads the mounted policy file itself and reloads it when it changes) under a time budget; past the budget
+every check of the direction applies its onError (failClosed: the check hits; failOpen: the text passes and the
+verdict lists the error), and the worker finishes on its own (RE2 scans are linear in the text, so it always ends).
+Processes rather than threads: a scan of a worst-case body is seconds of Python, and sharing one interpreter lock
+with the event loop would hold up the health probes. A worker sends back the verdict with its first hits only and
+the hit counts per rule, so a body with tens of thousands of matches costs the event loop nothing. What hit goes to
+the log with the request id; clients get only what the policy's verdictDetail allows.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ _worker_policy: PolicyFile | None = None
 Counts = dict[tuple[str, str], int]
 
 
+INLINE_SCAN_CHARS = 2048
+"""Texts up to this many characters are scanned in the server process. Every pass is linear, so such a scan takes
+0.2 ms for prose and about 10 ms at worst (number-dense text, each candidate validated), while the round trip to a
+worker costs milliseconds on an idle node and tens of them on a busy one: short prompts and the stream guard's
+windows are the common case. Anything longer goes to the workers under the time budget."""
+
 WORKER_NICENESS = 10
 """Scans yield the CPU to the server process: probes and small requests stay fast while a big body is scanned."""
 
@@ -62,7 +69,11 @@ def _warm() -> int:
 
 
 def _scan(text: str, direction: str) -> tuple[Verdict, Counts]:
-    verdict = _worker_policy.check(text, direction)
+    return _scan_with(_worker_policy, text, direction)
+
+
+def _scan_with(policy: PolicyFile, text: str, direction: str) -> tuple[Verdict, Counts]:
+    verdict = policy.check(text, direction)
     return verdict.summarized(HITS_RETURNED), hit_counts(verdict)
 
 
@@ -106,6 +117,10 @@ class ScanPool:
         """Start the workers and compile the policy in each before the server takes requests (the model's load),
         so that no request's time budget is spent starting a process."""
         warming = [self._executor().submit(_warm) for _ in range(self.workers)]
+        try:
+            self.policy.check("", "input")  # compiles the policy (and loads its model) for inline scans too
+        except (OSError, PolicyError):
+            pass
         for started in warming:
             started.result(timeout)
 
@@ -113,8 +128,11 @@ class ScanPool:
         """The verdict on `text` within the time budget; counted in the metrics and logged unless `record` is
         False (a stream's intermediate checks, whose final check is the one recorded)."""
         try:
-            scan = asyncio.wrap_future(self._executor().submit(_scan, text, direction))
-            verdict, counts = await asyncio.wait_for(scan, self.timeout)
+            if len(text) <= INLINE_SCAN_CHARS:
+                verdict, counts = _scan_with(self.policy, text, direction)
+            else:
+                scan = asyncio.wrap_future(self._executor().submit(_scan, text, direction))
+                verdict, counts = await asyncio.wait_for(scan, self.timeout)
         except asyncio.TimeoutError:
             log.warning("request %s: %s scan of %d characters ran over its %gs budget", request_id, direction,
                         len(text), self.timeout)

@@ -20,10 +20,11 @@ LLMOPS_PROMPT_DIR (one directory per prompt version) and LLMOPS_PROMPT_ROUTING (
 when they change; a policy or release that becomes invalid keeps the last good one serving and says so in the log
 and in llmops_guardrail_config_errors. With no good policy ever loaded the model reports not ready (fail-closed).
 
-Scans never run on the event loop: each one runs in a pool of worker threads (LLMOPS_SCAN_WORKERS) under a
-per-request time budget (LLMOPS_SCAN_TIMEOUT_SECONDS); past it every check of the direction applies its onError
-(failClosed: the check hits; failOpen: the text passes and the verdict lists the error). Health, readiness and
-metrics keep answering while a worst-case body is being scanned.
+A text of up to 2,048 characters is scanned in the server (linear passes: milliseconds at worst); a longer one
+runs in a pool of worker processes (LLMOPS_SCAN_WORKERS) under a per-request time budget
+(LLMOPS_SCAN_TIMEOUT_SECONDS); past it every check of the direction applies its onError (failClosed: the check
+hits; failOpen: the text passes and the verdict lists the error). Health, readiness and metrics keep answering
+while a worst-case body is being scanned (servers/guardrail_scans).
 """
 
 from __future__ import annotations
