@@ -46,3 +46,14 @@ def real_control_plane(tmp_path_factory):
         pytest.skip(f"the real control plane is not built ({binary} is missing): run `make kube`")
     with controlplane.start(tmp_path_factory.mktemp("realkube"), binary) as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def real_llmops_kube(real_control_plane):
+    """The real control plane with the llmops.dev CRDs installed; a blocking admin client to it."""
+    from llmops_operator.k8s.blocking import BlockingClient
+    from realkube import llmops
+
+    client = BlockingClient(real_control_plane.kubeconfig)
+    llmops.install(client, llmops.llmops_crds())
+    return client

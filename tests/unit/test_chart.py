@@ -252,10 +252,23 @@ def test_no_wildcards_in_rbac(values):
             continue
         assert "aggregationRule" not in doc
         for rule in doc["rules"]:
-            assert set(rule) <= {"apiGroups", "resources", "verbs"}, f"no resourceNames/nonResourceURLs: {rule}"
+            if "resourceNames" in rule:
+                assert rule == ENGINE_CRD_RULE, f"only the engine CRDs' schemas are read by name: {rule}"
+            assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, f"no nonResourceURLs: {rule}"
             for key in ("apiGroups", "resources", "verbs"):
                 assert rule[key], rule
                 assert not any("*" in item for item in rule[key]), f"wildcard in {doc['kind']} rule {rule}"
+
+
+def test_the_operator_reads_the_engine_crds_by_name_only():
+    """`get` on CRDs is granted for the engine CRDs the operator prunes its children against, and no other."""
+    from llmops_operator.controllers.children import ENGINES
+
+    for values in (None, {"watchNamespaces": ["team-a"]}):
+        rules = [r for d in objects(values) if d["kind"] == "ClusterRole" for r in d["rules"] if "get" in r["verbs"]
+                 and "customresourcedefinitions" in r["resources"]]
+        assert rules == [ENGINE_CRD_RULE]
+    assert set(ENGINE_CRD_RULE["resourceNames"]) == {crd for crd, _ in ENGINES.values()}
 
 
 def test_every_rbac_rule_says_who_needs_it():
@@ -268,6 +281,10 @@ def test_every_rbac_rule_says_who_needs_it():
 def test_every_known_kind_is_classified():
     assert set(KNOWN) == WRITTEN_CHILDREN | set(NOT_WRITTEN)
     assert not WRITTEN_CHILDREN & set(NOT_WRITTEN)
+
+
+ENGINE_CRD_RULE = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                   "resourceNames": ["rayjobs.ray.io", "inferenceservices.serving.kserve.io"], "verbs": ["get"]}
 
 
 def required_grants(cluster_wide: bool) -> dict[tuple[str, str], set[str]]:
@@ -305,7 +322,7 @@ def test_cluster_wide_rbac_covers_what_the_operator_does():
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}})
     # Least privilege: nothing beyond what is needed (namespaces and CRDs are read-only, events posted and counted).
     assert granted[("", "namespaces")] == {"list", "watch"}
-    assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
+    assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch", "get"}
     assert granted[("", "events")] == {"create", "get", "patch"}
     # Services: only the guardrail gateway's, in front of an LLMInferenceService.
     assert not {k for k in granted if k[1] in {"secrets", "pods", "clusterroles", "clusterrolebindings"}}
@@ -335,7 +352,7 @@ def test_watch_namespaces_switch_to_roles():
         assert binding["subjects"][0]["namespace"] == NAMESPACE
     # The only ClusterRole left is kopf's read-only view of CRDs; no namespaced permission is cluster-wide.
     cluster = grants(docs, kinds={"ClusterRole"})
-    assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
+    assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch", "get"}}
     crb = one(docs, "ClusterRoleBinding")
     assert crb["roleRef"]["name"] == one(docs, "ClusterRole")["metadata"]["name"]
 

@@ -77,3 +77,25 @@ def test_version_schema():
     assert version_schema(crd, "v1") is SCHEMA
     assert version_schema(crd, "v1alpha1") is None
     assert version_schema(crd, "v2") is None
+
+
+def test_the_field_tree_prunes_as_the_whole_schema_does():
+    from llmops_operator.builders.crd_fields import field_tree
+
+    described = {**SCHEMA, "description": "x" * 1000}
+    manifest = {"apiVersion": "v", "kind": "K", "metadata": {"name": "n"},
+                "spec": {"entrypoint": "e", "gone": 1, "workers": [{"name": "w", "extra": 2}],
+                         "template": {"kept": 1, "spec": {"a": 1, "b": 2}}, "anything": {"x": 1}}}
+    tree = field_tree(described)
+    assert "description" not in str(tree) and "type" not in tree
+    assert prune(manifest, tree) == prune(manifest, SCHEMA)
+
+
+def test_a_drop_message_names_the_crd_the_fields_and_what_to_install():
+    from llmops_operator.builders.crd_fields import SHOWN_FIELDS, Dropped
+
+    many = tuple(f"spec.f{i}" for i in range(SHOWN_FIELDS + 3))
+    message = Dropped("RayJob", "run-a", "rayjobs.ray.io", many, "KubeRay v1.6 or later").message()
+    assert message.startswith("RayJob run-a: the installed rayjobs.ray.io CRD does not declare spec.f0, ")
+    assert "and 3 more" in message and f"spec.f{SHOWN_FIELDS}" not in message
+    assert message.endswith("install KubeRay v1.6 or later for them to take effect")

@@ -130,6 +130,11 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
+# app: reads the schema of the engine CRDs it writes, to leave out fields an older engine release does not declare.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  resourceNames: ["rayjobs.ray.io", "inferenceservices.serving.kserve.io"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* Leader election (leaderElection.enabled), in the release namespace only. */}}

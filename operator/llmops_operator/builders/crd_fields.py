@@ -8,12 +8,34 @@ fields it had to leave out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 EMBEDDED = "x-kubernetes-embedded-resource"
 # The apiserver keeps these at the root of every object and of every embedded resource, declared or not.
 ALWAYS_KEPT = ("apiVersion", "kind", "metadata")
+STRUCTURE = ("properties", "additionalProperties", "items")
+SHOWN_FIELDS = 8
+"""Dropped fields a condition names before it says how many more there are."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Fields left out of one child because the installed CRD `crd` does not declare them."""
+
+    kind: str
+    name: str
+    crd: str
+    fields: tuple[str, ...]
+    needed: str
+
+    def message(self) -> str:
+        shown = ", ".join(self.fields[:SHOWN_FIELDS])
+        if len(self.fields) > SHOWN_FIELDS:
+            shown += f" and {len(self.fields) - SHOWN_FIELDS} more"
+        return (f"{self.kind} {self.name}: the installed {self.crd} CRD does not declare {shown}, so the operator "
+                f"left them out; install {self.needed} for them to take effect")
 
 
 def version_schema(crd: dict[str, Any], version: str) -> dict[str, Any] | None:
@@ -22,6 +44,22 @@ def version_schema(crd: dict[str, Any], version: str) -> dict[str, Any] | None:
         if entry.get("name") == version:
             return (entry.get("schema") or {}).get("openAPIV3Schema")
     return None
+
+
+def field_tree(schema: dict[str, Any]) -> dict[str, Any]:
+    """Only what pruning reads of a schema (declared fields, map values, array items and the two extensions):
+    an engine's CRD is megabytes of descriptions and validations the operator need not keep in memory."""
+    tree: dict[str, Any] = {key: True for key in (PRESERVE, EMBEDDED) if schema.get(key)}
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        tree["properties"] = {k: field_tree(v) for k, v in properties.items() if isinstance(v, dict)}
+    for key in STRUCTURE[1:]:
+        value = schema.get(key)
+        if isinstance(value, dict):
+            tree[key] = field_tree(value)
+        elif value is True:
+            tree[key] = True
+    return tree
 
 
 def prune(manifest: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -20,12 +20,14 @@ from typing import Any, Callable, ClassVar
 import aiohttp
 
 from llmops_operator.api.v1alpha1.common import Resource
+from llmops_operator.builders.crd_fields import Dropped
 from llmops_operator.builders import labels
 from llmops_operator.controllers import cleanup, events
 from llmops_operator.controllers.child_cache import ChildCache
 from llmops_operator.controllers.children import (
     ChildConflict, PassError, apply_child, classify, prune_children,
 )
+from llmops_operator.controllers.engine_schema import EngineSchemas
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import Context, InvalidSpec, Observation, Refs, invalid_observation, parse
 from llmops_operator.core.settings import Settings
@@ -34,6 +36,7 @@ from llmops_operator.k8s.resources import ApiResource, resource_of
 from llmops_operator.observability import tracing
 from llmops_operator.observability.operator_metrics import OperatorMetrics, default_metrics
 from llmops_operator.status import kstatus
+from llmops_operator.status.engine_fields import with_dropped
 
 BACKOFF_FIRST, BACKOFF_CAP = 2.0, 300.0
 """Seconds before the first retry of a failed pass; each further failure doubles it, up to the cap."""
@@ -163,9 +166,10 @@ class Loop:
     """Runs reconcile passes for one kind; one pass at a time per object."""
 
     def __init__(self, reconciler: Reconciler, api: ApiClient, settings: Settings,
-                 metrics: OperatorMetrics | None = None):
+                 metrics: OperatorMetrics | None = None, schemas: EngineSchemas | None = None):
         self.reconciler = reconciler
         self.api = api
+        self.schemas = schemas or EngineSchemas(api)
         self.settings = settings
         self.metrics = metrics or default_metrics()
         self.resource = ApiResource(reconciler.resource.model_fields["api_version"].default,
@@ -240,7 +244,7 @@ class Loop:
         ctx = dataclasses.replace(ctx, decision=reconciler.decide(obj, facts, ctx),
                                   installed=await reconciler.probe(obj, self.api))
         children = reconciler.children(obj, ctx, refs)
-        live = await self._apply(body, children)
+        live, dropped = await self._apply(body, children)
         if (prune or reconciler.prunes_every_pass) and children is not None:
             try:
                 await self._prune(body, obj, children)
@@ -248,7 +252,7 @@ class Loop:
                 raise PassError(classify(err)) from err
         if not reconciler.observes_first:
             facts = await reconciler.observe(obj, live, ctx, self.api)
-        observation = reconciler.status(obj, live, facts, ctx, refs)
+        observation = with_dropped(reconciler.status(obj, live, facts, ctx, refs), dropped)
         return await reconciler.act(obj, observation, ctx, self.api)
 
     def requeue(self, namespace: str, name: str) -> None:
@@ -272,18 +276,23 @@ class Loop:
         while self._requeued:
             await asyncio.gather(*self._requeued, return_exceptions=True)
 
-    async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-        """Apply each child in order; the live objects. None (not decidable now) touches nothing. An observe-only
-        child that does not exist is not in the result."""
-        live = []
+    async def _apply(self, body: dict[str, Any], children: list[dict[str, Any]] | None
+                     ) -> tuple[list[dict[str, Any]], list[Dropped]]:
+        """Apply each child in order, an engine's pruned to the fields its installed CRD declares; the live objects
+        and what was left out. None (not decidable now) touches nothing. An observe-only child that does not exist
+        is not in the result."""
+        live, dropped = [], []
         for child in children or []:
             try:
-                applied = await apply_child(self.api, child, body, self.child_cache)
+                applied, lost = await self.schemas.write(
+                    child, lambda fitted: apply_child(self.api, fitted, body, self.child_cache))
             except (ApiError, ChildConflict) as err:
                 raise PassError(classify(err, child)) from err
             if applied is not None:
                 live.append(applied)
-        return live
+            if lost is not None:
+                dropped.append(lost)
+        return live, dropped
 
     async def fetch_references(self, obj: Resource) -> Refs:
         from llmops_operator.api.v1alpha1 import BY_KIND

@@ -141,7 +141,7 @@ def classify(err: ApiError | ChildConflict, child: dict[str, Any] | None = None)
     if engine and isinstance(err, NotFound) and err.missing_type:
         crd, needed = engine
         return PassFailure("EngineMissing", f"the {crd} CRD is not installed: install {needed} ({err.message})")
-    if engine and err.status == 422 and SCHEMA_TOO_OLD in err.message:
+    if engine and SCHEMA_TOO_OLD in err.message:  # a 422, or a 500 from server-side apply
         crd, needed = engine
         return PassFailure("EngineMissing", f"the installed {crd} CRD is too old: install {needed} ({err.message})")
     verb = f"writing {child['kind']} {child['metadata']['name']}" if child else "calling the API"

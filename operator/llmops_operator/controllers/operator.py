@@ -8,6 +8,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+import aiohttp
 import kopf
 
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
@@ -15,6 +16,7 @@ from llmops_operator.builders import labels
 from llmops_operator.controllers.child_cache import Seen, seen_by_watch
 from llmops_operator.controllers.resync import Resync
 from llmops_operator.controllers.base import BACKOFF_FIRST, Loop, Reconciler, RetryLater
+from llmops_operator.controllers.engine_schema import EngineSchemas
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.core.settings import Settings
@@ -202,7 +204,12 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
         watch_only_our_children(settings, reconcilers)
         api = ApiClient(kubeconfig.load(), field_manager=operator_settings.field_manager)
         memo.api = api
-        memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings) for r in reconcilers}
+        schemas = EngineSchemas(api)
+        try:
+            await schemas.load()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:  # read again on each kind's first write
+            log.warning("engine CRDs not read at start-up: %s: %s", type(err).__name__, err)
+        memo.loops = {r.resource.info.kind: Loop(r, api, operator_settings, schemas=schemas) for r in reconcilers}
         memo.resyncs = {kind: Resync(operator_settings.resync_seconds, functools.partial(run_pass, memo=memo))
                         for kind, run_pass in resync_passes.items()}
         memo.resync_tasks = [asyncio.create_task(r.run()) for r in memo.resyncs.values()]
