@@ -35,10 +35,16 @@ def apiserver(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def kube(apiserver) -> Kube:
+def emulator_kube(apiserver) -> Kube:
     kube = Kube(apiserver)
     install_crds(kube)
     return kube
+
+
+@pytest.fixture(scope="session")
+def kube(emulator_kube) -> Kube:
+    """The emulator's client; a module that runs on both APIs (apiservers.py) overrides it per test."""
+    return emulator_kube
 
 
 def _free_port() -> int:
@@ -48,7 +54,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def operator(apiserver, kube):
+def operator(apiserver, emulator_kube):
     from llmops_sandbox.operator_thread import OperatorThread
     from llmops_operator.core.settings import Settings
 

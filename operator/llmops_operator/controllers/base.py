@@ -51,6 +51,11 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+class NamespaceTerminating(Exception):
+    """A child could not be created because the object's namespace is being deleted: nothing to report or retry,
+    the object goes with its namespace. (Its children's deletion events arrive before its own.)"""
+
+
 def backoff_delay(failures: int) -> float:
     """Seconds before retrying after `failures` consecutive failed passes (1, 2, ...)."""
     return min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_CAP)
@@ -204,6 +209,10 @@ class Loop:
                 failure = None
                 try:
                     observation = kstatus.with_progress(await self._observe(body, ctx, prune))
+                except NamespaceTerminating:  # an expected refusal: the object goes with its namespace
+                    log.debug("%s %s/%s: not reconciled, its namespace is being deleted", kind, namespace, name)
+                    self._count(meta["uid"], None)
+                    return None
                 except PassError as err:
                     failure = err.failure
                 except (ApiError, ChildConflict) as err:
@@ -286,7 +295,11 @@ class Loop:
             try:
                 applied, lost = await self.schemas.write(
                     child, lambda fitted: apply_child(self.api, fitted, body, self.child_cache))
-            except (ApiError, ChildConflict) as err:
+            except ApiError as err:
+                if cleanup.namespace_terminating(err):
+                    raise NamespaceTerminating(str(err)) from err
+                raise PassError(classify(err, child)) from err
+            except ChildConflict as err:
                 raise PassError(classify(err, child)) from err
             if applied is not None:
                 live.append(applied)
