@@ -39,7 +39,7 @@ def _no_leaked_prometheus_multiprocess_mode():
 @pytest.fixture(scope="session")
 def real_control_plane(tmp_path_factory):
     """etcd, kube-apiserver and kube-controller-manager built by `make kube`, one set per test session."""
-    from realkube import binaries, controlplane
+    from llmops_sandbox.realkube import binaries, controlplane
 
     binary = binaries.kube_binary()
     if not binary.exists():

@@ -18,7 +18,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
             return 2
         claims[name] = Path(source)
     return run_sandbox(Path(args.workdir), [Path(p) for p in args.apply], args.port, args.once, args.timeout,
-                       claims=claims, until_settled=args.until_settled)
+                       claims=claims, until_settled=args.until_settled, apiserver=args.apiserver)
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     sandbox = subcommands.add_parser("sandbox", help="run the API, the operator and local stand-ins on this machine")
@@ -32,4 +32,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                          help="provide PersistentVolumeClaim NAME as a local directory seeded from DIR (repeatable)")
     sandbox.add_argument("--until-settled", action="store_true",
                          help="after applying, wait until every object is Ready or has finished unready")
+    sandbox.add_argument("--apiserver", choices=("emulator", "real"), default="emulator",
+                         help="emulator: the in-process API (no Go needed); real: etcd, kube-apiserver and "
+                              "kube-controller-manager as `make kube` builds them")
     sandbox.set_defaults(func=_cmd_sandbox)

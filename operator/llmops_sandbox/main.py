@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Sandbox:
     host: str = "127.0.0.1"
     port: int = 0
     settings: Settings = field(default_factory=Settings)
+    apiserver: str = "emulator"
+    """"emulator" (the in-process API, the default) or "real" (the control plane `make kube` builds)."""
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
@@ -73,7 +76,12 @@ class Sandbox:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Each part is recorded before it starts, so that `stop` also stops a start that was interrupted.
-        self._server = ApiServerThread(host=self.host, port=self.port)
+        if self.apiserver == "real":
+            from llmops_sandbox.realkube.server import RealApiServer
+
+            self._server = RealApiServer(self.workdir / "realkube")
+        else:
+            self._server = ApiServerThread(host=self.host, port=self.port)
         self._server.start()
         self._server.write_kubeconfig(self.kubeconfig)
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
@@ -193,14 +201,19 @@ def _exit_now(signum: int, frame: Any) -> None:
 
 
 def run_sandbox(workdir: Path, apply: list[Path], port: int, once: bool, timeout: float,
-                claims: dict[str, Path] | None = None, until_settled: bool = False) -> int:
+                claims: dict[str, Path] | None = None, until_settled: bool = False, apiserver: str = "emulator") -> int:
+    from llmops_sandbox.realkube.server import NotBuilt
+
     # SIGTERM (docker stop, kill, a CI timeout) stops the sandbox as Ctrl-C does, whatever it is doing.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    sandbox = Sandbox(workdir, port=port)
+    sandbox = Sandbox(workdir, port=port, apiserver=apiserver)
     try:
         sandbox.start()
         _run(sandbox, apply, once, timeout, claims or {}, until_settled)
+    except NotBuilt as err:
+        print(f"llmops sandbox: {err}", file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:

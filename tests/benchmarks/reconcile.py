@@ -204,7 +204,7 @@ def api_server(kind: str, count: int, tmp: Path) -> Iterator[Server]:
                          server.headers)
         return
     sys.path.insert(0, str(HERE.parent))
-    from realkube import binaries, controlplane
+    from llmops_sandbox.realkube import binaries, controlplane
 
     with controlplane.start(tmp / "plane", binaries.kube_binary()) as plane:
         yield Server(plane.url, plane.kubeconfig, plane.ssl_context(), {})

@@ -30,6 +30,17 @@ def example(kind: str) -> dict[str, Any]:
     raise LookupError(kind)
 
 
+def example_documents() -> list[dict[str, Any]]:
+    """Every document of every file in manifests/examples/, as `kubectl apply -f manifests/examples/` sends them."""
+    return [doc for path in sorted(EXAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def llmops_examples() -> list[tuple[str, str]]:
+    """(kind, name) of every llmops.dev object in the examples."""
+    return [(d["kind"], d["metadata"]["name"]) for d in example_documents()
+            if d.get("apiVersion") == "llmops.dev/v1alpha1"]
+
+
 def apply_companions(kube: Kube, kind: str, namespace: str) -> None:
     """Apply what the example of `kind` ships beside it in its file (the Guardrail's evaluation dataset ConfigMap),
     so the example can become Ready exactly as `kubectl apply -f` of the file would make it."""

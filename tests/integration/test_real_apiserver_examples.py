@@ -14,9 +14,8 @@ import time
 import uuid
 
 import pytest
-import yaml
 
-from kube_helpers import EXAMPLES, STANDINS, condition, eventually
+from kube_helpers import EXAMPLES, STANDINS, condition, eventually, example_documents, llmops_examples
 
 from llmops_operator.cli.render import render_paths
 from llmops_operator.k8s.resources import resource_for
@@ -29,14 +28,6 @@ CHILD_KINDS = [resource_for(*k) for k in (("batch/v1", "Job"), ("batch/v1", "Cro
                                           ("serving.kserve.io/v1beta1", "InferenceService"))]
 SETTLE_SECONDS = 300
 STALLS_THAT_NAME_WHAT_IS_MISSING = {"EngineMissing"}
-
-
-def example_documents() -> list[dict]:
-    return [doc for path in sorted(EXAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def llmops_examples() -> list[tuple[str, str]]:
-    return [(d["kind"], d["metadata"]["name"]) for d in example_documents() if d.get("apiVersion") == LLMOPS]
 
 
 @pytest.fixture(scope="module")

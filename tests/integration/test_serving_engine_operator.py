@@ -20,7 +20,7 @@ from llmops_operator.core.settings import Settings
 from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
-from realkube import binaries
+from llmops_sandbox.realkube import binaries
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from realkube import binaries
+from llmops_sandbox.realkube import binaries
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 

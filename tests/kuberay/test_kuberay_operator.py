@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from realkube import binaries
+from llmops_sandbox.realkube import binaries
 
 from .conftest import install_crds, load_crds, remove_crds, wait_for
 from .test_rayjob_matrix import rendered_rayjobs

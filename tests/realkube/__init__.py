@@ -1,2 +1,2 @@
-"""A real Kubernetes control plane for tests: etcd, kube-apiserver and kube-controller-manager built from Go
-modules by `make kube` (hack/kube), started on loopback ports with a throwaway PKI."""
+"""Test helpers around the real control plane (llmops_sandbox.realkube starts it): the project's CRDs, the operator
+as the Helm chart runs it, and pod templates through real admission."""

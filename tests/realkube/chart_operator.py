@@ -46,8 +46,8 @@ class ChartOperator:
 
 
 def restricted_namespace(client: BlockingClient, name: str) -> None:
-    client.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                  "metadata": {"name": name, "labels": RESTRICTED}})
+    """Create (or label) namespace `name` to enforce PodSecurity `restricted`."""
+    client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}}, None)
 
 
 def _apply(client: BlockingClient, doc: dict[str, Any]) -> None:

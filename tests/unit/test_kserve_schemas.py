@@ -20,7 +20,7 @@ from llmops_operator.core.contract import Context
 from llmops_operator.core.settings import Settings
 from llmops_sandbox.apiserver import schema
 from llmops_sandbox.apiserver.cel import CelValidator
-from realkube import binaries
+from llmops_sandbox.realkube import binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ROOT / "manifests" / "variants"
