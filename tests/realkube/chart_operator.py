@@ -106,8 +106,9 @@ class Running:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def refusals(self) -> list[str]:
-        return [line for line in self.text().splitlines() if REFUSALS.search(line)]
+    def refusals(self, since: int = 0) -> list[str]:
+        """Log lines that show the API refusing the operator, from character `since` of the log on."""
+        return [line for line in self.text()[since:].splitlines() if REFUSALS.search(line)]
 
     def stop(self) -> None:
         if self.process.poll() is None:
