@@ -50,10 +50,12 @@ def real_control_plane(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_llmops_kube(real_control_plane):
-    """The real control plane with the llmops.dev CRDs installed; a blocking admin client to it."""
+    """The real control plane with the llmops.dev CRDs installed and known to its garbage collector; a blocking
+    admin client to it."""
     from llmops_operator.k8s.blocking import BlockingClient
     from realkube import llmops
 
     client = BlockingClient(real_control_plane.kubeconfig)
     llmops.install(client, llmops.llmops_crds())
+    llmops.wait_until_collected_by_owner(client)
     return client

@@ -49,3 +49,30 @@ def remove(client: BlockingClient, crds: list[dict], timeout: float = 180) -> No
             if time.monotonic() > deadline:
                 raise AssertionError(f"{crd['metadata']['name']} not removed within {timeout} s")
             time.sleep(0.2)
+
+
+def wait_until_collected_by_owner(client: BlockingClient, timeout: float = 120) -> None:
+    """Wait until the garbage collector collects a ConfigMap owned by an llmops.dev object.
+
+    kube-controller-manager's garbage collector learns new resource types by resyncing discovery (every 30 s):
+    until then a child of a just-installed kind outlives its deleted owner. One probe, once per session, makes
+    later tests' waits for garbage collection independent of when the CRDs went in."""
+    namespace = f"gc-probe-{int(time.time() * 1000)}"
+    client.create_namespace(namespace)
+    guardrail = next(d for d in crd_documents([ROOT / "manifests" / "examples" / "guardrail.yaml"])
+                     if d.get("kind") == "Guardrail")
+    guardrail = {**guardrail, "metadata": {"name": "probe"}}
+    guardrail["spec"] = {k: v for k, v in guardrail["spec"].items() if k != "evaluation"}
+    owner = client.apply(guardrail, namespace)
+    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": "probe",
+           "uid": owner["metadata"]["uid"]}
+    configmaps = resource_for("v1", "ConfigMap")
+    client.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "ownerReferences": [ref]}},
+                 namespace)
+    client.delete(resource_for(owner["apiVersion"], "Guardrail"), namespace, "probe")
+    deadline = time.monotonic() + timeout
+    while client.get(configmaps, namespace, "probe") is not None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the garbage collector did not collect a Guardrail's ConfigMap within {timeout} s")
+        time.sleep(0.5)
+    client.delete(resource_for("v1", "Namespace"), None, namespace)
