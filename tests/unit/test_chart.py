@@ -284,7 +284,8 @@ def test_every_known_kind_is_classified():
 
 
 ENGINE_CRD_RULE = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-                   "resourceNames": ["rayjobs.ray.io", "inferenceservices.serving.kserve.io"], "verbs": ["get"]}
+                   "resourceNames": ["rayjobs.ray.io", "inferenceservices.serving.kserve.io",
+                                     "llminferenceservices.serving.kserve.io"], "verbs": ["get"]}
 
 
 def required_grants(cluster_wide: bool) -> dict[tuple[str, str], set[str]]:

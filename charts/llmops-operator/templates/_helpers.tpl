@@ -133,7 +133,7 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
 # app: reads the schema of the engine CRDs it writes, to leave out fields an older engine release does not declare.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  resourceNames: ["rayjobs.ray.io", "inferenceservices.serving.kserve.io"]
+  resourceNames: ["rayjobs.ray.io", "inferenceservices.serving.kserve.io", "llminferenceservices.serving.kserve.io"]
   verbs: ["get"]
 {{- end }}
 
