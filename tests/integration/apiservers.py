@@ -40,6 +40,7 @@ def apiserver_kind(request, tmp_path_factory):
     llmops.install(kube, standins)
     root = tmp_path_factory.mktemp("chart-operator")
     installed = chart_operator.install(kube, plane.url, plane.pki.ca, root)
+    installed.env["LLMOPS_RESYNC_SECONDS"] = "5"  # as the emulator's shared operator: resync tests wait for it
     running = chart_operator.Running(installed, root / "operator.log")
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(installed.kubeconfig)  # passes a test runs itself act as the operator
