@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmops_operator.api.v1alpha1.finetune import FineTune
+from llmops_operator.api.v1alpha1.finetune import DpoSpec, FineTune
 from llmops_operator.api.v1alpha1.training import RetrySpec
 from llmops_operator.api.v1alpha1.trainingjob import TrainingJob
 from llmops_operator.api.v1alpha1.units import parse_duration
@@ -88,6 +88,8 @@ def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dic
     spec = ft.spec
     config = {
         **_common(ft), "task": "finetune", "baseModelUri": base_model_uri, "method": spec.method,
+        "objective": spec.objective,
+        "dpo": (spec.dpo or DpoSpec()).wire() if spec.objective == "dpo" else None,
         "lora": _dump(spec.lora) if spec.method in ("lora", "qlora") else None,
         "evaluation": _dump(spec.evaluation),
         "output": {**_dump(spec.output), "uri": output_uri(ft)},

@@ -59,6 +59,20 @@ class DeepSpeedEngine:
         self.engine.train(train)
         return self.engine(**model_inputs(batch, self.engine.device)).loss
 
+    def forward_logits(self, batch: dict[str, Any], train: bool = True) -> Any:
+        """Logits of a batch of input_ids and attention_mask (labels, if any, are left out of the forward)."""
+        self.engine.train(train)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return self.engine(**model_inputs(inputs, self.engine.device)).logits
+
+    @property
+    def module(self) -> Any:
+        return self.engine.module
+
+    @property
+    def device(self) -> Any:
+        return self.engine.device
+
     def backward(self, loss: Any) -> None:
         self.engine.backward(loss)
 
@@ -95,7 +109,20 @@ class DdpEngine:
 
     def forward_loss(self, batch: dict[str, Any], train: bool = True) -> Any:
         self.model.train(train)
-        return self.model(**model_inputs(batch, next(self.model.parameters()).device)).loss
+        return self.model(**model_inputs(batch, self.device)).loss
+
+    def forward_logits(self, batch: dict[str, Any], train: bool = True) -> Any:
+        self.model.train(train)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return self.model(**model_inputs(inputs, self.device)).logits
+
+    @property
+    def module(self) -> Any:
+        return _unwrapped(self.model)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
 
     def backward(self, loss: Any) -> None:
         (loss / self.accumulation).backward()

@@ -3,7 +3,9 @@
 Runs in the RayJob's driver once training has saved the output model. Metrics:
 - perplexity: exp of the mean token loss over each record's `text` (lower is better);
 - exactMatch: share of generations equal to `reference` after normalisation;
-- rougeL: mean ROUGE-L F1 (longest common subsequence of words) of generation vs `reference`.
+- rougeL: mean ROUGE-L F1 (longest common subsequence of words) of generation vs `reference`;
+- preferenceAccuracy, rewardMargin (objective dpo): implicit rewards of held-out prompt/chosen/rejected pairs
+  (entrypoints/preference_eval.py), where the chosen reply is also the reference of the metrics above.
 Generated outputs go through the compiled guardrail policy carried in the run config; the safety
 score is the share the policy lets through untouched. The metric maths are in scoring.evaluation. The job
 reports these raw metrics only: the operator decides the gate from them (status/finetune.py).
@@ -109,8 +111,16 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"evaluation.dataset {evaluation['dataset']['uri']}: no records")
     tokenizer, model = _model(local_path(config["output"]["uri"]))
     max_length = (config.get("training") or {}).get("seqLength", 512)
-    losses, cases = _cases(model, tokenizer, records, evaluation["dataset"], max_length)
     scores: dict[str, float] = {}
+    chat = evaluation["dataset"].get("chat") is not None
+    if config.get("objective") == "dpo":
+        from llmops_operator.entrypoints.preference_eval import preference_cases
+
+        preference, losses, cases = preference_cases(model, tokenizer, records, config, max_length)
+        scores.update({name: value for name, value in preference.items() if name in metrics})
+        chat = True  # prompts are rendered with the chat template
+    else:
+        losses, cases = _cases(model, tokenizer, records, evaluation["dataset"], max_length)
     if "perplexity" in metrics:
         scores["perplexity"] = round(perplexity(losses), 4)
     guardrail = _guardrail(evaluation)
@@ -119,7 +129,6 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         if not cases:
             raise ValueError("evaluation.dataset: exactMatch, rougeL and safety need records with a `prompt` field "
                              "(or, for chat, an assistant reply)")
-        chat = evaluation["dataset"].get("chat") is not None
         generated = [(reference, _generate(model, tokenizer, prompt, evaluation.get("maxNewTokens", 64), max_length,
                                            special_tokens=not chat)) for _, prompt, reference in cases]
         with_reference = [(reference, out) for reference, out in generated if reference is not None]

@@ -10,7 +10,6 @@ per report, prefixed with PROGRESS_PREFIX.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.entrypoints import data
+from llmops_operator.entrypoints.objectives import mean_loss, objective_for
 from llmops_operator.entrypoints.report import Reporter
 from llmops_operator.core.uris import local_path
 
@@ -76,9 +76,15 @@ def _tokenizer_and_model(config: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _blocks(config: dict[str, Any], tokenizer: Any) -> tuple[list[Any], list[Any]]:
-    """Training and held-out sequences: packed token blocks of texts, or of whole chat conversations."""
+    """Training and held-out items: packed token blocks of texts or of whole chat conversations, or preference
+    pairs (objective dpo), each at most training.seqLength tokens."""
     dataset, seq = config["dataset"], config["training"].get("seqLength", 128)
     records = data.read_records(dataset)
+    if config.get("objective") == "dpo":
+        from llmops_operator.entrypoints.preference import pairs
+
+        train, held = data.split(pairs(records, tokenizer, seq), dataset.get("validationFraction", 0.05))
+        return train, held
     if dataset.get("chat"):
         from llmops_operator.entrypoints.chat import examples
 
@@ -105,6 +111,7 @@ def train_loop(config: dict[str, Any]) -> None:
     training = config["training"]
     torch.manual_seed(training.get("seed", 0))
     tokenizer, model = _tokenizer_and_model(config)
+    objective = objective_for(config, tokenizer)
     train_blocks, val_blocks = _blocks(config, tokenizer)
     mine = data.shard(train_blocks, rank, world)
     per_epoch, total = plan_steps(len(mine), training)
@@ -112,6 +119,7 @@ def train_loop(config: dict[str, Any]) -> None:
     checkpoint = config.get("checkpoint")
     reporter = Reporter(config.get("progress") if rank == 0 else None)
     step, resumed = _resume(engine, checkpoint, reporter)
+    objective.prepare(engine, mine, val_blocks, resumed, rank, world)
     batch, accumulation = training.get("batchSize", 8), training.get("gradientAccumulationSteps", 1)
     started, tokens = time.monotonic(), 0
     first_loss, curve = resumed.get("firstLoss"), [p for p in resumed.get("lossCurve", []) if p["step"] <= step]
@@ -119,27 +127,27 @@ def train_loop(config: dict[str, Any]) -> None:
         offset = (step % per_epoch) * accumulation * batch
         loss_sum = 0.0
         for micro in range(accumulation):
-            inputs = data.collate(mine[offset + micro * batch: offset + (micro + 1) * batch])
-            loss = engine.forward_loss(inputs)
+            loss, micro_tokens = objective.loss(engine, mine[offset + micro * batch: offset + (micro + 1) * batch])
             engine.backward(loss)
             engine.step()
             loss_sum += float(loss.detach())
-            tokens += inputs["input_ids"].numel() * world
+            tokens += micro_tokens * world
         step += 1
         loss_value = loss_sum / accumulation
         first_loss = loss_value if first_loss is None else first_loss
         curve = loss_curve(curve, step, round(loss_value, 4))
         metrics = {**_progress(step, total, per_epoch, loss_value, first_loss, tokens, started), "lossCurve": curve}
         if training.get("evalEverySteps") and step % training["evalEverySteps"] == 0 and val_blocks:
-            metrics["evalLoss"] = _eval_loss(engine, val_blocks, batch)
+            metrics["evalLoss"] = mean_loss(objective, engine, val_blocks, batch)
         if checkpoint and (step % checkpoint.get("everySteps", 100) == 0 or step == total):
-            _save_checkpoint(engine, checkpoint, {"step": step, "firstLoss": first_loss, "lossCurve": curve}, rank)
+            state = {"step": step, "firstLoss": first_loss, "lossCurve": curve, **objective.state()}
+            _save_checkpoint(engine, checkpoint, state, rank)
             reporter.update("checkpoint", {"uri": checkpoint["uri"], "step": step})
         ray.train.report(metrics)
         reporter.update("progress", metrics)
         if rank == 0:
             print(PROGRESS_PREFIX + json.dumps(metrics), flush=True)
-    final = {"step": step, "evalLoss": _eval_loss(engine, val_blocks, batch) if val_blocks else None}
+    final = {"step": step, "evalLoss": mean_loss(objective, engine, val_blocks, batch) if val_blocks else None}
     if rank == 0:
         output = _output_dir(config)
         engine.save_pretrained(output, tokenizer, merge=bool((config.get("output") or {}).get("mergeAdapter")))
@@ -156,16 +164,6 @@ def _progress(step: int, total: int, per_epoch: int, loss: float, first: float, 
     return {"step": step, "totalSteps": total, "epoch": round(step / per_epoch, 3), "loss": round(loss, 4),
             "firstLoss": round(first, 4), "tokensPerSecond": round(tokens / elapsed, 1),
             "etaSeconds": int(elapsed / step * (total - step))}
-
-
-def _eval_loss(engine: Any, blocks: list[list[int]], batch: int) -> float:
-    import torch
-
-    losses = []
-    with torch.no_grad():
-        for i in range(0, len(blocks), batch):
-            losses.append(float(engine.forward_loss(data.collate(blocks[i:i + batch]), train=False)))
-    return round(sum(losses) / len(losses), 4) if losses else math.nan
 
 
 def _output_dir(config: dict[str, Any]) -> Path:

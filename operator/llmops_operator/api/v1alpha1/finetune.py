@@ -37,16 +37,30 @@ class LoraSpec(KubeModel):
     """Module names to adapt. Defaults to every attention and MLP projection inside the model's repeated blocks, read from the model."""
 
 
-EvaluationMetric = Literal["perplexity", "exactMatch", "rougeL"]
+EvaluationMetric = Literal["perplexity", "exactMatch", "rougeL", "preferenceAccuracy", "rewardMargin"]
+PREFERENCE_METRICS = ("preferenceAccuracy", "rewardMargin")
+
+
+class DpoSpec(KubeModel):
+    """Direct preference optimisation: raise the chosen reply's likelihood over the rejected one's, relative to
+    the frozen base model (the reference)."""
+
+    beta: float = Field(default=0.1, gt=0, le=10)
+    """How far the tuned model may move from the reference: smaller lets it move further. Defaults to 0.1."""
+    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+    """sigmoid: the DPO paper's logistic loss; ipo: the squared loss of identity preference optimisation, which
+    does not push the margin without bound on data with near-certain preferences. Defaults to sigmoid."""
 
 
 class EvaluationSpec(KubeModel):
     """Evaluation after training: metrics on a held-out set, and a safety check of generated outputs."""
 
     dataset: DatasetSpec
-    """Evaluation records: `prompt` and `reference` fields for exactMatch/rougeL, `text` for perplexity."""
-    metrics: list[EvaluationMetric] = Field(default_factory=lambda: ["perplexity"], min_length=1, max_length=3)
-    """Metrics to compute. Defaults to [perplexity]."""
+    """Evaluation records: `prompt` and `reference` fields for exactMatch/rougeL, `text` for perplexity; with
+    objective dpo, `prompt`/`chosen`/`rejected` records (the chosen reply is the reference)."""
+    metrics: list[EvaluationMetric] = Field(default_factory=lambda: ["perplexity"], min_length=1, max_length=5)
+    """Metrics to compute. preferenceAccuracy (share of pairs the tuned model prefers as labelled, by implicit
+    reward) and rewardMargin (mean chosen minus rejected implicit reward) need objective dpo. Defaults to [perplexity]."""
     primary_metric: EvaluationMetric | None = None
     """The metric the minScore gate reads; defaults to the first of metrics."""
     guardrail_ref: LocalObjectReference | None = None
@@ -55,6 +69,11 @@ class EvaluationSpec(KubeModel):
     """Tokens generated per prompt. Defaults to 64."""
     max_samples: int = Field(default=200, ge=1, le=100_000)
     """Evaluate at most this many records. Defaults to 200."""
+
+
+DPO_DATASET_MESSAGE = ("objective dpo reads prompt/chosen/rejected records from jsonl or parquet: "
+                       "remove dataset.chat and use format jsonl or parquet")
+PREFERENCE_METRICS_MESSAGE = "evaluation.metrics preferenceAccuracy and rewardMargin need objective dpo"
 
 
 class GateSpec(KubeModel):
@@ -92,10 +111,23 @@ class FineTuneSpec(JobSpecCommon):
             "method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU", ".method"),
         cel("(has(self.output) && has(self.output.uri)) || has(self.checkpoint)",
             "set output.uri or checkpoint.uri: the adapter needs a place to go", ".output"),
+        cel("!has(self.dpo) || (has(self.objective) && self.objective == 'dpo')",
+            "dpo settings apply to objective dpo only: set objective: dpo or remove dpo", ".dpo"),
+        cel("!has(self.objective) || self.objective != 'dpo' || "
+            "(!has(self.dataset.chat) && (!has(self.dataset.format) || self.dataset.format != 'text'))",
+            DPO_DATASET_MESSAGE, ".dataset"),
+        cel("(has(self.objective) && self.objective == 'dpo') || !has(self.evaluation) || "
+            "!has(self.evaluation.metrics) || !self.evaluation.metrics.exists(m, m == 'preferenceAccuracy' || "
+            "m == 'rewardMargin')", PREFERENCE_METRICS_MESSAGE, ".evaluation.metrics"),
     ]}}
 
     base_model: BaseModelSpec
     """The model to adapt."""
+    objective: Literal["sft", "dpo"] = "sft"
+    """sft: supervised fine-tuning on texts or chat conversations; dpo: direct preference optimisation on
+    `prompt`/`chosen`/`rejected` records. Defaults to sft."""
+    dpo: DpoSpec | None = None
+    """Settings of objective dpo (beta 0.1, sigmoid loss when unset)."""
     method: Literal["lora", "qlora", "full"] = "lora"
     """lora: low-rank adapters; qlora: adapters over a 4-bit base (CUDA only); full: every weight. Defaults to lora."""
     lora: LoraSpec = Field(default_factory=LoraSpec)
@@ -113,6 +145,18 @@ class FineTuneSpec(JobSpecCommon):
     def _qlora_needs_gpus(self) -> "FineTuneSpec":
         if self.method == "qlora" and self.resources.gpus_per_worker == 0:
             raise ValueError("method qlora needs CUDA GPUs: set resources.gpusPerWorker above 0, or use lora on CPU")
+        return self
+
+    @model_validator(mode="after")
+    def _objective_fits(self) -> "FineTuneSpec":
+        dpo = self.objective == "dpo"
+        if self.dpo is not None and not dpo:
+            raise ValueError("dpo settings apply to objective dpo only: set objective: dpo or remove dpo")
+        if dpo and (self.dataset.chat is not None or self.dataset.format == "text"):
+            raise ValueError(DPO_DATASET_MESSAGE)
+        metrics = self.evaluation.metrics if self.evaluation else []
+        if not dpo and any(m in PREFERENCE_METRICS for m in metrics):
+            raise ValueError(PREFERENCE_METRICS_MESSAGE)
         return self
 
     @model_validator(mode="after")
@@ -159,6 +203,7 @@ class FineTune(Resource):
         kind="FineTune", plural="finetunes", short_names=["ft"], requires="train",
         columns=[
             *ready_columns(),
+            PrinterColumn(name="Objective", json_path=".spec.objective", priority=1),
             PrinterColumn(name="Method", json_path=".spec.method"),
             PrinterColumn(name="Loss", json_path=".status.progress.loss", type="number"),
             PrinterColumn(name="Score", json_path=".status.evaluation.scores", priority=1),
