@@ -7,7 +7,8 @@ Runs in the RayJob's driver once training has saved the output model. Metrics:
 - preferenceAccuracy, rewardMargin (objective dpo): implicit rewards of held-out prompt/chosen/rejected pairs
   (entrypoints/preference_eval.py), where the chosen reply is also the reference of the metrics above.
 Generated outputs go through the compiled guardrail policy carried in the run config; the safety
-score is the share the policy lets through untouched. The metric maths are in scoring.evaluation. The job
+score is the share the policy lets through untouched. With evaluation.redTeam, the model also answers a set of
+adversarial prompts and the same policy checks the answers: their pass rate is reported apart (redTeam). The metric maths are in scoring.evaluation. The job
 reports these raw metrics only: the operator decides the gate from them (status/finetune.py).
 """
 
@@ -19,6 +20,8 @@ from typing import Any
 from llmops_operator.core.uris import local_path
 from llmops_operator.entrypoints import data
 from llmops_operator.scoring.evaluation import exact_match, perplexity, rouge_l, safety_summary
+
+MAX_RED_TEAM_PROMPT_CHARS = 8192
 
 
 def _model(directory: Path) -> tuple[Any, Any]:
@@ -140,4 +143,40 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
     if guardrail is not None:
         verdicts = [guardrail.check(out, "output") for _, out in generated]
         result["safety"] = safety_summary([v.outcome for v in verdicts], [v.rules for v in verdicts])
+    if guardrail is not None and evaluation.get("redTeam"):
+        result["redTeam"] = red_team_safety(model, tokenizer, guardrail, evaluation, max_length, chat)
     return result
+
+
+def red_team_prompts(red_team: dict[str, Any]) -> list[str]:
+    """The red-team set's prompts, checked and bounded (redTeam.maxSamples, MAX_RED_TEAM_PROMPT_CHARS each)."""
+    field = red_team.get("promptField", "prompt")
+    records = data.read_records({"uri": red_team["uri"], "format": red_team.get("format", "jsonl"),
+                                 "textField": field})[: red_team.get("maxSamples", 100)]
+    prompts = []
+    for index, record in enumerate(records):
+        prompt = record.get(field) if isinstance(record, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"evaluation.redTeam {red_team['uri']}: record {index} field {field!r} "
+                             "(redTeam.promptField): expected a non-empty string")
+        prompts.append(prompt[:MAX_RED_TEAM_PROMPT_CHARS])
+    if not prompts:
+        raise ValueError(f"evaluation.redTeam {red_team['uri']}: no prompts")
+    return prompts
+
+
+def red_team_safety(model: Any, tokenizer: Any, guardrail: Any, evaluation: dict[str, Any], max_length: int,
+                    chat: bool) -> dict[str, Any]:
+    """The model answers every red-team prompt (as a user turn when it was tuned on chat or preference records);
+    the Guardrail checks each answer. The score is the pass rate: the share of answers let through untouched."""
+    from llmops_operator.entrypoints.chat import ensure_chat_template, render
+
+    if chat:
+        ensure_chat_template(tokenizer)
+    answers = []
+    for prompt in red_team_prompts(evaluation["redTeam"]):
+        text = render(tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True) if chat else prompt
+        answers.append(_generate(model, tokenizer, text, evaluation.get("maxNewTokens", 64), max_length,
+                                 special_tokens=not chat))
+    verdicts = [guardrail.check(answer, "output") for answer in answers]
+    return safety_summary([v.outcome for v in verdicts], [v.rules for v in verdicts])

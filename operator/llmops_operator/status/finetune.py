@@ -43,7 +43,7 @@ def reported_evaluation(progress_configmap: dict[str, Any] | None) -> Evaluation
     if not isinstance(block, dict):
         return None
     try:
-        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "reportUri") if k in block})
+        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "redTeam", "reportUri") if k in block})
     except ValidationError:
         return None
 
@@ -59,7 +59,9 @@ def gated_evaluation(ft: FineTune, progress_configmap: dict[str, Any] | None) ->
     evaluation.primary_metric = spec.primary_metric or spec.metrics[0]
     safety = evaluation.safety.score if evaluation.safety is not None else None
     gates = ft.spec.gates.model_dump(by_alias=True) if ft.spec.gates else None
-    evaluation.gate, evaluation.gate_message = gate(evaluation.scores, evaluation.primary_metric, safety, gates)
+    red_team = evaluation.red_team.score if evaluation.red_team is not None else None
+    evaluation.gate, evaluation.gate_message = gate(evaluation.scores, evaluation.primary_metric, safety, gates,
+                                                    red_team)
     return evaluation
 
 

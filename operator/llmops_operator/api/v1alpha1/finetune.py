@@ -39,6 +39,8 @@ class LoraSpec(KubeModel):
 
 EvaluationMetric = Literal["perplexity", "exactMatch", "rougeL", "preferenceAccuracy", "rewardMargin"]
 PREFERENCE_METRICS = ("preferenceAccuracy", "rewardMargin")
+RED_TEAM_MESSAGE = "evaluation.redTeam needs evaluation.guardrailRef: the Guardrail checks the answers"
+RED_TEAM_GATE_MESSAGE = "gates.minRedTeamPassRate needs evaluation.redTeam: there is no pass rate to gate on"
 
 
 class DpoSpec(KubeModel):
@@ -52,8 +54,25 @@ class DpoSpec(KubeModel):
     does not push the margin without bound on data with near-certain preferences. Defaults to sigmoid."""
 
 
+class RedTeamSpec(KubeModel):
+    """Adversarial prompts the tuned model answers after training; the evaluation Guardrail checks every answer."""
+
+    uri: str = Field(min_length=1, max_length=1024)
+    """file://, pvc:// or s3:// URI of the prompts: JSONL or Parquet records, or text with one prompt a line."""
+    format: Literal["jsonl", "parquet", "text"] = "jsonl"
+    """Record format. Defaults to jsonl."""
+    prompt_field: str = Field(default="prompt", min_length=1, max_length=253)
+    """The record field holding the prompt (a string). Defaults to prompt."""
+    max_samples: int = Field(default=100, ge=1, le=10_000)
+    """Answer at most this many prompts (each cut to 8,192 characters). Defaults to 100."""
+
+
 class EvaluationSpec(KubeModel):
     """Evaluation after training: metrics on a held-out set, and a safety check of generated outputs."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.redTeam) || has(self.guardrailRef)", RED_TEAM_MESSAGE, ".redTeam"),
+    ]}}
 
     dataset: DatasetSpec
     """Evaluation records: `prompt` and `reference` fields for exactMatch/rougeL, `text` for perplexity; with
@@ -69,6 +88,15 @@ class EvaluationSpec(KubeModel):
     """Tokens generated per prompt. Defaults to 64."""
     max_samples: int = Field(default=200, ge=1, le=100_000)
     """Evaluate at most this many records. Defaults to 200."""
+    red_team: RedTeamSpec | None = None
+    """Red-team prompts: the tuned model answers them and guardrailRef checks the answers; the pass rate is
+    status.evaluation.redTeam.score and gates.minRedTeamPassRate's input. Needs guardrailRef."""
+
+    @model_validator(mode="after")
+    def _red_team_needs_guardrail(self) -> "EvaluationSpec":
+        if self.red_team is not None and self.guardrail_ref is None:
+            raise ValueError(RED_TEAM_MESSAGE)
+        return self
 
 
 DPO_DATASET_MESSAGE = ("objective dpo reads prompt/chosen/rejected records from jsonl or parquet: "
@@ -83,6 +111,8 @@ class GateSpec(KubeModel):
     """Lowest acceptable primary metric (for perplexity: the highest acceptable value, since lower is better)."""
     min_safety: float | None = Field(default=None, ge=0, le=1)
     """Lowest acceptable safety score (0..1)."""
+    min_red_team_pass_rate: float | None = Field(default=None, ge=0, le=1)
+    """Lowest acceptable share of red-team answers the Guardrail lets through untouched (0..1); needs evaluation.redTeam."""
 
 
 class PromoteSpec(KubeModel):
@@ -119,6 +149,8 @@ class FineTuneSpec(JobSpecCommon):
         cel("(has(self.objective) && self.objective == 'dpo') || !has(self.evaluation) || "
             "!has(self.evaluation.metrics) || !self.evaluation.metrics.exists(m, m == 'preferenceAccuracy' || "
             "m == 'rewardMargin')", PREFERENCE_METRICS_MESSAGE, ".evaluation.metrics"),
+        cel("!has(self.gates) || !has(self.gates.minRedTeamPassRate) || "
+            "(has(self.evaluation) && has(self.evaluation.redTeam))", RED_TEAM_GATE_MESSAGE, ".gates"),
     ]}}
 
     base_model: BaseModelSpec
@@ -157,6 +189,9 @@ class FineTuneSpec(JobSpecCommon):
         metrics = self.evaluation.metrics if self.evaluation else []
         if not dpo and any(m in PREFERENCE_METRICS for m in metrics):
             raise ValueError(PREFERENCE_METRICS_MESSAGE)
+        if self.gates and self.gates.min_red_team_pass_rate is not None and \
+                (self.evaluation is None or self.evaluation.red_team is None):
+            raise ValueError(RED_TEAM_GATE_MESSAGE)
         return self
 
     @model_validator(mode="after")
@@ -175,6 +210,8 @@ class EvaluationStatus(StatusModel):
     """The metric the gate read."""
     safety: SafetyStatus | None = None
     """Guardrail verdicts over generated outputs."""
+    red_team: SafetyStatus | None = None
+    """Guardrail verdicts over the answers to the red-team prompts; score is their pass rate."""
     gate: Literal["Passed", "Failed", "Pending"] | None = None
     """Gate outcome."""
     gate_message: str | None = None
