@@ -29,11 +29,14 @@ class Record:
 
 
 class ScriptedPredictor:
-    """`scripts[name]` is streamed when the last message's content is `name`."""
+    """`scripts[name]` is streamed when the last message's content is `name`; `otherwise`, when given, for any
+    other content (recorded under the name "")."""
 
-    def __init__(self, scripts: dict[str, Script]):
-        self.scripts = scripts
-        self.records = {name: Record() for name in scripts}
+    def __init__(self, scripts: dict[str, Script], otherwise: Script | None = None):
+        self.scripts = {**scripts, **({"": otherwise} if otherwise else {})}
+        self.records = {name: Record() for name in self.scripts}
+        self.seen: list[list[dict]] = []
+        """The messages of every request, in order."""
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -41,7 +44,9 @@ class ScriptedPredictor:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        self.seen.append(body["messages"])
         name = body["messages"][-1]["content"]
+        name = name if name in self.scripts else ""
         script, record = self.scripts[name], self.records[name]
         record.requests += 1
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

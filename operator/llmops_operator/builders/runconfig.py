@@ -79,9 +79,10 @@ def training_run_config(job: TrainingJob, feast_repository: dict[str, str] | Non
     return config
 
 
-def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dict[str, Any] | None = None
-                        ) -> dict[str, Any]:
-    """`base_model_uri` and the evaluation's compiled `guardrail_policy` are resolved by the caller.
+def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dict[str, Any] | None = None,
+                        judge_url: str | None = None) -> dict[str, Any]:
+    """`base_model_uri`, the evaluation's compiled `guardrail_policy` and the judge InferenceService's `judge_url`
+    are resolved by the caller.
 
     The policy travels inside the run config rather than as a mounted ConfigMap: a job submitted to a
     shared RayCluster (clusterSelector) cannot mount anything, yet must evaluate with the same policy."""
@@ -96,4 +97,6 @@ def finetune_run_config(ft: FineTune, base_model_uri: str, guardrail_policy: dic
     }
     if guardrail_policy:
         config["evaluation"]["guardrailPolicy"] = guardrail_policy
+    if judge_url and config["evaluation"].get("judge"):
+        config["evaluation"]["judge"]["url"] = judge_url
     return config

@@ -16,6 +16,7 @@ from llmops_operator.status.jobs import waiting_observation
 
 BASE_MODEL_READY = "BaseModelReady"
 GUARDRAIL_READY = "GuardrailReady"
+JUDGE_READY = "JudgeReady"
 
 
 def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
@@ -62,6 +63,31 @@ def guardrail_policy(ft: FineTune, refs: Refs) -> tuple[dict[str, Any] | None, c
                              f"the evaluation runs Guardrail {ref.name!r} (policy ConfigMap {config_map!r})")
 
 
+def judge_endpoint(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed | None]:
+    """The judge InferenceService's URL and JudgeReady; (None, None) without evaluation.judge.
+
+    The URL is None, and JudgeReady False saying why, while the FineTune waits for the service."""
+    judge = ft.spec.evaluation.judge if ft.spec.evaluation else None
+    if judge is None:
+        return None, None
+    name = judge.service_ref.name
+    service = refs.get(("InferenceService", name))
+    if service is None:
+        return None, cond.false(JUDGE_READY, "InferenceServiceNotFound", f"spec.evaluation.judge.serviceRef: "
+                                f"InferenceService {name!r} does not exist in this namespace")
+    status = service.get("status") or {}
+    if not cond.is_ready(status) or not status.get("url"):
+        return None, cond.false(JUDGE_READY, "InferenceServiceNotReady",
+                                f"waiting for the judge InferenceService {name!r} to be Ready with a URL")
+    return status["url"], cond.true(JUDGE_READY, "Serving",
+                                    f"the evaluation asks InferenceService {name!r} at {status['url']}")
+
+
+def _waiting(*observed: cond.Observed | None) -> cond.Observed | None:
+    """The first reference condition that is not True, if any."""
+    return next((c for c in observed if c is not None and c.status != "True"), None)
+
+
 class FineTuneReconciler(Reconciler):
     resource = FineTune
     watches = (RAYJOB, CONFIGMAP)
@@ -78,27 +104,33 @@ class FineTuneReconciler(Reconciler):
             refs.append(("Guardrail", obj.spec.evaluation.guardrail_ref.name))
         if obj.spec.output.promote:
             refs.append(("InferenceService", obj.spec.output.promote.inference_service_ref.name))
+        if obj.spec.evaluation and obj.spec.evaluation.judge:
+            refs.append(("InferenceService", obj.spec.evaluation.judge.service_ref.name))
         return refs
 
     def children(self, obj: FineTune, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
         uri, _ = base_model(obj, refs)
         policy, guardrail_ready = guardrail_policy(obj, refs)
-        if uri is None or (guardrail_ready and guardrail_ready.status != "True"):
+        judge_url, judge_ready = judge_endpoint(obj, refs)
+        if uri is None or _waiting(guardrail_ready, judge_ready):
             return None  # not decidable until the reference is Ready: keep what runs
-        return job_children(obj, finetune_run_config(obj, uri, policy), ctx, inputs={"baseModelUri": uri})
+        return job_children(obj, finetune_run_config(obj, uri, policy, judge_url), ctx, inputs={"baseModelUri": uri})
 
     def status(self, obj: FineTune, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
         uri, base_ready = base_model(obj, refs)
         _, guardrail_ready = guardrail_policy(obj, refs)
+        _, judge_ready = judge_endpoint(obj, refs)
         if uri is None:
             return waiting_observation(base_ready, obj.spec, ctx.catalog, ctx.now)
-        if guardrail_ready and guardrail_ready.status != "True":
-            waiting = waiting_observation(guardrail_ready, obj.spec, ctx.catalog, ctx.now)
-            waiting.conditions.insert(0, base_ready)
+        waiting_for = _waiting(guardrail_ready, judge_ready)
+        if waiting_for:
+            waiting = waiting_observation(waiting_for, obj.spec, ctx.catalog, ctx.now)
+            waiting.conditions[:0] = [c for c in (base_ready, guardrail_ready, judge_ready)
+                                      if c is not None and c is not waiting_for]
             return waiting
         observation, progress = run_observation(obj, live, ctx)
-        observation.conditions[:0] = [base_ready, *([guardrail_ready] if guardrail_ready else [])]
+        observation.conditions[:0] = [c for c in (base_ready, guardrail_ready, judge_ready) if c is not None]
         if observation.phase == "Succeeded":
             observation.fields["outputUri"] = output_uri(obj)
         return finetune_outcome(obj, observation, progress, refs)

@@ -126,15 +126,20 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         losses, cases = _cases(model, tokenizer, records, evaluation["dataset"], max_length)
     if "perplexity" in metrics:
         scores["perplexity"] = round(perplexity(losses), 4)
-    guardrail = _guardrail(evaluation)
+    guardrail, judge = _guardrail(evaluation), evaluation.get("judge")
     generated = []
-    if {"exactMatch", "rougeL"} & set(metrics) or guardrail is not None:
+    if {"exactMatch", "rougeL"} & set(metrics) or guardrail is not None or judge:
         if not cases:
-            raise ValueError("evaluation.dataset: exactMatch, rougeL and safety need records with a `prompt` field "
-                             "(or, for chat, an assistant reply)")
-        generated = [(reference, _generate(model, tokenizer, prompt, evaluation.get("maxNewTokens", 64), max_length,
-                                           special_tokens=not chat)) for _, prompt, reference in cases]
+            raise ValueError("evaluation.dataset: exactMatch, rougeL, safety and judge need records with a `prompt` "
+                             "field (or, for chat, an assistant reply)")
+        answers = [_generate(model, tokenizer, prompt, evaluation.get("maxNewTokens", 64), max_length,
+                             special_tokens=not chat) for _, prompt, _ in cases]
+        generated = [(reference, out) for (_, _, reference), out in zip(cases, answers)]
         with_reference = [(reference, out) for reference, out in generated if reference is not None]
+        if judge:
+            from llmops_operator.entrypoints.judge import judge_scores
+
+            scores.update(judge_scores(judge, [(prompt, ref, out) for (_, prompt, ref), out in zip(cases, answers)]))
         if "exactMatch" in metrics:
             scores["exactMatch"] = round(sum(exact_match(o, ref) for ref, o in with_reference) / max(len(with_reference), 1), 4)
         if "rougeL" in metrics:

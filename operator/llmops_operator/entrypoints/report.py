@@ -33,6 +33,21 @@ class Reporter:
         if force or self._last is None or time.monotonic() - self._last >= self.min_interval:
             self.flush()
 
+    def carry_on(self) -> "Reporter":
+        """Start from what the ConfigMap already holds, so a second writer (the driver reporting the evaluation
+        after the workers reported progress) adds its block instead of replacing theirs."""
+        if self._disabled:
+            return self
+        try:
+            body = self.client().get(CONFIGMAP, self.target["namespace"], self.target["configMap"]) or {}
+            written = json.loads(((body.get("data") or {}).get(self.target["key"])) or "{}")
+        except Exception as err:  # noqa: BLE001 - reporting is best effort by design
+            print(f"llmops: reading ConfigMap {self.target['configMap']} failed: {err}", file=sys.stderr, flush=True)
+            return self
+        if isinstance(written, dict):
+            self.state = {**written, **self.state}
+        return self
+
     def flush(self) -> None:
         if self._disabled:
             return

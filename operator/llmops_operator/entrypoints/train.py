@@ -286,7 +286,7 @@ def report_evaluation(config: dict[str, Any]) -> int:
     from llmops_operator.entrypoints.evaluate import evaluate
 
     result = evaluate(config)
-    reporter = Reporter(config.get("progress"))
+    reporter = Reporter(config.get("progress")).carry_on()  # keep the workers' progress and checkpoint blocks
     reporter.update("evaluation", result, force=True)
     print(EVALUATION_PREFIX + json.dumps(result), flush=True)
     return 0

@@ -67,7 +67,7 @@ def safety_summary(outcomes: Sequence[str], rules: Sequence[Sequence[str]]) -> d
 def gate(scores: dict[str, float], primary: str, safety: float | None, gates: dict[str, Any] | None,
          red_team: float | None = None) -> tuple[str, str]:
     """(Passed | Failed, why). minScore is a ceiling for lower-is-better metrics such as perplexity;
-    minRedTeamPassRate is a floor on the red-team answers' pass rate (`red_team`)."""
+    minRedTeamPassRate is a floor on the red-team answers' pass rate (`red_team`), minJudgeScore on scores["judge"]."""
     gates = gates or {}
     problems = []
     threshold = gates.get("minScore")
@@ -79,10 +79,14 @@ def gate(scores: dict[str, float], primary: str, safety: float | None, gates: di
             problems.append(f"{primary} {value if value is None else round(value, 4)} is not {bound} {threshold}")
     if gates.get("minSafety") is not None and (safety is None or safety < gates["minSafety"]):
         problems.append(f"safety {safety} is below {gates['minSafety']}")
+    if gates.get("minJudgeScore") is not None and (scores.get("judge") is None or
+                                                   scores["judge"] < gates["minJudgeScore"]):
+        problems.append(f"judge score {scores.get('judge')} is below {gates['minJudgeScore']}")
     if gates.get("minRedTeamPassRate") is not None and (red_team is None or red_team < gates["minRedTeamPassRate"]):
         problems.append(f"red-team pass rate {red_team} is below {gates['minRedTeamPassRate']}")
     if problems:
         return FAILED, "; ".join(problems)
     checked = [name for name, key in ((primary, "minScore"), ("safety", "minSafety"),
-                                      ("red-team pass rate", "minRedTeamPassRate")) if gates.get(key) is not None]
+                                      ("judge score", "minJudgeScore"), ("red-team pass rate", "minRedTeamPassRate"))
+               if gates.get(key) is not None]
     return PASSED, ("passed " + " and ".join(checked)) if checked else "no gates set"

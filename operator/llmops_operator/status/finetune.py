@@ -5,7 +5,9 @@ Conditions set while waiting for the FineTune's inputs (controllers/finetune.py)
   (TrainingJobNotFound, TrainingJobNotSucceeded, TrainingJobFailed) while it has none: no RayJob is built.
 - GuardrailReady: only with spec.evaluation.guardrailRef. True (PolicyCompiled) once the Guardrail's policy is
   compiled; False (GuardrailNotFound, GuardrailNotReady, GuardrailInvalid) while it is not: no RayJob is built.
-Both count toward Ready while they are False.
+- JudgeReady: only with spec.evaluation.judge. True (Serving) once the judge InferenceService is Ready with a URL;
+  False (InferenceServiceNotFound, InferenceServiceNotReady) while it is not: no RayJob is built.
+Each counts toward Ready while it is False.
 
 Conditions added to the job's (see status/jobs.py):
 - Evaluated: True when the runtime reported its evaluation (only with spec.evaluation).
@@ -58,7 +60,9 @@ def gated_evaluation(ft: FineTune, progress_configmap: dict[str, Any] | None) ->
     spec = ft.spec.evaluation
     evaluation.primary_metric = spec.primary_metric or spec.metrics[0]
     safety = evaluation.safety.score if evaluation.safety is not None else None
-    gates = ft.spec.gates.model_dump(by_alias=True) if ft.spec.gates else None
+    gates = ft.spec.gates.model_dump(by_alias=True) if ft.spec.gates else {}
+    if spec.judge is not None and spec.judge.threshold is not None:
+        gates["minJudgeScore"] = spec.judge.threshold
     red_team = evaluation.red_team.score if evaluation.red_team is not None else None
     evaluation.gate, evaluation.gate_message = gate(evaluation.scores, evaluation.primary_metric, safety, gates,
                                                     red_team)

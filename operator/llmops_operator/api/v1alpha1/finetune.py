@@ -67,6 +67,24 @@ class RedTeamSpec(KubeModel):
     """Answer at most this many prompts (each cut to 8,192 characters). Defaults to 100."""
 
 
+class JudgeSpec(KubeModel):
+    """An LLM judge: an InferenceService's chat endpoint scores each generated answer against a rubric."""
+
+    service_ref: LocalObjectReference
+    """The InferenceService in this namespace that judges (its OpenAI chat endpoint); the FineTune waits until it is Ready."""
+    rubric: str = Field(min_length=1, max_length=4000)
+    """What a good answer is; the judge reads it with the question, the reference answer and the answer to score."""
+    max_score: int = Field(default=10, ge=1, le=100)
+    """The judge answers an integer from 0 to maxScore; status reports the mean as a share of it (0..1). Defaults to 10."""
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """Gate: the lowest acceptable mean judge score (0..1). Unset, the score is reported only."""
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+    """Longest wait for one judgement; a judgement that times out, fails or cannot be read scores 0 and is counted
+    in judgeErrors. Defaults to 30."""
+    max_samples: int = Field(default=20, ge=1, le=500)
+    """Judge at most this many answers. Defaults to 20."""
+
+
 class EvaluationSpec(KubeModel):
     """Evaluation after training: metrics on a held-out set, and a safety check of generated outputs."""
 
@@ -88,6 +106,8 @@ class EvaluationSpec(KubeModel):
     """Tokens generated per prompt. Defaults to 64."""
     max_samples: int = Field(default=200, ge=1, le=100_000)
     """Evaluate at most this many records. Defaults to 200."""
+    judge: JudgeSpec | None = None
+    """Score the generated answers with an LLM judge: status.evaluation.scores.judge (0..1) and judgeErrors."""
     red_team: RedTeamSpec | None = None
     """Red-team prompts: the tuned model answers them and guardrailRef checks the answers; the pass rate is
     status.evaluation.redTeam.score and gates.minRedTeamPassRate's input. Needs guardrailRef."""
