@@ -1,7 +1,8 @@
 """The DPO example through the whole sandbox: `kubectl apply` of the tiny-llama TrainingJob, the Guardrail and the
 preference FineTune; the operator waits for the base, renders the RayJob, the KubeRay stand-in runs the real
 runtime (DeepSpeed ZeRO-2 on CPU, as the example says), and the FineTune ends Succeeded with its gates passed:
-preference accuracy and reward margin on the held-out pairs, safety of its generations, and a cost.
+preference accuracy and reward margin on the held-out pairs, safety of its generations and of its answers to the
+red-team prompts, the loss curve, and a cost.
 """
 
 from __future__ import annotations
@@ -47,5 +48,6 @@ def test_the_dpo_example_runs_to_succeeded_with_its_gates(sandbox):
     assert evaluation["gate"] == "Passed" and evaluation["primaryMetric"] == "preferenceAccuracy", evaluation
     assert evaluation["scores"]["preferenceAccuracy"] >= 0.75 and evaluation["scores"]["rewardMargin"] > 0
     assert status["safety"]["evaluated"] == 8 and status["safety"]["score"] >= 0.9
+    assert evaluation["redTeam"]["evaluated"] == 12 and evaluation["redTeam"]["score"] >= 0.9
     assert status["progress"]["loss"] < status["progress"]["firstLoss"] == pytest.approx(0.6931, abs=1e-3)
     assert status["cost"]["hourlyRate"] > 0 and status["outputUri"] == "pvc://llmops-models/tiny-llama-polite"
