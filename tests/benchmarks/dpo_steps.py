@@ -135,7 +135,7 @@ def main() -> None:
     except ImportError:
         print("trl is not installed: only our side ran")
     else:
-        results += [run(trl_side, options.steps, options.batch, False), run(trl_side, options.steps, options.batch, True)]
+        results += [run(trl_side, options.steps, options.batch, precompute) for precompute in (False, True)]
     print(f"| trainer | import s | total s | s/step | first loss | last loss |\n|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['name']} | {r['import_s']:.2f} | {r['total_s']:.2f} | {r['step_s']:.4f} | "

@@ -52,7 +52,8 @@ def test_a_bad_record_is_refused_naming_its_line_and_field(record, message):
 
 def test_a_string_prompt_is_one_user_turn_and_a_message_list_is_kept(tokenizer):
     messages, chosen, rejected = preference.pair_of(PAIR, 0)
-    assert messages == [{"role": "user", "content": PAIR["prompt"]}] and (chosen, rejected) == ("A RayJob that tunes the model.", "Go away.")
+    assert messages == [{"role": "user", "content": PAIR["prompt"]}]
+    assert (chosen, rejected) == ("A RayJob that tunes the model.", "Go away.")
     listed = {**PAIR, "prompt": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi?"}]}
     assert preference.pair_of(listed, 0)[0][0] == {"role": "system", "content": "Be kind."}
 
@@ -88,7 +89,8 @@ def test_sequence_log_probs_ignore_the_prompt_positions():
     changed[1, 0:2] -= 3.0
     assert torch.allclose(preference.sequence_logps(logits, labels), preference.sequence_logps(changed, labels))
     changed[0, 1, 3] += 5.0  # position 1 predicts label 3: counted
-    assert not torch.allclose(preference.sequence_logps(logits, labels)[0], preference.sequence_logps(changed, labels)[0])
+    before, after = preference.sequence_logps(logits, labels), preference.sequence_logps(changed, labels)
+    assert not torch.allclose(before[0], after[0])
 
 
 def test_the_loss_is_log_two_at_the_reference_and_its_margin_follows_the_preference():

@@ -8,7 +8,8 @@ Runs in the RayJob's driver once training has saved the output model. Metrics:
   (entrypoints/preference_eval.py), where the chosen reply is also the reference of the metrics above.
 Generated outputs go through the compiled guardrail policy carried in the run config; the safety
 score is the share the policy lets through untouched. With evaluation.redTeam, the model also answers a set of
-adversarial prompts and the same policy checks the answers: their pass rate is reported apart (redTeam). The metric maths are in scoring.evaluation. The job
+adversarial prompts and the same policy checks the answers: their pass rate is reported apart (redTeam). The
+metric maths are in scoring.evaluation. The job
 reports these raw metrics only: the operator decides the gate from them (status/finetune.py).
 """
 

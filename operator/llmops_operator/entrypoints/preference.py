@@ -42,7 +42,8 @@ def pair_of(record: Any, index: int) -> tuple[list[dict[str, str]], str, str]:
         if len(value) > MAX_FIELD_CHARS:
             raise ValueError(f"{where} field {field!r}: {len(value)} characters, more than {MAX_FIELD_CHARS}")
     if record["chosen"] == record["rejected"]:
-        raise ValueError(f"{where}: fields 'chosen' and 'rejected' are the same reply, so the pair states no preference")
+        raise ValueError(f"{where}: fields 'chosen' and 'rejected' are the same reply, so the pair states no "
+                         "preference")
     return _prompt_messages(record["prompt"], index), record["chosen"], record["rejected"]
 
 

@@ -45,7 +45,8 @@ def reported_evaluation(progress_configmap: dict[str, Any] | None) -> Evaluation
     if not isinstance(block, dict):
         return None
     try:
-        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "redTeam", "reportUri") if k in block})
+        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "redTeam", "reportUri")
+                                                if k in block})
     except ValidationError:
         return None
 

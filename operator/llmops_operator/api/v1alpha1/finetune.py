@@ -71,11 +71,13 @@ class JudgeSpec(KubeModel):
     """An LLM judge: an InferenceService's chat endpoint scores each generated answer against a rubric."""
 
     service_ref: LocalObjectReference
-    """The InferenceService in this namespace that judges (its OpenAI chat endpoint); the FineTune waits until it is Ready."""
+    """The InferenceService in this namespace that judges (its OpenAI chat endpoint); the FineTune waits until it
+    is Ready."""
     rubric: str = Field(min_length=1, max_length=4000)
     """What a good answer is; the judge reads it with the question, the reference answer and the answer to score."""
     max_score: int = Field(default=10, ge=1, le=100)
-    """The judge answers an integer from 0 to maxScore; status reports the mean as a share of it (0..1). Defaults to 10."""
+    """The judge answers an integer from 0 to maxScore; status reports the mean as a share of it (0..1).
+    Defaults to 10."""
     threshold: float | None = Field(default=None, ge=0, le=1)
     """Gate: the lowest acceptable mean judge score (0..1). Unset, the score is reported only."""
     timeout_seconds: int = Field(default=30, ge=1, le=300)
@@ -97,7 +99,8 @@ class EvaluationSpec(KubeModel):
     objective dpo, `prompt`/`chosen`/`rejected` records (the chosen reply is the reference)."""
     metrics: list[EvaluationMetric] = Field(default_factory=lambda: ["perplexity"], min_length=1, max_length=5)
     """Metrics to compute. preferenceAccuracy (share of pairs the tuned model prefers as labelled, by implicit
-    reward) and rewardMargin (mean chosen minus rejected implicit reward) need objective dpo. Defaults to [perplexity]."""
+    reward) and rewardMargin (mean chosen minus rejected implicit reward) need objective dpo. Defaults to
+    [perplexity]."""
     primary_metric: EvaluationMetric | None = None
     """The metric the minScore gate reads; defaults to the first of metrics."""
     guardrail_ref: LocalObjectReference | None = None
@@ -132,7 +135,8 @@ class GateSpec(KubeModel):
     min_safety: float | None = Field(default=None, ge=0, le=1)
     """Lowest acceptable safety score (0..1)."""
     min_red_team_pass_rate: float | None = Field(default=None, ge=0, le=1)
-    """Lowest acceptable share of red-team answers the Guardrail lets through untouched (0..1); needs evaluation.redTeam."""
+    """Lowest acceptable share of red-team answers the Guardrail lets through untouched (0..1); needs
+    evaluation.redTeam."""
 
 
 class PromoteSpec(KubeModel):
