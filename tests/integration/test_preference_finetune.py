@@ -66,10 +66,11 @@ def test_the_dpo_example_learns_to_prefer_the_chosen_replies(tmp_path, ray_local
     config = example_config(tmp_path, tiny_llama_base(tmp_path / "base"))
     assert config["objective"] == "dpo" and config["dpo"] == {"beta": 0.1, "lossType": "sigmoid"}
 
-    result = fit(config)
+    before = evaluate({**config, "output": {"uri": str(tmp_path / "base")}})  # the base against itself
+    assert before["scores"]["rewardMargin"] == 0 and before["scores"]["preferenceAccuracy"] == 0, before
+
+    fit(config)
     assert (tmp_path / "out" / "adapter_config.json").exists()
-    # The held-out pairs' DPO loss starts at log 2 (policy = reference) and must fall below it.
-    print("RESULT", result)
 
     after = evaluate(config)
     gate = yaml.safe_load(EXAMPLE.read_text())["spec"]["gates"]["minScore"]
