@@ -205,3 +205,21 @@ def test_a_client_that_stops_reading_holds_the_predictor_back(serving_dir):
             total = sum(len(c) for c in FLOOD.chunks)
             assert written < total // 2, f"{written} of {total} bytes were buffered for a client not reading"
             assert record.cancelled.wait(10)
+
+
+def test_a_policy_that_checks_only_prompts_streams_the_answer_as_it_comes(serving_dir):
+    """Nothing checks the output, so nothing is held back: each of the predictor's chunks reaches the client as
+    its own piece (a hold would gather the first ones into one piece, and delay the first token)."""
+    import json
+
+    chunks = [f"w{i:02d} " for i in range(12)]
+    policy = json.loads(write_policy(serving_dir / "policy-input-only.json").read_text())
+    policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"]]
+    (serving_dir / "policy-input-only.json").write_text(json.dumps(policy))
+    with ScriptedPredictor({"drip": Script(chunks, delay=0.05)}) as server:
+        env = {"LLMOPS_GUARDRAIL_POLICY": str(serving_dir / "policy-input-only.json")}
+        with transformer(serving_dir, "input-only", server.port, env) as url:
+            stream = client(url).chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "drip"}], stream=True)
+            pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    assert pieces == chunks

@@ -135,8 +135,11 @@ class OpenAIRoutes:
         async def check(text: str, final: bool) -> Any:
             return await scans.check(text, "output", request_id, record=final)
         merged = _merged(parameters)
-        exchange = Exchange(parsed, version, guard_window(policy.guardrail()) if policy else 0,
-                            check if scans is not None else None, parsed.model, merged)
+        # With no output check there is nothing to hold back for: the stream passes through as it comes.
+        window = guard_window(policy.guardrail()) if policy and scans is not None else 0
+        checks_output = window > 0 or (policy is not None and bool(policy.guardrail().plans["output"].checks))
+        exchange = Exchange(parsed, version, window, check if scans is not None and checks_output else None,
+                            parsed.model, merged)
         texts = [content for _, content in messages] if parsed.kind == oa.CHAT else [prompt]
         checked = []
         for text in texts:
