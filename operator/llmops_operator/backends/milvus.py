@@ -291,9 +291,12 @@ def drop_index(client: Any, alias: str, owner: str) -> list[str]:
     return dropped
 
 
-def search(client: Any, alias: str, vectors: list[list[float]], limit: int, fields: dict[str, str]) -> list[list[dict]]:
-    """The `limit` nearest rows to each vector: [{id, distance, source, text}]."""
+def search(client: Any, alias: str, vectors: list[list[float]], limit: int, fields: dict[str, str],
+           params: dict[str, Any] | None = None) -> list[list[dict]]:
+    """The `limit` nearest rows to each vector: [{id, distance, source, text}]; `params` are the index's search
+    parameters (ef for HNSW)."""
     hits = client.search(alias, data=vectors, limit=limit, anns_field=fields["vector"],
-                         output_fields=[fields["source"], fields["text"]])
+                         output_fields=[fields["source"], fields["text"]],
+                         search_params={"params": dict(params or {})})
     return [[{"id": h["id"], "distance": h["distance"], "source": h["entity"][fields["source"]],
               "text": h["entity"][fields["text"]]} for h in row] for row in hits]

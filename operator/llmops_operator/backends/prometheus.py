@@ -19,6 +19,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmops_operator.k8s.capped import BodyTooLarge, read_text_capped
+from llmops_operator.scoring.retrieval_metrics import retrieval_key
 from llmops_operator.scoring.serving_metrics import ServingSample
 
 log = logging.getLogger("llmops.metrics")
@@ -37,6 +38,12 @@ SERIES = {
     "llmops_output_length_chars_bucket": ("le",),
     "gen_ai_server_time_to_first_token_seconds_bucket": ("le",),
     "gen_ai_server_time_per_output_token_seconds_bucket": ("le",),
+    "llmops_retrieval_requests_total": ("outcome",),
+    "llmops_retrieval_chunks_total": ("fate",),
+    "llmops_retrieval_top_score_total": (),
+    "llmops_retrieval_scored_total": (),
+    "llmops_embedding_calls_total": (),
+    "llmops_retrieval_latency_seconds_bucket": ("le",),
 }
 
 
@@ -143,6 +150,8 @@ def parse_exposition(text: str) -> ServingSample:
                 table = sample.model_requests if s.name == "llmops_model_requests_total" else sample.model_tokens
                 key = s.labels.get("model", ""), s.labels.get("outcome", s.labels.get("direction", ""))
                 table[key] = table.get(key, 0.0) + s.value
+            elif (key := retrieval_key(s.name, s.labels)) is not None:
+                sample.retrieval[key] = sample.retrieval.get(key, 0.0) + s.value
             elif s.name.endswith("_bucket"):  # summed over the other labels (model, operation)
                 counts = buckets.setdefault(s.name.removesuffix("_bucket"), {})
                 counts[float(s.labels["le"])] = counts.get(float(s.labels["le"]), 0.0) + s.value

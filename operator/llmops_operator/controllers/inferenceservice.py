@@ -19,6 +19,9 @@ from llmops_operator.builders.llm_inference_service import (
 )
 from llmops_operator.builders.model_cache import LOCAL_MODEL_CACHE_API, LOCAL_MODEL_CACHE_KIND
 from llmops_operator.builders.serving import LOCAL_MODEL_CACHE_CRD, Mounts, cache_plan, serving_children
+from llmops_operator.builders.retrieval import attach_to_children
+from llmops_operator.api.v1alpha1.vectorindex import VectorIndex
+from llmops_operator.core.contract import parse
 from llmops_operator.controllers import events
 from llmops_operator.controllers import retrain_loop as retrain
 from llmops_operator.controllers.base import Context, InvalidSpec, Observation, Reconciler, Refs
@@ -32,7 +35,7 @@ from llmops_operator.k8s.client import ApiClient, NotFound
 from llmops_operator.status.llm_serving import llm_observation, with_engine
 from llmops_operator.status.adapters import adapter_states, adapters_block, adapters_condition, served
 from llmops_operator.status.inferenceservice import (
-    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
+    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, RETRIEVAL_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
 )
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
@@ -145,19 +148,42 @@ def _prompts(obj: InferenceService, refs: Refs, inputs: Inputs) -> PromptMount |
     return None
 
 
+def _retrieval(obj: InferenceService, refs: Refs, inputs: Inputs) -> VectorIndex | None:
+    """The VectorIndex spec.retrieval searches, once it serves vectors; else why the service waits."""
+    if obj.spec.retrieval is None:
+        return None
+    name = obj.spec.retrieval.vector_index_ref.name
+    body = refs.get(("VectorIndex", name))
+    status = (body or {}).get("status") or {}
+    if body is None:
+        waiting = cond.false(RETRIEVAL_ATTACHED, "VectorIndexNotFound",
+                             f"spec.retrieval.vectorIndexRef: VectorIndex {name!r} does not exist in this namespace")
+    elif not cond.is_ready(status):
+        waiting = cond.false(RETRIEVAL_ATTACHED, "VectorIndexNotReady",
+                             f"waiting for VectorIndex {name!r} to finish its first ingest")
+    else:
+        inputs.retrieval_index = f"{name}/{status.get('collection') or ''}".rstrip("/")
+        return parse(VectorIndex, body)
+    inputs.conditions.append(waiting)
+    inputs.waiting = inputs.waiting or waiting
+    return None
+
+
 def resolve(obj: InferenceService, refs: Refs) -> tuple[Inputs, PolicyMount | None, PromptMount | None]:
-    """The model URI, policy and prompts to mount, or why the service has to wait (pure)."""
+    """The model URI, policy and prompts to mount, or why the service has to wait (pure); the VectorIndex of
+    spec.retrieval goes into inputs.vector_index."""
     inputs = Inputs(model_uri=None)
     _model(obj, refs, inputs)
     policy = _guardrail(obj, refs, inputs)
     prompts = _prompts(obj, refs, inputs)
+    inputs.vector_index = _retrieval(obj, refs, inputs)
     return inputs, policy, prompts
 
 
 class InferenceServiceReconciler(Reconciler):
     resource = InferenceService
     watches = (KSERVE_ISVC, LLM_ISVC, LOCAL_MODEL_CACHE, JOB)
-    referenced_kinds = ("FineTune", "Guardrail", "PromptRelease", "TrainingJob")
+    referenced_kinds = ("FineTune", "Guardrail", "PromptRelease", "TrainingJob", "VectorIndex")
 
     def check(self, obj: InferenceService, ctx: Context) -> None:
         base = kserve_name(obj)
@@ -170,6 +196,12 @@ class InferenceServiceReconciler(Reconciler):
                 gpu_price(ctx.catalog, obj.spec.resources.gpu_type)
             except UnknownGpuType as err:
                 raise InvalidSpec(f"spec.resources.gpuType: {err}") from None
+        if obj.spec.retrieval and not obj.spec.prompt_release_ref:
+            raise InvalidSpec("spec.retrieval needs spec.promptReleaseRef: retrieved chunks fill the {{context}} "
+                              "variable of the prompt release's template")
+        if obj.spec.retrieval and obj.spec.deployment == "llmInferenceService":
+            raise InvalidSpec("spec.retrieval is served by the guardrail transformer of a KServe InferenceService; "
+                              "it is not available with spec.deployment llmInferenceService")
         if keda_metric(obj) and obj.spec.deployment != "llmInferenceService" and not ctx.settings.prometheus_url:
             raise InvalidSpec(f"spec.scaling.metric {obj.spec.scaling.metric} scales through KEDA on Prometheus: "
                               f"the operator setting LLMOPS_PROMETHEUS_URL must name the Prometheus KEDA reads")
@@ -191,7 +223,8 @@ class InferenceServiceReconciler(Reconciler):
         spec = obj.spec
         named = [("FineTune", spec.model.fine_tune_ref), ("TrainingJob", spec.model.training_job_ref),
                  ("Guardrail", spec.guardrail_ref), ("PromptRelease", spec.prompt_release_ref),
-                 *(("FineTune", adapter.fine_tune_ref) for adapter in spec.adapters or [])]
+                 *(("FineTune", adapter.fine_tune_ref) for adapter in spec.adapters or []),
+                 ("VectorIndex", spec.retrieval.vector_index_ref if spec.retrieval else None)]
         return list(dict.fromkeys((kind, ref.name) for kind, ref in named if ref is not None))
 
     def children(self, obj: InferenceService, ctx: Context, refs: Refs) -> list[dict[str, Any]] | None:
@@ -200,7 +233,10 @@ class InferenceServiceReconciler(Reconciler):
             return None  # not decidable until the reference is Ready: keep what runs
         stopped = budget_state(obj, ctx.now).stopped
         adapters = served(adapter_states(obj, refs))
-        return serving_children(obj, ctx, Mounts(inputs.model_uri, policy, prompts, adapters), stopped)
+        children = serving_children(obj, ctx, Mounts(inputs.model_uri, policy, prompts, adapters), stopped)
+        if inputs.vector_index is not None:
+            attach_to_children(children, obj, inputs.vector_index)
+        return children
 
     async def observe(self, obj: InferenceService, live: list[dict[str, Any]], ctx: Context,
                       api: ApiClient) -> ServingFacts | None:

@@ -149,7 +149,7 @@ def covering_direction(policy: Policy, category: str) -> str | None:
 
 def generated_cases(policy: Policy) -> list[tuple[Case, str]]:
     """Attacks made from the policy's own settings (one per banned topic, one over each size limit)."""
-    return [(Case(text, f"{check.type}:{check.name}"), "input" if check.applies_to("input") else "output")
+    return [(Case(text, f"{check.type}:{check.name}"), next(d for d in DIRECTIONS if check.applies_to(d)))
             for check in policy.checks for text in KINDS[check.type].cases(check)]
 
 

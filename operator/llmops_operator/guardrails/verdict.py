@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-ALLOWED, BLOCKED, REDACTED, FLAGGED = "allowed", "blocked", "redacted", "flagged"
-OUTCOME_ORDER = (ALLOWED, FLAGGED, REDACTED, BLOCKED)
+ALLOWED, BLOCKED, REDACTED, FLAGGED, DROPPED = "allowed", "blocked", "redacted", "flagged", "dropped"
+OUTCOME_ORDER = (ALLOWED, FLAGGED, REDACTED, DROPPED, BLOCKED)
 """Outcomes from mildest to strictest: a verdict takes the strictest effect of its hits."""
-EFFECT_OUTCOME = {"flag": FLAGGED, "redact": REDACTED, "block": BLOCKED}
+EFFECT_OUTCOME = {"flag": FLAGGED, "redact": REDACTED, "drop": DROPPED, "block": BLOCKED}
+"""drop: a retrieved chunk is left out of the context (checks with scope retrieved only)."""
 
 
 @dataclass(frozen=True)

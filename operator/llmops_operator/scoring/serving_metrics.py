@@ -50,6 +50,8 @@ class ServingSample:
     """(model, outcome) -> OpenAI requests, the model being the base or a LoRA adapter."""
     model_tokens: dict[tuple[str, str], float] = field(default_factory=dict)
     """(model, direction) -> tokens."""
+    retrieval: dict[str, float] = field(default_factory=dict)
+    """Retrieval counters (scoring/retrieval_metrics.py retrieval_key) -> totals."""
 
     @property
     def total(self) -> float:

@@ -166,20 +166,26 @@ def new_id(kind: str) -> str:
     return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-{uuid.uuid4().hex}"
 
 
+EXTENSION = "llmops"
+"""The response field that carries what this runtime adds to OpenAI's shape (the chunks a retrieval used)."""
+
+
 def response(kind: str, ident: str, model: str, text: str, finish: str | None, usage: dict[str, int],
-             version: str) -> dict[str, Any]:
+             version: str, extension: dict[str, Any] | None = None) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
     if kind == CHAT:
         choice["message"] = {"role": "assistant", "content": text}
     else:
         choice["text"] = text
-    return {"id": ident, "object": kind, "created": int(time.time()), "model": model, "choices": [choice],
+    body = {"id": ident, "object": kind, "created": int(time.time()), "model": model, "choices": [choice],
             "usage": usage, "system_fingerprint": f"prompt-{version}"}
+    return {**body, EXTENSION: extension} if extension else body
 
 
 def chunk(kind: str, ident: str, model: str, text: str | None, finish: str | None = None,
-          usage: dict[str, int] | None = None) -> str:
-    """One server-sent event of a stream; a usage-only chunk (text None, usage given) has no choices."""
+          usage: dict[str, int] | None = None, extension: dict[str, Any] | None = None) -> str:
+    """One server-sent event of a stream; a usage-only chunk (text None, usage given) has no choices; the final
+    chunk (with finish) carries the extension field, when there is one."""
     body: dict[str, Any] = {"id": ident, "object": f"{kind}.chunk" if kind == CHAT else kind,
                             "created": int(time.time()), "model": model}
     if text is None and usage is not None:
@@ -191,6 +197,8 @@ def chunk(kind: str, ident: str, model: str, text: str | None, finish: str | Non
         else:
             choice["text"] = text or ""
         body["choices"] = [choice]
+    if extension:
+        body[EXTENSION] = extension
     return sse(body)
 
 

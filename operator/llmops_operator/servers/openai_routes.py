@@ -29,6 +29,7 @@ from llmops_operator.servers import openai_protocol as oa
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers.guardrail_scans import request_id_of
 from llmops_operator.servers.prompt_routing import PromptError
+from llmops_operator.servers.retrieval import RetrievalError, with_context
 from llmops_operator.servers.protocol import DEFAULT_PARAMETERS
 from llmops_operator.servers.served_models import ServedModels
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
@@ -62,6 +63,8 @@ class Exchange:
         self.usage = oa.usage_body(0, 0)
         self.finish: str | None = None
         self.prompt_chars = 0
+        self.extension: dict[str, Any] | None = None
+        """The `llmops` field of the response (the chunks a retrieval used), when there is one."""
 
     async def take(self, event: Mapping[str, Any]) -> str:
         """The text of one predictor event that may be sent now."""
@@ -129,8 +132,9 @@ class OpenAIRoutes:
 
     async def _prepare(self, parsed: oa.OpenAIRequest, headers: Mapping[str, str]) -> tuple[Exchange, dict | None]:
         """The exchange and the predictor's body; body None when the input is blocked."""
-        messages, prompt, version, parameters = self._render(parsed, headers)
         policy, scans, request_id = self.model.policy, self.model.scans, request_id_of(headers)
+        retrieved = await self._retrieve(parsed, request_id)
+        messages, prompt, version, parameters = self._render(parsed, headers, retrieved)
 
         async def check(text: str, final: bool) -> Any:
             return await scans.check(text, "output", request_id, record=final)
@@ -140,6 +144,11 @@ class OpenAIRoutes:
         checks_output = window > 0 or (policy is not None and bool(policy.guardrail().plans["output"].checks))
         exchange = Exchange(parsed, version, window, check if scans is not None and checks_output else None,
                             parsed.model, merged)
+        if retrieved is not None:
+            exchange.extension = {"retrieval": retrieved.extension()}
+            if retrieved.blocked is not None:
+                exchange.input_outcome = BLOCKED
+                return exchange, None
         texts = [content for _, content in messages] if parsed.kind == oa.CHAT else [prompt]
         checked = []
         for text in texts:
@@ -161,7 +170,16 @@ class OpenAIRoutes:
             body["prompt"] = checked[0]
         return exchange, body
 
-    def _render(self, parsed: oa.OpenAIRequest, headers: Mapping[str, str]) -> tuple[list, str | None, str, list]:
+    async def _retrieve(self, parsed: oa.OpenAIRequest, request_id: str) -> Any:
+        """The chunks retrieved for the request's query (servers/retrieval.py), or None without spec.retrieval."""
+        try:
+            return await self.model.retrieve(parsed.variables, request_id)
+        except RetrievalError as err:
+            kind = "invalid_request_error" if err.status < 500 else "server_error"
+            raise oa.OpenAIError(str(err), err.param, err.status, kind=kind) from None
+
+    def _render(self, parsed: oa.OpenAIRequest, headers: Mapping[str, str],
+                retrieved: Any = None) -> tuple[list, str | None, str, list]:
         """(messages, prompt, version, parameter sets) after the prompt release, when one is mounted."""
         release = self.model._release()
         own = [(m.role, m.content) for m in parsed.messages]
@@ -174,12 +192,17 @@ class OpenAIRoutes:
             raise oa.OpenAIError("prompt: this service renders its prompt release; send 'variables'", "prompt")
         try:
             values = parsed.variables or {}
+            if retrieved is not None:
+                values = with_context(values, version.expected, retrieved)
             if parsed.kind == oa.CHAT:
                 return (version.render_messages(values) + own, None, version.version,
                         [version.parameters, parsed.parameters])
             return [], version.render(values), version.version, [version.parameters, parsed.parameters]
         except PromptError as err:
             raise oa.OpenAIError(f"{err} (prompt version {version.version})", "variables") from None
+        except ValueError as err:  # the version cannot take the retrieved context: the service is misconfigured
+            raise oa.OpenAIError(f"{err} (prompt version {version.version})", status=500,
+                                 kind="server_error") from None
 
     async def _open(self, kind: str, body: dict, headers: dict, exchange: Exchange) -> Any:
         """The predictor's streaming response, or the client's error response when it cannot be opened."""
@@ -228,7 +251,7 @@ class OpenAIRoutes:
                 yield oa.sse(oa.error_body(oa.OUTPUT_BLOCKED_MESSAGE, "content_filter", code=oa.CONTENT_POLICY))
                 outcome, error_type = BLOCKED, None
                 return
-            yield oa.chunk(kind, ident, name, None, exchange.finish or "stop")
+            yield oa.chunk(kind, ident, name, None, exchange.finish or "stop", extension=exchange.extension)
             if exchange.request.include_usage:
                 yield oa.chunk(kind, ident, name, None, usage=exchange.usage)
             yield oa.DONE
@@ -252,7 +275,7 @@ class OpenAIRoutes:
         self._record(exchange, outcome)
         return JSONResponse(oa.response(exchange.request.kind, exchange.ident, exchange.model, "" if blocked else text,
                                         "content_filter" if blocked else exchange.finish or "stop", exchange.usage,
-                                        exchange.version))
+                                        exchange.version, exchange.extension))
 
     def _record(self, exchange: Exchange, outcome: str, error_type: str | None = None) -> None:
         exchange.close_span(outcome, error_type)

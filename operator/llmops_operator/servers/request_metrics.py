@@ -31,6 +31,17 @@ PROMPT_LENGTH = Histogram("llmops_prompt_length_chars", "Length of the prompt se
 OUTPUT_LENGTH = Histogram("llmops_output_length_chars", "Length of the model's output, in characters.",
                           buckets=LENGTH_BUCKETS)
 
+RETRIEVAL_BUCKETS = (0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RETRIEVALS = Counter("llmops_retrieval_requests", "Retrievals, by outcome: used (the context holds chunks), empty "
+                     "(none found, all under the threshold or dropped), blocked, error.", ["outcome"])
+RETRIEVAL_LATENCY = Histogram("llmops_retrieval_latency_seconds", "Time to embed a query and search the index.",
+                              buckets=RETRIEVAL_BUCKETS)
+TOP_SCORE = Counter("llmops_retrieval_top_score", "Sum of the best chunk's similarity over scored retrievals.")
+SCORED = Counter("llmops_retrieval_scored", "Retrievals that found at least one chunk (cosine or inner product).")
+RETRIEVED_CHUNKS = Counter("llmops_retrieval_chunks", "Retrieved chunks, by fate: used in a context, or dropped by "
+                           "a retrieved guardrail check.", ["fate"])
+EMBEDDING_CALLS = Counter("llmops_embedding_calls", "Query embeddings computed by the runtime.")
+
 NO_VERSION = "none"
 """The version label when no prompt release is mounted."""
 

@@ -48,7 +48,7 @@ from llmops_operator.guardrails.engine import PolicyFile
 from llmops_operator.guardrails.policy import PolicyError
 from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, OUTCOME_ORDER, REDACTED
 from llmops_operator.servers import request_metrics as metrics
-from llmops_operator.servers import openai_routes, protocol
+from llmops_operator.servers import openai_routes, protocol, retrieval as rag
 from llmops_operator.servers.guardrail_scans import ScanPool, request_id_of
 from llmops_operator.servers.predictor_errors import (
     PredictorError, predictor_error_handler, predictor_failure, unreachable, without_prompt,
@@ -94,8 +94,9 @@ class GuardrailTransformer(kserve.Model):
     def __init__(self, name: str, policy: PolicyFile | None = None, prompts: MountedPrompts | None = None,
                  rng: random.Random | None = None, timeout: float = 600.0,
                  scan_timeout: float = DEFAULT_SCAN_TIMEOUT, scan_workers: int = DEFAULT_SCAN_WORKERS,
-                 policy_id: str = ""):
+                 policy_id: str = "", retriever: rag.Retriever | None = None):
         super().__init__(name)
+        self.retriever = retriever
         self.policy = policy
         self.prompts = prompts
         self.rng = rng or random.Random()
@@ -107,6 +108,8 @@ class GuardrailTransformer(kserve.Model):
     def load(self) -> bool:
         if self.scans is not None:
             self.scans.start()
+        if self.retriever is not None:
+            self.retriever.load()
         self.ready = True
         return self.ready
 
@@ -165,10 +168,10 @@ class GuardrailTransformer(kserve.Model):
                 continue
             version = release.pick(headers or {}, self.rng)
             try:
-                prompt = version.render(instance.variables or {})
+                prompt, retrieved = await rag.render_instance(self, version, instance.variables, headers or {})
             except PromptError as err:
                 raise InvalidInput(f"instances[{index}].{err} (prompt version {version.version})") from None
-            jobs.append({"prompt": prompt, "version": version.version,
+            jobs.append({"prompt": prompt, "version": version.version, "retrieval": retrieved,
                          "parameters": [version.parameters, allowed_parameters(instance.parameters, version)]})
         return jobs
 
@@ -205,11 +208,13 @@ class GuardrailTransformer(kserve.Model):
         metrics.REQUESTS.labels(version=version, outcome=outcome).inc()
         metrics.PROMPT_LENGTH.observe(len(prompt))
         metrics.LATENCY.observe(time.perf_counter() - started)
-        return prediction
+        return rag.annotate(prediction, job)
 
     async def _guarded_completion(self, job: dict[str, Any], headers: Mapping[str, str]) -> tuple[dict, str]:
         version, request_id = job["version"], request_id_of(headers)
         shown = {"detail": self.scans.verdict_detail if self.scans else None, "request_id": request_id}
+        if (refused := rag.blocked_by_retrieval(job, shown)) is not None:
+            return refused, BLOCKED
         checked_in = await self._check(job["prompt"], "input", request_id)
         if checked_in is not None and checked_in.outcome == BLOCKED:
             return protocol.blocked_prediction(version, checked_in, **shown), BLOCKED
@@ -310,6 +315,7 @@ def build_model(args: argparse.Namespace) -> GuardrailTransformer:
     prompts = MountedPrompts(args.prompt_dir, args.prompt_routing) if args.prompt_dir else None
     policy = PolicyFile(args.policy) if args.policy else None
     return GuardrailTransformer(args.model_name, policy=policy, prompts=prompts,
+                                retriever=rag.from_environment(with_prompts=prompts is not None),
                                 timeout=args.predictor_request_timeout_seconds,
                                 scan_timeout=args.scan_timeout_seconds, scan_workers=args.scan_workers,
                                 policy_id=args.policy_id)
@@ -322,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     model_server.app.add_middleware(BodyLimit, limit=args.max_request_bytes)
     # KServe answers every InferenceError with 500; the handler of the subclass comes first.
     model_server.app.add_exception_handler(PredictorError, predictor_error_handler)
+    model_server.app.add_exception_handler(rag.RetrievalError, rag.error_handler)
     openai_routes.install(model_server.app, model, predictor_failure, unreachable)
     kserve.ModelServer().start([model])
 

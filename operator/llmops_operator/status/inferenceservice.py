@@ -8,6 +8,9 @@ Conditions (each reported on every pass; the attached ones only when the spec as
   the policy. Counts toward Ready.
 - PromptAttached: only with spec.promptReleaseRef. False (PromptReleaseNotFound, PromptReleaseNotReady)
   while the PromptRelease is not Ready; then mirrors KServe's TransformerReady. Counts toward Ready.
+- RetrievalAttached: only with spec.retrieval. False (VectorIndexNotFound, VectorIndexNotReady) while the
+  VectorIndex has not served vectors yet; then mirrors KServe's TransformerReady, which retrieves. Counts toward
+  Ready. status.retrieval carries the retrieval figures (scoring/retrieval_metrics.py).
 - MetricsAvailable: only once serving; False when the runtime's metrics could not be read (the message says
   why). Informational: safety, latency, cost per 1k tokens and drift keep their last values meanwhile.
 - DriftDetected: only once live drift has a score; True when it is above spec.drift.threshold. Informational.
@@ -43,11 +46,13 @@ from llmops_operator.scoring.cost import money, per_1k_tokens, pod_hourly
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
+from llmops_operator.scoring.retrieval_metrics import retrieval_block
 from llmops_operator.core import conditions as cond
 
 MODEL_READY = "ModelReady"
 GUARDRAIL_ATTACHED = "GuardrailAttached"
 PROMPT_ATTACHED = "PromptAttached"
+RETRIEVAL_ATTACHED = "RetrievalAttached"
 METRICS_AVAILABLE = "MetricsAvailable"
 DRIFT_DETECTED = "DriftDetected"
 KSERVE_READY = "KServeReady"
@@ -87,6 +92,10 @@ class Inputs:
     waiting: cond.Observed | None = None
     safety: dict[str, Any] | None = None
     attached: dict[str, Any] = field(default_factory=dict)
+    vector_index: Any = None
+    """The parsed VectorIndex spec.retrieval searches, once it is Ready."""
+    retrieval_index: str | None = None
+    """Its name and alias (name/alias), for status.retrieval."""
 
 
 def kserve_condition(kserve: dict[str, Any], type_: str, ours: str | None = None) -> cond.Observed:
@@ -150,7 +159,8 @@ def traffic_of(kserve: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]
 def attached_conditions(obj: InferenceService, kserve: dict[str, Any], inputs: Inputs) -> list[cond.Observed]:
     out = []
     transformer = kserve_condition(kserve, "TransformerReady")
-    for type_, wanted in ((GUARDRAIL_ATTACHED, obj.spec.guardrail_ref), (PROMPT_ATTACHED, obj.spec.prompt_release_ref)):
+    for type_, wanted in ((GUARDRAIL_ATTACHED, obj.spec.guardrail_ref), (PROMPT_ATTACHED, obj.spec.prompt_release_ref),
+                          (RETRIEVAL_ATTACHED, obj.spec.retrieval)):
         if wanted is not None:
             out.append(cond.Observed(type_, transformer.status, transformer.reason, transformer.message))
     return out
@@ -177,6 +187,8 @@ def common_fields(obj: InferenceService, catalog: PriceCatalog, now: str, inputs
         fields["safety"] = inputs.safety
     if facts and facts.sample and (latency := latency_block(facts.sample)) is not None:
         fields["latency"] = latency
+    if obj.spec.retrieval is not None:
+        fields["retrieval"] = retrieval_block(facts.sample if facts else None, inputs.retrieval_index)
     return fields
 
 

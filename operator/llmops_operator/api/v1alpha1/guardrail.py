@@ -28,7 +28,8 @@ CLASSIFIER_TYPES = ("promptInjection", "jailbreak", "toxicity")
 REDACTABLE_TYPES = ("piiRedaction", "regexDeny")
 """Check types that find spans, so their matches can be redacted rather than blocked."""
 DEFAULT_THRESHOLD = 0.5
-DIRECTIONS = ("input", "output")
+DIRECTIONS = ("input", "output", "retrieved")
+"""input: the prompt; output: the completion; retrieved: each chunk a retrieval puts into the context."""
 POLICY_FORMAT = "llmops.dev/guardrail-policy/v1"
 """The compiled policy's format: a GuardrailSpec with every default made explicit, plus this marker."""
 MAX_PATTERN_CHARS = 1024
@@ -88,6 +89,8 @@ _CHECK_RULES: list[tuple[str, str, str]] = [
      "threshold applies to promptInjection, jailbreak and toxicity checks only", ".threshold"),
     ("!has(self.action) || self.action != 'redact' || self.type in ['piiRedaction', 'regexDeny']",
      "action redact applies to piiRedaction and regexDeny checks only; use block or flag", ".action"),
+    ("!has(self.action) || self.action != 'drop' || (has(self.scope) && self.scope == 'retrieved')",
+     "action drop applies to checks with scope retrieved only", ".action"),
 ]
 
 
@@ -101,11 +104,13 @@ class GuardrailCheck(KubeModel):
     type: CheckType
     """What the check detects: piiRedaction (personal data), promptInjection, jailbreak, toxicity (classifier
     score above threshold), topicDenylist (banned topics), maxTokens (size limit) or regexDeny (patterns)."""
-    action: Literal["block", "redact", "flag"] = "block"
+    action: Literal["block", "redact", "flag", "drop"] = "block"
     """block: refuse the request or response; redact: mask the matched spans (piiRedaction and regexDeny only);
-    flag: let it through and count the verdict. Defaults to block."""
-    scope: Literal["input", "output", "both"] = "both"
-    """Which text the check reads: the prompt (input), the completion (output) or both. Defaults to both."""
+    flag: let it through and count the verdict; drop (scope retrieved only): leave the chunk out of the context
+    and answer from the others. Defaults to block."""
+    scope: Literal["input", "output", "both", "retrieved"] = "both"
+    """Which text the check reads: the prompt (input), the completion (output), both, or each chunk a retrieval
+    found before it reaches the model (retrieved; there block refuses the whole request). Defaults to both."""
     entities: list[PiiEntity] | None = Field(default=None, min_length=1, max_length=len(PII_ENTITIES))
     """piiRedaction only: the kinds of personal data to detect (apiKey: secrets such as cloud and SaaS tokens,
     private keys, JWTs and high-entropy values assigned to secret names; nationalId: national identity numbers of
@@ -152,6 +157,8 @@ class GuardrailCheck(KubeModel):
             raise ValueError("threshold applies to promptInjection, jailbreak and toxicity checks only")
         if self.action == "redact" and self.type not in REDACTABLE_TYPES:
             raise ValueError("action redact applies to piiRedaction and regexDeny checks only; use block or flag")
+        if self.action == "drop" and self.scope != "retrieved":
+            raise ValueError("action drop applies to checks with scope retrieved only")
         return self
 
     def applies_to(self, direction: str) -> bool:

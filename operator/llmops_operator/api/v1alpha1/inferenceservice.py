@@ -23,6 +23,7 @@ from llmops_operator.api.v1alpha1.serving_adapters import (
 from llmops_operator.api.v1alpha1.serving_engine import (
     Deployment, EngineArgs, ModelCacheSpec, ModelCacheStatus, Runtime, engine_problems,
 )
+from llmops_operator.api.v1alpha1.retrieval import RetrievalSpec, RetrievalStatus
 from llmops_operator.api.v1alpha1.units import Duration, Quantity, parse_duration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -202,6 +203,9 @@ class InferenceServiceSpec(KubeModel):
     without restarting it. At most 16."""
 
     _unique_adapters = field_validator("adapters")(unique_adapter_names)
+    retrieval: RetrievalSpec | None = None
+    """Answer from a VectorIndex: the query is embedded and searched, and the chunks found fill the prompt
+    version's {{context}} variable (needs promptReleaseRef). See docs/retrieval.md. Unset: no retrieval."""
 
     @model_validator(mode="after")
     def _engine_fits(self) -> "InferenceServiceSpec":
@@ -291,6 +295,8 @@ class InferenceServiceStatus(ResourceStatus):
     """The runtime serving the model (vllm or huggingface), spec.runtime or the one the accelerator chose."""
     cache: ModelCacheStatus | None = None
     """The model cache (spec.model.cache) and whether it is filled."""
+    retrieval: RetrievalStatus | None = None
+    """With spec.retrieval: retrieval latency, empty-retrieval rate and mean top-1 score from the runtime's metrics."""
 
 
 class InferenceService(Resource):
@@ -305,6 +311,10 @@ class InferenceService(Resource):
                           description="Cost per hour at the replica floor, in status.cost.currency"),
             drift_column(),
             safety_column(),
+            PrinterColumn(name="RetrievalP99", json_path=".status.retrieval.p99Ms", type="number", priority=1,
+                          description="99th percentile of query embedding plus search, in milliseconds"),
+            PrinterColumn(name="Top1", json_path=".status.retrieval.meanTopScore", type="number", priority=1,
+                          description="Mean similarity of the best retrieved chunk"),
             age_column(),
         ],
     )
