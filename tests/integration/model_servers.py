@@ -108,7 +108,7 @@ class Server:
 
 @contextmanager
 def transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str],
-                ready_path: str = f"/v1/models/{MODEL}") -> Iterator[str]:
+                ready_path: str = f"/v1/models/{MODEL}", timeout: float = 120.0) -> Iterator[str]:
     """The guardrail transformer in front of the predictor on `predictor_port`, answering at the URL yielded once
     `ready_path` answers 200; stopped on leaving."""
     port = free_port()
@@ -117,7 +117,7 @@ def transformer(tmp: Path, name: str, predictor_port: int, env: dict[str, str],
                      "--enable_grpc", "false"], env, tmp / f"{name}.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(f"{url}{ready_path}", server.process)
+        wait_ready(f"{url}{ready_path}", server.process, timeout)
         yield url
     finally:
         server.stop()

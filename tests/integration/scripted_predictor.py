@@ -28,12 +28,19 @@ class Record:
     """Set when a write failed because the client (the transformer) closed the connection."""
 
 
-class ScriptedPredictor:
-    """`scripts[name]` is streamed when the last message's content is `name`; `otherwise`, when given, for any
-    other content (recorded under the name "")."""
+ECHOED = "echo"
+"""The record of requests answered by echoing (see ScriptedPredictor's `echo`)."""
 
-    def __init__(self, scripts: dict[str, Script], otherwise: Script | None = None):
-        self.scripts = {**scripts, **({"": otherwise} if otherwise else {})}
+
+class ScriptedPredictor:
+    """`scripts[name]` is streamed when the last message's content is `name`; any other content is streamed back
+    as it came with `echo` (so a test can read exactly the prompt the transformer rendered), else `otherwise`, when
+    given (recorded under the name "")."""
+
+    def __init__(self, scripts: dict[str, Script], otherwise: Script | None = None, echo: bool = False):
+        self.scripts = {**scripts, **({"": otherwise} if otherwise else {}), **({ECHOED: Script([])} if echo else {})}
+        self.echo = echo
+        self.prompts: list[str] = []
         self.records = {name: Record() for name in self.scripts}
         self.seen: list[list[dict]] = []
         """The messages of every request, in order."""
@@ -46,8 +53,14 @@ class ScriptedPredictor:
         body = await request.json()
         self.seen.append(body["messages"])
         name = body["messages"][-1]["content"]
-        name = name if name in self.scripts else ""
-        script, record = self.scripts[name], self.records[name]
+        self.prompts.append(name)
+        if name in self.scripts:
+            script = self.scripts[name]
+        elif self.echo:
+            name, script = ECHOED, Script([name[i:i + 40] for i in range(0, len(name), 40)])
+        else:
+            name, script = "", self.scripts[""]
+        record = self.records[name]
         record.requests += 1
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -67,9 +80,18 @@ class ScriptedPredictor:
             record.cancelled.set()
         return response
 
+    async def _complete(self, request: web.Request) -> web.Response:
+        """KServe v1's path: the prompt echoed back as one (not streamed) completion."""
+        prompt = (await request.json())["prompt"]
+        self.prompts.append(prompt)
+        usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+        return web.json_response({"choices": [{"index": 0, "text": prompt, "finish_reason": "stop"}], "usage": usage})
+
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/openai/v1/chat/completions", self._chat)
+        if self.echo:
+            app.router.add_post("/openai/v1/completions", self._complete)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

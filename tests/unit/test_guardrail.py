@@ -58,7 +58,10 @@ def policy(obj: Guardrail) -> dict:
 def test_the_example_parses():
     [body] = [d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text())
               if d["kind"] == "Guardrail"]
-    assert len(parse(Guardrail, body).spec.checks) == 8
+    checks = parse(Guardrail, body).spec.checks
+    assert len(checks) == 10
+    assert [(c.name, c.action) for c in checks if c.scope == "retrieved"] == [
+        ("retrieved-injection", "drop"), ("retrieved-pii", "redact")]
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -297,7 +297,7 @@ def test_crd_carries_the_rules_and_columns():
     assert spec["replicas"]["x-kubernetes-validations"][0]["message"] == "replicas.min must not exceed replicas.max"
     assert spec["canaryTrafficPercent"]["maximum"] == 100
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "Ready", "Phase", "URL", "Cost", "Drift", "Safety", "Age"]
+        "Ready", "Phase", "URL", "Cost", "Drift", "Safety", "RetrievalP99", "Top1", "Age"]
     assert crd["spec"]["names"]["shortNames"] == ["lsvc"] and crd["spec"]["group"] == "llmops.dev"
 
 

@@ -29,7 +29,7 @@ from llmops_operator.servers import openai_protocol as oa
 from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers.guardrail_scans import request_id_of
 from llmops_operator.servers.prompt_routing import PromptError
-from llmops_operator.servers.retrieval import RetrievalError, with_context
+from llmops_operator.servers.retrieval import RetrievalError, retrieve, with_context
 from llmops_operator.servers.protocol import DEFAULT_PARAMETERS
 from llmops_operator.servers.served_models import ServedModels
 from llmops_operator.servers.stream_guard import StreamGuard, guard_window
@@ -173,7 +173,7 @@ class OpenAIRoutes:
     async def _retrieve(self, parsed: oa.OpenAIRequest, request_id: str) -> Any:
         """The chunks retrieved for the request's query (servers/retrieval.py), or None without spec.retrieval."""
         try:
-            return await self.model.retrieve(parsed.variables, request_id)
+            return await retrieve(self.model, parsed.variables, request_id)
         except RetrievalError as err:
             kind = "invalid_request_error" if err.status < 500 else "server_error"
             raise oa.OpenAIError(str(err), err.param, err.status, kind=kind) from None

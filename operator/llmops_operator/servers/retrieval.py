@@ -185,10 +185,19 @@ def ranked(chunks: list[Chunk], config: RetrievalConfig) -> list[Chunk]:
     return sorted(chunks, key=lambda c: -c.score if similar else c.score)
 
 
+MIN_CUT_CHARS = 64
+"""A chunk cut to fit the context budget keeps at least this much, or is left out."""
+
+
 def within_budget(chunks: list[Chunk], budget: int) -> list[Chunk]:
+    """The best chunks whose text fits `budget` characters; the first that does not fit is cut to the room left
+    (when that is at least MIN_CUT_CHARS) and ends the list."""
     kept, used = [], 0
     for chunk in chunks:
-        if used + len(chunk.text) > budget:
+        room = budget - used
+        if len(chunk.text) > room:
+            if room >= MIN_CUT_CHARS:
+                kept.append(Chunk(chunk.id, chunk.source, chunk.text[:room], chunk.score))
             break
         kept.append(chunk)
         used += len(chunk.text)

@@ -36,8 +36,8 @@ class RetrievalSpec(KubeModel):
     max_query_chars: int = Field(default=1024, ge=16, le=MAX_QUERY_CHARS)
     """Longest query embedded; a longer one is refused with 400. Defaults to 1024."""
     max_context_chars: int = Field(default=8192, ge=256, le=MAX_CONTEXT_CHARS)
-    """Most characters of chunk text put into {{context}}; chunks past it are left out, lowest score first.
-    Defaults to 8192."""
+    """Most characters of chunk text put into {{context}}, best chunks first: the first chunk that does not fit is
+    cut to the room left, and the rest are left out. Defaults to 8192."""
 
 
 class RetrievalStatus(StatusModel):
