@@ -36,7 +36,7 @@ from llmops_operator.builders.retrieval import attach_retrieval  # noqa: E402
 from llmops_operator.core.pricing import PriceCatalog  # noqa: E402
 from llmops_operator.entrypoints.ingest import ingest  # noqa: E402
 from llmops_operator.entrypoints.report import Reporter  # noqa: E402
-from llmops_operator.scoring.retrieval_metrics import retrieval_block  # noqa: E402
+from llmops_operator.scoring.retrieval_metrics import query_drift, retrieval_block  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -79,7 +79,17 @@ def transformer_env(tmp: Path, db: Path) -> dict[str, str]:
     (tmp / "routing" / ROUTING_KEY).write_text(routing["data"][ROUTING_KEY])
     return {"LLMOPS_RETRIEVAL": env["LLMOPS_RETRIEVAL"], "LLMOPS_PROMPT_DIR": str(tmp / "versions"),
             "LLMOPS_PROMPT_ROUTING": str(tmp / "routing" / ROUTING_KEY), "HF_HUB_OFFLINE": "1",
-            "LLMOPS_GUARDRAIL_POLICY": str(write_policy(tmp / "policy.json"))}
+            "LLMOPS_GUARDRAIL_POLICY": str(write_policy(tmp / "policy.json")),
+            "LLMOPS_QUERY_REFERENCE": str(query_reference(tmp))}
+
+
+def query_reference(tmp: Path) -> Path:
+    """Reference queries for query drift: questions about prompt releases, as the test asks."""
+    questions = ["How do I roll back a prompt?", "What does a canary step wait for?",
+                 "How is a prompt version promoted?", "Where is the rollback reason shown?"]
+    path = tmp / "reference.jsonl"
+    path.write_text("".join(json.dumps({"text": q}) + "\n" for q in questions))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +173,13 @@ def test_the_status_figures_come_from_the_runtime_metrics(rag):
     assert block["retrievals"] >= 3 and block["p99Ms"] >= block["p50Ms"] > 0
     assert block["droppedChunks"] >= 1 and block["embeddingCalls"] >= 3
     assert 0 < block["meanTopScore"] <= 1 and 0 <= block["emptyRate"] < 1
+    score, samples = query_drift(sample)
+    assert samples >= 3 and 0 <= score < 0.5  # the questions asked are about what the reference asks about
+
+
+def test_queries_about_something_else_drift(rag):
+    url, *_ = rag
+    for topic in ("best pizza dough hydration", "how to tune a guitar string", "cheap flights to Lisbon in May"):
+        assert ask(url, topic).status_code == 200
+    score, _ = query_drift(parse_exposition(httpx.get(f"{url}/metrics", timeout=30).text))
+    assert score > 0.1

@@ -250,3 +250,68 @@ def test_the_printer_columns_show_retrieval_in_the_wide_view():
 
 def test_the_vector_index_example_parses_for_retrieval():
     assert parse(VectorIndex, vector_index()).collection == "docs"
+
+
+# ----- query drift ---------------------------------------------------------------------------------------
+
+QUERY_DRIFT = {"reference": {"configMap": {"name": "questions", "key": "q.jsonl"}}, "metric": "embedding",
+               "threshold": 0.2, "minSamples": 10}
+
+
+def test_embedding_drift_mounts_the_reference_queries_into_the_transformer():
+    isvc = kserve(rag_service(), rag_refs())
+    assert "query-reference" not in [v["name"] for v in isvc["spec"]["transformer"].get("volumes", [])]
+    isvc = kserve(guarded(with_("retrieval", RETRIEVAL), with_("drift", QUERY_DRIFT)), rag_refs())
+    transformer = isvc["spec"]["transformer"]
+    [container] = transformer["containers"]
+    assert {"name": "query-reference", "configMap": {"name": "questions", "items": [
+        {"key": "q.jsonl", "path": "reference.jsonl"}]}} in transformer["volumes"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LLMOPS_QUERY_REFERENCE"] == "/etc/llmops/query-reference/reference.jsonl"
+
+
+def query_drift_metrics(score: float, samples: int) -> str:
+    return (f"# TYPE llmops_query_drift gauge\nllmops_query_drift {score}\n"
+            f"# TYPE llmops_query_drift_samples gauge\nllmops_query_drift_samples {samples}\n")
+
+
+def test_query_drift_is_the_service_drift_and_counts_only_from_enough_queries():
+    obj, refs = guarded(with_("retrieval", RETRIEVAL), with_("drift", QUERY_DRIFT)), rag_refs()
+    live = [kserve_status(kserve(obj, refs), PredictorReady="True", TransformerReady="True", IngressReady="True",
+                          Ready="True")]
+    seen = observe(obj, live, refs, ServingFacts(sample=parse_exposition(query_drift_metrics(0.35, 40)), seconds=60))
+    drift = seen.fields["drift"]
+    assert (drift["metric"], drift["feature"], drift["score"], drift["drifted"]) == ("embedding", "queryEmbedding",
+                                                                                   0.35, True)
+    assert ("DriftDetected", "True") in [(c.type, c.status) for c in seen.conditions]
+    few = observe(obj, live, refs, ServingFacts(sample=parse_exposition(query_drift_metrics(0.35, 4)), seconds=60))
+    assert few.fields["drift"]["drifted"] is False
+
+
+def test_a_restarted_transformer_keeps_the_last_query_drift():
+    previous = {"drift": {"metric": "embedding", "feature": "queryEmbedding", "score": 0.3, "samples": 50,
+                          "threshold": 0.2, "drifted": True, "evaluatedAt": "2026-05-01T11:00:00Z"}}
+    obj = guarded(with_("retrieval", RETRIEVAL), with_("drift", {**QUERY_DRIFT, "threshold": 0.5}), status=previous)
+    refs = rag_refs()
+    live = [kserve_status(kserve(obj, refs), PredictorReady="True", TransformerReady="True", IngressReady="True",
+                          Ready="True")]
+    drift = observe(obj, live, refs, ServingFacts(sample=parse_exposition(query_drift_metrics(0, 0)),
+                                                  seconds=5)).fields["drift"]
+    assert (drift["score"], drift["drifted"], drift["evaluatedAt"]) == (0.3, False, "2026-05-01T11:00:00Z")
+
+
+def test_the_live_window_moves_away_from_the_reference(tmp_path):
+    import numpy as np
+
+    from llmops_operator.servers.query_drift import QueryDrift, reference_queries
+
+    path = tmp_path / "ref.jsonl"
+    path.write_text('{"text": "a"}\nnot json\n{"other": 1}\n{"text": "b"}\n{"text": "c"}\n')
+    assert reference_queries(path, limit=2) == ["a", "b"]
+    (tmp_path / "empty.jsonl").write_text('{"text": ""}\n')
+    with pytest.raises(ValueError, match="no JSON line with a non-empty text"):
+        reference_queries(tmp_path / "empty.jsonl")
+    monitor = QueryDrift(np.array([[1.0, 0.0], [0.9, 0.1]]), window=2)
+    assert monitor.observe([1.0, 0.05]) < 0.01
+    monitor.observe([0.0, 1.0])
+    assert monitor.observe([0.0, 1.0]) > 0.8 and len(monitor.live) == 2

@@ -45,6 +45,8 @@ SERIES = {
     "llmops_embedding_calls_total": (),
     "llmops_retrieval_latency_seconds_bucket": ("le",),
 }
+GAUGES = ("llmops_query_drift", "llmops_query_drift_samples")
+"""Gauges read as they are now (the largest over the service's transformers), not as increases over the window."""
 
 
 @dataclass
@@ -98,6 +100,11 @@ async def query_prometheus(base_url: str, namespace: str, service: str, window_s
                 if body.get("status") != "success":
                     return Scrape(None, None, f"Prometheus query for {name} failed: {body.get('error')}")
                 lines += [_exposition_line(name, item) for item in body["data"]["result"]]
+            for name in GAUGES:
+                async with http.get("/api/v1/query", params={
+                        "query": f"max({name}{{{_label_selector(namespace, service)}}})"}) as resp:
+                    body = json.loads(await read_text_capped(resp, MAX_QUERY_BYTES, f"Prometheus query for {name}"))
+                lines += [_exposition_line(name, item) for item in (body.get("data") or {}).get("result") or []]
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as err:
         return Scrape(None, None, f"Prometheus at {base_url}: {type(err).__name__}: {err}")
     return Scrape(_with_types(lines), float(window_seconds))
@@ -116,6 +123,10 @@ def _with_types(lines: list[str]) -> str:
         members = [line for line in lines if line.startswith(series + "{")]
         if members:
             out += [f"# TYPE {family} {'counter' if suffix == 'total' else 'histogram'}", *members]
+    for gauge in GAUGES:
+        members = [line for line in lines if line.startswith(gauge + "{")]
+        if members:
+            out += [f"# TYPE {gauge} gauge", *members]
     return "\n".join(out) + "\n"
 
 
@@ -127,9 +138,9 @@ async def parse_off_loop(text: str) -> ServingSample:
 
 def _relevant(text: str) -> str:
     """Only the series the status reads (and their # TYPE lines): anything else a body carries costs nothing."""
-    families = tuple(name.rpartition("_")[0] for name in SERIES)
+    families = tuple(name.rpartition("_")[0] for name in SERIES) + GAUGES
     keep = [line for line in text.splitlines()
-            if line.startswith(tuple(SERIES)) or (line.startswith("# TYPE ") and line[7:].startswith(families))]
+            if line.startswith(tuple(SERIES) + GAUGES) or (line.startswith("# TYPE ") and line[7:].startswith(families))]
     return "\n".join(keep) + "\n"
 
 

@@ -24,6 +24,8 @@ RETRIEVAL_ENV = "LLMOPS_RETRIEVAL"
 TOKEN_ENV = "LLMOPS_MILVUS_TOKEN"
 RETRIEVAL_HASH = f"{GROUP}/retrieval-hash"
 """Annotation: hash of the retrieval config; a new value rolls the transformer."""
+QUERY_REFERENCE_ENV = "LLMOPS_QUERY_REFERENCE"
+QUERY_REFERENCE_DIR = "/etc/llmops/query-reference"
 SEARCH_EF_FLOOR = 64
 """HNSW search breadth: at least this, and never below topK."""
 
@@ -65,6 +67,26 @@ def attach_retrieval(isvc: dict[str, Any], obj: InferenceService, index: VectorI
         volume = child_name("pvc", claim)
         transformer.setdefault("volumes", []).append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
         container.setdefault("volumeMounts", []).append({"name": volume, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}"})
-    digest = short_hash({"config": config, "secret": env[1:]})
+    _mount_query_reference(obj, transformer, container)
+    digest = short_hash({"config": config, "secret": env[1:], "drift": query_reference(obj)})
     transformer.setdefault("annotations", {})[RETRIEVAL_HASH] = digest
     return isvc
+
+
+def query_reference(obj: InferenceService) -> dict[str, str] | None:
+    """The drift reference the transformer embeds for query drift: with spec.drift.metric embedding only."""
+    drift = obj.spec.drift
+    if drift is None or drift.metric != "embedding":
+        return None
+    return {"name": drift.reference.config_map.name, "key": drift.reference.config_map.key}
+
+
+def _mount_query_reference(obj: InferenceService, transformer: dict[str, Any], container: dict[str, Any]) -> None:
+    reference = query_reference(obj)
+    if reference is None:
+        return
+    transformer.setdefault("volumes", []).append({"name": "query-reference", "configMap": {
+        "name": reference["name"], "items": [{"key": reference["key"], "path": "reference.jsonl"}]}})
+    container.setdefault("volumeMounts", []).append(
+        {"name": "query-reference", "mountPath": QUERY_REFERENCE_DIR, "readOnly": True})
+    container["env"].append({"name": QUERY_REFERENCE_ENV, "value": f"{QUERY_REFERENCE_DIR}/reference.jsonl"})

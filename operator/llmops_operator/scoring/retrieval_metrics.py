@@ -20,7 +20,9 @@ CHUNKS = "llmops_retrieval_chunks_total"
 EMBEDDINGS = "llmops_embedding_calls_total"
 LABELLED = {RETRIEVALS: "outcome", CHUNKS: "fate"}
 """Retrieval counters with a label, and the label that keys them in ServingSample.retrieval."""
-UNLABELLED = (TOP_SCORE, SCORED, EMBEDDINGS)
+QUERY_DRIFT = "llmops_query_drift"
+QUERY_DRIFT_SAMPLES = "llmops_query_drift_samples"
+UNLABELLED = (TOP_SCORE, SCORED, EMBEDDINGS, QUERY_DRIFT, QUERY_DRIFT_SAMPLES)
 
 
 def retrieval_key(name: str, labels: dict[str, str]) -> str | None:
@@ -52,3 +54,32 @@ def retrieval_block(sample: ServingSample | None, vector_index: str | None) -> d
     if EMBEDDINGS in counts:
         block["embeddingCalls"] = int(counts[EMBEDDINGS])
     return block
+
+
+def query_drift(sample: ServingSample | None) -> tuple[float, int] | None:
+    """(score, live queries) of the runtime's query drift gauges; None before its first query (a restarted
+    transformer starts again with none)."""
+    if sample is None or not sample.retrieval.get(QUERY_DRIFT_SAMPLES):
+        return None
+    return sample.retrieval.get(QUERY_DRIFT, 0.0), int(sample.retrieval[QUERY_DRIFT_SAMPLES])
+
+
+def query_drift_block(score: float, samples: int, threshold: float, window: str | None, evaluated_at: str,
+                      min_samples: int) -> dict[str, Any]:
+    """status.drift for query drift: metric embedding, feature queryEmbedding; drifted only from enough queries."""
+    block: dict[str, Any] = {"metric": "embedding", "threshold": threshold, "feature": "queryEmbedding",
+                             "score": round(score, 6), "samples": samples, "evaluatedAt": evaluated_at,
+                             "drifted": score > threshold and samples >= min_samples}
+    if window:
+        block["window"] = window
+    return block
+
+
+def kept_query_drift(previous: dict[str, Any] | None, threshold: float, window: str | None,
+                     min_samples: int) -> dict[str, Any] | None:
+    """The last query drift evaluation re-judged against the current settings, while no query has come since the
+    transformer (re)started; None when the last evaluation was not a query drift one."""
+    if not previous or previous.get("feature") != "queryEmbedding" or previous.get("score") is None:
+        return None
+    return query_drift_block(float(previous["score"]), int(previous.get("samples") or 0), threshold, window,
+                             previous.get("evaluatedAt") or "", min_samples)

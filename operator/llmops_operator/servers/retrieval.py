@@ -114,11 +114,15 @@ class Searcher:
         self.config = config
         self._encoder: Any = None
         self._client: Any = None
+        self.drift: Any = None
+        """servers/query_drift.QueryDrift, with a query reference mounted."""
 
     def load(self) -> None:
         from llmops_operator.backends.embedding import load_model
+        from llmops_operator.servers.query_drift import load_query_drift
 
         self._encoder = load_model(self.config.model, self.config.dimension)
+        self.drift = load_query_drift(self._encoder, self.config.metric in SIMILARITY_METRICS)
 
     def search(self, query: str) -> list[Chunk]:
         from llmops_operator.backends import embedding, milvus
@@ -127,6 +131,8 @@ class Searcher:
             self.load()
         vector = embedding.embed(self._encoder, [query], 1, self.config.metric in SIMILARITY_METRICS)
         metrics.EMBEDDING_CALLS.inc()
+        if self.drift is not None:
+            self.drift.observe(vector)
         if not milvus.is_lite(self.config.uri):
             return self._search(self._remote(), vector)
         try:

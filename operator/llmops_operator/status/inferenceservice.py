@@ -46,7 +46,9 @@ from llmops_operator.scoring.cost import money, per_1k_tokens, pod_hourly
 from llmops_operator.scoring.serving_metrics import (
     ServingSample, drift_block as live_drift, kept_drift, latency_block, safety_block, tokens_served,
 )
-from llmops_operator.scoring.retrieval_metrics import retrieval_block
+from llmops_operator.scoring.retrieval_metrics import (
+    kept_query_drift, query_drift, query_drift_block, retrieval_block,
+)
 from llmops_operator.core import conditions as cond
 
 MODEL_READY = "ModelReady"
@@ -135,16 +137,22 @@ def cost_block(obj: InferenceService, catalog: PriceCatalog, now: str, served: S
 
 def drift_block(obj: InferenceService, facts: ServingFacts | None = None, now: str = "") -> dict[str, Any] | None:
     """Live drift of prompt/output lengths against the reference, evaluated `now`, when the window has samples;
-    otherwise the last evaluation kept (re-judged against the current threshold), or the settings until one exists."""
+    otherwise the last evaluation kept (re-judged against the current threshold), or the settings until one exists.
+    A retrieval service with metric embedding reports query drift instead (scoring/retrieval_metrics.py)."""
     drift = obj.spec.drift
     if drift is None:
         return None
+    previous = obj.status.drift.wire() if obj.status is not None and obj.status.drift is not None else None
+    if drift.metric == "embedding" and obj.spec.retrieval is not None:
+        if (queries := query_drift(facts.sample if facts else None)) is not None:
+            return query_drift_block(*queries, drift.threshold, drift.window, now, drift.min_samples)
+        if (kept := kept_query_drift(previous, drift.threshold, drift.window, drift.min_samples)) is not None:
+            return kept
     if facts is not None and facts.sample is not None:
         live = live_drift(facts.sample, facts.reference_lengths, drift.metric, drift.threshold, drift.window, now,
                           drift.min_samples)
         if live is not None:
             return live
-    previous = obj.status.drift.wire() if obj.status is not None and obj.status.drift is not None else None
     return kept_drift(previous, drift.metric, drift.threshold, drift.window, drift.min_samples)
 
 
