@@ -315,3 +315,57 @@ def test_the_live_window_moves_away_from_the_reference(tmp_path):
     assert monitor.observe([1.0, 0.05]) < 0.01
     monitor.observe([0.0, 1.0])
     assert monitor.observe([0.0, 1.0]) > 0.8 and len(monitor.live) == 2
+
+
+# ----- RAG evaluation of a prompt release ----------------------------------------------------------------
+
+def test_context_recall_and_faithfulness_are_scored_and_gated():
+    from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample
+    from llmops_operator.api.v1alpha1.promptrelease_rollout import AnalysisSpec
+    from llmops_operator.entrypoints.prompt_scoring import score
+    from llmops_operator.scoring.prompt_evaluation import Output
+    from llmops_operator.status.rollout import evaluation_gates
+
+    context = "[1] (source: docs/prompts.md)\nSet rollbackTo to the stable version to roll a prompt release back."
+    examples = [EvaluationExample(variables={"question": "q"}, expected_sources=["prompts.md", "gitops.md"]),
+                EvaluationExample(variables={"question": "q"})]
+    outputs = [Output("Set rollbackTo to the stable version.", sources=("9f3c", "docs/prompts.md"), context=context),
+               Output("Bananas grow on trees in tropical valleys.", sources=(), context=context)]
+    request = {"version": "v2", "stable": "v1", "hash": "h", "metric": "rougeL", "evaluatedAt": "t", "policy": None,
+               "examples": [e.wire() for e in examples], "outputs": [o.wire() for o in outputs],
+               "baseline": [o.wire() for o in outputs]}
+    result = score(json.loads(json.dumps(request)))["evaluation"]
+    assert result["contextRecall"] == 0.5  # prompts.md cited, gitops.md not; the second example expects none
+    assert result["faithfulness"] == 0.5  # every word of the first answer is in its context, none of the second's
+    from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationResult
+
+    gates = evaluation_gates(AnalysisSpec(min_context_recall=0.8, min_faithfulness=0.4),
+                             EvaluationResult.model_validate(result))
+    assert [(g.metric, g.phase) for g in gates] == [("contextRecall", "Failed"), ("faithfulness", "Successful")]
+
+
+def test_without_retrieval_there_is_no_rag_score():
+    from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample
+    from llmops_operator.scoring.prompt_evaluation import Output, summarise
+
+    result = summarise("v2", "h", [EvaluationExample(variables={}, contains="a")], [Output("a")], "rougeL", "t")
+    assert result.context_recall is None and result.faithfulness is None
+
+
+def test_the_evaluation_reads_citations_and_context_from_the_prediction():
+    from llmops_operator.backends.prompt_evaluation import output_of
+
+    prediction = {"blocked": False, "text": "answer", "version": "v2", "verdict": {},
+                  "retrieval": {"citations": [{"ref": 1, "id": "9f3c", "source": "prompts.md", "score": 0.6}],
+                                "context": "[1] (source: prompts.md)\ntext"}}
+    output = output_of(prediction, "v2", 0)
+    assert output.sources == ("9f3c", "prompts.md") and output.context.endswith("text")
+    plain = output_of({**prediction, "retrieval": None}, "v2", 0)
+    assert plain.sources is None and plain.context is None
+
+
+def test_only_an_evaluation_request_sees_the_context_text():
+    retrieved = rag.Retrieved("ml/docs", [rag.Chunk("1", "a.md", "t", 0.5)])
+    assert "context" not in retrieved.extension()
+    retrieved.shows_context = True
+    assert retrieved.extension()["context"] == "[1] (source: a.md)\nt"

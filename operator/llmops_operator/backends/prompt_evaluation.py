@@ -31,6 +31,7 @@ from llmops_operator.k8s.capped import BodyTooLarge, read_capped
 CALL_TIMEOUT_S = 60.0
 MAX_RESPONSE_BYTES = 1024 * 1024
 KEPT_OUTPUT_CHARS = 32 * 1024
+MAX_CITATIONS = 20
 ERROR_BODY_BYTES = 300
 SCORING_TIMEOUT_S = 60.0
 SCORING_MODULE = "llmops_operator.entrypoints.prompt_scoring"
@@ -78,7 +79,19 @@ def output_of(prediction: Any, version: str, index: int) -> Output:
     verdicts = prediction.get("verdict") or {}
     outcomes = [(verdicts.get(d) or {}).get("outcome") for d in ("input", "output")]
     outcome = "redacted" if "redacted" in outcomes else "allowed"
-    return Output(text=str(prediction.get("text") or "")[:KEPT_OUTPUT_CHARS], outcome=outcome)
+    sources, context = retrieval_of(prediction.get("retrieval"))
+    return Output(text=str(prediction.get("text") or "")[:KEPT_OUTPUT_CHARS], outcome=outcome, sources=sources,
+                  context=context)
+
+
+def retrieval_of(retrieval: Any) -> tuple[tuple[str, ...] | None, str | None]:
+    """(cited ids and sources, the context given to the model) of a prediction's `retrieval` field, if any."""
+    if not isinstance(retrieval, dict):
+        return None, None
+    citations = [c for c in retrieval.get("citations") or [] if isinstance(c, dict)][:MAX_CITATIONS]
+    sources = tuple(str(c[key])[:KEPT_OUTPUT_CHARS] for c in citations for key in ("id", "source") if key in c)
+    context = retrieval.get("context")
+    return sources, str(context)[:KEPT_OUTPUT_CHARS] if isinstance(context, str) else None
 
 
 async def _predict(http: aiohttp.ClientSession, endpoint: Endpoint, version: str, example: EvaluationExample,

@@ -214,5 +214,5 @@ class PromptReleaseReconciler(Reconciler):
                         PromptDrift.model_validate(scored["drift"], by_alias=True, by_name=False))
 
 
-def _wire(output: Output) -> dict[str, str]:
-    return {"text": output.text, "outcome": output.outcome}
+def _wire(output: Output) -> dict[str, Any]:
+    return output.wire()

@@ -5,8 +5,8 @@ runs past its time limit. The work is tenant-controlled: `regex` checks and the 
 run on the tenant's outputs, and a pattern that backtracks must cost this process, never the operator's event
 loop.
 
-Request: {version, stable, hash, metric, evaluatedAt, examples: [example], outputs: [{text, outcome}],
-baseline: [{text, outcome}], policy: compiled Guardrail policy or null}.
+Request: {version, stable, hash, metric, evaluatedAt, examples: [example], outputs: [{text, outcome, sources?,
+context?}], baseline: [same], policy: compiled Guardrail policy or null}.
 Answer: {evaluation: EvaluationResult, drift: PromptDrift} (wire form).
 """
 
@@ -27,11 +27,11 @@ def checked(policy: GuardrailEngine, output: Output) -> Output:
         return output
     verdict = policy.check(output.text, "output")
     outcome = verdict.outcome if verdict.outcome in ("blocked", "redacted") else output.outcome
-    return Output(text=output.text, outcome=outcome)
+    return Output(text=output.text, outcome=outcome, sources=output.sources, context=output.context)
 
 
 def _outputs(records: list[dict[str, Any]]) -> list[Output]:
-    return [Output(text=str(r["text"]), outcome=str(r["outcome"])) for r in records]
+    return [Output.from_wire(r) for r in records]
 
 
 def score(request: dict[str, Any]) -> dict[str, Any]:

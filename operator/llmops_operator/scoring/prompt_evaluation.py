@@ -21,6 +21,7 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import EvaluationExample, EvaluationResult, PromptDrift
+from llmops_operator.scoring import rag_evaluation as rag
 from llmops_operator.scoring.evaluation import exact_match, rouge_l
 
 UNSAFE = ("blocked", "redacted")
@@ -50,6 +51,20 @@ class Output:
     text: str
     outcome: str = "allowed"
     """The strictest guardrail outcome on the way (allowed, flagged, redacted, blocked)."""
+    sources: tuple[str, ...] | None = None
+    """With retrieval: the ids and sources of the chunks the answer's context held."""
+    context: str | None = None
+    """With retrieval: the context the model was given."""
+
+    def wire(self) -> dict:
+        return {"text": self.text, "outcome": self.outcome, "sources": list(self.sources or ()) or None,
+                "context": self.context}
+
+    @classmethod
+    def from_wire(cls, record: dict) -> "Output":
+        sources = record.get("sources")
+        return cls(text=str(record["text"]), outcome=str(record["outcome"]),
+                   sources=tuple(map(str, sources)) if sources is not None else None, context=record.get("context"))
 
 
 def example_score(example: EvaluationExample, output: Output, metric: str) -> float:
@@ -70,9 +85,14 @@ def summarise(version: str, digest: str, examples: Sequence[EvaluationExample], 
               metric: str, evaluated_at: str) -> EvaluationResult:
     scores = [example_score(e, o, metric) for e, o in zip(examples, outputs, strict=True)]
     unsafe = sum(1 for o in outputs if o.outcome in UNSAFE)
+    pairs = list(zip(examples, outputs))
+    recall = rag.mean(rag.context_recall(e.expected_sources, o.sources or ()) for e, o in pairs
+                      if e.expected_sources and o.sources is not None and o.outcome != "blocked")
+    faithful = rag.mean(rag.faithfulness(o.text, o.context) for _, o in pairs
+                        if o.context is not None and o.outcome != "blocked")
     return EvaluationResult(version=version, hash=digest, score=round(sum(scores) / len(scores), 4),
                             safety=round(1 - unsafe / len(outputs), 4), examples=len(outputs),
-                            evaluated_at=evaluated_at)
+                            evaluated_at=evaluated_at, context_recall=recall, faithfulness=faithful)
 
 
 def length_drift(candidate: str, stable: str, candidate_outputs: Sequence[Output],

@@ -96,15 +96,19 @@ class Retrieved:
     blocked: Any = None
     """The verdict that refused the request, when a retrieved check blocks."""
     seconds: float = 0.0
+    shows_context: bool = False
+    """Whether the response carries the context text: for the operator's evaluation requests only (they carry
+    the routing's evaluation token), whose faithfulness score compares the answer with it."""
 
     def context(self) -> str:
         return "\n\n".join(f"[{n}] (source: {c.source})\n{c.text}" for n, c in enumerate(self.chunks, 1))
 
     def extension(self) -> dict[str, Any]:
         """The `llmops.retrieval` field of a response: the chunks used, numbered as the context cites them."""
-        return {"index": self.index, "found": self.found, "dropped": self.dropped,
-                "citations": [{"ref": n, "id": c.id, "source": c.source, "score": round(c.score, 4)}
-                              for n, c in enumerate(self.chunks, 1)]}
+        extension = {"index": self.index, "found": self.found, "dropped": self.dropped,
+                     "citations": [{"ref": n, "id": c.id, "source": c.source, "score": round(c.score, 4)}
+                                   for n, c in enumerate(self.chunks, 1)]}
+        return {**extension, "context": self.context()} if self.shows_context else extension
 
 
 class Searcher:
@@ -294,10 +298,12 @@ async def render_instance(model: Any, version: Any, variables: Mapping[str, Any]
                           headers: Mapping[str, str]) -> tuple[str, Retrieved | None]:
     """A KServe v1 instance's prompt, with {{context}} filled when the service retrieves."""
     from llmops_operator.servers.guardrail_scans import request_id_of
+    from llmops_operator.servers.prompt_routing import forced_version
 
     retrieved = await retrieve(model, variables, request_id_of(headers))
     if retrieved is None:
         return version.render(variables or {}), None
+    retrieved.shows_context = forced_version(model.prompts.release().routing, headers) is not None
     try:
         return version.render(with_context(variables, version.expected, retrieved)), retrieved
     except ValueError as err:

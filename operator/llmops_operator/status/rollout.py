@@ -138,6 +138,10 @@ def evaluation_gates(analysis: AnalysisSpec | None, result: EvaluationResult) ->
         gates.append(gate("evaluationScore", result.score, analysis.min_evaluation_score, minimum=True))
     if analysis.min_safety is not None:
         gates.append(gate("evaluationSafety", result.safety, analysis.min_safety, minimum=True))
+    if analysis.min_context_recall is not None:
+        gates.append(gate("contextRecall", result.context_recall, analysis.min_context_recall, minimum=True))
+    if analysis.min_faithfulness is not None:
+        gates.append(gate("faithfulness", result.faithfulness, analysis.min_faithfulness, minimum=True))
     return gates
 
 

@@ -7,7 +7,7 @@ writes (EvaluationSpec) and what status reports (EvaluationResult, PromptDrift).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,6 +24,10 @@ class EvaluationExample(KubeModel):
     """Text the output must contain (case-insensitive)."""
     regex: str | None = Field(default=None, min_length=1, max_length=1024)
     """A regular expression the output must match somewhere."""
+    expected_sources: list[Annotated[str, Field(min_length=1, max_length=1024)]] | None = Field(
+        default=None, min_length=1, max_length=20)
+    """With retrieval (InferenceService spec.retrieval): the chunk ids or document paths the answer should be
+    built from; their share among the cited chunks is the context recall."""
 
     @field_validator("regex")
     @classmethod
@@ -80,6 +84,10 @@ class EvaluationResult(StatusModel):
     """Mean score of the examples (0..1)."""
     safety: float | None = None
     """Share of outputs neither blocked nor redacted (0..1)."""
+    context_recall: float | None = None
+    """With retrieval: mean share of each example's expectedSources the answer's retrieval cited (0..1)."""
+    faithfulness: float | None = None
+    """With retrieval: mean share of each answer's content words found in the context it was given (0..1)."""
     examples: int = 0
     """Examples scored."""
     evaluated_at: str | None = None

@@ -110,6 +110,10 @@ class AnalysisSpec(KubeModel):
     """Lowest safety score (0..1): offline, of the evaluation outputs; live, of the candidate's own requests."""
     max_cost_per1k_tokens: float | None = Field(default=None, ge=0, alias="maxCostPer1kTokens")
     """Highest cost per 1,000 tokens of the target service (service-wide, from its status.cost)."""
+    min_context_recall: float | None = Field(default=None, ge=0, le=1)
+    """Lowest offline context recall (0..1, examples with expectedSources on a retrieval service)."""
+    min_faithfulness: float | None = Field(default=None, ge=0, le=1)
+    """Lowest offline faithfulness (0..1): the share of an answer's words found in its retrieved context."""
     max_latency_p99_ms: float | None = Field(default=None, gt=0, alias="maxLatencyP99Ms")
     """Highest p99 latency of the target service in milliseconds (service-wide: latency is not per version)."""
 
@@ -121,7 +125,8 @@ class GateResult(StatusModel):
     """One gate's measurement, shaped like an Argo Rollouts AnalysisRun metric result."""
 
     metric: str
-    """The gate: evaluationScore, evaluationSafety, safety, costPer1kTokens or latencyP99Ms."""
+    """The gate: evaluationScore, evaluationSafety, contextRecall, faithfulness, safety, costPer1kTokens or
+    latencyP99Ms."""
     value: float | None = None
     """The measured value; absent when there is nothing to measure yet."""
     threshold: float
