@@ -3,8 +3,10 @@
 Configured by LLMOPS_RETRIEVAL (builders/retrieval.py writes it) and, for a remote Milvus, the token in the
 environment variable it names. `Retriever.retrieve` runs the embedding and the search in one worker thread, never
 on the event loop, and searches the alias on every request, so a VectorIndex's re-embedding swap is served as
-soon as the alias moves. A Milvus Lite database is opened for each search and closed after it (one process at a
-time may hold the file, and the VectorIndex's ingest Job must be able to write it); a server is connected once.
+soon as the alias moves. A server is connected once. A Milvus Lite database is a file one process at a time may
+hold: the transformer holds it while requests come and lets it go after LITE_IDLE_SECONDS (10, or
+$LLMOPS_LITE_IDLE_SECONDS) without one, so the
+VectorIndex's ingest Job can write it in a pause (opening it costs seconds: the index is loaded again).
 
 Each chunk found goes through the Guardrail's `retrieved` checks before it may reach the model: a chunk whose
 verdict is dropped is left out, a redacted one is used redacted, and a blocked one refuses the whole request.
@@ -28,6 +30,8 @@ from llmops_operator.servers import request_metrics as metrics
 from llmops_operator.servers.prompt_routing import PromptError
 
 RETRIEVAL_ENV = "LLMOPS_RETRIEVAL"
+LITE_IDLE_ENV = "LLMOPS_LITE_IDLE_SECONDS"
+LITE_IDLE_SECONDS = float(os.environ.get(LITE_IDLE_ENV, "10"))
 SIMILARITY_METRICS = ("COSINE", "IP")
 """Metrics whose Milvus distance is a similarity (higher is closer); L2 is a distance and has no threshold."""
 
@@ -118,6 +122,8 @@ class Searcher:
         self.config = config
         self._encoder: Any = None
         self._client: Any = None
+        self._held: Any = None
+        """The open connect() of a Milvus Lite database, while held."""
         self.drift: Any = None
         """servers/query_drift.QueryDrift, with a query reference mounted."""
 
@@ -137,13 +143,25 @@ class Searcher:
         metrics.EMBEDDING_CALLS.inc()
         if self.drift is not None:
             self.drift.observe(vector)
-        if not milvus.is_lite(self.config.uri):
-            return self._search(self._remote(), vector)
-        try:
-            with milvus.connect(self.config.uri, self.config.token) as client:
-                return self._search(client, vector)
-        except milvus.MilvusError as err:  # the database is held by an ingest Job, or missing
-            raise RetrievalError(f"VectorIndex {self.config.index}: {err}") from None
+        return self._search(self._remote() if not milvus.is_lite(self.config.uri) else self._lite(), vector)
+
+    def _lite(self) -> Any:
+        from llmops_operator.backends import milvus
+
+        if self._held is None:
+            held = milvus.connect(self.config.uri, self.config.token)
+            try:
+                self._client = held.__enter__()
+            except milvus.MilvusError as err:  # the database is held by an ingest Job, or missing
+                raise RetrievalError(f"VectorIndex {self.config.index}: {err}") from None
+            self._held = held
+        return self._client
+
+    def release(self) -> None:
+        """Let a held Milvus Lite database go (the ingest Job may write it now); the next search opens it again."""
+        if self._held is not None:
+            held, self._held, self._client = self._held, None, None
+            held.__exit__(None, None, None)
 
     def _remote(self) -> Any:
         from pymilvus import MilvusClient
@@ -165,7 +183,8 @@ class Searcher:
             [hits] = milvus.search(client, config.alias, vector.tolist(), config.top_k, dict(config.fields),
                                    params=config.search_params)
         except (MilvusException, milvus.MilvusError, OSError) as err:
-            self._client = None  # a remote connection is made again on the next request
+            self.release()
+            self._client = None  # a connection is made again on the next request
             raise RetrievalError(f"VectorIndex {config.index}: search of {config.alias} failed: "
                                  f"{type(err).__name__}: {str(err)[:200]}") from None
         return [Chunk(str(h["id"]), str(h["source"]), str(h["text"]), float(h["distance"])) for h in hits]
@@ -219,6 +238,7 @@ class Retriever:
         self.config = config
         self.searcher = searcher or Searcher(config)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="retrieval")
+        self._release: asyncio.TimerHandle | None = None
 
     def load(self) -> None:
         """Load the embedding model before the server takes requests (not in the first request's time)."""
@@ -234,6 +254,8 @@ class Retriever:
         except RetrievalError:
             metrics.RETRIEVALS.labels(outcome="error").inc()
             raise
+        finally:
+            self._release_when_idle()
         result = Retrieved(self.config.index, found=len(found), seconds=time.perf_counter() - started)
         metrics.RETRIEVAL_LATENCY.observe(result.seconds)
         if found and self.config.metric in SIMILARITY_METRICS:
@@ -242,6 +264,13 @@ class Retriever:
         await self._guard(ranked(found, self.config), check, request_id, result)
         metrics.RETRIEVALS.labels(outcome="blocked" if result.blocked else "used" if result.chunks else "empty").inc()
         return result
+
+    def _release_when_idle(self) -> None:
+        """Release a held Milvus Lite database LITE_IDLE_SECONDS after the last search (in the search thread)."""
+        if self._release is not None:
+            self._release.cancel()
+        loop = asyncio.get_running_loop()
+        self._release = loop.call_later(LITE_IDLE_SECONDS, loop.run_in_executor, self._pool, self.searcher.release)
 
     async def _guard(self, chunks: list[Chunk], check: Any, request_id: str, result: Retrieved) -> None:
         verdicts = await asyncio.gather(*(check(c.text, "retrieved", request_id) for c in chunks)) if check else []
