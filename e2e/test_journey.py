@@ -158,6 +158,21 @@ def test_the_service_reports_safety_cost_latency_and_drift(kubectl, platform, sc
     assert row[1] == "True" and len(row) >= 7, row  # READY ... COST DRIFT SAFETY AGE all filled in
 
 
+@SERVED
+def test_the_docs_service_answers_from_the_docs_with_citations(kubectl, platform):
+    body = json.dumps({"instances": [{"variables": {"question": "How do I roll back a prompt release?"}}]}).encode()
+    request = urllib.request.Request(f"{platform.urls('docs-qa')}/v1/models/docs-qa:predict", data=body,
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        prediction = json.loads(response.read())["predictions"][0]
+    citations = prediction["retrieval"]["citations"]
+    assert prediction["blocked"] is False and citations and all(c["source"].endswith(".md") for c in citations)
+    status = eventually(lambda: (kubectl.json("get", "lsvc/docs-qa", "-n", platform.namespace)["status"]
+                                 .get("retrieval") or {}).get("retrievals") and
+                        kubectl.json("get", "lsvc/docs-qa", "-n", platform.namespace)["status"], timeout=120)
+    assert status["retrieval"]["vectorIndex"] == "docs-index/docs" and status["retrieval"]["p99Ms"] > 0
+
+
 # ----- closed loops on the served platform -------------------------------------------------------------
 
 LONG_QUESTIONS = 8
