@@ -173,6 +173,9 @@ class FixedSearcher:
     def search(self, query):
         return list(self.chunks)
 
+    def release(self):
+        pass
+
 
 def test_a_dropped_chunk_leaves_the_clean_ones_and_a_blocking_one_refuses_the_request():
     engine = guardrail({"name": "inj", "type": "promptInjection", "action": "drop", "scope": "retrieved"})
