@@ -139,19 +139,20 @@ def main() -> None:
     args = parser.parse_args()
     encoder = load_model(MODEL, 384)
     report: dict[str, object] = {"queries": args.queries}
-    vectors = [embed(encoder, [QUESTIONS[i % len(QUESTIONS)]], 1, True) for i in range(5)]  # warm up
+    for index in range(5):  # warm up
+        embed(encoder, [QUESTIONS[index % len(QUESTIONS)]], 1, True)
     report["embed"] = percentiles(timed(lambda i: embed(encoder, [QUESTIONS[i % len(QUESTIONS)]], 1, True),
                                         args.queries))
-    del vectors
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
+        report["predictor"] = measure_predictor(args.queries, Path(tmp))
+        print(json.dumps({"embed": report["embed"], "predictor": report["predictor"]}), flush=True)
         for size in (int(s) for s in args.sizes.split(",")):
             uri = str(Path(tmp) / f"bench-{size}.db")
             rows, real = corpus(encoder, size, rng)
             report[f"{size} chunks"] = {"realChunks": real, "buildSeconds": round(build(uri, rows), 1),
                                         **measure_index(encoder, uri, args.queries)}
             print(json.dumps({size: report[f"{size} chunks"]}), flush=True)
-        report["predictor"] = measure_predictor(args.queries, Path(tmp))
     print(json.dumps(report, indent=2))
 
 
