@@ -372,3 +372,12 @@ def test_only_an_evaluation_request_sees_the_context_text():
     assert "context" not in retrieved.extension()
     retrieved.shows_context = True
     assert retrieved.extension()["context"] == "[1] (source: a.md)\nt"
+
+
+def test_retrieval_is_refused_on_an_llm_inference_service_it_cannot_serve():
+    from llmops_operator.controllers.inferenceservice import InferenceServiceReconciler
+
+    obj = rag_service()
+    obj.spec.deployment = "llmInferenceService"
+    with pytest.raises(InvalidSpec, match="not available with spec.deployment llmInferenceService"):
+        InferenceServiceReconciler().check(obj, ctx())
