@@ -138,4 +138,4 @@ def guardrail_events(verdict: Any, *, policy_id: str, policy_version: str, reque
     return emitted
 
 
-_RESULTS = {"block": "blocked", "redact": "redacted", "flag": "flagged"}
+_RESULTS = {"block": "blocked", "redact": "redacted", "flag": "flagged", "drop": "dropped"}
