@@ -123,7 +123,8 @@ def policy_env(work: Path, variant: str) -> dict[str, str]:
     path = write_policy(work / f"policy-{variant.replace(' ', '-')}.json")
     if variant == "input checks":
         policy = json.loads(path.read_text())
-        policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"]]
+        policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"]
+                            if check.get("scope") != "retrieved"]
         path.write_text(json.dumps(policy))
     return {"LLMOPS_GUARDRAIL_POLICY": str(path)}
 

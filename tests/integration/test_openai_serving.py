@@ -214,7 +214,7 @@ def test_a_policy_that_checks_only_prompts_streams_the_answer_as_it_comes(servin
 
     chunks = [f"w{i:02d} " for i in range(12)]
     policy = json.loads(write_policy(serving_dir / "policy-input-only.json").read_text())
-    policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"]]
+    policy["checks"] = [{**check, "scope": "input"} for check in policy["checks"] if check.get("scope") != "retrieved"]
     (serving_dir / "policy-input-only.json").write_text(json.dumps(policy))
     with ScriptedPredictor({"drip": Script(chunks, delay=0.05)}) as server:
         env = {"LLMOPS_GUARDRAIL_POLICY": str(serving_dir / "policy-input-only.json")}
