@@ -21,6 +21,13 @@ EXAMPLES = ROOT / "manifests" / "examples"
 CLUSTER_KUBECONFIG = os.environ.get("KUBECONFIG")
 
 
+@pytest.fixture(scope="session")
+def on_cluster() -> bool:
+    """Whether the journey runs on a cluster named by KUBECONFIG rather than in the sandbox. (A fixture: test
+    modules cannot import this conftest by name, as the other suites' conftest modules share it.)"""
+    return bool(CLUSTER_KUBECONFIG)
+
+
 class Kubectl:
     def __init__(self, kubeconfig: str):
         self.kubeconfig = kubeconfig

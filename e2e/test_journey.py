@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import CLUSTER_KUBECONFIG
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "manifests" / "examples"
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -341,9 +340,9 @@ def _adapters_served(kubectl, namespace: str) -> dict | None:
 
 
 @SERVED
-def test_two_fine_tunes_adapters_answer_on_one_base_by_model_name(kubectl, platform):
+def test_two_fine_tunes_adapters_answer_on_one_base_by_model_name(kubectl, platform, on_cluster):
     openai = pytest.importorskip("openai")
-    if CLUSTER_KUBECONFIG:
+    if on_cluster:
         pytest.skip("on a cluster, CPU adapters need a serving runtime that reloads the adapters ConfigMap, which the "
                     "chart does not ship yet (docs/serving.md); KServe's Hugging Face runtime serves the base only")
     namespace = platform.namespace
