@@ -1,7 +1,7 @@
 """The models behind the transformer: the base model and the LoRA adapters the predictor has loaded.
 
-Read from the predictor's OpenAI model list (`GET /openai/v1/models`: the sandbox predictor, vLLM and KServe's
-runtime all answer it) at most once per FRESH_SECONDS, so an adapter the predictor has just loaded is served within
+Read from the predictor's OpenAI model list (`GET <prefix>/v1/models`, relative to the client's base URL, which
+carries the predictor's path prefix: the sandbox predictor, vLLM and KServe's runtime all answer it) at most once per FRESH_SECONDS, so an adapter the predictor has just loaded is served within
 a second while a flood of requests (or of unknown names) costs the predictor nothing. A predictor without the route
 serves only the base model.
 """
@@ -34,7 +34,7 @@ class ServedModels:
     async def _read(self, client: httpx.AsyncClient) -> None:
         self.read_at = time.monotonic()
         try:
-            response = await client.get("/openai/v1/models")
+            response = await client.get("/v1/models")
             data = response.json().get("data") if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError):
             return  # keep the last list: the predictor's failure shows on the request itself
