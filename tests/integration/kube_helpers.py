@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import yaml
 
@@ -119,3 +120,22 @@ def install_crds(kube: Kube) -> None:
 def established(kube: Kube, name: str) -> bool:
     crd = kube.get(CRD, None, name) or {}
     return any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))
+
+
+@contextmanager
+def sandbox_for_a_test(workdir: Path) -> Iterator[Any]:
+    """A sandbox of its own for one test; the KUBECONFIG it points this process at is put back afterwards, so the
+    suites sharing the process keep talking to their own API."""
+    import os
+
+    from llmops_sandbox.main import Sandbox
+
+    previous = os.environ.get("KUBECONFIG")
+    try:
+        with Sandbox(workdir) as running:
+            yield running
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous

@@ -199,17 +199,10 @@ def test_queries_about_something_else_drift(rag):
 
 @pytest.fixture
 def sandbox(tmp_path):
-    import os
+    from kube_helpers import sandbox_for_a_test
 
-    from llmops_sandbox.main import Sandbox
-
-    previous = os.environ.get("KUBECONFIG")
-    with Sandbox(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox") as running:
         yield running
-    if previous is None:
-        os.environ.pop("KUBECONFIG", None)
-    else:
-        os.environ["KUBECONFIG"] = previous
 
 
 def rag_manifests(tmp: Path, model_claim: str) -> Path:

@@ -6,7 +6,6 @@ the KServe stand-in running both for a serving.kserve.io InferenceService. Skipp
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -174,15 +173,10 @@ def policy_config_map(name: str, document: dict) -> dict:
 
 @pytest.fixture
 def sandbox(tmp_path):
-    from llmops_sandbox.main import Sandbox
+    from kube_helpers import sandbox_for_a_test
 
-    previous = os.environ.get("KUBECONFIG")
-    with Sandbox(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox") as running:
         yield running
-    if previous is None:
-        os.environ.pop("KUBECONFIG", None)
-    else:
-        os.environ["KUBECONFIG"] = previous
 
 
 def test_the_kserve_standin_serves_restarts_per_component_and_cleans_up(sandbox, model_dir, tmp_path):

