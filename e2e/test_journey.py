@@ -329,7 +329,8 @@ def test_the_openai_client_talks_to_the_assistant_streamed_and_not(platform):
     api = openai_client(platform.url)
     assert [m.id for m in api.models.list()] == ["assistant"]
     chat_both_ways(api, "assistant", messages=[], extra_body={"variables": QUESTION})
-    text = api.completions.create(model="assistant", max_tokens=6, temperature=0, extra_body={"variables": QUESTION})
+    text = api.completions.create(model="assistant", prompt=None, max_tokens=6, temperature=0,
+                                  extra_body={"variables": QUESTION})
     assert text.object == "text_completion" and text.usage.completion_tokens >= 1
 
 
