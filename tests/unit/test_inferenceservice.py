@@ -476,3 +476,16 @@ def test_reference_lengths_come_from_the_json_lines_text_field():
     config_map = {"data": {"p.jsonl": '{"text": "abcd"}\nnot json\n{"text": "ab", "output": "xyz"}\n{"other": 1}\n'}}
     assert reference_lengths(config_map, "p.jsonl") == {"promptLength": [4, 2], "outputLength": [3]}
     assert reference_lengths(None, "p.jsonl") == {"promptLength": [], "outputLength": []}
+
+
+def test_the_cost_stamp_moves_only_when_the_cost_figures_do():
+    """A resync that observes the same cost writes no status: updatedAt keeps the time the figures last changed."""
+    from llmops_operator.core.contract import Observation
+    from llmops_operator.status.inferenceservice import cost_stamp_kept
+
+    before = {"currency": "USD", "hourlyRate": 0.05, "updatedAt": "2026-01-01T00:00:00Z"}
+    same = Observation(conditions=[], phase="Pending", fields={"cost": {**before, "updatedAt": "2026-01-01T00:05:00Z"}})
+    assert cost_stamp_kept(same, before).fields["cost"]["updatedAt"] == "2026-01-01T00:00:00Z"
+    moved = Observation(conditions=[], phase="Pending",
+                        fields={"cost": {**before, "hourlyRate": 0.07, "updatedAt": "2026-01-01T00:05:00Z"}})
+    assert cost_stamp_kept(moved, before).fields["cost"]["updatedAt"] == "2026-01-01T00:05:00Z"

@@ -35,7 +35,8 @@ from llmops_operator.k8s.client import ApiClient, NotFound
 from llmops_operator.status.llm_serving import llm_observation, with_engine
 from llmops_operator.status.adapters import adapter_states, adapters_block, adapters_condition, served
 from llmops_operator.status.inferenceservice import (
-    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, RETRIEVAL_ATTACHED, Inputs, ServingFacts, serving_observation, waiting_observation,
+    GUARDRAIL_ATTACHED, MODEL_READY, PROMPT_ATTACHED, RETRIEVAL_ATTACHED, Inputs, ServingFacts, cost_stamp_kept,
+    serving_observation, waiting_observation,
 )
 
 KSERVE_ISVC = resource_for(KSERVE_API_VERSION, "InferenceService")
@@ -260,6 +261,11 @@ class InferenceServiceReconciler(Reconciler):
 
     def status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
+        previous = obj.status.cost.wire() if obj.status is not None and obj.status.cost is not None else None
+        return cost_stamp_kept(self._status(obj, live, facts, ctx, refs), previous)
+
+    def _status(self, obj: InferenceService, live: list[dict[str, Any]], facts: Any, ctx: Context,
+                refs: Refs) -> Observation:
         inputs, _, _ = resolve(obj, refs)
         now, budget = cond.now_rfc3339(ctx.now), budget_state(obj, ctx.now)
         llm = obj.spec.deployment == "llmInferenceService"

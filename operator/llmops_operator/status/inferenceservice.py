@@ -252,3 +252,15 @@ def metrics_condition(facts: ServingFacts) -> cond.Observed:
     if facts.error:
         return cond.false(METRICS_AVAILABLE, "MetricsUnavailable", facts.error)
     return cond.true(METRICS_AVAILABLE, "Scraped", f"{int(facts.sample.total) if facts.sample else 0} requests seen")
+
+
+def cost_stamp_kept(observation: Observation, previous: dict[str, Any] | None) -> Observation:
+    """cost.updatedAt moves only when the cost figures move, so a pass that observes nothing new writes nothing."""
+    cost = observation.fields.get("cost")
+
+    def figures(block: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in block.items() if k != "updatedAt"}
+    if previous and cost and previous.get("updatedAt") and figures(previous) == figures(cost):
+        observation.fields["cost"] = {**cost, "updatedAt": previous["updatedAt"]}
+    return observation
+
