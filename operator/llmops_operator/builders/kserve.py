@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator.api.v1alpha1.common import GROUP
-from llmops_operator.api.v1alpha1.inferenceservice import InferenceService
+from llmops_operator.api.v1alpha1.inferenceservice import InferenceService, ServingResources
 from llmops_operator.api.v1alpha1.serving_engine import KEDA_METRICS
 from llmops_operator.builders import labels
 from llmops_operator.builders.adapters import ServedAdapter, add_vllm_adapters, mount_adapters_file
@@ -107,13 +107,21 @@ def build_predictor(obj: InferenceService, model_uri: str, catalog: PriceCatalog
     harden_pod(predictor, calls_api=False, containers=[model])
     if spec.canary_traffic_percent is not None:
         predictor["canaryTrafficPercent"] = spec.canary_traffic_percent
-    if res.gpus:
-        price = gpu_price(catalog, res.gpu_type)
-        if price.node_selector:
-            predictor["nodeSelector"] = dict(price.node_selector)
-        if price.tolerations:
-            predictor["tolerations"] = list(price.tolerations)
+    predictor.update(gpu_placement(res, catalog))
     return predictor
+
+
+def gpu_placement(res: ServingResources, catalog: PriceCatalog) -> dict[str, Any]:
+    """The nodeSelector and tolerations the price catalog gives the GPU type, for a pod that asks for GPUs."""
+    if not res.gpus:
+        return {}
+    price = gpu_price(catalog, res.gpu_type)
+    placement: dict[str, Any] = {}
+    if price.node_selector:
+        placement["nodeSelector"] = dict(price.node_selector)
+    if price.tolerations:
+        placement["tolerations"] = list(price.tolerations)
+    return placement
 
 
 def _mounts(policy: PolicyMount | None, prompts: PromptMount | None

@@ -21,12 +21,11 @@ from llmops_operator.builders import labels
 from llmops_operator.builders.engine import keda_metric, vllm_flags
 from llmops_operator.builders.kserve import (
     CONTAINER_NAME, PolicyMount, PromptMount, TRANSFORMER_MODULE, _hash_annotations, _mounts, _requests,
-    kserve_name,
+    gpu_placement, kserve_name,
 )
 from llmops_operator.builders.naming import owned_name
 from llmops_operator.builders.pod_security import harden_container, harden_pod
 from llmops_operator.core.pricing import PriceCatalog
-from llmops_operator.scoring.cost import gpu_price
 
 LLM_API_VERSION = "serving.kserve.io/v1alpha1"
 LLM_COMPONENT = "llm-inference-service"
@@ -42,14 +41,7 @@ def _template(obj: InferenceService, catalog: PriceCatalog, tensor_parallel: int
     container: dict[str, Any] = {"name": MAIN_CONTAINER, "resources": _requests(res.cpu, res.memory, res.gpus)}
     if flags:
         container["env"] = [{"name": "VLLM_ADDITIONAL_ARGS", "value": " ".join(flags)}]
-    template: dict[str, Any] = {"containers": [container]}
-    if res.gpus:
-        price = gpu_price(catalog, res.gpu_type)
-        if price.node_selector:
-            template["nodeSelector"] = dict(price.node_selector)
-        if price.tolerations:
-            template["tolerations"] = list(price.tolerations)
-    return template
+    return {"containers": [container], **gpu_placement(res, catalog)}
 
 
 def _scaling(obj: InferenceService, stopped: bool) -> dict[str, Any]:
