@@ -7,6 +7,11 @@ behind (a Ray job's driver, in a session of its own; an agent whose raylet died)
 instead of init, so it stays in the tree. When the command exits, the keeper ends whatever is left below it.
 On SIGTERM (from the sandbox, or from the kernel once the sandbox is gone: see processes.py) it sends SIGTERM to
 the command, waits GRACE seconds, then SIGKILLs everything below it. It exits as the command did.
+
+SIGTERM is blocked and taken from the queue with sigwaitinfo, never by a handler. The kernel sends the parent-death
+signal once for each thread of the sandbox that exits while the keeper is its child, so a SIGKILLed sandbox can
+send several in a burst; a handler that raised on each could be hit again half-way through the stop, and the
+keeper would die leaving its command's children behind.
 """
 
 from __future__ import annotations
@@ -22,20 +27,12 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
-class Stop(Exception):
-    """SIGTERM arrived."""
-
-
 def prctl(option: int, value: int) -> None:
     """Linux's prctl(2); elsewhere nothing."""
     if not sys.platform.startswith("linux"):
         return
     if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Stop
 
 
 def descendants(root: int) -> list[int]:
@@ -84,44 +81,54 @@ def end_everything_below(grace: float) -> None:
     _reap_until_gone(time.monotonic() + 5)
 
 
-def _wait_for(child: subprocess.Popen) -> int:
-    """Reap every child (adopted ones too) until `child` itself has ended; its exit status."""
+def _reap(child: subprocess.Popen) -> int | None:
+    """Reap every child that has ended (adopted ones too); `child`'s exit status once it is among them."""
     while True:
-        pid, status = os.waitpid(-1, 0)
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            return None
         if pid == child.pid:
             child.returncode = os.waitstatus_to_exitcode(status)
             return child.returncode
+
+
+def _wait_for(child: subprocess.Popen, grace: float) -> int:
+    """`child`'s exit status once it has ended; on SIGTERM, everything below is ended first (see the docstring)."""
+    while (code := _reap(child)) is None:
+        if signal.sigwaitinfo({signal.SIGTERM, signal.SIGCHLD}).si_signo == signal.SIGTERM:
+            end_everything_below(grace)
+            return -signal.SIGTERM
+    return code
 
 
 def _exit_like(code: int) -> None:
     if code < 0:  # ended by a signal: end the same way, so the sandbox reads the same status
         if -code != signal.SIGKILL:
             signal.signal(-code, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
         os.kill(os.getpid(), -code)
     sys.exit(code)
 
 
 def main(argv: list[str]) -> None:
     grace, command = float(argv[0]), argv[2:]
-    signal.signal(signal.SIGTERM, _stop)
+    # Blocked, SIGCHLD is queued too, though its default action is to discard it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGCHLD})
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     keeper = os.getpid()
     try:
         child = subprocess.Popen(command, preexec_fn=lambda: _die_with(keeper))
-        code = _wait_for(child)
     except OSError as err:  # the command cannot be run: say so where its output would have gone
         print(f"cannot run {command[0]!r}: {err.strerror}", file=sys.stderr, flush=True)
         code = 127
-    except Stop:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        end_everything_below(grace)
-        code = -signal.SIGTERM
+    else:
+        code = _wait_for(child, grace)
     end_everything_below(0)
     _exit_like(code)
 
 
 def _die_with(parent: int) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the request was made
         os._exit(126)

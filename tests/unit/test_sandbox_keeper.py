@@ -87,3 +87,30 @@ def test_the_keeper_ends_its_tree_when_the_parent_that_started_it_is_killed(tmp_
     parent.kill()
     parent.wait()
     assert wait_dead(command), f"process {command} outlived the parent of its keeper"
+
+
+def signals_in(mask: str) -> set[int]:
+    """The signals of a mask as /proc/PID/status shows it."""
+    mask = int(mask, 16)
+    return {number for number in range(1, 65) if mask >> (number - 1) & 1}
+
+
+def test_a_burst_of_sigterms_stops_the_keeper_once_and_in_order(tmp_path):
+    """A SIGKILLed sandbox makes the kernel send the parent-death signal once for each of its threads that exits
+    while the keeper is its child: several SIGTERMs in a burst. The keeper takes them from a queue instead of a
+    handler (which the next one could interrupt half-way through the stop), and still ends its command's child."""
+    pid_file = tmp_path / "grandchild"
+    process = keep(f"sleep 300 & echo $! > {pid_file}; wait", grace=2.0)
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
+    assert signal.SIGTERM not in signals_in(status["SigCgt"]), "a SIGTERM handler can be interrupted by the next"
+    grandchild = int(pid_file.read_text())
+    for _ in range(200):
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == -signal.SIGTERM
+    assert wait_dead(grandchild), f"process {grandchild} outlived its keeper"
