@@ -13,7 +13,6 @@ import importlib.util
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,16 +21,11 @@ import urllib.request
 from pathlib import Path
 
 from llmops_sandbox import processes
+from llmops_sandbox.ports import free_port
 
 
 def available() -> bool:
     return importlib.util.find_spec("ray") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ray_env(token: str) -> dict[str, str]:
@@ -69,6 +63,7 @@ class LocalRay:
             return
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
         # Every port free, the agent's and the client server's too: another Ray on this machine holds the defaults.
+        # Ray's daemons bind them seconds later; see ports.py for why they stay free until then.
         gcs, dashboard, agent, client = free_port(), free_port(), free_port(), free_port()
         temp = Path("/tmp") / f"llmops-ray-{os.getpid()}"  # Ray's socket paths must stay short
         self.stopping.clear()

@@ -6,13 +6,13 @@ One emulator and one operator for the module; one fresh namespace per test.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
 from kube_helpers import Kube, eventually, install_crds
+from llmops_sandbox.ports import free_port
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,19 +47,13 @@ def kube(emulator_kube) -> Kube:
     return emulator_kube
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def operator(apiserver, emulator_kube):
     from llmops_sandbox.operator_thread import OperatorThread
     from llmops_operator.core.settings import Settings
 
     # With kopf's /healthz, as in a pod: a test can check that liveness keeps answering.
-    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"], liveness_port=_free_port()) as running:
+    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"], liveness_port=free_port()) as running:
         yield running
 
 
@@ -90,7 +84,7 @@ def predictor(serving_dir, model_dir):
     """The sandbox predictor serving model_dir; yields its port."""
     import sys
 
-    from model_servers import MODEL, Server, free_port, wait_ready
+    from model_servers import MODEL, Server, wait_ready
 
     port = free_port()
     server = Server([sys.executable, "-m", "llmops_operator.servers.predictor", "--model_name", MODEL,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from llmops_operator.api.v1alpha1 import Guardrail, PromptRelease
 from llmops_operator.builders.guardrail_policy import compile_policy
 from llmops_operator.builders.prompts import PROMPT_KEY, ROUTING_KEY, build_prompt_configmaps
 from llmops_operator.core.contract import parse
+from llmops_sandbox.ports import free_port  # noqa: F401 (the servers' tests pick their ports with it)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny"
@@ -67,12 +67,6 @@ def write_release(root: Path, weights: list[tuple[str, int]] | None = None,
     (root / "routing").mkdir(parents=True)
     (root / "routing" / ROUTING_KEY).write_text(routing["data"][ROUTING_KEY])
     return root / "versions", root / "routing" / ROUTING_KEY
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0, expect: int = 200) -> None:

@@ -101,13 +101,11 @@ def test_a_leader_that_loses_the_lease_stops_operating(lease_namespace):
 
 def test_a_standby_replica_answers_its_liveness_probe_while_it_waits(lease_namespace):
     """Kubernetes would restart a standby whose /healthz does not answer; it answers without reconciling."""
-    import socket
-
     import aiohttp
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from llmops_sandbox.ports import free_port
+
+    port = free_port()
 
     async def main() -> tuple[int, dict]:
         async with ApiClient(kubeconfig.load()) as api:

@@ -7,7 +7,6 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -15,6 +14,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from llmops_sandbox.ports import free_port
 
 from .certs import Pki, make_pki
 
@@ -29,12 +30,6 @@ ADMISSION = ("NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,DefaultS
 
 class ControlPlaneError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _die_with_parent() -> None:

@@ -29,10 +29,11 @@ from llmops_operator.builders.naming import short_hash
 from llmops_operator.k8s.client import ApiClient, ApiError
 from llmops_operator.k8s.resources import resource_for
 from llmops_sandbox import processes
+from llmops_sandbox.ports import free_port
 from llmops_sandbox.standins.base import StandIn
 from llmops_sandbox.standins.jobs import CONFIGMAP, SECRET, ProcessPlan, referenced_sources
 from llmops_sandbox.standins.kserve_plans import (
-    HOST, Unservable, free_port, last_log_line, make_links, predictor_plan, predictor_pod, transformer_plan,
+    HOST, Unservable, last_log_line, make_links, predictor_plan, predictor_pod, transformer_plan,
     transformer_pod, write_files,
 )
 from llmops_sandbox.standins.kserve_status import (

@@ -9,7 +9,6 @@ appends: --model_name <service> --predictor_host 127.0.0.1:<port> --http_port <p
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,6 @@ class Unservable(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def model_directory(predictor: dict[str, Any], pvc_root: Path) -> Path:
