@@ -181,9 +181,10 @@ def test_every_check_type_has_one_kind():
 
 
 def scan_seconds(guard: Guardrail, text: str) -> float:
-    started = time.perf_counter()
+    """CPU seconds of one scan: wall time would also count the time spent waiting for a core on a busy machine."""
+    started = time.process_time()
     guard.check(text)
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 @pytest.mark.timeout(60)

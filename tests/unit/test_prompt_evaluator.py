@@ -51,11 +51,11 @@ def finished() -> Finished:
 
 def test_an_oversize_dataset_is_refused_before_any_line_is_parsed():
     line = '{"contains": "x"}\n'
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the waits for a core on a busy machine are not work
     with pytest.raises(DatasetTooLarge, match=r"^spec.evaluation.dataset: ConfigMap 'big' key 'e.jsonl': holds "
                                               r"52428800 bytes or more, above the 1048576 bytes"):
         parse_dataset("x" * 50 * 1024 * 1024, "spec.evaluation.dataset: ConfigMap 'big' key 'e.jsonl'")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     with pytest.raises(DatasetTooLarge, match=f"holds {MAX_DATASET_EXAMPLES + 1} examples, more than the "
                                               f"{MAX_DATASET_EXAMPLES}"):
         parse_dataset(line * (MAX_DATASET_EXAMPLES + 1), "where")
@@ -66,9 +66,9 @@ def test_an_oversize_dataset_is_refused_before_any_line_is_parsed():
 
 def test_rouge_l_compares_a_bounded_prefix():
     long_words = " ".join(f"w{i}" for i in range(20_000))
-    started = time.perf_counter()
+    started = time.process_time()
     score_of = example_score(EvaluationExample(expected=long_words[:16_000]), Output(long_words), "rougeL")
-    assert time.perf_counter() - started < 2 and score_of == pytest.approx(1.0)
+    assert time.process_time() - started < 2 and score_of == pytest.approx(1.0)
     assert len(long_words[:ROUGE_CHARS].split()) < 1000
 
 
