@@ -65,6 +65,18 @@ def namespace(kube) -> str:
     return name
 
 
+@pytest.fixture
+def ray_local(tmp_path, monkeypatch):
+    """A local Ray cluster for one test, as the fine-tune tests run their training on."""
+    import ray
+
+    monkeypatch.setenv("LLMOPS_RAY_STORAGE", str(tmp_path / "ray"))
+    ray.init(num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def serving_dir(tmp_path_factory) -> Path:
     """Scratch space of the model-server tests: the saved model, policies, prompts, server logs."""

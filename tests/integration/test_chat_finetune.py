@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -19,23 +18,14 @@ import yaml
 pytest.importorskip("ray.train")
 pytest.importorskip("peft")
 
+from model_servers import tiny_llama_base  # noqa: E402
+
 from llmops_operator.api.v1alpha1 import FineTune  # noqa: E402
 from llmops_operator.builders.runconfig import finetune_run_config  # noqa: E402
 from llmops_operator.core.contract import parse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests/examples"
-
-
-def tiny_llama_base(directory: Path) -> str:
-    """The tiny-llama TrainingJob example's model, freshly initialised, saved as a FineTune base."""
-    from llmops_operator.backends.models import build_model, load_tokenizer
-
-    model_spec = yaml.safe_load((EXAMPLES / "trainingjob-llama.yaml").read_text())["spec"]["model"]
-    tokenizer = load_tokenizer(model_spec["tokenizer"])
-    build_model(model_spec, tokenizer.vocab_size).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return f"file://{directory}"
 
 
 def example_config(tmp_path: Path, base_uri: str) -> dict:
@@ -52,17 +42,6 @@ def example_config(tmp_path: Path, base_uri: str) -> dict:
     config = finetune_run_config(parse(FineTune, body), base_uri)
     config["progress"] = None  # no API server here: the run reports in its result and log only
     return config
-
-
-@pytest.fixture
-def ray_local(tmp_path, monkeypatch):
-    import ray
-
-    monkeypatch.setenv("LLMOPS_RAY_STORAGE", str(tmp_path / "ray"))
-    ray.init(num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.timeout(900)

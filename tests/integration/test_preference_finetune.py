@@ -8,7 +8,6 @@ short on a small machine), real files, no downloads.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import yaml
 pytest.importorskip("ray.train")
 pytest.importorskip("peft")
 
-from test_chat_finetune import tiny_llama_base  # noqa: E402
+from model_servers import tiny_llama_base  # noqa: E402
 
 from llmops_operator.api.v1alpha1 import FineTune  # noqa: E402
 from llmops_operator.builders.runconfig import finetune_run_config  # noqa: E402
@@ -45,17 +44,6 @@ def example_config(tmp_path: Path, base_uri: str) -> dict:
     config = finetune_run_config(parse(FineTune, body), base_uri)
     config["progress"] = None  # no API server here: the run reports in its result and log only
     return config
-
-
-@pytest.fixture
-def ray_local(tmp_path, monkeypatch):
-    import ray
-
-    monkeypatch.setenv("LLMOPS_RAY_STORAGE", str(tmp_path / "ray"))
-    ray.init(num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.timeout(900)
