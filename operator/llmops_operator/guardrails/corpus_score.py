@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
+from llmops_operator.api.v1alpha1.guardrail import DetectionRates
+
 
 class Labelled(Protocol):
     label: str
@@ -18,7 +20,7 @@ class Labelled(Protocol):
 
 
 @dataclass
-class Tally:
+class Tally(DetectionRates):
     attacks: int = 0
     detected: int = 0
     benign: int = 0
@@ -31,14 +33,6 @@ class Tally:
         else:
             self.benign += 1
             self.false_positives += flagged
-
-    @property
-    def detection_rate(self) -> float | None:
-        return round(self.detected / self.attacks, 4) if self.attacks else None
-
-    @property
-    def false_positive_rate(self) -> float | None:
-        return round(self.false_positives / self.benign, 4) if self.benign else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"attacks": self.attacks, "detected": self.detected, "benign": self.benign,

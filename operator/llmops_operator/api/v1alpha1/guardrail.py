@@ -257,7 +257,25 @@ class CompiledPolicy(KubeModel):
                    verdict_detail=spec.verdict_detail)
 
 
-class GuardrailSelfTest(StatusModel):
+def rate(count: int, total: int) -> float | None:
+    """count / total to four places; None when there is nothing to divide by."""
+    return round(count / total, 4) if total else None
+
+
+class DetectionRates:
+    """The detection and false-positive rates of counts of attacks and benign cases, for any class with the
+    fields attacks, detected, benign and false_positives: the self-test here, the corpus scores of the CLI."""
+
+    @property
+    def detection_rate(self) -> float | None:
+        return rate(self.detected, self.attacks)
+
+    @property
+    def false_positive_rate(self) -> float | None:
+        return rate(self.false_positives, self.benign)
+
+
+class GuardrailSelfTest(DetectionRates, StatusModel):
     """The built-in self-test of one compiled policy; kept in status so a policy is never tested twice."""
 
     policy_hash: str
@@ -272,14 +290,6 @@ class GuardrailSelfTest(StatusModel):
     """Attack categories no check of the policy covers."""
     missed: list[str] = Field(default_factory=list, max_length=10)
     """The first words of up to ten missed attacks (built-in texts, so safe to show)."""
-
-    @property
-    def detection_rate(self) -> float | None:
-        return round(self.detected / self.attacks, 4) if self.attacks else None
-
-    @property
-    def false_positive_rate(self) -> float | None:
-        return round(self.false_positives / self.benign, 4) if self.benign else None
 
 
 class FamilyResult(StatusModel):
@@ -303,7 +313,7 @@ class GuardrailEvaluationResult(StatusModel):
 
     @property
     def pass_rate(self) -> float | None:
-        return round(self.passed / self.records, 4) if self.records else None
+        return rate(self.passed, self.records)
 
 
 class GuardrailStatus(ResourceStatus):
