@@ -27,11 +27,16 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
+# Loaded once, at import: prctl runs in preexec hooks, in the child of a fork of the multi-threaded sandbox, where
+# a dlopen could wait forever on a loader lock that another thread held at the fork.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
 def prctl(option: int, value: int) -> None:
     """Linux's prctl(2); elsewhere nothing."""
-    if not sys.platform.startswith("linux"):
+    if _LIBC is None:
         return
-    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
+    if _LIBC.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 

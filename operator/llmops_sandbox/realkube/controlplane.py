@@ -3,7 +3,6 @@ ports, write an admin kubeconfig, wait until they serve, and stop them all toget
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmops_sandbox.keeper import PR_SET_PDEATHSIG, prctl
 from llmops_sandbox.ports import free_port
 
 from .certs import Pki, make_pki
@@ -34,7 +34,7 @@ class ControlPlaneError(RuntimeError):
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: SIGKILL it when the test process dies, so no control plane outlives it."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
