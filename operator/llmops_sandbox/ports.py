@@ -43,10 +43,15 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+_handed_out: set[int] = set()
+"""Ports this process has picked: their servers may not have bound them yet, so they look free."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free now on `host`, outside the ephemeral range when that leaves any; else one the kernel picks."""
     for port in candidates()[:200]:
-        if is_free(port, host):
+        if port not in _handed_out and is_free(port, host):
+            _handed_out.add(port)
             return port
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -18,6 +18,22 @@ def test_a_free_port_is_outside_the_range_connections_take_their_local_ports_fro
             sock.bind(("127.0.0.1", port))
 
 
+def kernel_picked_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_port_is_handed_out_once_though_its_server_has_not_bound_it_yet(monkeypatch):
+    first, second = kernel_picked_port(), kernel_picked_port()
+    while second == first:
+        second = kernel_picked_port()
+    monkeypatch.setattr(ports, "candidates", lambda: [first, second])
+    monkeypatch.setattr(ports, "_handed_out", set())
+    assert ports.free_port() == first and ports.is_free(first)
+    assert ports.free_port() == second
+
+
 def test_a_port_in_use_is_never_picked(monkeypatch):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
