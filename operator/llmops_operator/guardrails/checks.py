@@ -17,6 +17,7 @@ from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SI
 from llmops_operator.guardrails.learned import LEARNED_FLOOR
 from llmops_operator.guardrails.multilingual import (MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK,
                                                      MULTILINGUAL_TOXICITY)
+from llmops_operator.guardrails.personas import PERSONA_JAILBREAK
 from llmops_operator.guardrails.pii import pii_signals
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
 from llmops_operator.guardrails.topics import topic_signals
@@ -147,7 +148,7 @@ KINDS: dict[str, CheckKind] = {
     PII: CheckKind(lambda check: pii_signals(list(check.entities)), judge_pii),
     REGEX: CheckKind(regex_signals, judge_spans),
     INJECTION: _classifier(INJECTION_SIGNALS + MULTILINGUAL_INJECTION),
-    JAILBREAK: _classifier(JAILBREAK_SIGNALS + MULTILINGUAL_JAILBREAK),
+    JAILBREAK: _classifier(JAILBREAK_SIGNALS + MULTILINGUAL_JAILBREAK + PERSONA_JAILBREAK),
     TOXICITY: _classifier(TOXICITY_SIGNALS + MULTILINGUAL_TOXICITY),
     TOPIC: CheckKind(lambda check: topic_signals(check.name, list(check.topics)), judge_topics, topic_cases),
     SIZE: CheckKind(lambda check: [], judge_size, size_cases),

@@ -29,6 +29,7 @@ import numpy as np
 from llmops_operator.guardrails.injection import INJECTION_SIGNALS, JAILBREAK_SIGNALS
 from llmops_operator.guardrails.multilingual import (MULTILINGUAL_INJECTION, MULTILINGUAL_JAILBREAK,
                                                      MULTILINGUAL_TOXICITY)
+from llmops_operator.guardrails.personas import PERSONA_JAILBREAK
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, TOXICITY
 from llmops_operator.guardrails.toxicity import TOXICITY_SIGNALS
 
@@ -40,7 +41,8 @@ NGRAM_SCALE = 0.1
 """The n-gram block's weight next to the signal block: on a few hundred training texts n-grams alone overfit
 (validation detection under 50%), while at a tenth of the signals' scale they refine without dominating."""
 SIGNAL_KEYS = tuple(sorted(s.key for s in INJECTION_SIGNALS + JAILBREAK_SIGNALS + TOXICITY_SIGNALS
-                           + MULTILINGUAL_INJECTION + MULTILINGUAL_JAILBREAK + MULTILINGUAL_TOXICITY))
+                           + MULTILINGUAL_INJECTION + MULTILINGUAL_JAILBREAK + MULTILINGUAL_TOXICITY
+                           + PERSONA_JAILBREAK))
 _SIGNAL_INDEX = {key: i for i, key in enumerate(SIGNAL_KEYS)}
 INPUT_SIZE = len(SIGNAL_KEYS) + BUCKETS
 LEARNED_FLOOR = 0.5

@@ -100,8 +100,8 @@ def all_of(*guards):
     return lambda text, start, end: all(guard(text, start, end) for guard in guards if guard is not None)
 
 
-def _signal(key: str, family: str, pattern: str, weight: float, guard=None) -> Signal:
-    return Signal(key, family, normalize(pattern), weight=weight, guard=guard)
+def _signal(key: str, family: str, pattern: str, weight: float, guard=None, overlay: bool = False) -> Signal:
+    return Signal(key, family, normalize(pattern), weight=weight, guard=guard, overlay=overlay)
 
 
 _OVERRIDE_VERBS = (
@@ -270,7 +270,7 @@ MULTILINGUAL_JAILBREAK = [
     _signal("jailbreak.pretend", JAILBREAK,
             r"(?i)\b(?:pretend|imagine)\s+(?:to\s+be|you\s+are|you're|that\s+you|your)\b|\bsimulate\s+(?:a|an|your)\b"
             r"|\brole-?play\b|\bact\s+as\s+if\b|tu\s+so,?\s+als|fais\s+semblant|finge|finja"
-            r"|притворись|представь,?\s+что\s+ты|假装|扮演|ふりをして", 0.45),
+            r"|притворись|представь,?\s+что\s+ты|假装|扮演|ふりをして", 0.45, overlay=True),
     _signal("jailbreak.rules-lifted", JAILBREAK,
             r"(?i)\b(?:ai|assistant|model|chatbot|version|bot|persona)\s+(?:with|that\s+has)\s+(?:no"
             r"|zero)\s+(?:restrictions"

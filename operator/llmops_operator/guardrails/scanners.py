@@ -67,6 +67,32 @@ class Re2Scanner:
         return found
 
 
+class SetScanner:
+    """Signals found independently of each other: an RE2 set says in one pass which of them match anywhere, and
+    only those are searched on their own for their spans. Unlike the alternation, one signal's match never hides
+    another's, wherever they overlap."""
+
+    def __init__(self, signals: Sequence[Signal]) -> None:
+        self.signals = tuple(signals)
+        self.regexes = [re2.compile(signal.pattern, re2_options()) for signal in self.signals]
+        options = re2_options()
+        options.max_mem = SCAN_MEMORY_BYTES
+        self.set = re2.Set.SearchSet(options)
+        for signal in self.signals:
+            self.set.Add(signal.pattern)
+        self.set.Compile()
+
+    def scan(self, text: str) -> list[RawMatch]:
+        if not self.signals or not text:
+            return []
+        found = []
+        for index in sorted(self.set.Match(text) or ()):
+            guard = self.signals[index].guard
+            found += [(index, m.start(), m.end()) for m in self.regexes[index].finditer(text)
+                      if m.end() > m.start() and (guard is None or guard(text, m.start(), m.end()))]
+        return found
+
+
 def _to_characters(encoded: bytes, found: list[RawMatch]) -> list[RawMatch]:
     """Byte offsets into the UTF-8 text as character offsets, in one pass over the sorted offsets."""
     offsets = sorted({offset for _, start, end in found for offset in (start, end)})

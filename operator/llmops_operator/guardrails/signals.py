@@ -56,6 +56,9 @@ class Signal:
     resolve: Resolve | None = None
     """Instead of `refine`, for a signal whose candidates may be of several entities: reads the text around the
     candidate (a context word) and names the entity."""
+    overlay: bool = False
+    """Found on its own (an RE2 set), even where another signal's match covers the same words (a description of
+    a persona that overlaps "no rules" or "uncensored AI", a framing that overlaps role-play)."""
 
     @property
     def label(self) -> str:
