@@ -86,11 +86,16 @@ class SplitScanner:
                   (Re2Scanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and not s.overlay]),
                   (SetScanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and s.overlay]))
         self.parts = [(kind([signals[i] for i in group]), group) for kind, group in groups if group]
+        self.span_indices = groups[0][1]
 
-    def scan(self, text: str) -> list[tuple[int, int, int]]:
-        found = [(indices[index], start, end) for scanner, indices in self.parts
+    def scan(self, text: str, spans: bool = True) -> list[tuple[int, int, int]]:
+        """Every part's matches in text order; `spans=False` leaves out the span families' automaton (for the
+        deobfuscated views, where only classifier signals count: the parts are independent, so the others'
+        matches are the same)."""
+        parts = self.parts if spans else [(s, i) for s, i in self.parts if i is not self.span_indices]
+        found = [(indices[index], start, end) for scanner, indices in parts
                  for index, start, end in scanner.scan(text)]
-        return sorted(found, key=lambda match: (match[1], match[0])) if len(self.parts) > 1 else found
+        return sorted(found, key=lambda match: (match[1], match[0])) if len(parts) > 1 else found
 
 
 class Guardrail:
@@ -189,7 +194,8 @@ class Scan:
 def scan_views(plan: DirectionPlan, found: list[str], length: int) -> list[Match]:
     """Classifier signals found in the deobfuscated views, each reported over the whole text."""
     joined = "\n\n".join(found)
-    return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined), joined)
+    return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined, spans=False),
+                                                               joined)
             if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]
 
 
