@@ -37,10 +37,12 @@ PERSONA_JAILBREAK = [
            weight=0.7, overlay=True),
     Signal("jailbreak.amoral-character", JAILBREAK,
            r"(?i:\b(?:is|are|be|being|become|becomes|remain|stays?)\s+(?:completely\s+|totally\s+|fully\s+"
-           r"|entirely\s+)?(?:amoral|unfiltered|uncensored|unaligned|unrestrained|lawless)\b)", weight=0.45, overlay=True),
+           r"|entirely\s+)?(?:amoral|unfiltered|uncensored|unaligned|unrestrained|lawless)\b)",
+           weight=0.45, overlay=True),
     Signal("jailbreak.answer-as", JAILBREAK,
-           r"(?i:\b(?:answer|respond|reply|write|speak|talk|act|behave|pose)\s+(?:only\s+)?as\s+(?:an?\s+|the\s+|that\s+|this\s+"
-           r"|two\s+)?(?:\w+\s+){0,2}?(?:ai|ais|assistant|chatbot|bot|version|persona|model)s?\b)", weight=0.45, overlay=True),
+           r"(?i:\b(?:answer|respond|reply|write|speak|talk|act|behave|pose)\s+(?:only\s+)?as\s+"
+           r"(?:an?\s+|the\s+|that\s+|this\s+|two\s+)?(?:\w+\s+){0,2}?"
+           r"(?:ai|ais|assistant|chatbot|bot|version|persona|model)s?\b)", weight=0.45, overlay=True),
     Signal("jailbreak.fiction-without-limits", JAILBREAK,
            r"(?i:\b(?:hypothetical|fictional|imaginary|alternate|parallel|fantasy|made-up|pretend)\s+(?:world"
            r"|universe|scenario|story|reality|society|setting)\b(?:\W+\w+){0,4}?\W+(?:without|with\s+no|has\s+no"
