@@ -1,6 +1,6 @@
 """Train the guardrail's learned stage on the corpus's train split and export it to ONNX with its card.
 
-    python hack/guardrail/train_classifier.py [--seed 7] [--epochs 200]
+    python hack/guardrail/train_classifier.py [--seed 7] [--epochs 200] [--cross-validate 5]
 
 Needs torch (the `train` extra) and `onnx` for the export; the runtime needs only onnxruntime.
 
@@ -97,13 +97,63 @@ def export(model: torch.nn.Module, path: Path) -> None:
                       dynamo=False)
 
 
+EXAMPLE_THRESHOLDS = np.array([0.8, 0.85, 0.7])
+"""The example policy's thresholds for promptInjection, jailbreak and toxicity (manifests/examples/guardrail.yaml)."""
+
+
+def rule_decisions(signals: np.ndarray, learned_p: np.ndarray | None) -> np.ndarray:
+    """Per family, whether the example policy's check would hit: the noisy-or of the family's matched signal
+    weights, with the model's probability added as the runtime adds it (at least the floor, and some rule
+    signal of the family matched)."""
+    family = np.array([CORPUS_FAMILIES[key.split(".")[0]] for key in learned.SIGNAL_KEYS])
+    hits = np.zeros(len(CORPUS_FAMILIES), dtype=bool)
+    for index in range(len(CORPUS_FAMILIES)):
+        weights = signals[(family == index) & (signals > 0)]
+        if not len(weights):
+            continue
+        if learned_p is not None and learned_p[index] >= learned.LEARNED_FLOOR:
+            weights = np.append(weights, learned_p[index])
+        hits[index] = 1 - np.prod(1 - weights) >= EXAMPLE_THRESHOLDS[index]
+    return hits
+
+
+def cross_validate(folds: int, seed: int, epochs: int) -> dict:
+    """Out-of-fold results over the train and validation splits (never held-out): each text scored by a model
+    that did not see it, alone and added to the rules, against the rules alone."""
+    cases = load("train") + load("validation")
+    x, y = matrix(cases)
+    fold = np.random.default_rng(seed).integers(0, folds, len(cases))
+    probabilities = np.zeros_like(y)
+    for k in range(folds):
+        model = build(seed)
+        train(model, x[fold != k], y[fold != k], epochs)
+        with torch.no_grad():
+            probabilities[fold == k] = model(torch.from_numpy(x[fold == k])).numpy()
+    tally = {name: [0, 0] for name in ("modelAlone", "rulesAlone", "rulesAndModel")}
+    for i, case in enumerate(cases):
+        index = CORPUS_FAMILIES[case["family"]]
+        signals = x[i, :len(learned.SIGNAL_KEYS)]
+        flagged = {"modelAlone": probabilities[i] >= learned.LEARNED_FLOOR,
+                   "rulesAlone": rule_decisions(signals, None), "rulesAndModel": rule_decisions(signals, probabilities[i])}
+        for name, hits in flagged.items():
+            tally[name][case["label"] == "attack"] += bool(hits[index] if case["label"] == "attack" else hits.any())
+    attacks = sum(c["label"] == "attack" for c in cases)
+    return {name: {"detected": f"{hit}/{attacks}", "falsePositives": f"{fp}/{len(cases) - attacks}"}
+            for name, (fp, hit) in tally.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--cross-validate", type=int, metavar="K", help="print K-fold out-of-fold results over "
+                        "train and validation (the shipped model is not touched) and exit")
     args = parser.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+    if args.cross_validate:
+        print(json.dumps(cross_validate(args.cross_validate, args.seed, args.epochs), indent=2))
+        return
     train_cases, validation_cases = load("train"), load("validation")
     x, y = matrix(train_cases)
     model = build(args.seed)
