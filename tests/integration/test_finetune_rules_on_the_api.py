@@ -1,4 +1,4 @@
-"""The CRD's rules for objective dpo, the red team and the judge, enforced by the API server (CEL) before the
+"""The CRD's rules for objective dpo, the red team, the judge and lm-eval tasks, enforced by the API server (CEL) before the
 operator sees the object, with the same messages the operator's models give."""
 
 from __future__ import annotations
@@ -52,3 +52,12 @@ def test_the_api_refuses_a_red_team_without_its_guardrail_and_a_gate_without_a_r
     no_red_team = dpo_example()
     del no_red_team["spec"]["evaluation"]["redTeam"]
     assert "gates.minRedTeamPassRate needs evaluation.redTeam" in refuse(kube, namespace, no_red_team)
+
+
+def test_the_api_refuses_an_lm_eval_gate_without_one_bound_and_too_many_tasks(kube, namespace):
+    both = sft_example()
+    both["spec"]["evaluation"]["lmEval"]["tasks"][0]["gate"] = {"metric": "acc", "min": 0.2, "max": 0.9}
+    assert "set exactly one of gate.min and gate.max" in refuse(kube, namespace, both)
+    many = sft_example()
+    many["spec"]["evaluation"]["lmEval"]["tasks"] = [{"name": f"task{i}"} for i in range(17)]
+    assert "must have at most 16 items" in refuse(kube, namespace, many)

@@ -8,7 +8,8 @@ Runs in the RayJob's driver once training has saved the output model. Metrics:
   (entrypoints/preference_eval.py), where the chosen reply is also the reference of the metrics above.
 Generated outputs go through the compiled guardrail policy carried in the run config; the safety
 score is the share the policy lets through untouched. With evaluation.redTeam, the model also answers a set of
-adversarial prompts and the same policy checks the answers: their pass rate is reported apart (redTeam). The
+adversarial prompts and the same policy checks the answers: their pass rate is reported apart (redTeam). With
+evaluation.lmEval, lm-evaluation-harness tasks run on the same loaded model (entrypoints/harness.py). The
 metric maths are in scoring.evaluation. The job
 reports these raw metrics only: the operator decides the gate from them (status/finetune.py).
 """
@@ -151,6 +152,10 @@ def evaluate(config: dict[str, Any]) -> dict[str, Any]:
         result["safety"] = safety_summary([v.outcome for v in verdicts], [v.rules for v in verdicts])
     if guardrail is not None and evaluation.get("redTeam"):
         result["redTeam"] = red_team_safety(model, tokenizer, guardrail, evaluation, max_length, chat)
+    if evaluation.get("lmEval"):
+        from llmops_operator.entrypoints.harness import lm_eval_results
+
+        result["lmEval"] = lm_eval_results(evaluation["lmEval"], model, tokenizer)
     return result
 
 

@@ -65,9 +65,10 @@ def safety_summary(outcomes: Sequence[str], rules: Sequence[Sequence[str]]) -> d
 
 
 def gate(scores: dict[str, float], primary: str, safety: float | None, gates: dict[str, Any] | None,
-         red_team: float | None = None) -> tuple[str, str]:
+         red_team: float | None = None, more: Sequence[tuple[str, str | None]] = ()) -> tuple[str, str]:
     """(Passed | Failed, why). minScore is a ceiling for lower-is-better metrics such as perplexity;
-    minRedTeamPassRate is a floor on the red-team answers' pass rate (`red_team`), minJudgeScore on scores["judge"]."""
+    minRedTeamPassRate is a floor on the red-team answers' pass rate (`red_team`), minJudgeScore on scores["judge"].
+    `more` holds further checked gates as (name, problem or None), such as lm_eval_checks'."""
     gates = gates or {}
     problems = []
     threshold = gates.get("minScore")
@@ -84,9 +85,31 @@ def gate(scores: dict[str, float], primary: str, safety: float | None, gates: di
         problems.append(f"judge score {scores.get('judge')} is below {gates['minJudgeScore']}")
     if gates.get("minRedTeamPassRate") is not None and (red_team is None or red_team < gates["minRedTeamPassRate"]):
         problems.append(f"red-team pass rate {red_team} is below {gates['minRedTeamPassRate']}")
+    problems.extend(problem for _, problem in more if problem)
     if problems:
         return FAILED, "; ".join(problems)
     checked = [name for name, key in ((primary, "minScore"), ("safety", "minSafety"),
                                       ("judge score", "minJudgeScore"), ("red-team pass rate", "minRedTeamPassRate"))
-               if gates.get(key) is not None]
+               if gates.get(key) is not None] + [name for name, _ in more]
     return PASSED, ("passed " + " and ".join(checked)) if checked else "no gates set"
+
+
+def lm_eval_checks(gates: Sequence[tuple[str, str, float | None, float | None]],
+                   reported: dict[str, dict[str, Any]] | None) -> list[tuple[str, str | None]]:
+    """(name, problem or None) of each lm-eval task gate (task, metric, min, max) against the reported results
+    (task -> {scores, error}). A metric that was not measured fails its gate, quoting the task's error."""
+    checks = []
+    for task, metric, low, high in gates:
+        name = f"lmEval {task} {metric}"
+        result = (reported or {}).get(task) or {}
+        value = (result.get("scores") or {}).get(metric)
+        if value is None or math.isnan(value):
+            why = result.get("error") or "the task reported no such metric"
+            checks.append((name, f"{name} was not measured: {why[:300]}"))
+        elif low is not None and value < low:
+            checks.append((name, f"{name} {round(value, 4)} is below {low}"))
+        elif high is not None and value > high:
+            checks.append((name, f"{name} {round(value, 4)} is above {high}"))
+        else:
+            checks.append((name, None))
+    return checks

@@ -10,8 +10,10 @@ Conditions set while waiting for the FineTune's inputs (controllers/finetune.py)
 Each counts toward Ready while it is False.
 
 Conditions added to the job's (see status/jobs.py):
-- Evaluated: True when the runtime reported its evaluation (only with spec.evaluation).
-- GatesPassed: True when every gate held; False (reason GateFailed) names the gate that did not.
+- Evaluated: True when the runtime reported its evaluation (only with spec.evaluation); its message lists the
+  scores and each lm-eval task's first metric or error.
+- GatesPassed: True when every gate held; False (reason GateFailed) names the gate that did not. The gates include
+  each evaluation.lmEval task's: a metric that was not measured (the message quotes the task's error) fails it.
 - Promoted: True when spec.output.promote's InferenceService serves this FineTune, as its model (reason Serving)
   or as one of its spec.adapters (reason ServingAdapter) (only with promote).
 Ready needs Succeeded, and Evaluated and GatesPassed when an evaluation is configured. A failed
@@ -28,15 +30,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.v1alpha1.finetune import EvaluationStatus, FineTune
+from llmops_operator.api.v1alpha1.finetune import EvaluationSpec, EvaluationStatus, FineTune
 from llmops_operator.core.contract import Observation, Refs
 from llmops_operator.core import conditions as cond
-from llmops_operator.scoring.evaluation import gate
+from llmops_operator.scoring.evaluation import gate, lm_eval_checks
 from llmops_operator.status.batchjob import report
 
 EVALUATED = "Evaluated"
 GATES_PASSED = "GatesPassed"
 PROMOTED = "Promoted"
+REPORTED = ("scores", "safety", "redTeam", "lmEval", "reportUri")
+"""The blocks of the job's evaluation report that status takes."""
 
 
 def reported_evaluation(progress_configmap: dict[str, Any] | None) -> EvaluationStatus | None:
@@ -45,8 +49,7 @@ def reported_evaluation(progress_configmap: dict[str, Any] | None) -> Evaluation
     if not isinstance(block, dict):
         return None
     try:
-        return EvaluationStatus.model_validate({k: block[k] for k in ("scores", "safety", "redTeam", "reportUri")
-                                                if k in block})
+        return EvaluationStatus.model_validate({k: block[k] for k in REPORTED if k in block})
     except ValidationError:
         return None
 
@@ -65,9 +68,24 @@ def gated_evaluation(ft: FineTune, progress_configmap: dict[str, Any] | None) ->
     if spec.judge is not None and spec.judge.threshold is not None:
         gates["minJudgeScore"] = spec.judge.threshold
     red_team = evaluation.red_team.score if evaluation.red_team is not None else None
+    lm_eval = {name: result.wire() for name, result in (evaluation.lm_eval or {}).items()}
     evaluation.gate, evaluation.gate_message = gate(evaluation.scores, evaluation.primary_metric, safety, gates,
-                                                    red_team)
+                                                    red_team, lm_eval_checks(_lm_eval_gates(spec), lm_eval))
     return evaluation
+
+
+def _summary(evaluation: EvaluationStatus) -> str:
+    """The scores, then each lm-eval task's first metric or its error (errors are cut to 200 characters)."""
+    parts = [f"{k}={v}" for k, v in evaluation.scores.items()]
+    for name, task in (evaluation.lm_eval or {}).items():
+        first = next(iter(task.scores.items()), None)
+        parts.append(f"lmEval {name}: " + (f"{first[0]}={first[1]}" if first else f"error {(task.error or '')[:200]}"))
+    return ", ".join(parts)
+
+
+def _lm_eval_gates(spec: EvaluationSpec) -> list[tuple[str, str, float | None, float | None]]:
+    tasks = spec.lm_eval.tasks if spec.lm_eval else []
+    return [(t.name, t.gate.metric, t.gate.min, t.gate.max) for t in tasks if t.gate is not None]
 
 
 def _promotion(ft: FineTune, refs: Refs) -> cond.Observed:
@@ -102,7 +120,7 @@ def finetune_outcome(ft: FineTune, job: Observation, progress_configmap: dict[st
         evaluated = cond.false(EVALUATED, "EvaluationMissing",
                                "the Ray job finished without reporting its evaluation; see the job's logs")
         return _with(job, [evaluated], "Failed")
-    evaluated = cond.true(EVALUATED, "Evaluated", ", ".join(f"{k}={v}" for k, v in evaluation.scores.items()))
+    evaluated = cond.true(EVALUATED, "Evaluated", _summary(evaluation))
     job.fields["evaluation"] = evaluation.wire()
     if evaluation.safety is not None:
         job.fields["safety"] = evaluation.safety.wire()

@@ -10,6 +10,7 @@ from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, SafetyStatus, StatusModel,
     age_column, cel, exactly_one_of, cost_column, ready_columns, safety_column,
 )
+from llmops_operator.api.v1alpha1.lm_eval import LmEvalSpec, LmEvalTaskStatus
 from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
 
 
@@ -114,6 +115,9 @@ class EvaluationSpec(KubeModel):
     red_team: RedTeamSpec | None = None
     """Red-team prompts: the tuned model answers them and guardrailRef checks the answers; the pass rate is
     status.evaluation.redTeam.score and gates.minRedTeamPassRate's input. Needs guardrailRef."""
+    lm_eval: LmEvalSpec | None = None
+    """lm-evaluation-harness tasks on the output model: status.evaluation.lmEval.<task>.scores, each task
+    optionally gated."""
 
     @model_validator(mode="after")
     def _red_team_needs_guardrail(self) -> "EvaluationSpec":
@@ -236,6 +240,8 @@ class EvaluationStatus(StatusModel):
     """Guardrail verdicts over generated outputs."""
     red_team: SafetyStatus | None = None
     """Guardrail verdicts over the answers to the red-team prompts; score is their pass rate."""
+    lm_eval: dict[str, LmEvalTaskStatus] | None = Field(default=None, max_length=16)
+    """Task name -> the lm-eval task's scores, or the error that left it without."""
     gate: Literal["Passed", "Failed", "Pending"] | None = None
     """Gate outcome."""
     gate_message: str | None = None
