@@ -35,6 +35,8 @@ def example_config(tmp_path: Path, base_uri: str) -> dict:
     spec["baseModel"] = {"uri": base_uri}
     spec["dataset"]["uri"] = str(EXAMPLES / "data/chat/tiny-chat.jsonl")
     spec["evaluation"]["dataset"]["uri"] = str(EXAMPLES / "data/chat/tiny-chat-eval.jsonl")
+    for task in spec["evaluation"]["lmEval"]["tasks"]:
+        task["local"]["uri"] = str(EXAMPLES / "data/lm-eval" / task["local"]["uri"].rsplit("/", 1)[-1])
     spec["evaluation"].pop("guardrailRef")  # the Guardrail's compiled policy is the operator's to resolve
     spec["gates"].pop("minSafety")
     spec["deepspeed"] = {"enabled": False}
@@ -64,3 +66,5 @@ def test_the_example_fine_tune_learns_the_assistant_replies_of_its_chats(tmp_pat
     assert math.isfinite(after["scores"]["perplexity"]) and after["scores"]["perplexity"] < ceiling
     # A random base with frozen embeddings learns slowly through adapters; what matters is that it learns.
     assert after["scores"]["perplexity"] < 0.9 * before["scores"]["perplexity"], (before, after)
+    quiz = after["lmEval"]["operator-quiz"]  # the example's lm-eval quiz ran on the tuned model
+    assert quiz["samples"] == 8 and 0 <= quiz["scores"]["acc"] <= 1, after
