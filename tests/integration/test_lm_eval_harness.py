@@ -41,10 +41,9 @@ def tiny_llama(tmp_path_factory) -> Path:
     return directory
 
 
-def example_finetune(min_accuracy: float) -> FineTune:
+def example_body(min_accuracy: float) -> dict:
     """The chat example with local URIs, its quiz gated on acc >= min_accuracy, and no Guardrail to resolve."""
     body = yaml.safe_load((EXAMPLES / "finetune.yaml").read_text())
-    body["metadata"]["namespace"] = "ml"
     spec = body["spec"]
     spec["baseModel"] = {"uri": "file:///unused"}
     spec["evaluation"]["dataset"]["uri"] = str(EXAMPLES / "data/chat/tiny-chat-eval.jsonl")
@@ -54,7 +53,12 @@ def example_finetune(min_accuracy: float) -> FineTune:
     [quiz] = spec["evaluation"]["lmEval"]["tasks"]
     quiz["local"]["uri"] = f"file://{QUIZ}"
     quiz["gate"] = {"metric": "acc", "min": min_accuracy}
-    return parse(FineTune, body)
+    return body
+
+
+def example_finetune(min_accuracy: float) -> FineTune:
+    body = example_body(min_accuracy)
+    return parse(FineTune, {**body, "metadata": {**body["metadata"], "namespace": "ml"}})
 
 
 def status_of(ft: FineTune, evaluation: dict) -> Observation:
@@ -63,28 +67,60 @@ def status_of(ft: FineTune, evaluation: dict) -> Observation:
     return finetune_outcome(ft, job, {"data": {"progress.json": json.dumps({"evaluation": evaluation})}}, {})
 
 
-@pytest.mark.timeout(600)
-def test_the_quiz_scores_land_in_status_and_an_unreachable_gate_fails(tiny_llama):
+@pytest.fixture(scope="module")
+def quiz_evaluation(tiny_llama) -> dict:
+    """The evaluation entrypoint's report for the example, run on the tiny Llama as its output model."""
     from llmops_operator.entrypoints.evaluate import evaluate
 
-    unreachable = example_finetune(min_accuracy=1.5)
-    config = finetune_run_config(unreachable, "file:///unused")
-    result = evaluate({**config, "output": {"uri": f"file://{tiny_llama}"}})
+    config = finetune_run_config(example_finetune(min_accuracy=1.5), "file:///unused")
+    return evaluate({**config, "output": {"uri": f"file://{tiny_llama}"}})
 
-    quiz = result["lmEval"]["operator-quiz"]
+
+@pytest.mark.timeout(600)
+def test_the_quiz_scores_land_in_status_and_an_unreachable_gate_fails(quiz_evaluation):
+    quiz = quiz_evaluation["lmEval"]["operator-quiz"]
     assert quiz["samples"] == QUIZ_SIZE and set(quiz["scores"]) == {"acc", "acc_stderr", "acc_norm", "acc_norm_stderr"}
     assert 0 <= quiz["scores"]["acc"] <= 1 and quiz["scores"]["acc"] * QUIZ_SIZE == pytest.approx(
         round(quiz["scores"]["acc"] * QUIZ_SIZE))  # a share of the eight questions
 
-    failed = status_of(unreachable, result)
+    failed = status_of(example_finetune(min_accuracy=1.5), quiz_evaluation)
     assert failed.phase == "GateFailed"
     assert failed.fields["evaluation"]["lmEval"]["operator-quiz"]["scores"]["acc"] == quiz["scores"]["acc"]
     gates = next(c for c in failed.conditions if c.type == "GatesPassed")
     assert gates.status == "False" and f"lmEval operator-quiz acc {round(quiz['scores']['acc'], 4)} is below 1.5" \
         in gates.message
 
-    passed = status_of(example_finetune(min_accuracy=0.0), result)
+    passed = status_of(example_finetune(min_accuracy=0.0), quiz_evaluation)
     assert passed.phase == "Succeeded" and "lmEval operator-quiz acc" in passed.fields["evaluation"]["gateMessage"]
+
+
+@pytest.mark.timeout(600)
+def test_the_operator_writes_the_reported_quiz_into_the_finetunes_status(kube, quiz_evaluation):
+    """Through the API: the driver's report in the progress ConfigMap, the RayJob ending as KubeRay ends it, and one
+    operator pass that folds the report into status (the CRD's status schema keeps the lmEval block)."""
+    from kube_helpers import condition, reconcile_once, unwatched_namespace
+
+    from llmops_operator.builders.progress import progress_target
+    from llmops_operator.entrypoints.report import Reporter
+    from llmops_operator.k8s.resources import resource_for
+
+    namespace = unwatched_namespace(kube, "lmeval")
+    ft = example_finetune(min_accuracy=1.5)
+    kube.apply(example_body(min_accuracy=1.5), namespace)
+    reconcile_once(kube, FineTune, namespace, ft.name)
+    rayjob = resource_for("ray.io/v1", "RayJob")
+    [job] = kube.list(rayjob, namespace)
+    Reporter({**progress_target(ft), "namespace": namespace}).carry_on().update("evaluation", quiz_evaluation,
+                                                                                force=True)
+    kube.patch(rayjob, namespace, job["metadata"]["name"], {"status": {
+        "jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED",
+        "startTime": "2026-05-01T10:00:00Z", "endTime": "2026-05-01T10:20:00Z"}}, subresource="status")
+
+    status = reconcile_once(kube, FineTune, namespace, ft.name)["status"]
+    assert status["phase"] == "GateFailed", status
+    assert status["evaluation"]["lmEval"] == quiz_evaluation["lmEval"]
+    assert "lmEval operator-quiz acc" in condition({"status": status}, "GatesPassed")["message"]
+    assert "lmEval operator-quiz: acc=" in condition({"status": status}, "Evaluated")["message"]
 
 
 def quiz_task(name: str, uri: str = f"file://{QUIZ}") -> dict:
