@@ -187,7 +187,7 @@ def _run_task(lm: Any, task: dict[str, Any], spec: dict[str, Any], workdir: Path
     target: Any = name
     if local is not None:
         rows = local_rows(local, spec.get("limit", 100), f"evaluation.lmEval task {name!r}")
-        data_file = workdir / f"{len(list(workdir.iterdir()))}.jsonl"
+        data_file = workdir / f"{name}.jsonl"  # names are unique and path-safe (the spec's pattern)
         data_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
         target = local_task_config(name, local, str(data_file), str(workdir / "cache"), fewshot or 0)
         fewshot = fewshot or 0
