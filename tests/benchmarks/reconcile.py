@@ -106,18 +106,32 @@ class Tracker:
 
 
 async def watch(http: aiohttp.ClientSession, path: str, on_event) -> None:
-    for _ in range(60):  # a real apiserver answers 429 while a new CRD's watch cache starts
-        async with http.get(path, params={"watch": "true", "resourceVersion": "0"},
-                            timeout=aiohttp.ClientTimeout()) as resp:
-            if resp.status == 429:
+    """Every object event of `path`, forever. A watch that ends is resumed from the last version seen: the real
+    apiserver closes its watches of a custom resource when it rebuilds that CRD's storage (a CRD status update
+    does), and a tracker fed by a watch that stopped waits for ever."""
+    version = "0"
+    while True:
+        params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
+        async with http.get(path, params=params, timeout=aiohttp.ClientTimeout()) as resp:
+            if resp.status == 429:  # a real apiserver answers 429 while a new CRD's watch cache starts
                 await asyncio.sleep(1)
+                continue
+            if resp.status == 410:
+                version = "0"
                 continue
             if resp.status != 200:
                 raise RuntimeError(f"watch {path}: HTTP {resp.status} {await resp.text()}")
             async for line in resp.content:
-                if line.strip():
-                    on_event(json.loads(line)["object"])
-            return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event["type"] == "ERROR":  # the version is too old: start again from the current state
+                    version = "0"
+                    break
+                version = event["object"]["metadata"]["resourceVersion"]
+                if event["type"] != "BOOKMARK":
+                    on_event(event["object"])
+        print(f"watch {path} ended by the server; resumed from resourceVersion {version}", file=sys.stderr)
 
 
 def on_guardrail(tracker: Tracker):
@@ -148,11 +162,24 @@ async def create_all(http: aiohttp.ClientSession, tracker: Tracker, names: list[
     await asyncio.gather(*(create(n) for n in names))
 
 
-async def wait_one(http: aiohttp.ClientSession, tracker: Tracker, name: str, timeout: float) -> None:
+async def wait_one(http: aiohttp.ClientSession, tracker: Tracker, watches: list[asyncio.Task], name: str,
+                   timeout: float) -> None:
     tracker.expected = {name}
     tracker.done.clear()
     await create_all(http, tracker, [name], 1)
-    await asyncio.wait_for(tracker.done.wait(), timeout)
+    await until_done(tracker, watches, timeout)
+
+
+async def until_done(tracker: Tracker, watches: list[asyncio.Task], timeout: float) -> None:
+    """Wait for the tracker; a watch that failed fails the run at once instead of leaving it waiting."""
+    done = asyncio.ensure_future(tracker.done.wait())
+    finished, _ = await asyncio.wait([done, *watches], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if done not in finished:
+        done.cancel()
+        for task in finished:
+            task.result()
+        missing = sorted(n for n in tracker.expected if tracker.finished(n) is None)
+        raise TimeoutError(f"{len(missing)} objects not ready after {timeout:.0f}s, e.g. {missing[:3]}")
 
 
 async def measure(server: Server, pid: int, count: int, concurrency: int,
@@ -162,13 +189,13 @@ async def measure(server: Server, pid: int, count: int, concurrency: int,
     async with aiohttp.ClientSession(server.url, headers=server.headers, connector=connector) as http:
         watches = [asyncio.create_task(watch(http, GUARDRAILS, on_guardrail(tracker))),
                    asyncio.create_task(watch(http, CONFIGMAPS, on_configmap(tracker)))]
-        await wait_one(http, tracker, "warm-up", timeout=120)  # the operator is up and watching
+        await wait_one(http, tracker, watches, "warm-up", timeout=120)  # the operator is up and watching
         names = [f"g-{i:05d}" for i in range(count)]
         tracker.expected = set(names)
         tracker.done.clear()
         start = time.perf_counter()
         await create_all(http, tracker, names, concurrency)
-        await asyncio.wait_for(tracker.done.wait(), timeout)
+        await until_done(tracker, watches, timeout)
         seconds = max(tracker.finished(n) for n in names) - start
         rss = rss_mb(pid)
         for task in watches:
