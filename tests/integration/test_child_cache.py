@@ -67,9 +67,14 @@ def passes(kube, namespace: str, steps: list[Any]) -> list[list[tuple[str, str]]
                     await loop.reconcile(kube.get(GUARDRAILS, namespace, "policy"))
                 except RetryLater:
                     pass
-                sent.append([s for s in api.sent if "/configmaps/" in s[1]])  # the child itself, not listings
+                sent.append([s for s in api.sent if is_child_request(*s)])
             return sent
     return asyncio.run(main())
+
+
+def is_child_request(method: str, path: str) -> bool:
+    """A request about the child itself (a read, a write, its creation), not a listing of ConfigMaps."""
+    return "/configmaps/" in path or (method == "POST" and path.endswith("/configmaps"))
 
 
 def watched(kube, namespace: str):
@@ -91,7 +96,8 @@ def test_an_unchanged_child_is_not_written_again_and_a_changed_one_is(kube, name
         watched(kube, namespace)(index)
 
     first, unchanged, changed = passes(kube, namespace, [lambda index: None, watched(kube, namespace), relabel])
-    assert [m for m, _ in first] == ["GET", "PATCH"], "a child the watch has not seen is checked before writing"
+    assert [m for m, _ in first] == ["POST"], "a new immutable child is created in one request, neither read first " \
+                                              "nor applied after"
     assert unchanged == [], "a child as the last apply left it is neither read nor written"
     assert [m for m, _ in changed] == ["PATCH"], "a child someone changed is written again, without a GET"
 
@@ -113,3 +119,28 @@ def test_a_foreign_object_the_watch_shows_is_still_a_conflict(kube, namespace):
     assert held["data"] == {"mine": "yes"} and not held["metadata"].get("ownerReferences")
     ready = next(c for c in kube.get(GUARDRAILS, namespace, "policy")["status"]["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "ChildConflict"
+
+
+def test_a_new_guardrail_costs_three_requests_and_a_resync_with_nothing_to_prune_one_listing(kube, namespace):
+    """The first pass creates the policy, writes status and posts the Event: with no status yet no earlier pass can
+    have left a child to prune. A later pass lists the children to prune, and asks which policies a live service
+    still mounts (a LIST of every KServe service in the namespace) only when there is one to delete."""
+    kube.apply(guardrail(), namespace)
+
+    async def main() -> list[list[tuple[str, str]]]:
+        async with RecordingClient(kubeconfig.load()) as api:
+            loop = Loop(reconciler_for(Guardrail), api, Settings())
+            index: dict[tuple[str, str], list[Any]] = {}
+            loop.child_cache.watch("v1", "ConfigMap", index)
+            sent = []
+            for step in (lambda index: None, watched(kube, namespace)):
+                step(index)
+                api.sent.clear()
+                await loop.reconcile(kube.get(GUARDRAILS, namespace, "policy"))
+                sent.append([(method, path.rsplit("/", 1)[-1]) for method, path in api.sent])
+            return sent
+
+    first, resync = asyncio.run(main())
+    assert [(m, p) for m, p in first if p != "status"] == [("POST", "configmaps"), ("POST", "events")]
+    assert [m for m, p in first if p == "status"] == ["PATCH"]
+    assert resync == [("GET", "configmaps")], "a pass with nothing to prune lists nothing else"

@@ -78,7 +78,8 @@ class Reconciler:
     it builds the children (with no live children), then `decide`, and builds the children from that decision."""
     prunes_every_pass: ClassVar[bool] = False
     """True where a child may outlive the spec that asked for it (`in_use`): every pass prunes, so it goes once
-    released instead of at the next spec change."""
+    released instead of at the next spec change. Every pass but the first: an object with no status yet has had
+    no pass that could have left a child behind (one that stopped after a write still writes why)."""
     requeue: Callable[[str, str], None] | None = None
     """Set by the loop: run a pass over (namespace, name) soon, for work that finishes outside a pass."""
 
@@ -254,7 +255,7 @@ class Loop:
                                   installed=await reconciler.probe(obj, self.api))
         children = reconciler.children(obj, ctx, refs)
         live, dropped = await self._apply(body, children)
-        if (prune or reconciler.prunes_every_pass) and children is not None:
+        if (prune or (reconciler.prunes_every_pass and body.get("status"))) and children is not None:
             try:
                 await self._prune(body, obj, children)
             except ApiError as err:
@@ -343,9 +344,9 @@ class Loop:
 
     async def _prune(self, body: dict[str, Any], obj: Resource, desired: list[dict[str, Any]]) -> list[str]:
         wanted = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in desired}
-        wanted |= await self.reconciler.in_use(obj, self.api)
         kinds = {resource_of(c) for c in desired} | set(self.reconciler.watches)
-        return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted)
+        return await prune_children(self.api, body, kinds, labels.children_selector(obj), wanted,
+                                    lambda: self.reconciler.in_use(obj, self.api))
 
     async def finalize(self, body: dict[str, Any]) -> float | None:
         """One finalizer pass over an object being deleted: None when it may go, else seconds until the next pass."""

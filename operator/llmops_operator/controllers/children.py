@@ -11,11 +11,11 @@ API errors are classified into a `PassFailure` for the kstatus conditions: a mis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from llmops_operator.builders import labels
 from llmops_operator.controllers.child_cache import ChildCache
-from llmops_operator.k8s.client import ApiClient, ApiError, NotFound
+from llmops_operator.k8s.client import ApiClient, ApiError, Conflict, NotFound
 from llmops_operator.k8s.resources import ApiResource, resource_of
 from llmops_operator.status.kstatus import PassFailure
 
@@ -80,7 +80,9 @@ async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, An
     RayJob of a finished run), which is not created either: None when it does not exist.
 
     With a `cache` (see child_cache), any other child its watch shows under this owner is written without a GET
-    first, and not at all when the manifest and the live object are both as the last apply left them."""
+    first, and not at all when the manifest and the live object are both as the last apply left them. An
+    immutable child (`immutable: true`, named after its content) that the watch does not show is created with one
+    POST: the server refuses it when the name is taken, and only then is the holder read and checked."""
     desired = owned_by(child, owner)
     owner_uid = owner["metadata"]["uid"]
     never_rewritten = labels.observe_only(child) or (child["apiVersion"], child["kind"]) == CREATED_ONCE
@@ -90,10 +92,12 @@ async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, An
         if live is not None:
             return live
     else:
-        meta = desired["metadata"]
-        existing = await api.get_or_none(resource_of(desired), meta["namespace"], meta["name"])
-        if existing is not None and not controlled_by(existing, owner):
-            raise ChildConflict(desired, existing, owner)
+        created = await _create_immutable(api, desired) if seen is None and child.get("immutable") is True else None
+        if created is not None:
+            if cache is not None:
+                cache.remember(owner_uid, desired, created)
+            return created
+        existing = await _existing(api, desired, owner)
         if labels.observe_only(child) or (existing is not None and never_rewritten):
             return existing
     live = await api.apply(desired)
@@ -102,12 +106,33 @@ async def apply_child(api: ApiClient, child: dict[str, Any], owner: dict[str, An
     return live
 
 
+async def _create_immutable(api: ApiClient, desired: dict[str, Any]) -> dict[str, Any] | None:
+    """Create an immutable child; None when the name is already taken (by us or by someone else)."""
+    try:
+        return await api.create(desired)
+    except Conflict:
+        return None
+
+
+async def _existing(api: ApiClient, desired: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any] | None:
+    """The object holding the child's name, if any; ChildConflict when this owner does not control it."""
+    meta = desired["metadata"]
+    existing = await api.get_or_none(resource_of(desired), meta["namespace"], meta["name"])
+    if existing is not None and not controlled_by(existing, owner):
+        raise ChildConflict(desired, existing, owner)
+    return existing
+
+
 async def prune_children(api: ApiClient, owner: dict[str, Any], kinds: set[ApiResource], selector: str,
-                         wanted: set[tuple[str, str, str]]) -> list[str]:
+                         wanted: set[tuple[str, str, str]],
+                         in_use: Callable[[], Awaitable[set[tuple[str, str, str]]]] | None = None) -> list[str]:
     """Delete the labelled children of `owner` that are not `wanted` (apiVersion, kind, name) and that it
-    controls; returns `Kind/name` of each deleted. A kind whose CRD is not installed has nothing to prune."""
-    removed = []
+    controls; returns `Kind/name` of each deleted. A kind whose CRD is not installed has nothing to prune.
+
+    `in_use` (what something live still needs, kept as well) is asked only when there is something to prune:
+    finding out may cost a LIST, and most passes have nothing to delete."""
     namespace = owner["metadata"]["namespace"]
+    doomed = []
     for kind in sorted(kinds, key=lambda k: (k.api_version, k.kind)):
         try:
             found = await api.list(kind, namespace, selector)
@@ -118,9 +143,13 @@ async def prune_children(api: ApiClient, owner: dict[str, Any], kinds: set[ApiRe
         for child in found:
             meta = child["metadata"]
             key = (child.get("apiVersion", kind.api_version), child.get("kind", kind.kind), meta["name"])
-            if key in wanted or not controlled_by(child, owner):
-                continue
-            await api.delete(kind, namespace, meta["name"], uid=meta.get("uid"))
+            if key not in wanted and controlled_by(child, owner):
+                doomed.append((kind, key, meta.get("uid")))
+    kept = await in_use() if doomed and in_use is not None else set()
+    removed = []
+    for kind, key, uid in doomed:
+        if key not in kept:
+            await api.delete(kind, namespace, key[2], uid=uid)
             removed.append(f"{key[1]}/{key[2]}")
     return removed
 

@@ -137,6 +137,12 @@ class ApiClient:
         return await self.request("PATCH", resource.path(meta.get("namespace"), meta["name"]), obj,
                                   content_type="application/apply-patch+yaml", params=params)
 
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create `obj` (Conflict when its name is taken); returns the live object."""
+        resource = resource_of(obj)
+        return await self.request("POST", resource.path(obj["metadata"].get("namespace")), obj,
+                                  params={"fieldManager": self.field_manager})
+
     async def patch(self, resource: ApiResource, namespace: str | None, name: str, patch: dict[str, Any],
                     *, subresource: str | None = None) -> dict[str, Any]:
         return await self.request("PATCH", resource.path(namespace, name, subresource), patch,
