@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 
-import kopf
+from llmops_operator.controllers.kopf_lean import kopf
 from aiohttp import web
 from prometheus_client import start_http_server
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import aiohttp
-import kopf
+from llmops_operator.controllers.kopf_lean import kopf
 
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
 from llmops_operator.builders import labels
