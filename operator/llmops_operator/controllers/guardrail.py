@@ -1,16 +1,21 @@
 """Guardrail controller: compile the policy into a content-hashed ConfigMap; status says which one.
 
 The self-test and spec.evaluation run tenant patterns on texts (built-in ones, and the tenant's dataset), so they
-never run on the event loop: `Worker` runs them in one worker thread (RE2 scans are linear, so a run always ends),
-a pass waits at most the configured budget, each (policy, dataset) pair runs once however many objects or passes
-ask, and status keeps the results by hash, so they survive a restart.
+never run on the event loop: `Worker` runs them one at a time, each in a process of its own (RE2 scans are linear,
+so a run always ends), a pass waits at most the configured budget, each (policy, dataset) pair runs once however
+many objects or passes ask, and status keeps the results by hash, so they survive a restart.
+
+A process, not a thread: a run loads the guardrail engine's model and corpora (about 50 MB), which a policy
+needs once; in a thread they stayed in the operator's memory for good. The process exits after its run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
@@ -34,16 +39,18 @@ REMEMBERED_RUNS = 256
 
 
 class Worker:
-    """Runs in one bounded worker thread, at most one run per key."""
+    """Runs `workers` at a time, each run in a fresh process (`work` and its arguments are pickled), at most one
+    run per key."""
 
     def __init__(self, workers: int = 1) -> None:
         self._workers = workers
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self._runs: OrderedDict[str, asyncio.Future] = OrderedDict()
 
     def _start(self, key: str, work: Callable[..., Any], args: tuple) -> asyncio.Future:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="guardrail-worker")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                             max_tasks_per_child=1)
         run = asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         self._runs[key] = run
         while len(self._runs) > REMEMBERED_RUNS:
@@ -51,18 +58,23 @@ class Worker:
         return run
 
     async def result(self, key: str, work: Callable[..., Any], args: tuple, budget: float,
-                     failed: str = "Failed") -> Any:
-        """The work's result, or Pending (Running past the budget; `failed` with the error when it raised)."""
+                     failed: str = "Failed", then: Callable[[], None] | None = None) -> Any:
+        """The work's result, or Pending (Running past the budget, and `then` is called when it ends; `failed` with
+        the error when it raised)."""
         run = self._runs.get(key) or self._start(key, work, args)
         try:
             outcome = await asyncio.wait_for(asyncio.shield(run), budget)
         except asyncio.TimeoutError:
+            if then is not None:
+                run.add_done_callback(lambda _: then())
             return Pending(RUNNING, f"{key} is still running after {budget:g}s")
         except DatasetError as err:
             self._runs.pop(key, None)
             return Pending("InvalidDataset", f"{key}: {err}")
         except Exception as err:  # the cause goes to a condition
             self._runs.pop(key, None)
+            if isinstance(err, BrokenProcessPool):  # the process died (out of memory): the next run starts anew
+                self._pool = None
             return Pending(failed, f"{key} failed: {type(err).__name__}: {err}")
         self._runs.pop(key, None)
         return outcome
@@ -96,7 +108,7 @@ class GuardrailReconciler(Reconciler):
         digest = policy_hash(obj.spec)
         self_test = kept_self_test(obj) or await self.worker.result(
             f"the self-test of policy {digest}", selftest_policy_json, (policy_json(obj.spec), digest), budget,
-            "SelfTestFailed")
+            "SelfTestFailed", self._pass_again(obj))
         if obj.spec.evaluation is None:
             return GuardrailFacts(self_test)
         return GuardrailFacts(self_test, await self._evaluation(obj, api, budget))
@@ -111,7 +123,13 @@ class GuardrailReconciler(Reconciler):
         digest, dataset_hash = policy_hash(obj.spec), short_hash(text)
         return kept_evaluation(obj, dataset_hash) or await self.worker.result(
             f"the evaluation of policy {digest} on dataset {dataset.name}/{dataset.key} ({dataset_hash})",
-            evaluate_policy_json, (policy_json(obj.spec), text, digest, dataset_hash), budget, "EvaluationFailed")
+            evaluate_policy_json, (policy_json(obj.spec), text, digest, dataset_hash), budget, "EvaluationFailed",
+            self._pass_again(obj))
+
+    def _pass_again(self, obj: Guardrail) -> Callable[[], None] | None:
+        """A pass over `obj` once a run it waited for past the budget ends, so status has the result at once."""
+        requeue = self.requeue
+        return None if requeue is None else (lambda: requeue(obj.namespace, obj.name))
 
     def status(self, obj: Guardrail, live: list[dict[str, Any]], facts: Any, ctx: Context,
                refs: Refs) -> Observation:
