@@ -1,21 +1,17 @@
 """Guardrail controller: compile the policy into a content-hashed ConfigMap; status says which one.
 
 The self-test and spec.evaluation run tenant patterns on texts (built-in ones, and the tenant's dataset), so they
-never run on the event loop: `Worker` runs them one at a time, each in a process of its own (RE2 scans are linear,
-so a run always ends), a pass waits at most the configured budget, each (policy, dataset) pair runs once however
-many objects or passes ask, and status keeps the results by hash, so they survive a restart.
-
-A process, not a thread: a run loads the guardrail engine's model and corpora (about 50 MB), which a policy
-needs once; in a thread they stayed in the operator's memory for good. The process exits after its run.
+never run on the event loop: `Worker` runs them in one worker thread (RE2 scans are linear, so a run always ends),
+a pass waits at most the configured budget, each (policy, dataset) pair runs once however many objects or passes
+ask, and status keeps the results by hash, so they survive a restart. A run that outlasts the budget asks for a
+pass of each object that waited for it when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from llmops_operator.api.v1alpha1.guardrail import Guardrail
@@ -39,18 +35,16 @@ REMEMBERED_RUNS = 256
 
 
 class Worker:
-    """Runs `workers` at a time, each run in a fresh process (`work` and its arguments are pickled), at most one
-    run per key."""
+    """Runs in one bounded worker thread, at most one run per key."""
 
     def __init__(self, workers: int = 1) -> None:
         self._workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._runs: OrderedDict[str, asyncio.Future] = OrderedDict()
 
     def _start(self, key: str, work: Callable[..., Any], args: tuple) -> asyncio.Future:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                             max_tasks_per_child=1)
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="guardrail-worker")
         run = asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         self._runs[key] = run
         while len(self._runs) > REMEMBERED_RUNS:
@@ -73,8 +67,6 @@ class Worker:
             return Pending("InvalidDataset", f"{key}: {err}")
         except Exception as err:  # the cause goes to a condition
             self._runs.pop(key, None)
-            if isinstance(err, BrokenProcessPool):  # the process died (out of memory): the next run starts anew
-                self._pool = None
             return Pending(failed, f"{key} failed: {type(err).__name__}: {err}")
         self._runs.pop(key, None)
         return outcome
