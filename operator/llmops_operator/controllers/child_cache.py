@@ -60,6 +60,10 @@ class ChildCache:
         return applied.live if live_version and live_version == seen.resource_version else None
 
     def remember(self, owner_uid: str, desired: dict[str, Any], live: dict[str, Any]) -> None:
+        """Keep what an apply returned, less the field-ownership records no pass reads (most of its size)."""
+        meta = live.get("metadata") or {}
+        if "managedFields" in meta:
+            live = {**live, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
         self._applied.setdefault(owner_uid, {})[child_key(desired)] = Applied(desired, live)
 
     def forget(self, owner_uid: str) -> None:

@@ -48,7 +48,7 @@ class Resync:
             return
         now = self.clock()
         tracked = self._objects.get(uid)
-        self._objects[uid] = Tracked(body, now, tracked.due if tracked else now)
+        self._objects[uid] = Tracked(without_managed_fields(body), now, tracked.due if tracked else now)
 
     def due(self) -> list[str]:
         """The objects whose pass is due now and not already running."""
@@ -81,3 +81,12 @@ class Resync:
         tracked = self._objects.get(uid)
         if tracked is not None:
             tracked.due = self.clock() + (self.interval if delay is None else delay)
+
+
+def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without metadata.managedFields, which no pass reads: kept for every object between passes, the
+    server's field-ownership records are the larger part of a small object's memory."""
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
