@@ -99,3 +99,13 @@ def test_the_running_scheduler_passes_the_latest_body_and_stops_when_cancelled()
         assert seen and seen[0] is latest
 
     asyncio.run(main())
+
+
+def test_the_body_kept_for_the_next_pass_drops_managed_fields_and_leaves_the_watched_one_alone():
+    resync, clock, _ = scheduler()
+    watched = body("a") | {"spec": {"x": 1}}
+    watched["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    resync.seen(watched)
+    kept = resync._objects["a"].body
+    assert "managedFields" not in kept["metadata"] and kept["spec"] == {"x": 1} and kept["metadata"]["name"] == "a"
+    assert watched["metadata"]["managedFields"], "the watched body was changed"
