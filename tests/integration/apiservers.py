@@ -1,34 +1,41 @@
-"""Fixtures that run a test module on the API emulator and on the real kube-apiserver (`make kube`).
+"""Fixtures that run a test module on the real kube-apiserver (`make kube`), and on the API emulator too.
 
-A module opts in by importing them: `from apiservers import apiserver_kind, kube, namespace, operator`.
-On the real apiserver the operator runs as the Helm chart runs it (tests/realkube/chart_operator.py): the chart's
-ServiceAccount and RBAC, every refusal in its log a failure; namespaces enforce PodSecurity `restricted`; the
-KubeRay and KServe CRDs are the sandbox's stand-in CRDs (removed again at the end of the module, so that
-tests/kuberay finds no RayJob CRD but its own); KUBECONFIG names the operator's credentials for the module.
+A module opts in by importing them: `from apiservers import apiserver_kind, kube, namespace, operator`, or
+`from apiservers import real_when_built, ...` to run on the real apiserver alone when it is built (on the emulator
+when it is not). On the real apiserver the operator runs as the Helm chart runs it
+(tests/realkube/chart_operator.py): the chart's ServiceAccount and RBAC, every refusal in its log a failure;
+passes a test runs itself (`reconcile_once`) use the same credentials, and a refusal they log fails the test;
+namespaces enforce PodSecurity `restricted`; the KubeRay and KServe CRDs are the sandbox's stand-in CRDs (removed
+again at the end of the module, so that tests/kuberay finds no RayJob CRD but its own); KUBECONFIG names the
+operator's credentials for the module. The chart's operator starts only for a module whose tests ask for
+`operator`: the others run their passes themselves, with nothing else reconciling beside them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import urllib.error
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
 from kube_helpers import STANDINS, Kube, eventually
 
 from llmops_operator.k8s.resources import resource_for
+from llmops_sandbox.realkube import binaries
 
 
 @dataclass
 class RealApiserver:
     kube: Kube
-    operator: object  # realkube.chart_operator.Running
+    installed: object  # realkube.chart_operator.ChartOperator
+    root: object  # where the operator's files go
 
 
-@pytest.fixture(scope="module", params=["emulator", "real"])
-def apiserver_kind(request, tmp_path_factory):
-    """None on the emulator (the session fixtures serve), a RealApiserver on the real one."""
+def _on(request, tmp_path_factory):
     if request.param == "emulator":
         yield None
         return
@@ -38,31 +45,77 @@ def apiserver_kind(request, tmp_path_factory):
     plane = request.getfixturevalue("real_control_plane")
     standins = llmops.crd_documents([STANDINS])
     llmops.install(kube, standins)
+    for crd in standins:
+        eventually(lambda crd=crd: _serves(kube, crd), timeout=60, what=f"{crd['metadata']['name']} served")
     root = tmp_path_factory.mktemp("chart-operator")
     installed = chart_operator.install(kube, plane.url, plane.pki.ca, root)
     installed.env["LLMOPS_RESYNC_SECONDS"] = "5"  # as the emulator's shared operator: resync tests wait for it
-    running = chart_operator.Running(installed, root / "operator.log")
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(installed.kubeconfig)  # passes a test runs itself act as the operator
     try:
-        yield RealApiserver(kube, running)
+        yield RealApiserver(kube, installed, root)
     finally:
         os.environ["KUBECONFIG"] = previous or ""
-        running.stop()
         llmops.remove(kube, standins)
 
 
-@pytest.fixture
-def kube(emulator_kube, apiserver_kind):
-    return emulator_kube if apiserver_kind is None else apiserver_kind.kube
+def _serves(kube: Kube, crd: dict) -> bool:
+    """Whether a just-Established CRD's objects can be listed: until its storage is ready the apiserver answers
+    429 (storage is (re)initializing), which a pass the test runs itself would report rather than retry."""
+    spec = crd["spec"]
+    version = next(v["name"] for v in spec["versions"] if v.get("served"))
+    try:
+        kube.request("GET", f"/apis/{spec['group']}/{version}/{spec['names']['plural']}?limit=1")
+    except urllib.error.HTTPError as err:
+        assert False, f"{err.code} {err.reason}"
+    return True
+
+
+@pytest.fixture(scope="module", params=["emulator", "real"])
+def apiserver_kind(request, tmp_path_factory):
+    """None on the emulator (the session fixtures serve), a RealApiserver on the real one."""
+    yield from _on(request, tmp_path_factory)
+
+
+BUILT = ["real" if binaries.kube_binary().exists() else "emulator"]
+
+
+@pytest.fixture(scope="module", params=BUILT, name="apiserver_kind")
+def real_when_built(request, tmp_path_factory):
+    """The real apiserver when `make kube` has built it, the emulator otherwise: for modules whose tests are too
+    slow to run twice."""
+    yield from _on(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def chart_operator(apiserver_kind):
+    """The chart's operator for the module, started on first use."""
+    from realkube import chart_operator as chart
+
+    running = chart.Running(apiserver_kind.installed, apiserver_kind.root / "operator.log")
+    yield running
+    running.stop()
 
 
 @pytest.fixture
-def operator(operator, apiserver_kind):
+def kube(emulator_kube, apiserver_kind, caplog):
+    if apiserver_kind is None:
+        yield emulator_kube
+        return
+    from realkube.chart_operator import REFUSALS
+
+    caplog.set_level(logging.INFO, "llmops")
+    yield apiserver_kind.kube
+    refusals = [r.getMessage() for r in caplog.records if REFUSALS.search(r.getMessage())]
+    assert not refusals, "the API refused the operator's own passes:\n" + "\n".join(refusals)
+
+
+@pytest.fixture
+def operator(operator, apiserver_kind, request):
     if apiserver_kind is None:
         yield operator
         return
-    running = apiserver_kind.operator
+    running = request.getfixturevalue("chart_operator")
     start = len(running.text())
     yield running
     assert running.process.poll() is None, running.text()[-3000:]
@@ -71,15 +124,24 @@ def operator(operator, apiserver_kind):
 
 
 @pytest.fixture
-def namespace(kube, apiserver_kind) -> str:
-    """A fresh t-* namespace (the emulator's shared operator watches t-*); `restricted` on the real apiserver."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    if apiserver_kind is None:
-        kube.create_namespace(name)
-        return name
-    from realkube.chart_operator import restricted_namespace
+def new_namespace(kube, apiserver_kind) -> Callable[[str], str]:
+    """Makes a fresh namespace named `<prefix>-…`; `restricted` on the real apiserver. On the emulator the shared
+    operator does not watch it (it watches t-*); on the real one only a module asking for `operator` runs one."""
+    def make(prefix: str) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        if apiserver_kind is None:
+            kube.create_namespace(name)
+            return name
+        from realkube.chart_operator import restricted_namespace
 
-    restricted_namespace(kube, name)
-    eventually(lambda: kube.get(resource_for("v1", "ServiceAccount"), name, "default"), timeout=60,
-               what="the namespace's default ServiceAccount")
-    return name
+        restricted_namespace(kube, name)
+        eventually(lambda: kube.get(resource_for("v1", "ServiceAccount"), name, "default"), timeout=60,
+                   what="the namespace's default ServiceAccount")
+        return name
+    return make
+
+
+@pytest.fixture
+def namespace(new_namespace) -> str:
+    """A fresh t-* namespace (the emulator's shared operator watches t-*); `restricted` on the real apiserver."""
+    return new_namespace("t")

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from kube_helpers import Kube, condition, example, unwatched_namespace
+from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from kube_helpers import Kube, condition, example
 
 from llmops_operator.api.v1alpha1 import FeatureView, VectorIndex
 from llmops_operator.controllers import cleanup
@@ -54,8 +55,8 @@ def vector_index() -> dict:
                      "source": {"uri": "s3://bucket/notes"}, "deletionPolicy": "Delete"}}
 
 
-def test_a_skewed_vectorindex_gets_its_cleanup_job_without_pymilvus_in_the_operator(kube, monkeypatch):
-    namespace = unwatched_namespace(kube, "skew")
+def test_a_skewed_vectorindex_gets_its_cleanup_job_without_pymilvus_in_the_operator(kube, new_namespace, monkeypatch):
+    namespace = new_namespace("skew")
     live = created(kube, VectorIndex, vector_index(), namespace)
     skewed = copy.deepcopy(live)
     skewed["status"] = {"vectors": "many", "conditions": "not a list"}
@@ -71,8 +72,8 @@ def test_a_skewed_vectorindex_gets_its_cleanup_job_without_pymilvus_in_the_opera
     assert jobs[0]["metadata"]["ownerReferences"][0]["uid"] == live["metadata"]["uid"]
 
 
-def test_api_errors_are_retried_a_bounded_number_of_times_then_reported(kube, caplog):
-    namespace = "gone-" + unwatched_namespace(kube, "x").removeprefix("x-")  # never created: every call is a 404
+def test_api_errors_are_retried_a_bounded_number_of_times_then_reported(kube, new_namespace, caplog):
+    namespace = "gone-" + new_namespace("x").removeprefix("x-")  # never created: every call is a 404
     body = example("FeatureView")
     body["metadata"].update(namespace=namespace, uid="u-1", generation=1)
     caplog.set_level(logging.INFO, "llmops.cleanup")
@@ -83,8 +84,8 @@ def test_api_errors_are_retried_a_bounded_number_of_times_then_reported(kube, ca
     assert "cleanup failed (ApiError)" in caplog.text and "attempts in a row failed" in caplog.text
 
 
-def test_an_unreadable_spec_is_reported_and_the_escape_hatch_lets_the_object_go(kube):
-    namespace = unwatched_namespace(kube, "hatch")
+def test_an_unreadable_spec_is_reported_and_the_escape_hatch_lets_the_object_go(kube, new_namespace):
+    namespace = new_namespace("hatch")
     live = created(kube, FeatureView, example("FeatureView"), namespace)
     unreadable = copy.deepcopy(live)
     del unreadable["spec"]["entities"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from kube_helpers import Kube, condition, reconcile_once, unwatched_namespace
+from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from kube_helpers import Kube, condition, reconcile_once
 
 from llmops_operator.api.v1alpha1 import FineTune, Guardrail, TrainingJob
 from llmops_operator.core.settings import Settings
@@ -31,8 +32,8 @@ def succeed(kube: Kube, namespace: str, name: str) -> None:
         "startTime": "2026-05-01T10:00:00Z", "endTime": "2026-05-01T10:20:00Z"}}, subresource="status")
 
 
-def test_a_succeeded_training_job_is_not_run_again(kube):
-    namespace = unwatched_namespace(kube, "finished")
+def test_a_succeeded_training_job_is_not_run_again(kube, new_namespace):
+    namespace = new_namespace("finished")
     kube.apply({"apiVersion": "llmops.dev/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "tj"},
                 "spec": {"dataset": {"uri": "pvc://data/corpus.jsonl"}, "checkpoint": {"uri": "pvc://models/tj"}}},
                namespace)
@@ -51,8 +52,8 @@ def test_a_succeeded_training_job_is_not_run_again(kube):
     assert after["status"]["rayJob"]["name"] == name and after["status"]["outputUri"] == "pvc://models/tj/final"
 
 
-def test_a_guardrail_edit_does_not_rename_a_fine_tunes_run(kube):
-    namespace = unwatched_namespace(kube, "finished")
+def test_a_guardrail_edit_does_not_rename_a_fine_tunes_run(kube, new_namespace):
+    namespace = new_namespace("finished")
     policy = {"apiVersion": "llmops.dev/v1alpha1", "kind": "Guardrail", "metadata": {"name": "policy"},
               "spec": {"checks": [{"name": "tox", "type": "toxicity", "action": "block", "threshold": 0.7}]}}
     kube.apply(policy, namespace)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kube_helpers import condition, example, reconcile_once, unwatched_namespace
+from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from kube_helpers import condition, example, reconcile_once
 
 from llmops_operator.builders.labels import RETRAINED_FROM
 from llmops_operator.builders.progress import PROGRESS_KEY, progress_configmap_name
@@ -27,8 +28,8 @@ EVENTS = resource_for("v1", "Event")
 
 
 @pytest.fixture
-def namespace(kube) -> str:
-    return unwatched_namespace(kube, "rt")
+def namespace(new_namespace) -> str:
+    return new_namespace("rt")
 
 
 def report_drift(kube, namespace: str, name: str, evaluated: datetime) -> None:

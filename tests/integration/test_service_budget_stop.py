@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from kube_helpers import condition, reconcile_once, unwatched_namespace
+from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from kube_helpers import condition, reconcile_once
 
 from llmops_operator.api.v1alpha1 import InferenceService
 from llmops_operator.builders.kserve import STOP_ANNOTATION
@@ -20,8 +21,8 @@ EVENTS = resource_for("v1", "Event")
 
 
 @pytest.fixture
-def namespace(kube) -> str:
-    return unwatched_namespace(kube, "sb")
+def namespace(new_namespace) -> str:
+    return new_namespace("sb")
 
 
 def gpu_service(limit: float) -> dict[str, Any]:

@@ -4,18 +4,21 @@ reducers) wait for its FeatureView, then render a RayJob whose run config carrie
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kube_helpers import condition, example, reconcile_once, unwatched_namespace
+from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from kube_helpers import condition, example, reconcile_once
 
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
 from llmops_operator.builders.feast import REPO_KEY
 from llmops_operator.builders.runconfig import RUN_CONFIG_ENV
 from llmops_operator.k8s.resources import resource_for
+from llmops_sandbox.standins.jobs import succeeded_status
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = resource_for("batch/v1", "Job")
@@ -24,8 +27,8 @@ VIEW = "driver-stats"
 
 
 @pytest.fixture
-def namespace(kube) -> str:
-    return unwatched_namespace(kube, "fs")
+def namespace(new_namespace) -> str:
+    return new_namespace("fs")
 
 
 def feature_service_job() -> dict[str, Any]:
@@ -37,10 +40,11 @@ def feature_service_job() -> dict[str, Any]:
 
 
 def finish_jobs(kube, namespace: str) -> None:
-    """What the Job controller writes when the apply and materialize Jobs succeed."""
+    """What the Job controller writes when the apply and materialize Jobs succeed (all of it: the real apiserver
+    refuses a Complete condition without its start and completion times and SuccessCriteriaMet)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for job in kube.list(JOB, namespace):
-        done = {"type": "Complete", "status": "True", "reason": "Completed"}
-        kube.patch(JOB, namespace, job["metadata"]["name"], {"status": {"conditions": [done], "succeeded": 1}},
+        kube.patch(JOB, namespace, job["metadata"]["name"], {"status": succeeded_status(now, 0, now)},
                    subresource="status")
 
 
