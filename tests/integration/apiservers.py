@@ -1,8 +1,8 @@
 """Fixtures that run a test module on the real kube-apiserver (`make kube`), and on the API emulator too.
 
-A module opts in by importing them: `from apiservers import apiserver_kind, kube, namespace, operator`, or
-`from apiservers import real_when_built, ...` to run on the real apiserver alone when it is built (on the emulator
-when it is not). On the real apiserver the operator runs as the Helm chart runs it
+A module opts in by importing them (`from apiservers import apiserver_kind, kube, namespace, new_namespace,
+operator`); with `APISERVERS = REAL_WHEN_BUILT` it runs on the real apiserver alone when that is built (on the
+emulator when it is not), else on both. On the real apiserver the operator runs as the Helm chart runs it
 (tests/realkube/chart_operator.py): the chart's ServiceAccount and RBAC, every refusal in its log a failure;
 passes a test runs itself (`reconcile_once`) use the same credentials, and a refusal they log fails the test;
 namespaces enforce PodSecurity `restricted`; the KubeRay and KServe CRDs are the sandbox's stand-in CRDs (removed
@@ -33,6 +33,15 @@ class RealApiserver:
     kube: Kube
     installed: object  # realkube.chart_operator.ChartOperator
     root: object  # where the operator's files go
+    running: object = None  # realkube.chart_operator.Running, once a test asks for the operator
+
+    def operator(self):
+        """The chart's operator for the module, started on first use."""
+        if self.running is None:
+            from realkube.chart_operator import Running
+
+            self.running = Running(self.installed, self.root / "operator.log")
+        return self.running
 
 
 def _on(request, tmp_path_factory):
@@ -52,9 +61,12 @@ def _on(request, tmp_path_factory):
     installed.env["LLMOPS_RESYNC_SECONDS"] = "5"  # as the emulator's shared operator: resync tests wait for it
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(installed.kubeconfig)  # passes a test runs itself act as the operator
+    real = RealApiserver(kube, installed, root)
     try:
-        yield RealApiserver(kube, installed, root)
+        yield real
     finally:
+        if real.running is not None:
+            real.running.stop()
         os.environ["KUBECONFIG"] = previous or ""
         llmops.remove(kube, standins)
 
@@ -71,30 +83,23 @@ def _serves(kube: Kube, crd: dict) -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["emulator", "real"])
-def apiserver_kind(request, tmp_path_factory):
-    """None on the emulator (the session fixtures serve), a RealApiserver on the real one."""
-    yield from _on(request, tmp_path_factory)
+BOTH = ("emulator", "real")
+REAL_WHEN_BUILT = ("real" if binaries.kube_binary().exists() else "emulator",)
+"""What a module sets as `APISERVERS` to run on the real apiserver alone when `make kube` has built it (on the
+emulator when it has not): for modules whose tests are too slow to run twice. BOTH is the default."""
 
 
-BUILT = ["real" if binaries.kube_binary().exists() else "emulator"]
-
-
-@pytest.fixture(scope="module", params=BUILT, name="apiserver_kind")
-def real_when_built(request, tmp_path_factory):
-    """The real apiserver when `make kube` has built it, the emulator otherwise: for modules whose tests are too
-    slow to run twice."""
-    yield from _on(request, tmp_path_factory)
+def parametrize(metafunc) -> None:
+    """pytest_generate_tests of the integration suite: each module on the apiservers its APISERVERS names."""
+    if "apiserver_kind" in metafunc.fixturenames:
+        kinds = getattr(metafunc.module, "APISERVERS", BOTH)
+        metafunc.parametrize("apiserver_kind", kinds, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
-def chart_operator(apiserver_kind):
-    """The chart's operator for the module, started on first use."""
-    from realkube import chart_operator as chart
-
-    running = chart.Running(apiserver_kind.installed, apiserver_kind.root / "operator.log")
-    yield running
-    running.stop()
+def apiserver_kind(request, tmp_path_factory):
+    """None on the emulator (the session fixtures serve), a RealApiserver on the real one."""
+    yield from _on(request, tmp_path_factory)
 
 
 @pytest.fixture
@@ -111,11 +116,11 @@ def kube(emulator_kube, apiserver_kind, caplog):
 
 
 @pytest.fixture
-def operator(operator, apiserver_kind, request):
+def operator(operator, apiserver_kind):
     if apiserver_kind is None:
         yield operator
         return
-    running = request.getfixturevalue("chart_operator")
+    running = apiserver_kind.operator()
     start = len(running.text())
     yield running
     assert running.process.poll() is None, running.text()[-3000:]

@@ -18,6 +18,12 @@ from llmops_sandbox.ports import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def pytest_generate_tests(metafunc):
+    from apiservers import parametrize
+
+    parametrize(metafunc)
+
+
 @pytest.fixture(scope="session")
 def apiserver(tmp_path_factory):
     from llmops_sandbox.apiserver import ApiServerThread

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import Kube, condition, example
 
 from llmops_operator.api.v1alpha1 import FeatureView, VectorIndex
@@ -26,6 +26,7 @@ from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 pytestmark = pytest.mark.integration
 
 IMAGE = "registry.example/llmops-runtime:1.0"

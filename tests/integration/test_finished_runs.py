@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import Kube, condition, reconcile_once
 
 from llmops_operator.api.v1alpha1 import FineTune, Guardrail, TrainingJob
 from llmops_operator.core.settings import Settings
 from llmops_operator.k8s.resources import resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 pytestmark = pytest.mark.integration
 
 RAYJOB = resource_for("ray.io/v1", "RayJob")

@@ -1,4 +1,5 @@
-"""spec.evaluation with the real operator against the emulator: the example's red-team ConfigMap is run against
+"""spec.evaluation with the real operator against the real apiserver when it is
+built (the emulator otherwise): the example's red-team ConfigMap is run against
 the compiled policy, status.safety.score is the pass rate, and Ready waits for every family to pass."""
 
 from __future__ import annotations
@@ -7,12 +8,14 @@ import json
 
 import pytest
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import EXAMPLES, condition, eventually
 
 import yaml
 
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 pytestmark = pytest.mark.integration
 
 GUARDRAILS = ApiResource("llmops.dev/v1alpha1", "Guardrail", "guardrails")

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from apiservers import apiserver_kind, kube, namespace, operator  # noqa: F401  (each test on both APIs)
+from apiservers import apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401  (on both APIs)
 from kube_helpers import Kube, apply_companions, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND

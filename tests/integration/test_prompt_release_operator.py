@@ -1,4 +1,5 @@
-"""The real operator walks a PromptRelease canary to promotion, then obeys rollbackTo, against the API emulator."""
+"""The real operator walks a PromptRelease canary to promotion, then obeys rollbackTo, against the real apiserver when it is built
+(the emulator otherwise)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 
 import pytest
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import eventually
 
 from llmops_operator.k8s.resources import ApiResource, resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 pytestmark = [pytest.mark.integration]
 
 PRELS = ApiResource("llmops.dev/v1alpha1", "PromptRelease", "promptreleases")

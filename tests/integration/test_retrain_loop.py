@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import condition, example, reconcile_once
 
 from llmops_operator.builders.labels import RETRAINED_FROM
@@ -25,6 +25,8 @@ FEATUREVIEW = resource_for("llmops.dev/v1alpha1", "FeatureView")
 FINETUNE = resource_for("llmops.dev/v1alpha1", "FineTune")
 CONFIGMAP = resource_for("v1", "ConfigMap")
 EVENTS = resource_for("v1", "Event")
+
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import condition, reconcile_once
 
 from llmops_operator.api.v1alpha1 import InferenceService
@@ -18,6 +18,8 @@ from llmops_operator.k8s.resources import resource_for
 SERVICE = resource_for("llmops.dev/v1alpha1", "InferenceService")
 KSERVE = resource_for("serving.kserve.io/v1beta1", "InferenceService")
 EVENTS = resource_for("v1", "Event")
+
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from apiservers import kube, new_namespace, real_when_built  # noqa: F401  (the real apiserver when built)
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import condition, example, reconcile_once
 
 from llmops_operator.api.v1alpha1 import FeatureView, TrainingJob
@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 JOB = resource_for("batch/v1", "Job")
 RAYJOB = resource_for("ray.io/v1", "RayJob")
 VIEW = "driver-stats"
+
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 
 
 @pytest.fixture
