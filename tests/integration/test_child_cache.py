@@ -6,11 +6,11 @@ API serves it, which is what the watch delivers."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import example
 
 from llmops_operator.api.v1alpha1 import Guardrail
@@ -22,8 +22,11 @@ from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 CONFIGMAP = resource_for("v1", "ConfigMap")
 GUARDRAILS = resource_for("llmops.dev/v1alpha1", "Guardrail")
+POLICY = "llmops.dev/guardrail=policy"
+"""The Guardrail's ConfigMaps (a real cluster publishes its CA bundle as a ConfigMap in every namespace)."""
 
 
 class RecordingClient(ApiClient):
@@ -46,10 +49,8 @@ def guardrail() -> dict[str, Any]:
 
 
 @pytest.fixture
-def namespace(kube) -> str:
-    name = f"cache-{uuid.uuid4().hex[:8]}"  # not watched by the shared operator: these tests run the passes
-    kube.create_namespace(name)
-    return name
+def namespace(new_namespace) -> str:
+    return new_namespace("cache")  # no operator reconciles there: these tests run the passes
 
 
 def passes(kube, namespace: str, steps: list[Any]) -> list[list[tuple[str, str]]]:
@@ -81,7 +82,7 @@ def watched(kube, namespace: str):
     """The index as the child watch would hold it now."""
     def fill(index: dict[tuple[str, str], list[Any]]) -> None:
         index.clear()
-        for child in kube.list(CONFIGMAP, namespace):
+        for child in kube.list(CONFIGMAP, namespace, POLICY):
             for key, seen in seen_by_watch(child).items():
                 index[key] = [seen]
     return fill
@@ -91,7 +92,7 @@ def test_an_unchanged_child_is_not_written_again_and_a_changed_one_is(kube, name
     kube.apply(guardrail(), namespace)
 
     def relabel(index: dict[tuple[str, str], list[Any]]) -> None:
-        (child,) = kube.list(CONFIGMAP, namespace)
+        (child,) = kube.list(CONFIGMAP, namespace, POLICY)
         kube.patch(CONFIGMAP, namespace, child["metadata"]["name"], {"metadata": {"labels": {"extra": "x"}}})
         watched(kube, namespace)(index)
 
@@ -106,7 +107,7 @@ def test_a_foreign_object_the_watch_shows_is_still_a_conflict(kube, namespace):
     kube.apply(guardrail(), namespace)
 
     def replace_with_foreign(index: dict[tuple[str, str], list[Any]]) -> None:
-        (child,) = kube.list(CONFIGMAP, namespace)
+        (child,) = kube.list(CONFIGMAP, namespace, POLICY)
         name = child["metadata"]["name"]
         kube.delete(CONFIGMAP, namespace, name)
         kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels":
@@ -115,7 +116,7 @@ def test_a_foreign_object_the_watch_shows_is_still_a_conflict(kube, namespace):
 
     _, _, foreign = passes(kube, namespace, [lambda index: None, watched(kube, namespace), replace_with_foreign])
     assert [m for m, _ in foreign] == ["GET"], "the foreign object was written"
-    (held,) = kube.list(CONFIGMAP, namespace)
+    (held,) = kube.list(CONFIGMAP, namespace, POLICY)
     assert held["data"] == {"mine": "yes"} and not held["metadata"].get("ownerReferences")
     ready = next(c for c in kube.get(GUARDRAILS, namespace, "policy")["status"]["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "ChildConflict"

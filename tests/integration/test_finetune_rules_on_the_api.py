@@ -8,6 +8,7 @@ import urllib.error
 import pytest
 import yaml
 
+from apiservers import apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401  (on both APIs)
 from kube_helpers import EXAMPLES
 
 pytestmark = pytest.mark.integration

@@ -5,13 +5,13 @@ never prunes a live child because a dependency is briefly unready, and says in s
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, namespace, new_namespace, operator  # noqa: F401
 from kube_helpers import ROOT, established as _established
 from kube_helpers import Kube, eventually, example
 
@@ -24,18 +24,20 @@ from llmops_operator.k8s import kubeconfig
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 CONFIGMAP = resource_for("v1", "ConfigMap")
 KSERVE = resource_for("serving.kserve.io/v1beta1", "InferenceService")
 GUARDRAILS = resource_for("llmops.dev/v1alpha1", "Guardrail")
+POLICY = "llmops.dev/guardrail=policy"
+"""The Guardrail's ConfigMaps (a real cluster publishes its CA bundle as a ConfigMap in every namespace)."""
 SERVICES = resource_for("llmops.dev/v1alpha1", "InferenceService")
 
 
 @pytest.fixture
-def namespace(kube) -> str:
-    """A fresh namespace the shared operator does not watch (it watches t-*): these tests run the passes."""
-    name = f"safe-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(name)
-    return name
+def namespace(new_namespace) -> str:
+    """A fresh namespace no operator reconciles in (on the emulator the shared one watches t-*): these tests run
+    the passes."""
+    return new_namespace("safe")
 
 
 def run(kind: type, work: Any, config: Path | None = None) -> Any:
@@ -87,7 +89,7 @@ def test_a_spec_edit_while_the_guardrail_is_unready_keeps_the_live_service(kube,
 def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_control(kube, namespace):
     kube.apply(policy(), namespace)
     run(Guardrail, lambda loop: loop.reconcile(kube.get(GUARDRAILS, namespace, "policy")))
-    (old,) = kube.list(CONFIGMAP, namespace)
+    (old,) = kube.list(CONFIGMAP, namespace, POLICY)
     foreign = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mine": "yes"},
                "metadata": {"name": "someone-elses", "labels": old["metadata"]["labels"]}}
     kube.apply(foreign, namespace)
@@ -96,11 +98,11 @@ def test_prune_deletes_what_the_spec_dropped_but_never_an_object_it_does_not_con
     edited = kube.get(GUARDRAILS, namespace, "policy")
 
     assert run(Guardrail, lambda loop: loop.prune(edited)) == [f"ConfigMap/{old['metadata']['name']}"]
-    names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace)}
+    names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace, POLICY)}
     assert names == {"someone-elses"}, "only the dropped child is pruned, never the foreign one"
 
     run(Guardrail, lambda loop: loop.reconcile(edited, prune=True))  # the pass the operator runs on a spec change
-    names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace)}
+    names = {c["metadata"]["name"] for c in kube.list(CONFIGMAP, namespace, POLICY)}
     assert "someone-elses" in names and old["metadata"]["name"] not in names and len(names) == 2
 
 
