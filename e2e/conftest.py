@@ -1,16 +1,22 @@
 """The user's journey, through kubectl only.
 
 Against a real cluster when KUBECONFIG names one (with the operator, KubeRay and KServe installed);
-otherwise against `llmops sandbox`, started here. The tests themselves never know which.
+otherwise against `llmops sandbox`, started here. The tests themselves never know which. The sandbox runs on the
+real kube-apiserver when `make kube` has built it (LLMOPS_E2E_APISERVER=emulator keeps it on the emulator), with
+the operator as the Helm chart runs it: the chart's ServiceAccount and exactly its RBAC, every refusal in its log a
+failure of the test it happened in, and the journey's namespaces enforcing PodSecurity `restricted`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "manifests" / "examples"
 # Read once at import: other suites in the same pytest run may point KUBECONFIG at their own emulator.
 CLUSTER_KUBECONFIG = os.environ.get("KUBECONFIG")
+RESYNC_SECONDS = 10
+
+
+def _sandbox_apiserver() -> str:
+    """"real" when the control plane is built and the chart can be rendered, else "emulator"."""
+    from llmops_sandbox.realkube import binaries
+
+    wanted = os.environ.get("LLMOPS_E2E_APISERVER", "real")
+    if wanted != "real" or not binaries.kube_binary().exists() or importlib.util.find_spec("helm_python") is None:
+        return "emulator"
+    return "real"
+
+
+APISERVER = "emulator" if CLUSTER_KUBECONFIG else _sandbox_apiserver()
+RESTRICTED = ("  labels: {pod-security.kubernetes.io/enforce: restricted, "
+              "pod-security.kubernetes.io/warn: restricted}\n" if APISERVER == "real" else "")
+_CHART_OPERATOR: list = []
+"""The chart's operator while the sandbox on the real apiserver runs (one at most)."""
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +78,48 @@ def kubeconfig(tmp_path_factory):
     from llmops_sandbox.main import Sandbox
     from llmops_operator.core.settings import Settings
 
-    # What a cluster provides out of band: the examples' data and docs claims (see docs/sandbox.md).
-    with Sandbox(tmp_path_factory.mktemp("sandbox"), settings=Settings(resync_seconds=10)) as sandbox:
+    real = APISERVER == "real"
+    sandbox = Sandbox(tmp_path_factory.mktemp("sandbox"), settings=Settings(resync_seconds=RESYNC_SECONDS),
+                      apiserver=APISERVER, run_operator=not real)
+    with sandbox:
+        # What a cluster provides out of band: the examples' data and docs claims (see docs/sandbox.md).
         sandbox.provide_claim("llmops-data", EXAMPLES / "data")
         sandbox.provide_claim("llmops-docs", ROOT / "docs")
-        yield str(sandbox.kubeconfig)
+        if not real:
+            yield str(sandbox.kubeconfig)
+            return
+        with _chart_operator(sandbox, tmp_path_factory.mktemp("chart-operator")):
+            yield str(sandbox.kubeconfig)
+
+
+@contextmanager
+def _chart_operator(sandbox, root: Path):
+    """The operator as the Helm chart runs it (tests/realkube/chart_operator.py), beside the sandbox's stand-ins."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from realkube import chart_operator
+
+    plane = sandbox.control_plane
+    installed = chart_operator.install(sandbox.client, plane.url, plane.pki.ca, root)
+    installed.env["LLMOPS_RESYNC_SECONDS"] = str(RESYNC_SECONDS)
+    running = chart_operator.Running(installed, root / "operator.log")
+    _CHART_OPERATOR.append(running)
+    try:
+        yield running
+    finally:
+        _CHART_OPERATOR.clear()
+        running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _the_operator_is_never_refused():
+    """On the real apiserver, a refusal in the chart operator's log while a test ran fails that test."""
+    start = len(_CHART_OPERATOR[0].text()) if _CHART_OPERATOR else 0
+    yield
+    if _CHART_OPERATOR:
+        running = _CHART_OPERATOR[0]
+        assert running.process.poll() is None, running.text()[-3000:]
+        refusals = running.refusals(since=start)
+        assert not refusals, "the API refused the operator:\n" + "\n".join(refusals)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +130,7 @@ def kubectl(kubeconfig) -> Kubectl:
 def _namespace(kubectl: Kubectl):
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     # apply, not `create namespace`: works the same on every API server (create sends protobuf).
-    kubectl("apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+    kubectl("apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n{RESTRICTED}")
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 

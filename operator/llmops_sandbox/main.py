@@ -58,6 +58,8 @@ class Sandbox:
     settings: Settings = field(default_factory=Settings)
     apiserver: str = "emulator"
     """"emulator" (the in-process API, the default) or "real" (the control plane `make kube` builds)."""
+    run_operator: bool = True
+    """False: the caller runs the operator itself (as the Helm chart's ServiceAccount, for example)."""
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
@@ -69,6 +71,11 @@ class Sandbox:
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def control_plane(self) -> Any:
+        """The real control plane (its url and PKI) with apiserver "real", else None."""
+        return getattr(self._server, "plane", None)
 
     def start(self) -> "Sandbox":
         from llmops_sandbox.apiserver import ApiServerThread
@@ -87,8 +94,9 @@ class Sandbox:
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
         self.client = BlockingClient(self.kubeconfig, field_manager="llmops-sandbox")
         self.install_crds()
-        self._operator = OperatorThread(self.settings)
-        self._operator.start()
+        if self.run_operator:
+            self._operator = OperatorThread(self.settings)
+            self._operator.start()
         self._standins = StandInThread(self.workdir)
         self._standins.start()
         return self
