@@ -98,16 +98,12 @@ def _chart_operator(sandbox, root: Path):
     sys.path.insert(0, str(ROOT / "tests"))
     from realkube import chart_operator
 
-    plane = sandbox.control_plane
-    installed = chart_operator.install(sandbox.client, plane.url, plane.pki.ca, root)
-    installed.env["LLMOPS_RESYNC_SECONDS"] = str(RESYNC_SECONDS)
-    running = chart_operator.Running(installed, root / "operator.log")
-    _CHART_OPERATOR.append(running)
-    try:
-        yield running
-    finally:
-        _CHART_OPERATOR.clear()
-        running.stop()
+    with chart_operator.beside(sandbox, root, RESYNC_SECONDS) as running:
+        _CHART_OPERATOR.append(running)
+        try:
+            yield running
+        finally:
+            _CHART_OPERATOR.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -123,19 +123,40 @@ def established(kube: Kube, name: str) -> bool:
 
 
 @contextmanager
-def sandbox_for_a_test(workdir: Path) -> Iterator[Any]:
+def sandbox_for_a_test(workdir: Path, real_when_built: bool = False) -> Iterator[Any]:
     """A sandbox of its own for one test; the KUBECONFIG it points this process at is put back afterwards, so the
-    suites sharing the process keep talking to their own API."""
+    suites sharing the process keep talking to their own API. With `real_when_built`, on the real kube-apiserver
+    when `make kube` has built it, with the operator as the Helm chart runs it beside the stand-ins (the chart's
+    ServiceAccount and RBAC; a refusal in its log fails the test)."""
     import os
 
     from llmops_sandbox.main import Sandbox
 
+    real = real_when_built and real_apiserver_built()
     previous = os.environ.get("KUBECONFIG")
     try:
-        with Sandbox(workdir) as running:
-            yield running
+        with Sandbox(workdir, apiserver="real" if real else "emulator", run_operator=not real) as running:
+            if not real:
+                yield running
+                return
+            from realkube import chart_operator
+
+            with chart_operator.beside(running, workdir.parent / "chart-operator", resync_seconds=5) as operator:
+                yield running
+                assert operator.process.poll() is None, operator.text()[-3000:]
+                refusals = operator.refusals()
+                assert not refusals, "the API refused the operator:\n" + "\n".join(refusals)
     finally:
         if previous is None:
             os.environ.pop("KUBECONFIG", None)
         else:
             os.environ["KUBECONFIG"] = previous
+
+
+def real_apiserver_built() -> bool:
+    """Whether `make kube` has built the real control plane (and the chart can be rendered for its operator)."""
+    import importlib.util
+
+    from llmops_sandbox.realkube import binaries
+
+    return binaries.kube_binary().exists() and importlib.util.find_spec("helm_python") is not None

@@ -38,7 +38,7 @@ SPEC = {"milvus": {"uri": "pvc://vectors/milvus.db", "collection": "notes"},
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMOPS_CLEANUP_RECHECK_SECONDS", "1")
-    with sandbox_for_a_test(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox", real_when_built=True) as running:
         yield running
 
 

@@ -11,9 +11,10 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from llmops_operator.k8s.blocking import BlockingClient
 
@@ -118,3 +119,18 @@ class Running:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+@contextmanager
+def beside(sandbox: Any, root: Path, resync_seconds: int) -> Iterator[Running]:
+    """The chart's operator beside a sandbox on the real apiserver started without its own operator
+    (`Sandbox(apiserver="real", run_operator=False)`): the sandbox's stand-ins do the cluster's work."""
+    plane = sandbox.control_plane
+    root.mkdir(parents=True, exist_ok=True)
+    installed = install(sandbox.client, plane.url, plane.pki.ca, root)
+    installed.env["LLMOPS_RESYNC_SECONDS"] = str(resync_seconds)
+    running = Running(installed, root / "operator.log")
+    try:
+        yield running
+    finally:
+        running.stop()
