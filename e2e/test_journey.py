@@ -104,15 +104,15 @@ def platform(kubectl, module_namespace, module_claims, module_service_url) -> Pl
     """The whole platform from the examples: train, fine-tune, evaluate, serve behind the guardrail, index, features."""
     namespace = module_namespace
     kubectl("apply", "-n", namespace, "-f", str(EXAMPLES))
+    for plural in KINDS:
+        # Freshly applied objects are at generation 1; observing it means the operator has reconciled them.
+        kubectl("wait", "-n", namespace, plural, "--all", "--timeout=120s",
+                "--for=jsonpath={.status.observedGeneration}=1")
     # The journey checks the canary's safety gate, not latency, which is a service-wide gate: a tiny model's p99 on
     # a busy 2-vCPU machine (its first requests load the model) can pass the example's 5 s and roll v2 back before
     # any test looks at it, taking the service through a new revision while a test sends it requests.
     kubectl("patch", "prel/assistant-prompt", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": {"analysis": {"maxLatencyP99Ms": 600000}}}))
-    for plural in KINDS:
-        # Freshly applied objects are at generation 1; observing it means the operator has reconciled them.
-        kubectl("wait", "-n", namespace, plural, "--all", "--timeout=120s",
-                "--for=jsonpath={.status.observedGeneration}=1")
     # Real work: tiny-gpt2 and tiny-llama train, the chat fine-tune of tiny-llama passes its gates, the service
     # comes up on its output.
     for plural in ("trainingjobs", "finetunes", "vectorindexes", "featureviews", "inferenceservices"):

@@ -79,7 +79,7 @@ def _serves(kube: Kube, crd: dict) -> bool:
     try:
         kube.request("GET", f"/apis/{spec['group']}/{version}/{spec['names']['plural']}?limit=1")
     except urllib.error.HTTPError as err:
-        assert False, f"{err.code} {err.reason}"
+        raise AssertionError(f"{err.code} {err.reason}") from err
     return True
 
 
