@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 RBAC_PLURALS = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
                 "ClusterRoleBinding": "clusterrolebindings", "Role": "roles", "RoleBinding": "rolebindings"}
 RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
-REFUSALS = re.compile(r"forbidden|cannot (get|list|watch|create|patch|update|delete) resource|\b403\b",
+REFUSALS = re.compile(r"forbidden|cannot (get|list|watch|create|patch|update|delete) resource|(?<!,)\b403\b",
                       re.IGNORECASE)
 """What an API refusal looks like in a log: the server's `... is forbidden: User ... cannot get resource ...`,
-kopf's `Forbidden`, the operator's `403 Forbidden`."""
+kopf's `Forbidden`, the operator's `403 Forbidden` (not a log timestamp's milliseconds, `12:00:56,403`)."""
 
 
 def chart_render():
