@@ -110,8 +110,9 @@ class Sandbox:
             wait_for(lambda: self._established(name), 30, f"CRD {name} to be established")
 
     def _established(self, name: str) -> bool:
-        status = (self.client.get(CRD, None, name) or {}).get("status", {})
-        return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions", []))
+        # The real apiserver answers `conditions: null` for a CRD it has only just created.
+        status = (self.client.get(CRD, None, name) or {}).get("status") or {}
+        return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or [])
 
     def apply(self, paths: list[Path]) -> list[dict[str, Any]]:
         """Apply every manifest under `paths` (namespaces first), returning what was applied."""

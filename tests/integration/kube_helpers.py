@@ -119,7 +119,9 @@ def install_crds(kube: Kube) -> None:
 
 def established(kube: Kube, name: str) -> bool:
     crd = kube.get(CRD, None, name) or {}
-    return any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))
+    # A CRD the real apiserver has just created may carry `conditions: null`.
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 @contextmanager

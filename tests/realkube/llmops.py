@@ -25,7 +25,7 @@ def llmops_crds() -> list[dict]:
 def established(client: BlockingClient, name: str) -> bool:
     crd = client.get(CRD, None, name) or {}
     return any(c["type"] == "Established" and c["status"] == "True"
-               for c in crd.get("status", {}).get("conditions", []))
+               for c in (crd.get("status") or {}).get("conditions") or [])
 
 
 def install(client: BlockingClient, crds: list[dict], timeout: float = 180) -> None:
