@@ -9,7 +9,8 @@ import pytest
 from model_servers import transformer, write_policy
 from scripted_predictor import Script, ScriptedPredictor
 
-from llmops_operator.entrypoints.judge import INSTRUCTION, judge_scores
+from llmops_operator.entrypoints.judge import judge_scores
+from llmops_operator.scoring.judge import INSTRUCTION
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from llmops_operator.api.v1alpha1 import FineTune
 from llmops_operator.builders.runconfig import finetune_run_config
 from llmops_operator.controllers.finetune import judge_endpoint
 from llmops_operator.core.contract import InvalidSpec, parse
-from llmops_operator.entrypoints.judge import judge_messages, parse_score
+from llmops_operator.scoring.judge import judge_messages, parse_score
 from llmops_operator.status.finetune import gated_evaluation
 
 JUDGE = {"serviceRef": {"name": "judge"}, "rubric": "Correct and brief.", "threshold": 0.6}
@@ -52,7 +52,7 @@ def test_only_an_integer_within_range_is_a_score(reply, score):
 
 
 def test_the_judge_prompt_is_bounded():
-    [_, user] = judge_messages("r", "q" * 10_000, None, "a" * 10_000, 10)
+    [_, user] = judge_messages("r", [("Question", "q" * 10_000), ("Reference answer", None)], "a" * 10_000, 10)
     assert len(user["content"]) < 8_100 and "Reference answer" not in user["content"]
 
 

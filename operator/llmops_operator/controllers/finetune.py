@@ -13,10 +13,10 @@ from llmops_operator.controllers.jobs import CONFIGMAP, RAYJOB, check_gpu_type, 
 from llmops_operator.core import conditions as cond
 from llmops_operator.status.finetune import finetune_outcome
 from llmops_operator.status.jobs import waiting_observation
+from llmops_operator.status.judge import judge_readiness
 
 BASE_MODEL_READY = "BaseModelReady"
 GUARDRAIL_READY = "GuardrailReady"
-JUDGE_READY = "JudgeReady"
 
 
 def base_model(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed]:
@@ -71,16 +71,7 @@ def judge_endpoint(ft: FineTune, refs: Refs) -> tuple[str | None, cond.Observed 
     if judge is None:
         return None, None
     name = judge.service_ref.name
-    service = refs.get(("InferenceService", name))
-    if service is None:
-        return None, cond.false(JUDGE_READY, "InferenceServiceNotFound", f"spec.evaluation.judge.serviceRef: "
-                                f"InferenceService {name!r} does not exist in this namespace")
-    status = service.get("status") or {}
-    if not cond.is_ready(status) or not status.get("url"):
-        return None, cond.false(JUDGE_READY, "InferenceServiceNotReady",
-                                f"waiting for the judge InferenceService {name!r} to be Ready with a URL")
-    return status["url"], cond.true(JUDGE_READY, "Serving",
-                                    f"the evaluation asks InferenceService {name!r} at {status['url']}")
+    return judge_readiness(name, refs.get(("InferenceService", name)), "spec.evaluation.judge.serviceRef")
 
 
 def _waiting(*observed: cond.Observed | None) -> cond.Observed | None:

@@ -19,6 +19,7 @@ from typing import Any
 from llmops_operator.api.v1alpha1 import Guardrail
 from llmops_operator.api.v1alpha1.promptrelease import EvaluationExample, EvaluationResult, PromptDrift, PromptRelease
 from llmops_operator.backends import prometheus as metrics_backend
+from llmops_operator.backends.judge import judge_faithfulness
 from llmops_operator.backends.prompt_evaluation import (
     Endpoint, EvaluationUnavailable, ScoringFailed, run_examples, score_outputs,
 )
@@ -41,6 +42,7 @@ from llmops_operator.status.promptrelease import (
     TARGET_ATTACHED, PassDecision, PromptFacts, candidate_hash, cached_evaluation, pass_decision,
     projected_release_status, release_observation,
 )
+from llmops_operator.status.judge import judge_readiness
 from llmops_operator.status.rollout import Action, LiveFacts
 
 CONFIGMAP = resource_for("v1", "ConfigMap")
@@ -201,6 +203,7 @@ class PromptReleaseReconciler(Reconciler):
         try:
             examples = await self._examples(obj, api)
             policy = await self._policy(obj, api)
+            judge_url = await self._judge_url(obj, api)
             outputs = await run_examples(endpoint, canary.version, examples)
             baseline = await run_examples(endpoint, spec.rollout.stable, examples)
             scored = await score_outputs({
@@ -210,8 +213,26 @@ class PromptReleaseReconciler(Reconciler):
                 "outputs": [_wire(o) for o in outputs], "baseline": [_wire(o) for o in baseline]})
         except (DatasetError, EvaluationUnavailable, ScoringFailed) as err:
             raise AttemptFailed(err.reason, str(err)) from None
-        return Finished(EvaluationResult.model_validate(scored["evaluation"], by_alias=True, by_name=False),
-                        PromptDrift.model_validate(scored["drift"], by_alias=True, by_name=False))
+        result = EvaluationResult.model_validate(scored["evaluation"], by_alias=True, by_name=False)
+        if judge_url is not None:
+            judged = await judge_faithfulness(judge_url, spec.evaluation.judge,
+                                              [(e.variables, o.context, o.text) for e, o in zip(examples, outputs)])
+            result = result.model_copy(update={"judge_faithfulness": judged.faithfulness,
+                                               "judge_errors": judged.errors})
+        return Finished(result, PromptDrift.model_validate(scored["drift"], by_alias=True, by_name=False))
+
+    async def _judge_url(self, obj: PromptRelease, api: ApiClient) -> str | None:
+        """The URL of spec.evaluation.judge's InferenceService (None without a judge); AttemptFailed while it is
+        missing or not Ready."""
+        judge = obj.spec.evaluation.judge
+        if judge is None:
+            return None
+        name = judge.service_ref.name
+        url, ready = judge_readiness(name, await api.get_or_none(LLMOPS_ISVC, obj.namespace, name),
+                                     "spec.evaluation.judge.serviceRef")
+        if url is None:
+            raise AttemptFailed(ready.reason, ready.message)
+        return url
 
 
 def _wire(output: Output) -> dict[str, Any]:

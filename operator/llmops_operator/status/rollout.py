@@ -142,6 +142,9 @@ def evaluation_gates(analysis: AnalysisSpec | None, result: EvaluationResult) ->
         gates.append(gate("contextRecall", result.context_recall, analysis.min_context_recall, minimum=True))
     if analysis.min_faithfulness is not None:
         gates.append(gate("faithfulness", result.faithfulness, analysis.min_faithfulness, minimum=True))
+    if analysis.min_judge_faithfulness is not None:
+        gates.append(gate("judgeFaithfulness", result.judge_faithfulness, analysis.min_judge_faithfulness,
+                          minimum=True))
     return gates
 
 

@@ -10,6 +10,7 @@ from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, SafetyStatus, StatusModel,
     age_column, cel, exactly_one_of, cost_column, ready_columns, safety_column,
 )
+from llmops_operator.api.v1alpha1.judge import JudgeService
 from llmops_operator.api.v1alpha1.lm_eval import LmEvalSpec, LmEvalTaskStatus
 from llmops_operator.api.v1alpha1.training import DatasetSpec, JobSpecCommon, JobStatusCommon
 
@@ -68,24 +69,12 @@ class RedTeamSpec(KubeModel):
     """Answer at most this many prompts (each cut to 8,192 characters). Defaults to 100."""
 
 
-class JudgeSpec(KubeModel):
-    """An LLM judge: an InferenceService's chat endpoint scores each generated answer against a rubric."""
+class JudgeSpec(JudgeService):
+    """An LLM judge: an InferenceService's chat endpoint scores each generated answer against a rubric (the judge
+    reads it with the question, the reference answer and the answer to score)."""
 
-    service_ref: LocalObjectReference
-    """The InferenceService in this namespace that judges (its OpenAI chat endpoint); the FineTune waits until it
-    is Ready."""
-    rubric: str = Field(min_length=1, max_length=4000)
-    """What a good answer is; the judge reads it with the question, the reference answer and the answer to score."""
-    max_score: int = Field(default=10, ge=1, le=100)
-    """The judge answers an integer from 0 to maxScore; status reports the mean as a share of it (0..1).
-    Defaults to 10."""
     threshold: float | None = Field(default=None, ge=0, le=1)
     """Gate: the lowest acceptable mean judge score (0..1). Unset, the score is reported only."""
-    timeout_seconds: int = Field(default=30, ge=1, le=300)
-    """Longest wait for one judgement; a judgement that times out, fails or cannot be read scores 0 and is counted
-    in judgeErrors. Defaults to 30."""
-    max_samples: int = Field(default=20, ge=1, le=500)
-    """Judge at most this many answers. Defaults to 20."""
 
 
 class EvaluationSpec(KubeModel):

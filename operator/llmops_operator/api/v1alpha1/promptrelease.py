@@ -95,6 +95,9 @@ class PromptVersion(KubeModel):
         return self
 
 
+JUDGE_GATE_MESSAGE = "analysis.minJudgeFaithfulness needs evaluation.judge: the gate reads the judge's score"
+
+
 class PromptReleaseSpec(KubeModel):
     """The prompt's versions, the service that serves them, and the rollout."""
 
@@ -107,6 +110,8 @@ class PromptReleaseSpec(KubeModel):
             "rollbackTo must name one of versions", ".rollbackTo"),
         cel("has(self.target) || (!has(self.evaluation) && !has(self.analysis))",
             "target is required when evaluation or analysis is set", ".target"),
+        cel("!has(self.analysis) || !has(self.analysis.minJudgeFaithfulness) || "
+            "(has(self.evaluation) && has(self.evaluation.judge))", JUDGE_GATE_MESSAGE, ".analysis.minJudgeFaithfulness"),
     ]}}
 
     target: LocalObjectReference | None = None
@@ -144,6 +149,9 @@ class PromptReleaseSpec(KubeModel):
             raise ValueError(f"rollbackTo: {self.rollback_to!r} is not one of versions ({', '.join(sorted(names))})")
         if self.target is None and (self.evaluation is not None or self.analysis is not None):
             raise ValueError("target is required when evaluation or analysis is set")
+        judged = self.evaluation is not None and self.evaluation.judge is not None
+        if self.analysis is not None and self.analysis.min_judge_faithfulness is not None and not judged:
+            raise ValueError(JUDGE_GATE_MESSAGE)
         return self
 
     def version(self, name: str) -> PromptVersion:

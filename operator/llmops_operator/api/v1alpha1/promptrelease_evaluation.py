@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmops_operator.api.v1alpha1.common import KubeModel, LocalObjectReference, StatusModel, cel
+from llmops_operator.api.v1alpha1.judge import JudgeService
 
 class EvaluationExample(KubeModel):
     """One evaluation case: the variables sent and what a good output looks like."""
@@ -49,6 +50,21 @@ class ConfigMapKey(KubeModel):
     """Key inside the ConfigMap's data."""
 
 
+FAITHFULNESS_RUBRIC = ("The answer states only what the retrieved context supports: every claim in it can be found "
+                       "in the context, and nothing in it contradicts the context. An answer that adds facts the "
+                       "context does not contain scores low, however plausible they are.")
+
+
+class FaithfulnessJudge(JudgeService):
+    """An LLM judge of faithfulness: for each evaluation answer of a retrieval service, the judge reads the request's
+    variables, the context retrieved for it and the answer, and scores how well the answer keeps to the context."""
+
+    rubric: str = Field(default=FAITHFULNESS_RUBRIC, min_length=1, max_length=4000)
+    """What a faithful answer is. Defaults to: only what the retrieved context supports, nothing that contradicts it."""
+    max_samples: int = Field(default=20, ge=1, le=100)
+    """Judge at most this many answers (those given a retrieved context). Defaults to 20."""
+
+
 class EvaluationSpec(KubeModel):
     """Offline evaluation of a candidate through the target service before it gets any traffic."""
 
@@ -65,6 +81,10 @@ class EvaluationSpec(KubeModel):
     guardrail_ref: LocalObjectReference | None = None
     """A Guardrail whose policy checks every output (unsafe: blocked or redacted); by default the target's
     own guardrail verdicts, as the service returns them, count."""
+    judge: FaithfulnessJudge | None = None
+    """Score the candidate's answers' faithfulness to their retrieved context with an LLM judge (a target with
+    spec.retrieval): status.evaluation.judgeFaithfulness (0..1) and judgeErrors; the analysis gate
+    minJudgeFaithfulness reads it."""
 
     @model_validator(mode="after")
     def _has_examples(self) -> "EvaluationSpec":
@@ -88,6 +108,11 @@ class EvaluationResult(StatusModel):
     """With retrieval: mean share of each example's expectedSources the answer's retrieval cited (0..1)."""
     faithfulness: float | None = None
     """With retrieval: mean share of each answer's content words found in the context it was given (0..1)."""
+    judge_faithfulness: float | None = None
+    """With evaluation.judge: the judge's mean faithfulness score of the answers as a share of its maxScore (0..1);
+    absent when no answer was given a context."""
+    judge_errors: int | None = None
+    """With evaluation.judge: judgements that failed, timed out or could not be read (each scored 0)."""
     examples: int = 0
     """Examples scored."""
     evaluated_at: str | None = None

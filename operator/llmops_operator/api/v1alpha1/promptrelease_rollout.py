@@ -114,6 +114,8 @@ class AnalysisSpec(KubeModel):
     """Lowest offline context recall (0..1, examples with expectedSources on a retrieval service)."""
     min_faithfulness: float | None = Field(default=None, ge=0, le=1)
     """Lowest offline faithfulness (0..1): the share of an answer's words found in its retrieved context."""
+    min_judge_faithfulness: float | None = Field(default=None, ge=0, le=1)
+    """Lowest offline faithfulness as evaluation.judge scores it (0..1); a judge that cannot be reached scores 0."""
     max_latency_p99_ms: float | None = Field(default=None, gt=0, alias="maxLatencyP99Ms")
     """Highest p99 latency of the target service in milliseconds (service-wide: latency is not per version)."""
 
@@ -125,8 +127,8 @@ class GateResult(StatusModel):
     """One gate's measurement, shaped like an Argo Rollouts AnalysisRun metric result."""
 
     metric: str
-    """The gate: evaluationScore, evaluationSafety, contextRecall, faithfulness, safety, costPer1kTokens or
-    latencyP99Ms."""
+    """The gate: evaluationScore, evaluationSafety, contextRecall, faithfulness, judgeFaithfulness, safety,
+    costPer1kTokens or latencyP99Ms."""
     value: float | None = None
     """The measured value; absent when there is nothing to measure yet."""
     threshold: float
