@@ -62,10 +62,34 @@ def load_model(model: str, dimension: int) -> Any:
     return encoder
 
 
+@lru_cache(maxsize=2)
+def _query_encoder(location: str) -> Any:
+    from llmops_operator.backends.query_encoder import onnx_encoder
+
+    model = _encoder(location)
+    encoder = onnx_encoder(model, location)
+    if encoder is None:
+        import torch
+
+        torch.set_num_threads(1)  # one query at a time: a woken thread pool costs more than it parallelises
+    return encoder or model
+
+
+def load_query_encoder(model: str, dimension: int) -> Any:
+    """The encoder a retrieval service embeds queries with: `load_model`'s model, through ONNX Runtime where
+    backends/query_encoder.py can reproduce its vectors (checked at load), else the model itself."""
+    load_model(model, dimension)
+    return _query_encoder(model_location(model))
+
+
 def embed(encoder: Any, texts: list[str], batch_size: int, normalize: bool) -> np.ndarray:
     """float32 vectors, one row per text; unit length when `normalize` (cosine and inner-product metrics)."""
+    from llmops_operator.backends.query_encoder import OnnxQueryEncoder
+
     if not texts:
         return np.zeros((0, encoder.get_embedding_dimension()), dtype=np.float32)
+    if isinstance(encoder, OnnxQueryEncoder):
+        return encoder.encode(texts, batch_size, normalize)
     vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=normalize, show_progress_bar=False,
                              convert_to_numpy=True)
     return np.asarray(vectors, dtype=np.float32)

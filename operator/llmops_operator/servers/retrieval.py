@@ -6,7 +6,8 @@ on the event loop, and searches the alias on every request, so a VectorIndex's r
 soon as the alias moves. A server is connected once. A Milvus Lite database is a file one process at a time may
 hold: the transformer holds it while requests come and lets it go after LITE_IDLE_SECONDS (10, or
 $LLMOPS_LITE_IDLE_SECONDS) without one, so the
-VectorIndex's ingest Job can write it in a pause (opening it costs seconds: the index is loaded again).
+VectorIndex's ingest Job can write it in a pause (opening it costs seconds: the index is loaded again). While held,
+its vectors are searched in memory (backends/vector_snapshot.py): no other process can change them.
 
 Each chunk found goes through the Guardrail's `retrieved` checks before it may reach the model: a chunk whose
 verdict is dropped is left out, a redacted one is used redacted, and a blocked one refuses the whole request.
@@ -126,16 +127,18 @@ class Searcher:
         """The open connect() of a Milvus Lite database, while held."""
         self.drift: Any = None
         """servers/query_drift.QueryDrift, with a query reference mounted."""
+        self._snapshot: Any = None
+        """backends/vector_snapshot.VectorSnapshot of a held Milvus Lite database, searched in memory."""
 
     def load(self) -> None:
-        from llmops_operator.backends.embedding import load_model
+        from llmops_operator.backends.embedding import load_query_encoder
         from llmops_operator.servers.query_drift import load_query_drift
 
-        self._encoder = load_model(self.config.model, self.config.dimension)
+        self._encoder = load_query_encoder(self.config.model, self.config.dimension)
         self.drift = load_query_drift(self._encoder, self.config.metric in SIMILARITY_METRICS)
 
     def search(self, query: str) -> list[Chunk]:
-        from llmops_operator.backends import embedding, milvus
+        from llmops_operator.backends import embedding
 
         if self._encoder is None:
             self.load()
@@ -143,10 +146,11 @@ class Searcher:
         metrics.EMBEDDING_CALLS.inc()
         if self.drift is not None:
             self.drift.observe(vector)
-        return self._search(self._remote() if not milvus.is_lite(self.config.uri) else self._lite(), vector)
+        return self._search(vector)
 
     def _lite(self) -> Any:
-        from llmops_operator.backends import milvus
+        """The held Milvus Lite client, opened (collection loaded, vectors read into the snapshot) if need be."""
+        from llmops_operator.backends import milvus, vector_snapshot
 
         if self._held is None:
             held = milvus.connect(self.config.uri, self.config.token)
@@ -155,6 +159,9 @@ class Searcher:
             except milvus.MilvusError as err:  # the database is held by an ingest Job, or missing
                 raise RetrievalError(f"VectorIndex {self.config.index}: {err}") from None
             self._held = held
+            milvus.load(self._client, self.config.alias)
+            self._snapshot = vector_snapshot.read_snapshot(self._client, self.config.alias, self.config.fields,
+                                                           self.config.metric, self._snapshot)
         return self._client
 
     def release(self) -> None:
@@ -170,21 +177,26 @@ class Searcher:
 
         if self._client is None:
             self._client = MilvusClient(uri=milvus.client_uri(self.config.uri), token=self.config.token or "")
+        milvus.load(self._client, self.config.alias)  # the alias may have moved to another collection
         return self._client
 
-    def _search(self, client: Any, vector: Any) -> list[Chunk]:
+    def _search(self, vector: Any) -> list[Chunk]:
         from pymilvus.exceptions import MilvusException
 
-        from llmops_operator.backends import milvus
+        from llmops_operator.backends import milvus, vector_snapshot
 
         config = self.config
         try:
-            milvus.load(client, config.alias)
-            [hits] = milvus.search(client, config.alias, vector.tolist(), config.top_k, dict(config.fields),
-                                   params=config.search_params)
+            client = self._lite() if milvus.is_lite(config.uri) else self._remote()
+            if self._snapshot is not None:
+                nearest = self._snapshot.nearest(vector[0], config.top_k)
+                hits = vector_snapshot.hits(client, config.alias, config.fields, nearest)
+            else:
+                [hits] = milvus.search(client, config.alias, vector.tolist(), config.top_k, dict(config.fields),
+                                       params=config.search_params)
         except (MilvusException, milvus.MilvusError, OSError) as err:
             self.release()
-            self._client = None  # a connection is made again on the next request
+            self._client = self._snapshot = None  # connected and read again on the next request
             raise RetrievalError(f"VectorIndex {config.index}: search of {config.alias} failed: "
                                  f"{type(err).__name__}: {str(err)[:200]}") from None
         return [Chunk(str(h["id"]), str(h["source"]), str(h["text"]), float(h["distance"])) for h in hits]
