@@ -249,6 +249,11 @@ def test_the_operator_serves_the_rag_example_with_citations_and_status(sandbox, 
     [prediction] = answer.json()["predictions"]
     assert prediction["retrieval"]["dropped"] >= 1 and prediction["retrieval"]["citations"]
     assert all(Path(c["source"]).name in CLEAN_DOCS for c in prediction["retrieval"]["citations"])
+    chat = httpx.post(f"{status['url']}/v1/chat/completions", timeout=120, json={
+        "model": "docs-qa", "messages": [], "variables": {"question": QUESTION}})
+    assert chat.status_code == 200, chat.text
+    cited = chat.json()["llmops"]["retrieval"]["citations"]
+    assert cited and all(Path(c["source"]).name in CLEAN_DOCS and c["ref"] >= 1 and c["id"] for c in cited)
 
     def measured() -> dict | None:
         retrieval = ((sandbox.client.get(where, "default", "docs-qa") or {}).get("status") or {}).get("retrieval")

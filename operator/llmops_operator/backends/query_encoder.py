@@ -104,6 +104,7 @@ def export(model: Any, target: Path) -> None:
             torch.onnx.export(TokenStates(model[0].auto_model.eval()), (sample, sample, torch.zeros_like(sample)),
                               str(partial), input_names=["input_ids", "attention_mask", "token_type_ids"],
                               output_names=["states"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        partial.chmod(0o644)  # a shared cache: other users of the directory read it
         partial.replace(target)  # atomic: a concurrent process sees no half-written file
     finally:
         partial.unlink(missing_ok=True)
