@@ -13,7 +13,8 @@ On CPU with the bundled all-MiniLM-L6-v2 and Milvus Lite (HNSW M=16, efConstruct
 - `predictor`: one completion of 16 tokens from the sandbox predictor serving a tiny GPT-2, over HTTP;
 - `addedVsPredictor`: the retrieval step's p50 and p99 as a share of the predictor call's, same run.
 
-Each row carries the load average (1 minute) before and after it: the figures mean little on a busy machine.
+Each row carries the load average (1 minute) before and after it, and the CPU time of this process per call
+(`cpu`; for `predictor`, only the client's): wall-clock figures mean little on a busy machine.
 
 The index holds `--sizes` chunks: a few hundred real chunks of the repository's docs, embedded with the model,
 and the rest unit vectors drawn around them (search cost depends on the count and the dimension, not on the
@@ -91,14 +92,18 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def timed(fn, times: int) -> dict[str, float]:
-    """p50/p99 of `times` calls of fn(index), with the 1-minute load average before and after."""
+    """p50/p99 of `times` calls of fn(index), with the 1-minute load average before and after, and the CPU time
+    this process spent per call (`cpu`: what a call costs when it has a core to itself; wall time on a busy
+    machine adds the wait for one)."""
     load_before = os.getloadavg()[0]
-    out = []
+    out, cpu = [], []
     for index in range(times):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fn(index)
         out.append(time.perf_counter() - started)
-    return {**percentiles(out), "load": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+        cpu.append(time.process_time() - started_cpu)
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return {**percentiles(out), "cpu": percentiles(cpu), "load": load}
 
 
 def measure_index(encoder, uri: str, queries: int) -> dict[str, dict]:

@@ -4,7 +4,7 @@ Milvus Lite searches in Python: before its faiss index runs, every search walks 
 deleted and superseded ones, so a search costs time linear in the rows (about 7 ms at 10k rows, 200 ms at 100k on
 two cores). A retrieval service holds its Lite database alone while requests come (no other process can open it),
 so the rows cannot change while it is held: the service reads the vectors once when it opens the database and
-searches them itself, then fetches the winners' text and source from Milvus by primary key. The search is exact
+searches them itself (about 1 ms of CPU at 10k rows of 384 dimensions, 8 ms at 100k), then fetches the winners' text and source from Milvus by primary key. The search is exact
 (a brute-force inner product), so it finds at least what the collection's HNSW index finds.
 
 A snapshot is keyed by the collection the alias serves, its `llmops.ingestedAt` and its row count: reopening the
@@ -40,7 +40,9 @@ class VectorSnapshot:
         """The `limit` ids of highest inner product with `vector`, best first, with their scores."""
         if not self.ids or limit <= 0:
             return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        # einsum's own single-threaded loop, not BLAS: a BLAS thread pool on a busy two-core pod waits for its
+        # threads, and some OpenBLAS builds pick a slow kernel for one vector (4x the CPU at 10k rows, measured)
+        scores = np.einsum("ij,j->i", self.vectors, np.asarray(vector, dtype=np.float32).reshape(-1))
         count = min(limit, len(self.ids))
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top], kind="stable")]
