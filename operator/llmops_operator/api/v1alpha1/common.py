@@ -94,6 +94,15 @@ class StatusModel(KubeModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def require_unique_names(items: list[Any] | None, prefix: str = "") -> None:
+    """Raise naming the first `name` that two items share; `prefix` leads the message."""
+    seen: set[str] = set()
+    for item in items or []:
+        if item.name in seen:
+            raise ValueError(f"{prefix}{item.name!r} appears more than once")
+        seen.add(item.name)
+
+
 def list_map(*keys: str) -> dict[str, Any]:
     """Schema extra that makes a list a Kubernetes list-map keyed by ``keys`` (merge by key under SSA)."""
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, PrinterColumn, Resource, ResourceStatus, SafetyStatus, StatusModel, age_column, cel,
-    list_map, ready_columns, safety_column,
+    list_map, ready_columns, require_unique_names, safety_column,
 )
 
 CheckType = Literal["piiRedaction", "promptInjection", "jailbreak", "toxicity", "topicDenylist", "maxTokens",
@@ -174,11 +174,7 @@ class GuardrailCheck(KubeModel):
 
 
 def unique_check_names(checks: list[GuardrailCheck]) -> list[GuardrailCheck]:
-    seen: set[str] = set()
-    for check in checks:
-        if check.name in seen:
-            raise ValueError(f"check names must be unique: {check.name!r} appears more than once")
-        seen.add(check.name)
+    require_unique_names(checks, "check names must be unique: ")
     return checks
 
 

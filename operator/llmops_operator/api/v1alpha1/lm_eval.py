@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_operator.api.v1alpha1.common import KubeModel, StatusModel, exactly_one_of, list_map
+from llmops_operator.api.v1alpha1.common import (
+    KubeModel,
+    StatusModel,
+    exactly_one_of,
+    list_map,
+    require_unique_names,
+)
 
 MAX_TASKS = 16
 TASK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -122,11 +128,7 @@ class LmEvalSpec(KubeModel):
     @field_validator("tasks")
     @classmethod
     def _unique_names(cls, tasks: list[LmEvalTaskSpec]) -> list[LmEvalTaskSpec]:
-        seen: set[str] = set()
-        for task in tasks:
-            if task.name in seen:
-                raise ValueError(f"name {task.name!r} appears more than once")
-            seen.add(task.name)
+        require_unique_names(tasks, "name ")
         return tasks
 
 

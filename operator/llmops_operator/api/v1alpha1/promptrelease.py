@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmops_operator.api.v1alpha1.common import (
     KindInfo, KubeModel, LocalObjectReference, PrinterColumn, Resource, ResourceStatus, StatusModel, age_column,
-    cel, list_map, ready_columns,
+    cel, list_map, ready_columns, require_unique_names,
 )
 # The kind's blocks live in modules by concern (evaluation, rollout); the kind's own module names them too.
 from llmops_operator.api.v1alpha1.promptrelease_evaluation import (
@@ -132,10 +132,7 @@ class PromptReleaseSpec(KubeModel):
     @field_validator("versions")
     @classmethod
     def _unique_names(cls, versions: list[PromptVersion]) -> list[PromptVersion]:
-        names = [v.name for v in versions]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"version names must be unique: {twice[0]!r} appears more than once")
+        require_unique_names(versions, "version names must be unique: ")
         return versions
 
     @model_validator(mode="after")

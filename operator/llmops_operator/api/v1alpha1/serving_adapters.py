@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from llmops_operator.api.v1alpha1.common import KubeModel, LocalObjectReference, SafetyStatus, StatusModel
+from llmops_operator.api.v1alpha1.common import (
+    KubeModel,
+    LocalObjectReference,
+    SafetyStatus,
+    StatusModel,
+    require_unique_names,
+)
 
 MAX_ADAPTERS = 16
 """Adapters one service may list: each one is held in the predictor's memory (vLLM: --max-loras slots)."""
@@ -23,11 +29,7 @@ class AdapterSpec(KubeModel):
 
 
 def unique_adapter_names(adapters: list[AdapterSpec] | None) -> list[AdapterSpec] | None:
-    seen: set[str] = set()
-    for adapter in adapters or []:
-        if adapter.name in seen:
-            raise ValueError(f"name {adapter.name!r} appears more than once")
-        seen.add(adapter.name)
+    require_unique_names(adapters, "name ")
     return adapters
 
 
