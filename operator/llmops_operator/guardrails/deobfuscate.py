@@ -29,7 +29,7 @@ _SPACED_GAP = re.compile(r"(?<=\b\w)[ .\-_*·|](?=\w\b)")
 _WIDE_GAP = re.compile(r"\s{2,}")
 _HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 _LETTER = r"[\pL\p{Nl}\p{No}]"
-"""Python's `[^\W\d_]` in RE2 (letters and non-decimal numerals; RE2's tables may know newer letters)."""
+r"""Python's `[^\W\d_]` in RE2 (letters and non-decimal numerals; RE2's tables may know newer letters)."""
 _HYPHEN_HINT = re2.compile(f"{_LETTER}-{_LETTER}")
 """A hyphen between letters: only then is the (lookaround) join below run; on 1 KB without one, RE2 answers
 in a few microseconds where Python's `re` took tens."""
