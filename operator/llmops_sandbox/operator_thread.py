@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 from llmops_operator.cli.run import operator_coroutine
 from llmops_operator.core.settings import Settings
+from llmops_operator.k8s import kubeconfig
 
 
 class OperatorThread:
-    """Start the kopf operator against whatever KUBECONFIG points at; stop it cleanly."""
+    """Start the kopf operator against `kubeconfig_path`, else what KUBECONFIG points at when it is made; stop it
+    cleanly.
+
+    The credentials are read once, here: the thread shares the process's environment, and a caller that points
+    KUBECONFIG elsewhere afterwards (a test acting as another user) must not move the operator with it."""
 
     def __init__(self, settings: Settings | None = None, namespaces: list[str] | None = None,
-                 liveness_port: int = 0):
+                 liveness_port: int = 0, kubeconfig_path: Path | str | None = None):
         self.settings = settings or Settings()
+        self.connection = kubeconfig.from_kubeconfig(str(kubeconfig_path)) if kubeconfig_path else kubeconfig.load()
         self.namespaces = namespaces or []
         self.liveness_port = liveness_port
         """kopf serves /healthz here (0: off), answered on the operator's event loop like in a pod."""
@@ -35,7 +42,7 @@ class OperatorThread:
     async def _operate(self) -> None:
         self.loop = asyncio.get_running_loop()
         await operator_coroutine(self.settings, self.namespaces, self.liveness_port,
-                                 stop_flag=self._stop, ready_flag=self._ready)
+                                 stop_flag=self._stop, ready_flag=self._ready, connection=self.connection)
 
     @property
     def liveness_url(self) -> str | None:

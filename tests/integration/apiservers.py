@@ -67,7 +67,10 @@ def _on(request, tmp_path_factory):
     finally:
         if real.running is not None:
             real.running.stop()
-        os.environ["KUBECONFIG"] = previous or ""
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
         llmops.remove(kube, standins)
 
 

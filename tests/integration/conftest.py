@@ -59,7 +59,9 @@ def operator(apiserver, emulator_kube):
     from llmops_operator.core.settings import Settings
 
     # With kopf's /healthz, as in a pod: a test can check that liveness keeps answering.
-    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"], liveness_port=free_port()) as running:
+    # Pinned to the emulator: a module on the real apiserver may point KUBECONFIG elsewhere when this starts.
+    with OperatorThread(Settings(resync_seconds=5), namespaces=["t-*"], liveness_port=free_port(),
+                        kubeconfig_path=apiserver) as running:
         yield running
 
 

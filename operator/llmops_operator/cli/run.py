@@ -27,9 +27,10 @@ LOST_LEADERSHIP = 3
 
 def operator_coroutine(settings: Settings, namespaces: list[str], liveness_port: int = 0,
                        stop_flag: threading.Event | asyncio.Event | None = None,
-                       ready_flag: threading.Event | None = None):
+                       ready_flag: threading.Event | None = None,
+                       connection: kubeconfig.Connection | None = None):
     """The operator as a coroutine (used by `llmops run`, the sandbox and the integration tests)."""
-    registry = build_registry(all_reconcilers(), settings)
+    registry = build_registry(all_reconcilers(), settings, connection)
     return kopf.operator(
         registry=registry,
         standalone=True,

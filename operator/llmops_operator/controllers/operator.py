@@ -193,7 +193,10 @@ def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Rec
                       id=f"ref-{reconciler.resource.info.singular}-{target.lower()}")(on_referenced_event)
 
 
-def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kopf.OperatorRegistry:
+def build_registry(reconcilers: Iterable[Reconciler], settings: Settings,
+                   connection: kubeconfig.Connection | None = None) -> kopf.OperatorRegistry:
+    """`connection` None: credentials are read when kopf logs in (in-cluster, else KUBECONFIG), as in a pod; a
+    given one is kept, so an operator running in a process that points KUBECONFIG elsewhere later stays put."""
     registry = kopf.OperatorRegistry()
     reconcilers = list(reconcilers)
     operator_settings = settings
@@ -202,7 +205,7 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings)
         watch_only_our_children(settings, reconcilers)
-        api = ApiClient(kubeconfig.load(), field_manager=operator_settings.field_manager)
+        api = ApiClient(connection or kubeconfig.load(), field_manager=operator_settings.field_manager)
         memo.api = api
         schemas = EngineSchemas(api)
         try:
@@ -216,8 +219,8 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings) -> kop
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        """kopf logs in with the same credentials as our client: in-cluster, else KUBECONFIG."""
-        conn = kubeconfig.load()
+        """kopf logs in with the same credentials as our client."""
+        conn = connection or kubeconfig.load()
         token = kubeconfig.TokenSource(conn).current()
         expiration = datetime.now(timezone.utc) + TOKEN_RELOGIN if conn.token_file else None
         return kopf.ConnectionInfo(
