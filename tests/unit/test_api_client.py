@@ -146,11 +146,13 @@ async def test_requests_queued_for_a_connection_do_not_time_out_while_the_server
     from llmops_operator.k8s.client import POOL_CONNECTIONS
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.5)
         return web.json_response({"kind": "Namespace", "metadata": {"name": "x"}})
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/x", slow)
-    async with local_server(app) as url, ApiClient(Connection(server=url), timeout=1.0) as api:
-        answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 4)))
+    # Eight rounds of 0.5 s queue the last requests 4 s, twice the timeout; each answer leaves 1.5 s of slack
+    # for a loaded machine (the server shares this event loop).
+    async with local_server(app) as url, ApiClient(Connection(server=url), timeout=2.0) as api:
+        answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 8)))
     assert all(a["metadata"]["name"] == "x" for a in answers)

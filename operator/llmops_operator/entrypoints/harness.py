@@ -224,7 +224,8 @@ def lm_eval_results(spec: dict[str, Any], model: Any, tokenizer: Any) -> dict[st
     except Exception as err:  # lm-eval cannot run at all: every task says why, the evaluation goes on
         return {task["name"]: {"error": _error(err)} for task in spec["tasks"]}
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="lm-eval-") as workdir:
+    # An abandoned task's thread may still be writing here when the directory goes: removal is best effort.
+    with tempfile.TemporaryDirectory(prefix="lm-eval-", ignore_cleanup_errors=True) as workdir:
         for task in spec["tasks"]:
             left = deadline - time.monotonic()
             try:
