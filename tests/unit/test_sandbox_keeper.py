@@ -32,6 +32,15 @@ def wait_dead(pid: int, timeout: float = 10) -> bool:
     return not alive(pid)
 
 
+def written_pid(pid_file: Path, writer: subprocess.Popen | None = None) -> int:
+    """The pid a test's command writes to pid_file, once written (within 20 s, while `writer` still runs)."""
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline and (writer is None or writer.poll() is None)
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
 def keep(script: str, grace: float = 1.0, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(kept(["sh", "-c", script], grace), text=True, **kwargs)
 
@@ -59,11 +68,7 @@ def test_what_the_command_leaves_behind_ends_with_it(tmp_path):
 def test_sigterm_gives_the_command_its_grace_then_kills_everything_below(tmp_path):
     pid_file = tmp_path / "stubborn"
     process = keep(f"trap '' TERM; echo $$ > {pid_file}; sleep 300 & wait", grace=1.0)
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    stubborn = int(pid_file.read_text())
+    stubborn = written_pid(pid_file)
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == -signal.SIGTERM
@@ -79,11 +84,7 @@ def test_the_keeper_ends_its_tree_when_the_parent_that_started_it_is_killed(tmp_
         "from llmops_sandbox import processes\n"
         f"processes.popen(['sh', '-c', 'echo $$ > {pid_file}; sleep 300'], 1.0)\n"
         "time.sleep(300)\n")], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline and parent.poll() is None
-        time.sleep(0.05)
-    command = int(pid_file.read_text())
+    command = written_pid(pid_file, parent)
     parent.kill()
     parent.wait()
     assert wait_dead(command), f"process {command} outlived the parent of its keeper"
@@ -101,13 +102,9 @@ def test_a_burst_of_sigterms_stops_the_keeper_once_and_in_order(tmp_path):
     handler (which the next one could interrupt half-way through the stop), and still ends its command's child."""
     pid_file = tmp_path / "grandchild"
     process = keep(f"sleep 300 & echo $! > {pid_file}; wait", grace=2.0)
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    grandchild = written_pid(pid_file)
     status = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
     assert signal.SIGTERM not in signals_in(status["SigCgt"]), "a SIGTERM handler can be interrupted by the next"
-    grandchild = int(pid_file.read_text())
     for _ in range(200):
         if process.poll() is not None:
             break
