@@ -33,6 +33,7 @@ class RealApiserver:
     kube: Kube
     installed: object  # realkube.chart_operator.ChartOperator
     root: object  # where the operator's files go
+    plane: object  # llmops_sandbox.realkube.controlplane's running control plane
     running: object = None  # realkube.chart_operator.Running, once a test asks for the operator
 
     def operator(self):
@@ -40,8 +41,17 @@ class RealApiserver:
         if self.running is None:
             from realkube.chart_operator import Running
 
-            self.running = Running(self.installed, self.root / "operator.log")
+            from llmops_sandbox.ports import free_port
+
+            self.running = Running(self.installed, self.root / "operator.log", metrics_port=free_port())
         return self.running
+
+    def kubeconfig_of(self, namespace: str, account: str):
+        """A kubeconfig with a token minted for ServiceAccount `namespace/account` (RBAC decides what it may do)."""
+        from realkube.chart_operator import service_account_kubeconfig
+
+        return service_account_kubeconfig(self.kube, self.plane.url, self.plane.pki.ca, namespace, account,
+                                          self.root / f"{namespace}-{account}-kubeconfig")
 
 
 def _on(request, tmp_path_factory):
@@ -61,7 +71,7 @@ def _on(request, tmp_path_factory):
     installed.env["LLMOPS_RESYNC_SECONDS"] = "5"  # as the emulator's shared operator: resync tests wait for it
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(installed.kubeconfig)  # passes a test runs itself act as the operator
-    real = RealApiserver(kube, installed, root)
+    real = RealApiserver(kube, installed, root, plane)
     try:
         yield real
     finally:

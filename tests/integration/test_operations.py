@@ -1,13 +1,14 @@
-"""Operations against the API emulator: a real reconcile pass (our Loop, our API client) feeds the metrics, the
-traces and the Events, and `llmops status` lists the fleet from the live API."""
+"""Operations on the real apiserver when it is built (the emulator otherwise): a real reconcile pass (our Loop, our
+API client, the chart's credentials there) feeds the metrics, the traces and the Events, and `llmops status` lists
+the fleet from the live API."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from opentelemetry import trace
@@ -16,7 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from kube_helpers import apply_companions, example
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, new_namespace, operator  # noqa: F401
+from kube_helpers import apply_companions, eventually, example
 
 from llmops_operator.cli.main import main as llmops
 from llmops_operator.api.v1alpha1 import Guardrail, TrainingJob
@@ -28,16 +30,35 @@ from llmops_operator.k8s.resources import resource_for
 from llmops_operator.observability.operator_metrics import OperatorMetrics
 from llmops_operator.core.settings import Settings
 
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = resource_for("v1", "Event")
 
 
 @pytest.fixture
-def namespace(kube) -> str:
+def namespace(new_namespace) -> str:
     """A fresh namespace the shared operator does not watch (it watches t-*): these tests run the passes."""
-    name = f"ops-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(name)
-    return name
+    return new_namespace("ops")
+
+
+@pytest.fixture
+def user_kubeconfig(apiserver_kind, apiserver) -> Path:
+    """What a user runs `llmops status` with: the emulator's kubeconfig, or the real control plane's admin one."""
+    return apiserver if apiserver_kind is None else apiserver_kind.plane.kubeconfig
+
+
+def ready_gauge(operator: Any, labels: dict[str, str]) -> float | None:
+    """llmops_ready of one object in the running operator: its registry in-process on the emulator, its metrics
+    endpoint on the real apiserver (the chart's operator is a process of its own there); None when absent."""
+    from prometheus_client import REGISTRY
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = getattr(operator, "metrics_url", None)
+    if url is None:
+        return REGISTRY.get_sample_value("llmops_ready", labels)
+    text = httpx.get(url, timeout=10).text
+    return next((s.value for family in text_string_to_metric_families(text) for s in family.samples
+                 if s.name == "llmops_ready" and all(s.labels.get(k) == v for k, v in labels.items())), None)
 
 
 @pytest.fixture(scope="module")
@@ -135,24 +156,24 @@ def test_an_invalid_spec_is_counted_and_warned_and_gauges_go_on_delete(kube, nam
     assert sample(registry, "llmops_cost_accrued", kind="TrainingJob", namespace=namespace, name=name) is None
 
 
-def test_llmops_status_lists_the_fleet(kube, namespace, apiserver, capsys):
+def test_llmops_status_lists_the_fleet(kube, namespace, user_kubeconfig, capsys):
     apply_companions(kube, "Guardrail", namespace)
     guardrail = kube.apply(example("Guardrail"), namespace)
     registry = CollectorRegistry()
     metrics = OperatorMetrics(registry)
     reconcile_once(lambda api: loop_for(Guardrail, metrics, api), guardrail)
-    assert llmops(["status", "-n", namespace, "--kubeconfig", str(apiserver)]) == 0
+    assert llmops(["status", "-n", namespace, "--kubeconfig", str(user_kubeconfig)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["NAMESPACE", "KIND", "NAME", "READY", "PHASE"]
     [row] = [line.split() for line in lines[1:]]
     assert row[:5] == [namespace, "Guardrail", guardrail["metadata"]["name"], "True", "Ready"]
 
-    assert llmops(["status", "-A", "--kubeconfig", str(apiserver)]) == 0
+    assert llmops(["status", "-A", "--kubeconfig", str(user_kubeconfig)]) == 0
     assert namespace in capsys.readouterr().out
 
 
-def test_llmops_status_says_when_the_namespace_is_empty(kube, namespace, apiserver, capsys):
-    assert llmops(["status", "-n", namespace, "--kubeconfig", str(apiserver)]) == 0
+def test_llmops_status_says_when_the_namespace_is_empty(kube, namespace, user_kubeconfig, capsys):
+    assert llmops(["status", "-n", namespace, "--kubeconfig", str(user_kubeconfig)]) == 0
     assert capsys.readouterr().out.strip() == f"No llmops.dev objects in namespace {namespace}."
 
 
@@ -166,18 +187,15 @@ def test_llmops_status_names_an_unreachable_server(tmp_path, capsys):
     assert "cannot reach the API server at http://127.0.0.1:9" in capsys.readouterr().err
 
 
-def test_the_running_operator_posts_events_and_drops_gauges_on_delete(kube, operator):
-    from kube_helpers import eventually
-    from prometheus_client import REGISTRY
-
-    watched = f"t-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(watched)
+def test_the_running_operator_posts_events_and_drops_gauges_on_delete(kube, operator, new_namespace):
+    watched = new_namespace("t")
     apply_companions(kube, "Guardrail", watched)
     guardrail = kube.apply(example("Guardrail"), watched)
     name = guardrail["metadata"]["name"]
     labels = {"kind": "Guardrail", "namespace": watched, "name": name}
     eventually(lambda: any(e["reason"] != "Logging" and e.get("source", {}).get("component") == "llmops-operator"
-                           for e in events_of(kube, watched, name)), what="a transition Event")
-    eventually(lambda: REGISTRY.get_sample_value("llmops_ready", labels) == 1, what="the Ready gauge")
+                           for e in events_of(kube, watched, name)), timeout=60,
+               what="a transition Event (the first test to ask for the operator waits for it to start)")
+    eventually(lambda: ready_gauge(operator, labels) == 1, what="the Ready gauge")
     kube.delete(resource_for("llmops.dev/v1alpha1", "Guardrail"), watched, name)
-    eventually(lambda: REGISTRY.get_sample_value("llmops_ready", labels) is None, what="the gauge removed")
+    eventually(lambda: ready_gauge(operator, labels) is None, what="the gauge removed")

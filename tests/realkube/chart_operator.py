@@ -60,6 +60,21 @@ def _apply(client: BlockingClient, doc: dict[str, Any]) -> None:
                    "?fieldManager=llmops-test&force=true", doc, "application/apply-patch+yaml")
 
 
+def service_account_kubeconfig(client: BlockingClient, server: str, ca: Path, namespace: str, account: str,
+                               path: Path) -> Path:
+    """Mint a token for ServiceAccount `namespace/account` (TokenRequest) and write a kubeconfig that uses it."""
+    token = client.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+                           {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                            "spec": {"expirationSeconds": 4 * 3600}})["status"]["token"]
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": account,
+        "clusters": [{"name": "real", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "real", "user": account, "namespace": namespace}}],
+    }))
+    return path
+
+
 def install(client: BlockingClient, server: str, ca: Path, root: Path) -> ChartOperator:
     """Apply the chart's ServiceAccount and RBAC objects (no Deployment: there is no kubelet), mint a token for the
     ServiceAccount, and return how the chart would run the operator, with a kubeconfig for that token."""
@@ -71,16 +86,7 @@ def install(client: BlockingClient, server: str, ca: Path, root: Path) -> ChartO
         if doc["kind"] in RBAC_PLURALS:
             _apply(client, doc)
     account = render.one(docs, "ServiceAccount")["metadata"]["name"]
-    token = client.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-                           {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                            "spec": {"expirationSeconds": 4 * 3600}})["status"]["token"]
-    kubeconfig = root / "operator-kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
-        "clusters": [{"name": "real", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "real", "user": account, "namespace": namespace}}],
-    }))
+    kubeconfig = service_account_kubeconfig(client, server, ca, namespace, account, root / "operator-kubeconfig")
     container = render.container(docs)
     pricing = root / "pricing.yaml"
     pricing.write_text(render.one(docs, "ConfigMap")["data"]["pricing.yaml"])
@@ -95,12 +101,15 @@ def install(client: BlockingClient, server: str, ca: Path, root: Path) -> ChartO
 class Running:
     """`llmops <chart args>` in a subprocess with the chart's environment and the ServiceAccount's kubeconfig."""
 
-    def __init__(self, chart: ChartOperator, log: Path):
+    def __init__(self, chart: ChartOperator, log: Path, metrics_port: int = 0):
+        """metrics_port: where the chart's metrics endpoint listens (0: off, as the tests need no port)."""
         self.log = log
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
         env.update(chart.env, KUBECONFIG=str(chart.kubeconfig))
+        args = [f"--metrics-port={metrics_port}" if a.startswith("--metrics-port=") else a for a in chart.args]
         with open(log, "wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "llmops_operator.cli.main", *chart.args],
+            self.process = subprocess.Popen([sys.executable, "-m", "llmops_operator.cli.main", *args],
                                             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent,
                                             start_new_session=True)
 
