@@ -75,6 +75,24 @@ def service_account_kubeconfig(client: BlockingClient, server: str, ca: Path, na
     return path
 
 
+def rbac_documents(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The ServiceAccount and RBAC objects the chart renders with `values`."""
+    return [doc for doc in chart_render().objects(values) if doc["kind"] in RBAC_PLURALS]
+
+
+def apply_rbac(client: BlockingClient, docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        _apply(client, doc)
+
+
+def remove_rbac(client: BlockingClient, docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        meta = doc["metadata"]
+        where = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
+        client.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1{where}/{RBAC_PLURALS[doc['kind']]}/"
+                                 f"{meta['name']}")
+
+
 def install(client: BlockingClient, server: str, ca: Path, root: Path) -> ChartOperator:
     """Apply the chart's ServiceAccount and RBAC objects (no Deployment: there is no kubelet), mint a token for the
     ServiceAccount, and return how the chart would run the operator, with a kubeconfig for that token."""
@@ -82,9 +100,7 @@ def install(client: BlockingClient, server: str, ca: Path, root: Path) -> ChartO
     docs = render.objects()
     namespace = render.NAMESPACE
     restricted_namespace(client, namespace)
-    for doc in docs:
-        if doc["kind"] in RBAC_PLURALS:
-            _apply(client, doc)
+    apply_rbac(client, [doc for doc in docs if doc["kind"] in RBAC_PLURALS])
     account = render.one(docs, "ServiceAccount")["metadata"]["name"]
     kubeconfig = service_account_kubeconfig(client, server, ca, namespace, account, root / "operator-kubeconfig")
     container = render.container(docs)
