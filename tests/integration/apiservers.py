@@ -65,7 +65,7 @@ def _on(request, tmp_path_factory):
     standins = llmops.crd_documents([STANDINS])
     llmops.install(kube, standins)
     for crd in standins:
-        eventually(lambda crd=crd: _serves(kube, crd), timeout=60, what=f"{crd['metadata']['name']} served")
+        eventually(lambda crd=crd: serves(kube, crd), timeout=60, what=f"{crd['metadata']['name']} served")
     root = tmp_path_factory.mktemp("chart-operator")
     installed = chart_operator.install(kube, plane.url, plane.pki.ca, root)
     installed.env["LLMOPS_RESYNC_SECONDS"] = "5"  # as the emulator's shared operator: resync tests wait for it
@@ -84,7 +84,7 @@ def _on(request, tmp_path_factory):
         llmops.remove(kube, standins)
 
 
-def _serves(kube: Kube, crd: dict) -> bool:
+def serves(kube: Kube, crd: dict) -> bool:
     """Whether a just-Established CRD's objects can be listed: until its storage is ready the apiserver answers
     429 (storage is (re)initializing), which a pass the test runs itself would report rather than retry."""
     spec = crd["spec"]
