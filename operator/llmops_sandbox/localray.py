@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -49,6 +50,9 @@ class LocalRay:
         self.token = secrets.token_hex(32)
         self._url: str | None = None
         self._log: Path = workdir / "ray-head.log"
+        self.temp_dir: Path | None = None
+        """Ray's session files and sockets while the head runs, under /tmp (Ray's socket paths must stay short, so
+        not under the workdir); removed by `stop`."""
         self.stopping = threading.Event()
         """Set by `stop`: blocking waits on the head give up."""
 
@@ -65,7 +69,7 @@ class LocalRay:
         # Every port free, the agent's and the client server's too: another Ray on this machine holds the defaults.
         # Ray's daemons bind them seconds later; see ports.py for why they stay free until then.
         gcs, dashboard, agent, client = free_port(), free_port(), free_port(), free_port()
-        temp = Path("/tmp") / f"llmops-ray-{os.getpid()}"  # Ray's socket paths must stay short
+        temp = self.temp_dir = Path(tempfile.mkdtemp(prefix="llmops-ray-", dir="/tmp"))
         self.stopping.clear()
         with self._log.open("ab") as log:
             self.process = processes.popen(
@@ -101,5 +105,8 @@ class LocalRay:
         self.stopping.set()
         processes.stop_blocking(self.process, STOP_GRACE_SECONDS)
         self.process = None
+        if self.temp_dir is not None:  # every Ray process is gone: nothing writes there any more
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
         self.dashboard_url = None
         self._url = None

@@ -1,4 +1,5 @@
-"""The sandbox's local Ray head requires its token: the KubeRay stand-in and the jobs it runs have it, others do not."""
+"""The sandbox's local Ray head requires its token: the KubeRay stand-in and the jobs it runs have it, others do not.
+Its files under /tmp go with it."""
 
 from __future__ import annotations
 
@@ -35,5 +36,8 @@ def test_only_token_holders_reach_the_local_ray_head(tmp_path):
         logs = client.get_job_logs(job)
         assert "SUCCEEDED" in str(client.get_job_status(job)), logs
         assert "driver connected 1" in logs  # the driver joined the cluster with the token from its environment
+        temp = ray.temp_dir
+        assert temp is not None and any(temp.iterdir()), "Ray wrote nothing to its temp dir"
     finally:
         ray.stop()
+    assert not temp.exists(), f"Ray's temp dir {temp} was left behind"
