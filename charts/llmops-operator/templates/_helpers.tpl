@@ -81,9 +81,10 @@ and replicas elect a leader on a Lease instead), so kopf.dev peering objects are
 - apiGroups: ["llmops.dev"]
   resources: ["trainingjobs/finalizers", "finetunes/finalizers", "guardrails/finalizers", "inferenceservices/finalizers", "promptreleases/finalizers", "vectorindexes/finalizers", "featureviews/finalizers"]
   verbs: ["update"]
-# app: content-addressed ConfigMaps (run configs, compiled guardrail policies, progress reports); written with
-# server-side apply (patch; create when apply creates the object), pruned with delete. The operator renders no
-# Service (KServe makes the serving ones), so services are not granted.
+# app: ConfigMaps (run configs, progress reports, compiled guardrail policies, prompt versions). Mutable ones are
+# written with server-side apply (patch; create when apply creates the object); immutable ones, named after
+# their content, are created once with a POST (create; on a name already taken, get checks the holder) and never
+# patched. All are pruned with delete.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
