@@ -4,7 +4,9 @@ Against a real cluster when KUBECONFIG names one (with the operator, KubeRay and
 otherwise against `llmops sandbox`, started here. The tests themselves never know which. The sandbox runs on the
 real kube-apiserver when `make kube` has built it (LLMOPS_E2E_APISERVER=emulator keeps it on the emulator), with
 the operator as the Helm chart runs it: the chart's ServiceAccount and exactly its RBAC, every refusal in its log a
-failure of the test it happened in, and the journey's namespaces enforcing PodSecurity `restricted`.
+failure of the test it happened in, and the journey's namespaces enforcing PodSecurity `restricted`: every pod
+template the operator writes there (Jobs, CronJobs, RayJobs, KServe InferenceServices) is created as a dry-run Pod,
+and a refusal fails the test it happened in.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ RESTRICTED = ("  labels: {pod-security.kubernetes.io/enforce: restricted, "
               "pod-security.kubernetes.io/warn: restricted}\n" if APISERVER == "real" else "")
 _CHART_OPERATOR: list = []
 """The chart's operator while the sandbox on the real apiserver runs (one at most)."""
+_ADMISSION: list = []
+"""Its pod templates' dry-run admission (tests/realkube/template_admission.py), while it runs."""
 
 
 @pytest.fixture(scope="session")
@@ -98,19 +102,35 @@ def _chart_operator(sandbox, root: Path):
     sys.path.insert(0, str(ROOT / "tests"))
     from realkube import chart_operator
 
+    from realkube.template_admission import TemplateAdmission
+
     with chart_operator.beside(sandbox, root, RESYNC_SECONDS) as running:
+        admission = TemplateAdmission(sandbox.client).start()
         _CHART_OPERATOR.append(running)
+        _ADMISSION.append(admission)
         try:
             yield running
         finally:
             _CHART_OPERATOR.clear()
+            _ADMISSION.clear()
+            admission.stop()
+        # Not every selection of tests makes the operator write a pod template; every one makes a namespace.
+        assert admission.namespaces, "the admission check found no restricted namespace: it checked nothing"
+        assert not admission.refused, "pod templates refused by the restricted namespace:\n" + \
+            "\n".join(admission.refused)
 
 
 @pytest.fixture(autouse=True)
 def _the_operator_is_never_refused():
-    """On the real apiserver, a refusal in the chart operator's log while a test ran fails that test."""
+    """On the real apiserver, a refusal in the chart operator's log while a test ran fails that test, and so does
+    a pod template of the operator's that the restricted namespace refuses (a dry-run Pod from each)."""
     start = len(_CHART_OPERATOR[0].text()) if _CHART_OPERATOR else 0
+    refused_before = len(_ADMISSION[0].refused) if _ADMISSION else 0
     yield
+    if _ADMISSION:
+        _ADMISSION[0].sweep()
+        refused = _ADMISSION[0].refused[refused_before:]
+        assert not refused, "pod templates refused by the restricted namespace:\n" + "\n".join(refused)
     if _CHART_OPERATOR:
         running = _CHART_OPERATOR[0]
         assert running.process.poll() is None, running.text()[-3000:]

@@ -1,7 +1,8 @@
 """Traces leave the operator over OTLP: `llmops run` as a real process, its real OTLP/HTTP exporter, a receiver
 that decodes the wire format (ExportTraceServiceRequest, gzip as the exporter sends it).
 
-The operator watches one fresh namespace (not t-*), so it does not race the shared in-process operator.
+The operator watches one fresh namespace (not t-*), so it does not race the shared in-process operator. On the real
+apiserver (when built; the emulator otherwise) it runs with the chart's credentials in a `restricted` namespace.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, new_namespace  # noqa: F401
 from kube_helpers import Kube, apply_companions, condition, eventually
 from otlp_receiver import SPAN_KIND_CLIENT, OtlpReceiver, ReceivedSpan
 
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]
 GUARDRAIL = resource_for("llmops.dev/v1alpha1", "Guardrail")
 SERVICE_NAME = "llmops-operator-otlp-test"
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 
 
 @pytest.fixture
@@ -92,9 +94,9 @@ def reconcile_with_client_children(spans: list[ReceivedSpan], namespace: str,
     raise AssertionError(f"{len(passes)} reconcile span(s), none with a CLIENT child")
 
 
-def test_spans_reach_an_otlp_endpoint(apiserver, kube, receiver, tmp_path):
-    namespace = f"otlp-{uuid.uuid4().hex[:8]}"
-    kube.create_namespace(namespace)
+def test_spans_reach_an_otlp_endpoint(apiserver_kind, kube, new_namespace, receiver, tmp_path):
+    namespace = new_namespace("otlp")
+    apiserver = os.environ["KUBECONFIG"]  # the emulator's, or the chart's operator credentials on the real one
     manifest = next(d for d in yaml.safe_load_all((ROOT / "manifests/examples/guardrail.yaml").read_text()) if d)
     name = manifest["metadata"]["name"]
     log = tmp_path / "operator.log"
@@ -118,6 +120,11 @@ def test_spans_reach_an_otlp_endpoint(apiserver, kube, receiver, tmp_path):
     assert "PATCH" in methods, [child.name for child in children]
     assert all(child.resource["service.name"] == SERVICE_NAME for child in children)
     assert returncode == 0, f"operator exited {returncode}:\n{tail(log)}"
+    if apiserver_kind is not None:
+        from realkube.chart_operator import REFUSALS
+
+        refusals = [line for line in log.read_text(errors="replace").splitlines() if REFUSALS.search(line)]
+        assert not refusals, "the API refused the operator:\n" + "\n".join(refusals)
 
 
 EVENT_SCRIPT = """

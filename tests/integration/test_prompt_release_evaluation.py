@@ -1,4 +1,6 @@
-"""A PromptRelease's evaluation runs beside the reconcile passes, against the API emulator and the real Loop.
+"""A PromptRelease's evaluation runs beside the reconcile passes, with the real Loop: on the real apiserver when it is
+built (the chart's credentials, a `restricted` namespace; the emulator otherwise) for the slow service, on an emulator
+of its own for the 50 MB dataset, which a real apiserver refuses before the operator sees it (over 1 MiB).
 
 The target service is a stand-in for a tenant's transformer that answers slowly (the pass must not wait for
 it); the dataset case stores a 50 MB ConfigMap (refused with a condition, while the loop keeps answering). The
@@ -19,6 +21,7 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
+from apiservers import REAL_WHEN_BUILT, apiserver_kind, kube, new_namespace  # noqa: F401
 from kube_helpers import Kube, condition, example, install_crds, unwatched_namespace
 from local_http import local_server
 
@@ -28,11 +31,12 @@ from llmops_operator.controllers.base import Loop
 from llmops_operator.controllers.promptrelease import PromptReleaseReconciler
 from llmops_operator.core.contract import parse
 from llmops_operator.core.settings import Settings
-from llmops_operator.k8s.kubeconfig import from_kubeconfig
+from llmops_operator.k8s.kubeconfig import from_kubeconfig, load
 from llmops_operator.k8s.client import ApiClient
 from llmops_operator.k8s.resources import resource_for
 
 pytestmark = [pytest.mark.integration]
+APISERVERS = REAL_WHEN_BUILT  # the real apiserver when `make kube` built it, else the emulator
 
 PRELS = resource_for("llmops.dev/v1alpha1", "PromptRelease")
 LLMOPS_ISVC = resource_for("llmops.dev/v1alpha1", "InferenceService")
@@ -134,11 +138,11 @@ def rollout(release_body: dict) -> dict:
     return (release_body.get("status") or {}).get("rollout") or {}
 
 
-def test_the_pass_returns_while_the_evaluation_runs(kube, apiserver):
-    namespace = unwatched_namespace(kube, "prel-eval")
+def test_the_pass_returns_while_the_evaluation_runs(kube, new_namespace):
+    namespace = new_namespace("prel-eval")  # not watched by an operator: the test runs the passes
 
     async def scenario() -> None:
-        async with slow_service(delay=1.0) as url, ApiClient(from_kubeconfig(str(apiserver))) as api:
+        async with slow_service(delay=1.0) as url, ApiClient(load()) as api:  # the operator's credentials
             target(kube, namespace, url)
             kube.apply(release({"examples": EXAMPLES}), namespace)
             loop = Loop(PromptReleaseReconciler(), api, Settings())
