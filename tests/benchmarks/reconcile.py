@@ -3,7 +3,8 @@
 Each contender gets a fresh API emulator, the same CRDs and one namespace; N Guardrails are
 created as fast as a bounded pool of clients can, and a watch records when each one has both its
 policy ConfigMap and Ready=True in status. Reported per contender: create→ready latency p50/p99,
-sustained objects/s, and the operator process's RSS once all N are ready; then our ratios to the floor.
+sustained objects/s, and the RSS of the operator process and its children (a pod's memory counts them) once all N
+are ready, at its peak, and optionally after an idle time; then our ratios to the floor.
 
 The floor (`floor_operator.py`) is a kopf operator that POSTs one ConfigMap and sets Ready: the
 least any kopf operator can do for the same result.
@@ -52,6 +53,11 @@ class Result:
     latencies: list[float]
     seconds: float
     rss_mb: float
+    """The operator and its children once all N are Ready."""
+    peak_mb: float = float("nan")
+    """The largest sum sampled (every 0.5 s) from the first create to all Ready."""
+    idle_mb: float = float("nan")
+    """After `--idle` seconds without new objects (the guardrail worker stops after its idle time)."""
 
     @property
     def p50(self) -> float:
@@ -73,10 +79,34 @@ def guardrail(name: str) -> dict:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """RSS of the process and all its descendants (a pod's memory counts its children: our guardrail worker)."""
+    total = 0.0
+    for process in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+async def peak_rss(pid: int, peak: list[float]) -> None:
+    while True:
+        peak[0] = max(peak[0], rss_mb(pid))
+        await asyncio.sleep(0.5)
 
 
 def is_ready(obj: dict) -> bool:
@@ -183,8 +213,8 @@ async def until_done(tracker: Tracker, watches: list[asyncio.Task], timeout: flo
 
 
 async def measure(server: Server, pid: int, count: int, concurrency: int,
-                  timeout: float) -> tuple[list[float], float, float]:
-    tracker = Tracker()
+                  timeout: float, idle: float) -> tuple[list[float], float, float, float, float]:
+    tracker, peak = Tracker(), [0.0]
     connector = aiohttp.TCPConnector(ssl=server.tls)
     async with aiohttp.ClientSession(server.url, headers=server.headers, connector=connector) as http:
         watches = [asyncio.create_task(watch(http, GUARDRAILS, on_guardrail(tracker))),
@@ -194,13 +224,18 @@ async def measure(server: Server, pid: int, count: int, concurrency: int,
         tracker.expected = set(names)
         tracker.done.clear()
         start = time.perf_counter()
+        sampler = asyncio.create_task(peak_rss(pid, peak))
         await create_all(http, tracker, names, concurrency)
         await until_done(tracker, watches, timeout)
         seconds = max(tracker.finished(n) for n in names) - start
         rss = rss_mb(pid)
+        sampler.cancel()
+        if idle:
+            await asyncio.sleep(idle)
         for task in watches:
             task.cancel()
-    return [tracker.finished(n) - tracker.created[n] for n in names], seconds, rss
+    return ([tracker.finished(n) - tracker.created[n] for n in names], seconds, rss, max(peak[0], rss),
+            rss_mb(pid) if idle else float("nan"))
 
 
 def install(kubeconfig: Path) -> None:
@@ -238,7 +273,7 @@ def api_server(kind: str, count: int, tmp: Path) -> Iterator[Server]:
 
 
 def run_contender(name: str, argv: list[str], count: int, concurrency: int, timeout: float,
-                  pythonpath: str | None = None, apiserver: str = "emulator") -> Result:
+                  pythonpath: str | None = None, apiserver: str = "emulator", idle: float = 0) -> Result:
     with tempfile.TemporaryDirectory() as tmp, api_server(apiserver, count, Path(tmp)) as server:
         install(server.kubeconfig)
         env = {**os.environ, "KUBECONFIG": str(server.kubeconfig)}
@@ -247,18 +282,20 @@ def run_contender(name: str, argv: list[str], count: int, concurrency: int, time
         log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}-{os.getpid()}.log", "w")
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            latencies, seconds, rss = asyncio.run(measure(server, process.pid, count, concurrency, timeout))
+            latencies, seconds, rss, peak, idle_rss = asyncio.run(
+                measure(server, process.pid, count, concurrency, timeout, idle))
         finally:
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-    return Result(name, count, latencies, seconds, rss)
+    return Result(name, count, latencies, seconds, rss, peak, idle_rss)
 
 
 def row(r: Result, label: str) -> str:
-    return f"{label:<14} {r.count:>7} {r.p50 * 1000:>8.0f} {r.p99 * 1000:>8.0f} {r.rate:>7.1f} {r.rss_mb:>7.0f}"
+    return (f"{label:<14} {r.count:>7} {r.p50 * 1000:>8.0f} {r.p99 * 1000:>8.0f} {r.rate:>7.1f} {r.rss_mb:>7.0f} "
+            f"{r.peak_mb:>7.0f} {r.idle_mb:>7.0f}")
 
 
 def ratios(ours: Result, floor: Result) -> tuple[float, float, float, float]:
@@ -269,16 +306,18 @@ def ratios(ours: Result, floor: Result) -> tuple[float, float, float, float]:
 def report(rounds: list[dict[str, Result]]) -> str:
     """Every round's rows, then each contender's medians over the rounds and its median ratios to the floor
     (each ratio taken within a round, where both ran under the same load)."""
-    lines = [f"{'contender':<14} {'objects':>7} {'p50 ms':>8} {'p99 ms':>8} {'obj/s':>7} {'RSS MB':>7}"]
+    lines = [f"{'contender':<14} {'objects':>7} {'p50 ms':>8} {'p99 ms':>8} {'obj/s':>7} {'RSS MB':>7} "
+             f"{'peak':>7} {'idle':>7}"]
     for number, results in enumerate(rounds, 1):
         lines += [row(r, f"{name} #{number}") for name, r in results.items()]
     median = statistics.median
     for name in rounds[0]:
         runs = [results[name] for results in rounds]
-        merged = Result(name, runs[0].count, [median([r.p50 for r in runs])], 1.0, median([r.rss_mb for r in runs]))
+        merged = Result(name, runs[0].count, [median([r.p50 for r in runs])], 1.0, median([r.rss_mb for r in runs]),
+                        median([r.peak_mb for r in runs]), median([r.idle_mb for r in runs]))
         p99, rate = median([r.p99 for r in runs]), median([r.rate for r in runs])
         lines.append(f"{name + ' median':<14} {merged.count:>7} {merged.p50 * 1000:>8.0f} {p99 * 1000:>8.0f} "
-                     f"{rate:>7.1f} {merged.rss_mb:>7.0f}")
+                     f"{rate:>7.1f} {merged.rss_mb:>7.0f} {merged.peak_mb:>7.0f} {merged.idle_mb:>7.0f}")
     for name in list(rounds[0])[1:]:
         each = [ratios(results[name], results["floor"]) for results in rounds]
         p50, p99, rate, rss = (median(values) for values in zip(*each))
@@ -296,6 +335,9 @@ def main() -> int:
                         help="rounds of every contender, in alternating order, reported with their medians")
     parser.add_argument("--apiserver", choices=["emulator", "real"], default="emulator",
                         help="the embedded emulator, or the real kube-apiserver `make kube` builds")
+    parser.add_argument("--idle", type=float, default=0, metavar="SECONDS",
+                        help="after all are Ready, wait this long and report RSS again (the guardrail worker "
+                             "process stops after LLMOPS_GUARDRAIL_WORKER_IDLE_SECONDS, 60 by default)")
     parser.add_argument("--baseline", metavar="PYTHONPATH",
                         help="also run `llmops run` from this source tree (another checkout's operator/)")
     args = parser.parse_args()
@@ -309,7 +351,7 @@ def main() -> int:
     for number in range(args.rounds):
         order = contenders if number % 2 == 0 else contenders[::-1]
         results = {name: run_contender(name, argv, args.count, args.concurrency, args.timeout, path,
-                                            args.apiserver)
+                                            args.apiserver, args.idle)
                    for name, argv, path in order}
         rounds.append({name: results[name] for name, _, _ in contenders})
         print(report(rounds[-1:]), flush=True)

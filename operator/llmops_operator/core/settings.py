@@ -25,8 +25,11 @@ class Settings(BaseSettings):
     ray_version: str = "2.52.0"
     """Ray version KubeRay is told the image runs."""
     guardrail_selftest_seconds: float = Field(default=10.0, gt=0)
-    """How long a reconcile pass waits for a Guardrail's self-test (run in a worker thread, off the event loop);
+    """How long a reconcile pass waits for a Guardrail's self-test (run in a worker process, off the event loop);
     past it the pass reports SelfTested=Unknown and a later pass picks the result up."""
+    guardrail_worker_idle_seconds: float = Field(default=60.0, gt=0)
+    """The Guardrail self-test and spec.evaluation run in a separate process, kept between runs; it is stopped after
+    this long without one, which frees the engine's model and corpora (about 50 MB) until the next run."""
     network_policies: bool = True
     """Render NetworkPolicies: Ray pods take traffic only from their own object's pods, a guarded predictor only
     from its transformer, both also from `control_plane_namespaces`."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from llmops_operator.api.v1alpha1.guardrail import DIRECTIONS, FamilyResult, GuardrailEvaluationResult
 from llmops_operator.guardrails.engine import Guardrail
+from llmops_operator.guardrails.offline_runs import DatasetError
 from llmops_operator.guardrails.verdict import ALLOWED, BLOCKED, FLAGGED, REDACTED
 
 EXPECTED = {"allow": ALLOWED, "block": BLOCKED, "redact": REDACTED, "flag": FLAGGED}
@@ -20,10 +21,6 @@ MAX_RECORDS = 10_000
 MAX_DATASET_BYTES = 1 << 20
 MAX_FAMILIES = 32
 DEFAULT_FAMILY = "default"
-
-
-class DatasetError(ValueError):
-    """A dataset the evaluation cannot read; the message names the line."""
 
 
 @dataclass(frozen=True)

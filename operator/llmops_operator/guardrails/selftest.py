@@ -21,9 +21,6 @@ from llmops_operator.guardrails.policy import DIRECTIONS, Policy
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, PII, TOXICITY
 from llmops_operator.guardrails.verdict import ALLOWED
 
-MIN_DETECTION_RATE = 0.9
-MAX_FALSE_POSITIVE_RATE = 0.05
-
 
 @dataclass(frozen=True)
 class Case:

@@ -13,7 +13,7 @@ Conditions (each reported on every pass):
   FineTune evaluation) may mount the policy. A spec the operator cannot compile (a pattern RE2 cannot run, a
   threshold out of range) never gets here: the glue reports Ready=False, reason InvalidSpec.
 - SelfTested: set by the Guardrail controller from the built-in self-test of the compiled policy, which runs in
-  a bounded worker, once per policy hash (status.selfTest keeps the result, so an unchanged policy is never
+  the engine's worker process, once per policy hash (status.selfTest keeps the result, so an unchanged policy is never
   tested again, not even after a restart). True, reason Passed, when the checks catch at least 90% of the
   built-in attacks they cover and hit at most 5% of the benign look-alikes; False, reason LowDetectionRate or
   HighFalsePositiveRate, with the numbers; Unknown, reason Running, while the worker has not finished within
@@ -36,7 +36,7 @@ from llmops_operator.builders.guardrail_policy import (
 from llmops_operator.builders.labels import child_in_role
 from llmops_operator.core import conditions as cond
 from llmops_operator.core.contract import Observation
-from llmops_operator.guardrails.selftest import MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE, selftest_policy_json
+from llmops_operator.guardrails.offline_runs import MAX_FALSE_POSITIVE_RATE, MIN_DETECTION_RATE
 
 POLICY_COMPILED = "PolicyCompiled"
 SELF_TESTED = "SelfTested"
@@ -148,6 +148,8 @@ def guardrail_observation(guardrail: Guardrail, live: list[dict[str, Any]], fact
 
 def projected_guardrail_status(guardrail: Guardrail) -> dict[str, Any]:
     """The status a compiled Guardrail reports, for offline previews (`llmops render`)."""
+    from llmops_operator.guardrails.selftest import selftest_policy_json  # the engine: only previews run it here
+
     digest = policy_hash(guardrail.spec)
     report = kept_self_test(guardrail) or selftest_policy_json(policy_json(guardrail.spec), digest)
     return {"phase": "Ready", "conditions": [{"type": cond.READY, "status": "True", "reason": "PolicyCompiled"}],
