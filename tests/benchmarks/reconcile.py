@@ -54,6 +54,8 @@ class Result:
     seconds: float
     rss_mb: float
     """The operator and its children once all N are Ready."""
+    own_mb: float = float("nan")
+    """The operator process alone, at the same moment."""
     peak_mb: float = float("nan")
     """The largest sum sampled (every 0.5 s) from the first create to all Ready."""
     idle_mb: float = float("nan")
@@ -78,10 +80,10 @@ def guardrail(name: str) -> dict:
             "metadata": {"name": name, "namespace": NAMESPACE}, "spec": SPEC}
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, children: bool = True) -> float:
     """RSS of the process and all its descendants (a pod's memory counts its children: our guardrail worker)."""
     total = 0.0
-    for process in [pid, *descendants(pid)]:
+    for process in [pid, *(descendants(pid) if children else [])]:
         try:
             for line in Path(f"/proc/{process}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -213,7 +215,7 @@ async def until_done(tracker: Tracker, watches: list[asyncio.Task], timeout: flo
 
 
 async def measure(server: Server, pid: int, count: int, concurrency: int,
-                  timeout: float, idle: float) -> tuple[list[float], float, float, float, float]:
+                  timeout: float, idle: float) -> tuple[list[float], float, tuple[float, float, float, float]]:
     tracker, peak = Tracker(), [0.0]
     connector = aiohttp.TCPConnector(ssl=server.tls)
     async with aiohttp.ClientSession(server.url, headers=server.headers, connector=connector) as http:
@@ -228,14 +230,14 @@ async def measure(server: Server, pid: int, count: int, concurrency: int,
         await create_all(http, tracker, names, concurrency)
         await until_done(tracker, watches, timeout)
         seconds = max(tracker.finished(n) for n in names) - start
-        rss = rss_mb(pid)
+        rss, own = rss_mb(pid), rss_mb(pid, children=False)
         sampler.cancel()
         if idle:
             await asyncio.sleep(idle)
         for task in watches:
             task.cancel()
-    return ([tracker.finished(n) - tracker.created[n] for n in names], seconds, rss, max(peak[0], rss),
-            rss_mb(pid) if idle else float("nan"))
+    return ([tracker.finished(n) - tracker.created[n] for n in names], seconds,
+            (rss, own, max(peak[0], rss), rss_mb(pid) if idle else float("nan")))
 
 
 def install(kubeconfig: Path) -> None:
@@ -282,7 +284,7 @@ def run_contender(name: str, argv: list[str], count: int, concurrency: int, time
         log = open(Path(tempfile.gettempdir()) / f"reconcile-bench-{name}-{os.getpid()}.log", "w")
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            latencies, seconds, rss, peak, idle_rss = asyncio.run(
+            latencies, seconds, memory = asyncio.run(
                 measure(server, process.pid, count, concurrency, timeout, idle))
         finally:
             process.send_signal(signal.SIGINT)
@@ -290,12 +292,12 @@ def run_contender(name: str, argv: list[str], count: int, concurrency: int, time
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-    return Result(name, count, latencies, seconds, rss, peak, idle_rss)
+    return Result(name, count, latencies, seconds, *memory)
 
 
 def row(r: Result, label: str) -> str:
     return (f"{label:<14} {r.count:>7} {r.p50 * 1000:>8.0f} {r.p99 * 1000:>8.0f} {r.rate:>7.1f} {r.rss_mb:>7.0f} "
-            f"{r.peak_mb:>7.0f} {r.idle_mb:>7.0f}")
+            f"{r.own_mb:>7.0f} {r.peak_mb:>7.0f} {r.idle_mb:>7.0f}")
 
 
 def ratios(ours: Result, floor: Result) -> tuple[float, float, float, float]:
@@ -307,17 +309,18 @@ def report(rounds: list[dict[str, Result]]) -> str:
     """Every round's rows, then each contender's medians over the rounds and its median ratios to the floor
     (each ratio taken within a round, where both ran under the same load)."""
     lines = [f"{'contender':<14} {'objects':>7} {'p50 ms':>8} {'p99 ms':>8} {'obj/s':>7} {'RSS MB':>7} "
-             f"{'peak':>7} {'idle':>7}"]
+             f"{'own':>7} {'peak':>7} {'idle':>7}"]
     for number, results in enumerate(rounds, 1):
         lines += [row(r, f"{name} #{number}") for name, r in results.items()]
     median = statistics.median
     for name in rounds[0]:
         runs = [results[name] for results in rounds]
         merged = Result(name, runs[0].count, [median([r.p50 for r in runs])], 1.0, median([r.rss_mb for r in runs]),
-                        median([r.peak_mb for r in runs]), median([r.idle_mb for r in runs]))
+                        *(median([getattr(r, f) for r in runs]) for f in ("own_mb", "peak_mb", "idle_mb")))
         p99, rate = median([r.p99 for r in runs]), median([r.rate for r in runs])
         lines.append(f"{name + ' median':<14} {merged.count:>7} {merged.p50 * 1000:>8.0f} {p99 * 1000:>8.0f} "
-                     f"{rate:>7.1f} {merged.rss_mb:>7.0f} {merged.peak_mb:>7.0f} {merged.idle_mb:>7.0f}")
+                     f"{rate:>7.1f} {merged.rss_mb:>7.0f} {merged.own_mb:>7.0f} {merged.peak_mb:>7.0f} "
+                     f"{merged.idle_mb:>7.0f}")
     for name in list(rounds[0])[1:]:
         each = [ratios(results[name], results["floor"]) for results in rounds]
         p50, p99, rate, rss = (median(values) for values in zip(*each))

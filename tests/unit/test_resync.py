@@ -52,6 +52,19 @@ def test_an_object_is_resynced_once_quiet_for_half_the_interval_then_every_inter
     assert resync.due() == ["a"]
 
 
+def test_a_pass_run_by_a_watch_event_puts_the_next_resync_a_whole_interval_later():
+    resync, clock, ran = scheduler()
+    resync.seen(body("a"))
+    resync.passed("a")  # the create handler's pass
+    resync.seen(body("a"))  # the status it wrote
+    clock.now += 59
+    assert resync.due() == []
+    clock.now += 1
+    run_due(resync)
+    assert ran == ["a"]
+    resync.passed("gone")  # an object the scheduler never saw: nothing to postpone
+
+
 def test_a_changing_object_waits_until_it_is_quiet():
     resync, clock, _ = scheduler()
     resync.seen(body("a"))

@@ -76,6 +76,7 @@ def register_kind(registry: kopf.OperatorRegistry,
         _attach_child_indexes(loop, kwargs)
         try:
             await loop.reconcile(dict(body), prune=prune)
+            memo.resyncs[kind].passed(body["metadata"]["uid"])
         except RetryLater as err:
             raise kopf.TemporaryError(str(err), delay=err.delay) from err
         except ApiError as err:

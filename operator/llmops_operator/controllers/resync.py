@@ -1,5 +1,5 @@
-"""The safety-net resync: each object's pass runs again every `interval` seconds once it has been quiet for half
-of that, so what no watch reports (metrics, Milvus, Feast, elapsed time and cost) still reaches its status.
+"""The safety-net resync: each object's pass runs again `interval` seconds after its last one, once it has been quiet
+for half of that, so what no watch reports (metrics, Milvus, Feast, elapsed time and cost) still reaches its status.
 
 One scheduler per kind, fed by that kind's own watch events. kopf's per-object timers did the same, but a timer
 makes kopf put a finalizer on every object (to stop the timer before the object goes): one more PATCH and one
@@ -49,6 +49,14 @@ class Resync:
         now = self.clock()
         tracked = self._objects.get(uid)
         self._objects[uid] = Tracked(without_managed_fields(body), now, tracked.due if tracked else now)
+
+    def passed(self, uid: str) -> None:
+        """A pass over the object succeeded outside the resync (its watch event ran one): the next resync is a whole
+        interval away. Without this, each new object had a second, redundant pass half an interval after its first,
+        while a burst of new objects still waited for theirs."""
+        tracked = self._objects.get(uid)
+        if tracked is not None:
+            tracked.due = max(tracked.due, self.clock() + self.interval)
 
     def due(self) -> list[str]:
         """The objects whose pass is due now and not already running."""
