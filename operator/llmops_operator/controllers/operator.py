@@ -14,6 +14,7 @@ from llmops_operator.controllers.kopf_lean import kopf
 from llmops_operator.api.v1alpha1.common import GROUP, VERSION
 from llmops_operator.builders import labels
 from llmops_operator.controllers.child_cache import Seen, seen_by_watch
+from llmops_operator.controllers.event_fanout import EventListeners
 from llmops_operator.controllers.resync import Resync
 from llmops_operator.controllers.base import BACKOFF_FIRST, Loop, Reconciler, RetryLater
 from llmops_operator.controllers.engine_schema import EngineSchemas
@@ -59,10 +60,11 @@ def _temporary(err: ApiError) -> kopf.TemporaryError:
     return kopf.TemporaryError(str(err), delay=BACKOFF_FIRST)
 
 
-def register_kind(registry: kopf.OperatorRegistry,
-                  reconciler: Reconciler) -> Callable[..., Awaitable[float | None]]:
+def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
+                  listeners: EventListeners) -> Callable[..., Awaitable[float | None]]:
     """create/update/resume + child and reference events, all funnelled into one level-based pass; returns the
-    pass the kind's resync runs (controllers/resync)."""
+    pass the kind's resync runs (controllers/resync). Event listeners go to `listeners` (one kopf handler per
+    kind)."""
     plural = reconciler.resource.info.plural
     kind = reconciler.resource.info.kind
 
@@ -94,7 +96,7 @@ def register_kind(registry: kopf.OperatorRegistry,
         if type == "DELETED":
             loop_of(memo).deleted(dict(body))
 
-    kopf.on.event(GROUP, VERSION, plural, registry=registry, id="seen")(on_event)
+    listeners.add(plural, "seen", on_event)
 
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
@@ -107,7 +109,7 @@ def register_kind(registry: kopf.OperatorRegistry,
 
     for child in reconciler.watches:
         _register_child_watch(registry, child, reconciler, reconcile)
-    _register_reference_watches(registry, reconciler, reconcile)
+    _register_reference_watches(registry, reconciler, reconcile, listeners)
 
     async def resync_pass(body: dict[str, Any], memo: Any) -> float | None:
         try:
@@ -158,7 +160,8 @@ def seen_by_watch_handler(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Se
     return seen_by_watch(body)
 
 
-def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler, reconcile: Any) -> None:
+def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler, reconcile: Any,
+                                listeners: EventListeners) -> None:
     """When a referenced object changes (a TrainingJob succeeds), reconcile the objects that name it.
 
     Who names whom is kept in a kopf index fed by this kind's own watch, so an event of a referenced object costs
@@ -190,8 +193,8 @@ def _register_reference_watches(registry: kopf.OperatorRegistry, reconciler: Rec
                 if referrer is not None and loop.names(referrer, (target, name)):
                     await reconcile(referrer, memo)
 
-        kopf.on.event(GROUP, VERSION, BY_KIND[target].info.plural, registry=registry,
-                      id=f"ref-{reconciler.resource.info.singular}-{target.lower()}")(on_referenced_event)
+        listeners.add(BY_KIND[target].info.plural, f"ref-{reconciler.resource.info.singular}-{target.lower()}",
+                      on_referenced_event)
 
 
 def build_registry(reconcilers: Iterable[Reconciler], settings: Settings,
@@ -244,5 +247,7 @@ def build_registry(reconcilers: Iterable[Reconciler], settings: Settings,
     def probe(**_: Any) -> int:
         return len(reconcilers)
 
-    resync_passes = {r.resource.info.kind: register_kind(registry, r) for r in reconcilers}
+    listeners = EventListeners()
+    resync_passes = {r.resource.info.kind: register_kind(registry, r, listeners) for r in reconcilers}
+    listeners.register(registry)
     return registry
