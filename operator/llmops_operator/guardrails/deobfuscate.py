@@ -144,15 +144,85 @@ def without_template_tokens(text: str) -> str:
 
 DECODERS = (despaced, hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
 
+_SPLIT_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+"""What `str.split()` splits ASCII text on."""
+_TOKEN_EDGE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
 
-def views(original: str, normalized: str) -> list[str]:
-    """The deobfuscated views of a text that differ from it (tags come from the original: normalisation drops
-    them); empty when nothing in the text looks obfuscated."""
-    candidates = [tag_text(original)] if not original.isascii() else []
-    candidates.append(joined(normalized))
+
+class Triggers:
+    """One RE2 set pass over the normalised text that says which views cannot differ from it, so they are not
+    built: a view whose trigger pattern (the same one its builder tests first) matches nowhere is left out. On
+    ASCII text the set also counts the common words and the reversed common words standing as tokens, which is
+    the reversed-text test without splitting the text. `views(..., fast=False)` builds every view the long way;
+    a unit test holds both to the same result on the whole corpus."""
+
+    GATES = {"spaced": _SPACED_RUN, "hyphen": _HYPHEN_HINT, "leet": _LEET_MIXED, "hex": _HEX_RUN,
+             "base64": _B64_CHUNKS, "list": _LIST_MARKER}
+
+    def __init__(self) -> None:
+        self.set = re2.Set.SearchSet(re2.Options())
+        self.gate_of: dict[int, str] = {}
+        for name, regex in self.GATES.items():
+            self.gate_of[self.set.Add(regex.pattern)] = name
+        self.common, self.reversed = set(), set()
+        for words, into in ((COMMON_WORDS, self.common), (REVERSED_COMMON_WORDS, self.reversed)):
+            for word in sorted(w for w in words if w.isascii()):
+                into.add(self.set.Add(f"(?i)(?:^|{_TOKEN_EDGE}){re2.escape(word)}(?:{_TOKEN_EDGE}|$)"))
+        self.set.Compile()
+
+    def __call__(self, text: str) -> tuple[set[str], bool | None]:
+        """The gates that fired, and whether the text reads better backwards (None when it is not ASCII: the
+        token test above holds for ASCII whitespace and case only)."""
+        found = self.set.Match(text) or ()
+        gates = {self.gate_of[i] for i in found if i in self.gate_of}
+        if not text.isascii():
+            return gates, None
+        backwards = len(self.reversed.intersection(found)) > max(1, len(self.common.intersection(found)))
+        return gates, backwards
+
+
+TRIGGERS = Triggers()
+
+
+def _surely_not_despaced(text: str) -> bool:
+    """ASCII text with too few whitespace characters to split into one token per three characters."""
+    return text.isascii() and (sum(text.count(c) for c in _SPLIT_WHITESPACE) + 1) * 3 < len(text)
+
+
+def fast_candidates(normalized: str) -> list[str]:
+    """The views of `views` whose triggers fired; the others would be empty or equal to the text."""
+    gates, backwards = TRIGGERS(normalized)
+    out = [joined(normalized)] if gates & {"spaced", "hyphen"} else []
+    if "leet" in gates:
+        out.append(unleet(normalized))
+    if not _surely_not_despaced(normalized):
+        out.append(despaced(normalized))
+    if "hex" in gates:
+        out.append(hex_text(normalized))
+    if "base64" in gates:
+        out.append(base64_chunks(normalized))
+    if backwards is None:
+        out.append(reversed_text(normalized))
+    elif backwards:
+        out.append(normalized[::-1])
+    if "list" in gates:
+        out.append(list_items_joined(normalized))
+    return out + [hidden_html(normalized), without_template_tokens(normalized)]
+
+
+def full_candidates(normalized: str) -> list[str]:
+    out = [joined(normalized)]
     if _LEET_MIXED.search(normalized):
-        candidates.append(unleet(normalized))
-    candidates.extend(decode(normalized) for decode in DECODERS)
+        out.append(unleet(normalized))
+    return out + [decode(normalized) for decode in DECODERS]
+
+
+def views(original: str, normalized: str, fast: bool = True) -> list[str]:
+    """The deobfuscated views of a text that differ from it (tags come from the original: normalisation drops
+    them); empty when nothing in the text looks obfuscated. `fast` skips, after one trigger pass, the views
+    that cannot differ from the text; the result is the same."""
+    candidates = [tag_text(original)] if not original.isascii() else []
+    candidates += fast_candidates(normalized) if fast else full_candidates(normalized)
     out, total = [], 0
     for view in candidates:
         if view and view != normalized and view not in out:

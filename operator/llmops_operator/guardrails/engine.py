@@ -101,10 +101,13 @@ class SplitScanner:
 class Guardrail:
     """A compiled policy; `check` is thread-safe (the engine holds no per-call state)."""
 
-    def __init__(self, policy: Policy, max_chars: int = DEFAULT_MAX_CHARS, learned: bool = True) -> None:
-        """`learned=False` leaves out the learned stage (rules only), for comparison."""
+    def __init__(self, policy: Policy, max_chars: int = DEFAULT_MAX_CHARS, learned: bool = True,
+                 fast: bool = True) -> None:
+        """`learned=False` leaves out the learned stage (rules only), for comparison; `fast=False` builds every
+        deobfuscated view the long way (the reference the fast path is tested against)."""
         self.policy = policy
         self.max_chars = max_chars
+        self.fast = fast
         self.plans = {d: plan_direction([c for c in policy.checks if c.applies_to(d)]) for d in DIRECTIONS}
         reads_views = any(plan.reads_views for plan in self.plans.values())
         self.learned = learned_stage() if learned and reads_views else None
@@ -165,7 +168,7 @@ class Guardrail:
                 rotated = decode_rot13(normalized)
                 decoded.extend(replace(m, decoded=True) for m in refined(
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
-        found = views(text, normalized) if plan.reads_views else []
+        found = views(text, normalized, self.fast) if plan.reads_views else []
         if found:
             decoded.extend(scan_views(plan, found, len(normalized)))
         return Scan(matches + decoded, SpanMapper(text, normalized), normalized, found)
