@@ -82,17 +82,21 @@ def _base_hit(check: GuardrailCheck) -> dict:
     return dict(rule=check.name, type=check.type, action=check.action, mode=check.mode)
 
 
-def judge_spans(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
-    signals = evidence.signals
-    return [Hit(**_base_hit(check), entity=m.entity or signals[m.signal].entity, start=s, end=e,
-                signals=(m.label or signals[m.signal].label,))
-            for m in evidence.matches for s, e in [evidence.span(m)]]
+def judge_spans(check: GuardrailCheck, evidence: Evidence, wanted: frozenset[str] | None = None) -> list[Hit]:
+    """One hit per match; with `wanted`, only the matches of those entities."""
+    signals, base = evidence.signals, _base_hit(check)
+    hits = []
+    for m in evidence.matches:
+        entity = m.entity or signals[m.signal].entity
+        if wanted is None or entity in wanted:
+            start, end = evidence.span(m)
+            hits.append(Hit(**base, entity=entity, start=start, end=end, signals=(m.label or signals[m.signal].label,)))
+    return hits
 
 
 def judge_pii(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:
     """Span hits of the entities the check asks for (a resolving signal may recognise others)."""
-    wanted = set(check.entities or ())
-    return [hit for hit in judge_spans(check, evidence) if hit.entity in wanted]
+    return judge_spans(check, evidence, frozenset(check.entities or ()))
 
 
 def judge_topics(check: GuardrailCheck, evidence: Evidence) -> list[Hit]:

@@ -7,8 +7,9 @@ signals and the learned stage scores them. A view is only made when its trigger 
 run of single letters, a hex run, ...), every step is one linear pass, and each view is at most as long as the
 text it comes from, so the work stays linear in the input.
 
-The patterns here use Python's `re` only where they are a single character class with fixed-width lookaround
-(no nested or alternating quantifiers, so no backtracking); everything with repetition runs on RE2.
+The patterns here use Python's `re` only where they are a single character class with fixed-width lookaround,
+or fixed strings (no nested or alternating quantifiers, so no backtracking); everything with repetition runs on
+RE2.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import re2
 
 from llmops_operator.guardrails.decoding import decode_base64
+from llmops_operator.guardrails.scanners import match_spans
 
 MAX_VIEWS_CHARS = 4_000_000
 """Views beyond this many characters in total are not built (the text limit keeps them far below)."""
@@ -38,7 +40,7 @@ _LEET_MIXED = re2.compile(f"{_LETTER}[0-9@$!|]|[0-9@$!|]{_LETTER}")
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
                       "$": "s", "!": "i", "|": "l"})
 _HEX_RUN = re2.compile(r"(?i)(?:\\x|0x)?[0-9a-f]{2}(?:[ :,]?(?:\\x|0x)?[0-9a-f]{2}){7,}")
-_HEX_PREFIX = re2.compile(r"(?i)\\x|0x|[ :,]")
+_HEX_PREFIX = re.compile(r"\\x|0x|[ :,]", re.IGNORECASE)
 _B64_TOKEN = r"[A-Za-z0-9+/]*(?:[a-z][A-Z]|[A-Z]{2}[a-z]|[A-Za-z][0-9+/]|[0-9+/][A-Za-z])[A-Za-z0-9+/]*={0,2}"
 """A chunk of base64: a case change ("aGlz", "SWdu") or a letter next to a digit, + or / ("IG1v") inside it;
 prose words and digit groups ("+44 20 7946") have none."""
@@ -89,8 +91,8 @@ def unleet(text: str) -> str:
 def hex_text(text: str) -> str:
     """Every run of at least eight hex bytes that decodes to readable UTF-8 text."""
     found = []
-    for match in _HEX_RUN.finditer(text):
-        digits = _HEX_PREFIX.sub("", match.group(0))
+    for start, end in match_spans(_HEX_RUN, text):
+        digits = _HEX_PREFIX.sub("", text[start:end])
         try:
             decoded = bytes.fromhex(digits[:len(digits) // 2 * 2]).decode("utf-8")
         except ValueError:
@@ -103,10 +105,8 @@ def hex_text(text: str) -> str:
 def base64_chunks(text: str) -> str:
     """Base64 cut into chunks separated by whitespace, joined and decoded (when it is readable text)."""
     found = []
-    if not _B64_CHUNKS.search(text):
-        return ""
-    for match in _B64_CHUNKS.finditer(text):
-        decoded = decode_base64("".join(match.group(0).split()))
+    for start, end in match_spans(_B64_CHUNKS, text):
+        decoded = decode_base64("".join(text[start:end].split()))
         if decoded is not None:
             found.append(decoded)
     return "\n".join(found)

@@ -122,9 +122,11 @@ def identify(groups: list[str], context: Callable[[str], bool], whole: bool = Tr
     compact = "".join(groups)
     shape = tuple(len(g) for g in groups)
     for kind in KINDS_BY_LENGTH.get(len(compact), ()):
-        if not (compact.isdigit() or kind.label == "cn-resident-id") or not kind.valid(compact):
+        if not (compact.isdigit() or kind.label == "cn-resident-id"):
             continue
-        if kind.bare or (whole and shape in kind.formats) or context(kind.label):
+        # Whether the number may stand is asked before its check digits: a format or a context word is one
+        # lookup, while a date or Verhoeff check costs microseconds on every digit run that is not an ID.
+        if (kind.bare or (whole and shape in kind.formats) or context(kind.label)) and kind.valid(compact):
             return kind.label, kind.entity
     return None
 
@@ -172,14 +174,15 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
     prefix = [0]
     for s, e in spans:
         prefix.append(prefix[-1] + e - s)
+    upper = candidate.upper()  # the pattern's characters are ASCII: same length, same offsets
     for width in range(count, 0, -1):
         # A number inside a candidate starts or ends it (a card then its expiry, a label's digits then the ID):
         # the windows that do neither are not tried, which keeps the work per candidate linear in its groups.
-        for first in dict.fromkeys((0, count - width)):
+        for first in ((0,) if width == count else (0, count - width)):
             if prefix[first + width] - prefix[first] not in KINDS_BY_LENGTH:
                 continue
             window = spans[first:first + width]
-            groups = [candidate[s:e].upper() for s, e in window]
+            groups = [upper[s:e] for s, e in window]
             found = identify(groups, context, whole=width == count)
             if found is not None:
                 return Resolved(start + window[0][0], start + window[-1][1], found[1], found[0])

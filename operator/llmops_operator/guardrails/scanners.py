@@ -93,6 +93,25 @@ class SetScanner:
         return found
 
 
+def match_spans(regex: "re2._Regexp", text: str) -> list[tuple[int, int]]:
+    """The spans `regex.finditer(text)` yields, without a match object per match: on ASCII text (byte offsets are
+    character offsets) one native call per match, otherwise `finditer` itself."""
+    if not text.isascii():
+        return [match.span() for match in regex.finditer(text)]
+    native, encoded = regex._regexp, text.encode()
+    found: list[tuple[int, int]] = []
+    position, end = 0, len(encoded)
+    while True:
+        start, stop = native.Match(_UNANCHORED, encoded, position, end)[0]
+        if start < 0:
+            break
+        found.append((start, stop))
+        if position == end:
+            break
+        position = position + 1 if stop == position else stop
+    return found
+
+
 def _to_characters(encoded: bytes, found: list[RawMatch]) -> list[RawMatch]:
     """Byte offsets into the UTF-8 text as character offsets, in one pass over the sorted offsets."""
     offsets = sorted({offset for _, start, end in found for offset in (start, end)})
