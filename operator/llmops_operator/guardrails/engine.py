@@ -26,7 +26,7 @@ from llmops_operator.guardrails.normalize import SpanMapper, normalize
 from llmops_operator.guardrails.policy import (
     DIRECTIONS, Check, Policy, PolicyError, load_policy, policy_from_text, policy_version,
 )
-from llmops_operator.guardrails.scanners import Re2Scanner, SetScanner
+from llmops_operator.guardrails.scanners import AnywhereSet, Re2Scanner, SetScanner
 from llmops_operator.guardrails.signals import ENCODING, INJECTION, JAILBREAK, PII, REGEX, TOPIC, TOXICITY, Signal
 from llmops_operator.guardrails.verdict import ALLOWED, CheckError, Hit, Verdict, outcome_of
 
@@ -87,6 +87,13 @@ class SplitScanner:
                   (SetScanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and s.overlay]))
         self.parts = [(kind([signals[i] for i in group]), group) for kind, group in groups if group]
         self.span_indices = groups[0][1]
+        classifier = [s for s in signals if s.family in CLASSIFIER_FAMILIES]
+        self.classifier_set = AnywhereSet(classifier) if classifier else None
+
+    def may_find_classifier(self, text: str) -> bool:
+        """False when no classifier signal's pattern matches anywhere in the text (one RE2 set pass, guards
+        left out), so that neither part can report one there."""
+        return self.classifier_set is not None and self.classifier_set(text)
 
     def scan(self, text: str, spans: bool = True) -> list[tuple[int, int, int]]:
         """Every part's matches in text order; `spans=False` leaves out the span families' automaton (for the
@@ -170,7 +177,7 @@ class Guardrail:
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
         found = views(text, normalized, self.fast) if plan.reads_views else []
         if found:
-            decoded.extend(scan_views(plan, found, len(normalized)))
+            decoded.extend(scan_views(plan, found, len(normalized), self.fast))
         return Scan(matches + decoded, SpanMapper(text, normalized), normalized, found)
 
 
@@ -194,9 +201,12 @@ class Scan:
         return model_input(model_text(self.normalized, self.views), weights)
 
 
-def scan_views(plan: DirectionPlan, found: list[str], length: int) -> list[Match]:
-    """Classifier signals found in the deobfuscated views, each reported over the whole text."""
+def scan_views(plan: DirectionPlan, found: list[str], length: int, fast: bool = True) -> list[Match]:
+    """Classifier signals found in the deobfuscated views, each reported over the whole text. `fast` first asks
+    one RE2 set whether any classifier pattern matches the views at all (on most text none does)."""
     joined = "\n\n".join(found)
+    if fast and not plan.scanner.may_find_classifier(joined):
+        return []
     return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined, spans=False),
                                                                joined)
             if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]

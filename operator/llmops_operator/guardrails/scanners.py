@@ -75,12 +75,7 @@ class SetScanner:
     def __init__(self, signals: Sequence[Signal]) -> None:
         self.signals = tuple(signals)
         self.regexes = [re2.compile(signal.pattern, re2_options()) for signal in self.signals]
-        options = re2_options()
-        options.max_mem = SCAN_MEMORY_BYTES
-        self.set = re2.Set.SearchSet(options)
-        for signal in self.signals:
-            self.set.Add(signal.pattern)
-        self.set.Compile()
+        self.set = AnywhereSet(self.signals).set
 
     def scan(self, text: str) -> list[RawMatch]:
         if not self.signals or not text:
@@ -88,9 +83,25 @@ class SetScanner:
         found = []
         for index in sorted(self.set.Match(text) or ()):
             guard = self.signals[index].guard
-            found += [(index, m.start(), m.end()) for m in self.regexes[index].finditer(text)
-                      if m.end() > m.start() and (guard is None or guard(text, m.start(), m.end()))]
+            found += [(index, start, end) for start, end in match_spans(self.regexes[index], text)
+                      if end > start and (guard is None or guard(text, start, end))]
         return found
+
+
+class AnywhereSet:
+    """Whether any of the signals' patterns matches somewhere in a text: one RE2 set pass, guards not applied
+    (so a False is certain, a True only possible)."""
+
+    def __init__(self, signals: Sequence[Signal]) -> None:
+        options = re2_options()
+        options.max_mem = SCAN_MEMORY_BYTES
+        self.set = re2.Set.SearchSet(options)
+        for signal in signals:
+            self.set.Add(signal.pattern)
+        self.set.Compile()
+
+    def __call__(self, text: str) -> bool:
+        return bool(text and self.set.Match(text))
 
 
 def match_spans(regex: "re2._Regexp", text: str) -> list[tuple[int, int]]:
