@@ -41,7 +41,7 @@ class Match:
     label: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Evidence:
     """What one scan found, as a check judges it: the direction's signals, the matches of the signals the check
     reads, the original text and the map from scanned spans back to it."""
@@ -63,6 +63,8 @@ class CheckKind:
     judge: Callable[[GuardrailCheck, Evidence], list[Hit]]
     cases: Callable[[GuardrailCheck], list[str]] = field(default=lambda check: [])
     """Attack texts made from the check's own settings, for the self-test."""
+    needs_matches: bool = True
+    """Whether the check can only hit on matches of its signals (then it is not judged on a text without any)."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -155,5 +157,5 @@ KINDS: dict[str, CheckKind] = {
     JAILBREAK: _classifier(JAILBREAK_SIGNALS + MULTILINGUAL_JAILBREAK + PERSONA_JAILBREAK),
     TOXICITY: _classifier(TOXICITY_SIGNALS + MULTILINGUAL_TOXICITY),
     TOPIC: CheckKind(lambda check: topic_signals(check.name, list(check.topics)), judge_topics, topic_cases),
-    SIZE: CheckKind(lambda check: [], judge_size, size_cases),
+    SIZE: CheckKind(lambda check: [], judge_size, size_cases, needs_matches=False),
 }

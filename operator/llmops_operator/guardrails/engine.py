@@ -140,9 +140,9 @@ class Guardrail:
         learned = self.learned.scores(scan.model_input(plan)) if self.learned and scan.classifier_evidence(plan) else {}
         hits: list[Hit] = []
         for check, consumed in zip(plan.checks, plan.consumed_by):
-            evidence = Evidence(plan.signals, [m for m in matches if m.signal in consumed], text, to_original,
-                                learned.get(check.type))
-            hits.extend(KINDS[check.type].judge(check, evidence))
+            kind, own = KINDS[check.type], [m for m in matches if m.signal in consumed]
+            if own or not kind.needs_matches:
+                hits.extend(kind.judge(check, Evidence(plan.signals, own, text, to_original, learned.get(check.type))))
         outcome = outcome_of(hits)
         redacted = redact(text, [h for h in hits if h.effect == "redact"]) if outcome == "redacted" else None
         return Verdict(direction, outcome, tuple(hits), redacted)

@@ -39,6 +39,7 @@ class Re2Scanner:
         options = re2_options()
         options.max_mem = SCAN_MEMORY_BYTES
         self.regex = re2.compile("|".join(parts).encode(), options) if parts else None
+        self._guards = tuple(signal.guard for signal in self.signals)
 
     def scan(self, text: str) -> list[RawMatch]:
         if self.regex is None or not text:
@@ -47,7 +48,8 @@ class Re2Scanner:
         found = self._matches(encoded)
         if len(encoded) != len(text):
             found = _to_characters(encoded, found)
-        return [m for m in found if self.signals[m[0]].guard is None or self.signals[m[0]].guard(text, m[1], m[2])]
+        guards = self._guards
+        return [m for m in found if guards[m[0]] is None or guards[m[0]](text, m[1], m[2])]
 
     def _matches(self, encoded: bytes) -> list[RawMatch]:
         """Non-overlapping leftmost-first matches, as finditer, with every group's span from one native call
