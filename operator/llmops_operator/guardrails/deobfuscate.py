@@ -144,9 +144,18 @@ def without_template_tokens(text: str) -> str:
 
 DECODERS = (despaced, hex_text, base64_chunks, reversed_text, list_items_joined, hidden_html, without_template_tokens)
 
-_SPLIT_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
-"""What `str.split()` splits ASCII text on."""
 _TOKEN_EDGE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+"""What `str.split()` splits ASCII text on."""
+_TOKEN_CHAR = r"[^\t\n\x0b\x0c\r\x1c-\x1f ]"
+_TWO_SINGLE_TOKENS = f"(?:^|{_TOKEN_EDGE}){_TOKEN_CHAR}{_TOKEN_EDGE}+{_TOKEN_CHAR}(?:{_TOKEN_EDGE}|$)"
+"""Two one-character tokens in a row. Text read one character at a time (`despaced`) needs six tokens, 70% of
+them one character long, so its one-character tokens cannot all be kept apart by the others: two stand
+together."""
+_READABLE_BYTE = r"(?:0[9a-d]|1[c-f]|[2-6][0-9a-f]|7[0-9a-e]|[89ab][0-9a-f]|c[2-9a-f]|[de][0-9a-f]|f[0-4])"
+_READABLE_HEX_RUN = rf"(?i)(?:\\x|0x)?{_READABLE_BYTE}(?:[ :,]?(?:\\x|0x)?{_READABLE_BYTE}){{7,}}"
+"""`_HEX_RUN` made only of bytes readable text can hold (printable ASCII, whitespace, parts of a UTF-8
+sequence): a run that decodes to text is one of these, so where none is there is no hex view (digit runs such
+as order numbers hold control bytes)."""
 
 
 class Triggers:
@@ -156,14 +165,15 @@ class Triggers:
     the reversed-text test without splitting the text. `views(..., fast=False)` builds every view the long way;
     a unit test holds both to the same result on the whole corpus."""
 
-    GATES = {"spaced": _SPACED_RUN, "hyphen": _HYPHEN_HINT, "leet": _LEET_MIXED, "hex": _HEX_RUN,
-             "base64": _B64_CHUNKS, "list": _LIST_MARKER}
+    GATES = {"spaced": _SPACED_RUN.pattern, "hyphen": _HYPHEN_HINT.pattern, "leet": _LEET_MIXED.pattern,
+             "hex": _READABLE_HEX_RUN, "base64": _B64_CHUNKS.pattern, "list": _LIST_MARKER.pattern,
+             "single-tokens": _TWO_SINGLE_TOKENS}
 
     def __init__(self) -> None:
         self.set = re2.Set.SearchSet(re2.Options())
         self.gate_of: dict[int, str] = {}
-        for name, regex in self.GATES.items():
-            self.gate_of[self.set.Add(regex.pattern)] = name
+        for name, pattern in self.GATES.items():
+            self.gate_of[self.set.Add(pattern)] = name
         self.common, self.reversed = set(), set()
         for words, into in ((COMMON_WORDS, self.common), (REVERSED_COMMON_WORDS, self.reversed)):
             for word in sorted(w for w in words if w.isascii()):
@@ -184,18 +194,13 @@ class Triggers:
 TRIGGERS = Triggers()
 
 
-def _surely_not_despaced(text: str) -> bool:
-    """ASCII text with too few whitespace characters to split into one token per three characters."""
-    return text.isascii() and (sum(text.count(c) for c in _SPLIT_WHITESPACE) + 1) * 3 < len(text)
-
-
 def fast_candidates(normalized: str) -> list[str]:
     """The views of `views` whose triggers fired; the others would be empty or equal to the text."""
     gates, backwards = TRIGGERS(normalized)
     out = [joined(normalized)] if gates & {"spaced", "hyphen"} else []
     if "leet" in gates:
         out.append(unleet(normalized))
-    if not _surely_not_despaced(normalized):
+    if backwards is None or "single-tokens" in gates:
         out.append(despaced(normalized))
     if "hex" in gates:
         out.append(hex_text(normalized))
