@@ -1,7 +1,7 @@
 """Guardrail engine latency and scaling: the RE2 engine against the previous engine (Python `re`) in the same run.
 
 Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N] [--baseline REF] [--cell-timeout S]
-[--only latency|scaling|stages]`.
+[--only latency|scaling|stages|fastpath]`.
 The previous engine is taken from git (`--baseline`, default the last commit whose engine ran on Python's `re`),
 extracted to a temporary directory and run in a subprocess per measurement, killed past `--cell-timeout`.
 
@@ -13,6 +13,14 @@ extracted to a temporary directory and run in a subprocess per measurement, kill
 3. Stages (`--only stages`, this tree only): the example policy with the rules alone (`learned=False`) against
    the rules plus the learned stage (ONNX Runtime, one thread), p50/p99 per request at 1 KB and 16 KB, and the
    learned stage's own cost (features and model) at 1 KB.
+4. Fast path (`--only fastpath`, this tree only, rules only): the engine as it runs (`fast=True`: one trigger
+   pass decides which deobfuscated views can differ from the text) against the full path that builds every view
+   (`fast=False`, same verdicts), alternating in rounds so both see the same load: p50/p99 wall time and CPU
+   time per request, and the ratio. With `--baseline REF` the latency table compares this tree with another
+   commit's engine instead of the Python `re` one.
+
+Every row reports CPU time per request (`time.process_time`) next to wall time: on a shared machine wall p99 is
+mostly waiting for a core.
 """
 
 from __future__ import annotations
@@ -85,15 +93,15 @@ def measure(check, samples: list[str], requests: int) -> dict[str, float]:
     for text in samples[:8]:
         check(text)
     latencies = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(requests):
         t0 = time.perf_counter()
         check(samples[i % len(samples)])
         latencies.append(time.perf_counter() - t0)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies.sort()
     return {"p50_us": statistics.median(latencies) * 1e6, "p99_us": latencies[int(len(latencies) * 0.99) - 1] * 1e6,
-            "rps": requests / wall}
+            "rps": requests / wall, "cpu_us": cpu / requests * 1e6}
 
 
 def run_task(task: dict) -> dict:
@@ -101,8 +109,8 @@ def run_task(task: dict) -> dict:
     from llmops_operator.guardrails.engine import Guardrail
 
     if task["what"] == "latency":
-        stages = {"learned": task["learned"]} if "learned" in task else {}
-        guard = Guardrail.from_document(policy_document(), **stages)
+        options = {key: task[key] for key in ("learned", "fast") if key in task}
+        guard = Guardrail.from_document(policy_document(), **options)
         return measure(lambda t: guard.check(t, "input"), latency_texts(task["size"]), task["requests"])
     guard = Guardrail.from_document(policy_document(tenant=task["kind"] == "tenant"))
     text = scaling_text(task["kind"], task["size"])
@@ -135,20 +143,52 @@ def run_baseline(root: Path, task: dict, timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def latency_table(root: Path, requests: int, timeout: float) -> None:
-    print(f"\n{'size':>6} {'engine':<18} {'p50 us':>9} {'p99 us':>9} {'req/s':>9}")
+def latency_table(root: Path, requests: int, timeout: float, baseline: str) -> None:
+    print(f"\n{'size':>6} {'engine':<22} {'p50 us':>9} {'p99 us':>9} {'cpu us':>9} {'req/s':>9}")
     for size in (1024, 16384):
         task = {"what": "latency", "size": size, "requests": requests}
-        rows = {"RE2 (this tree)": run_task(task), "re (baseline)": run_baseline(root, task, timeout)}
+        rows = {"this tree": run_task(task), f"baseline {baseline}": run_baseline(root, task, timeout)}
         for name, row in rows.items():
             if row is None:
-                print(f"{size:>6} {name:<18} {'> ' + str(timeout) + ' s':>9}")
+                print(f"{size:>6} {name:<22} {'> ' + str(timeout) + ' s':>9}")
                 continue
-            print(f"{size:>6} {name:<18} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row['rps']:>9.0f}")
-        new, old = rows["RE2 (this tree)"], rows["re (baseline)"]
+            print(f"{size:>6} {name:<22} {row['p50_us']:>9.0f} {row['p99_us']:>9.0f} {row.get('cpu_us', 0):>9.0f} "
+                  f"{row['rps']:>9.0f}")
+        new, old = rows["this tree"], rows[f"baseline {baseline}"]
         if old is not None:
-            print(f"{size:>6} ratio re/RE2: p50 x{old['p50_us'] / new['p50_us']:.1f}, "
-                  f"p99 x{old['p99_us'] / new['p99_us']:.1f}")
+            print(f"{size:>6} ratio baseline/this tree: p50 x{old['p50_us'] / new['p50_us']:.2f}, "
+                  f"p99 x{old['p99_us'] / new['p99_us']:.2f}")
+
+
+def fastpath_table(requests: int, rounds: int = 5) -> None:
+    """Rules only, fast path against full path, alternating in `rounds` rounds of `requests / rounds` each."""
+    from llmops_operator.guardrails.engine import Guardrail
+
+    paths = {name: Guardrail.from_document(policy_document(), learned=False, fast=fast)
+             for name, fast in (("fast path", True), ("full path", False))}
+    print(f"\n{'size':>6} {'path':<10} {'p50 us':>9} {'p99 us':>9} {'cpu us':>9}")
+    for size in (1024, 16384):
+        texts, latencies = latency_texts(size), {name: [] for name in paths}
+        cpu = dict.fromkeys(paths, 0.0)
+        for name, guard in paths.items():
+            for text in texts:
+                guard.check(text, "input")
+        for _ in range(rounds):
+            for name, guard in paths.items():
+                started = time.process_time()
+                for i in range(requests // rounds):
+                    t0 = time.perf_counter()
+                    guard.check(texts[i % len(texts)], "input")
+                    latencies[name].append(time.perf_counter() - t0)
+                cpu[name] += time.process_time() - started
+        rows = {}
+        for name, found in latencies.items():
+            found.sort()
+            rows[name] = (statistics.median(found) * 1e6, found[int(len(found) * 0.99) - 1] * 1e6,
+                          cpu[name] / len(found) * 1e6)
+            print(f"{size:>6} {name:<10} {rows[name][0]:>9.0f} {rows[name][1]:>9.0f} {rows[name][2]:>9.0f}")
+        (fast_p50, _, fast_cpu), (full_p50, _, full_cpu) = rows["fast path"], rows["full path"]
+        print(f"{size:>6} ratio full/fast: p50 x{full_p50 / fast_p50:.2f}, cpu x{full_cpu / fast_cpu:.2f}")
 
 
 def stages_table(requests: int) -> None:
@@ -183,21 +223,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of the previous engine")
     parser.add_argument("--cell-timeout", type=float, default=20.0, help="seconds before a baseline cell is cut")
-    parser.add_argument("--only", choices=("latency", "scaling", "stages"))
+    parser.add_argument("--only", choices=("latency", "scaling", "stages", "fastpath"))
     parser.add_argument("--task", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.task:
         print(json.dumps(run_task(json.loads(args.task))))
         return 0
-    if args.only == "stages":
+    if args.only in ("stages", "fastpath"):
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-        stages_table(args.requests)
+        (stages_table if args.only == "stages" else fastpath_table)(args.requests)
+        print(f"load {os.getloadavg()[0]:.2f} at the end")
         return 0
     root = baseline_root(args.baseline)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"baseline {args.baseline}, {args.requests} requests per latency row")
     if args.only != "scaling":
-        latency_table(root, args.requests, args.cell_timeout * 10)
+        latency_table(root, args.requests, args.cell_timeout * 10, args.baseline)
     if args.only != "latency":
         scaling_table(root, args.cell_timeout)
     return 0
