@@ -1,7 +1,7 @@
 """Guardrail engine latency and scaling: the RE2 engine against the previous engine (Python `re`) in the same run.
 
 Run on demand: `python tests/benchmarks/guardrail_latency.py [--requests N] [--baseline REF] [--cell-timeout S]
-[--only latency|scaling|stages|fastpath]`.
+[--only latency|scaling|stages|fastpath] [--rules-only]`.
 The previous engine is taken from git (`--baseline`, default the last commit whose engine ran on Python's `re`),
 extracted to a temporary directory and run in a subprocess per measurement, killed past `--cell-timeout`.
 
@@ -143,10 +143,10 @@ def run_baseline(root: Path, task: dict, timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def latency_table(root: Path, requests: int, timeout: float, baseline: str) -> None:
+def latency_table(root: Path, requests: int, timeout: float, baseline: str, rules_only: bool = False) -> None:
     print(f"\n{'size':>6} {'engine':<22} {'p50 us':>9} {'p99 us':>9} {'cpu us':>9} {'req/s':>9}")
     for size in (1024, 16384):
-        task = {"what": "latency", "size": size, "requests": requests}
+        task = {"what": "latency", "size": size, "requests": requests, **({"learned": False} if rules_only else {})}
         rows = {"this tree": run_task(task), f"baseline {baseline}": run_baseline(root, task, timeout)}
         for name, row in rows.items():
             if row is None:
@@ -224,6 +224,7 @@ def main() -> int:
     parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of the previous engine")
     parser.add_argument("--cell-timeout", type=float, default=20.0, help="seconds before a baseline cell is cut")
     parser.add_argument("--only", choices=("latency", "scaling", "stages", "fastpath"))
+    parser.add_argument("--rules-only", action="store_true", help="latency rows without the learned stage")
     parser.add_argument("--task", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.task:
@@ -238,7 +239,7 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"baseline {args.baseline}, {args.requests} requests per latency row")
     if args.only != "scaling":
-        latency_table(root, args.requests, args.cell_timeout * 10, args.baseline)
+        latency_table(root, args.requests, args.cell_timeout * 10, args.baseline, args.rules_only)
     if args.only != "latency":
         scaling_table(root, args.cell_timeout)
     return 0
