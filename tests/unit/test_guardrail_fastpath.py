@@ -105,3 +105,26 @@ def test_the_trigger_pass_counts_tokens_as_str_split_does():
     assert deobfuscate.TRIGGERS("EHT\x1cDNA\x0bUOY the")[1] is True
     assert deobfuscate.TRIGGERS("eht dna uoy the and you")[1] is False
     assert deobfuscate.TRIGGERS("eht dna ü")[1] is None
+
+
+NUMBERS_AND_EDGES = [
+    "4111 1111 1111 1111", "x4111111111111111", "call (415) 555-2671.", "mail bob@example.com.",
+    "ssn 123-45-6789\n", "é 4111-1111-1111-1111 é", "IBAN DE89 3704 0044 0532 0130 00", "password=Xk29!fQz",
+    "ключ sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD и всё", "192.168.0.1", "::1 and fe80::1",
+    "Mr. John Smith, 221 Baker Street", "ghp_" + "a1B2c3D4" * 5,
+]
+
+
+@pytest.mark.parametrize("direction", ["input", "output"])
+def test_the_automaton_names_each_match_as_its_capture_groups_do(direction):
+    """A match's signal comes from an anchored set with one character of context on each side; the capture
+    groups of the whole alternation are the reference, on every corpus text and on matches at the edges."""
+    guard = load_guardrail(EXAMPLE)
+    texts = [normalize(text) for text in corpus_texts() + NUMBERS_AND_EDGES]
+    scanners = [scanner for scanner, _ in guard.plans[direction].scanner.parts if hasattr(scanner, "plain")]
+    assert len(scanners) == 2
+    diverging = [(text[:60], scanner._matches(encoded)) for scanner in scanners for text in texts
+                 for encoded in [text.encode("utf-8", "surrogatepass")]
+                 if scanner._matches(encoded) != scanner._matches_grouped(encoded)]
+    assert diverging == []
+    assert any(scanners[0]._matches(text.encode()) for text in NUMBERS_AND_EDGES)

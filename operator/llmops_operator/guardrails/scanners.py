@@ -28,7 +28,14 @@ def _groups(pattern: str) -> int:
 
 
 class Re2Scanner:
-    """One RE2 alternation for all the signals of a direction."""
+    """One RE2 alternation for all the signals of a direction.
+
+    A match is found by the alternation without capture groups; which signal it is comes from an RE2 set of the
+    signals anchored at both ends of the match, with the character on each side as context (for `\\b`, `^`,
+    `$`; a match at the text's edge or next to a non-ASCII character asks the groups): the first signal that
+    matches exactly there is the one the alternation chose, since no earlier signal matches at that start at
+    all. The set is compiled at the first match, so a policy that is only loaded pays nothing for it. Asking the alternation for its groups instead costs about 5 µs a match (RE2
+    runs its slowest engine over the whole program to fill them); `_matches_grouped` is that reference."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
         self.signals = tuple(signals)
@@ -39,7 +46,10 @@ class Re2Scanner:
         options = re2_options()
         options.max_mem = SCAN_MEMORY_BYTES
         self.regex = re2.compile("|".join(parts).encode(), options) if parts else None
+        self.plain = re2.compile("|".join(f"(?:{s.pattern})" for s in self.signals).encode(), options) if parts \
+            else None
         self._guards = tuple(signal.guard for signal in self.signals)
+        self._exact: re2.Set | None = None
 
     def scan(self, text: str) -> list[RawMatch]:
         if self.regex is None or not text:
@@ -52,15 +62,48 @@ class Re2Scanner:
         return [m for m in found if guards[m[0]] is None or guards[m[0]](text, m[1], m[2])]
 
     def _matches(self, encoded: bytes) -> list[RawMatch]:
-        """Non-overlapping leftmost-first matches, as finditer, with every group's span from one native call
-        (the wrapper's per-group accessors cost more than the scan itself when a text holds many matches)."""
-        native, signal_of_group = self.regex._regexp, self._signal_of_group
+        """Non-overlapping leftmost-first matches, as finditer."""
+        native = self.plain._regexp
         found: list[RawMatch] = []
         position, end = 0, len(encoded)
         while position <= end:
+            start, stop = native.Match(_UNANCHORED, encoded, position, end)[0]
+            if start < 0:
+                break
+            if stop > start:
+                found.append((self._signal_at(encoded, start, stop), start, stop))
+            position = stop if stop > position else position + 1
+        return found
+
+    def _signal_at(self, encoded: bytes, start: int, stop: int) -> int:
+        # One context byte is one character only in ASCII; elsewhere, and at the text's edges, the groups say it.
+        if 0 < start and stop < len(encoded) and encoded[start - 1] < 0x80 and encoded[stop] < 0x80:
+            exact = (self._exact or self._compile_exact()).Match(encoded[start - 1:stop + 1])
+            if exact:
+                return min(exact)
+        return self._matches_grouped(encoded, start, start + 1)[0][0]
+
+    def _compile_exact(self) -> re2.Set:
+        options = re2_options()
+        options.max_mem = SCAN_MEMORY_BYTES
+        exact = re2.Set.FullMatchSet(options)
+        for signal in self.signals:
+            exact.Add(f"(?s:.)(?:{signal.pattern})(?s:.)")
+        exact.Compile()
+        self._exact = exact  # two threads may both compile it; either result is the same set
+        return exact
+
+    def _matches_grouped(self, encoded: bytes, position: int = 0, until: int | None = None) -> list[RawMatch]:
+        """The matches starting before `until` with every group's span from one native call (the wrapper's
+        per-group accessors cost more than the scan itself when a text holds many matches)."""
+        native, signal_of_group = self.regex._regexp, self._signal_of_group
+        found: list[RawMatch] = []
+        end = len(encoded)
+        until = end + 1 if until is None else until
+        while position <= end and position < until:
             spans = native.Match(_UNANCHORED, encoded, position, end)
             start, stop = spans[0]
-            if start < 0:
+            if start < 0 or start >= until:
                 break
             if stop > start:
                 # Only the matching alternative's groups are set, and its empty marker group ends the match.
