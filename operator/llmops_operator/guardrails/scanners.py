@@ -1,7 +1,7 @@
 """The scanner: every signal of a policy found in one pass of RE2, an automaton engine.
 
-All signals are joined into one alternation, each followed by an empty capture group that names it. RE2 runs
-it in time linear in the text (no backtracking, whatever a tenant writes), and keeps the leftmost-first
+All signals are joined into one alternation (and, for naming a match's signal where a set cannot, once more
+with an empty capture group after each). RE2 runs it in time linear in the text (no backtracking, whatever a tenant writes), and keeps the leftmost-first
 preference of a backtracking engine: where two signals match at one position, the earlier one reports it.
 The text is scanned as UTF-8 bytes, encoded once; spans are turned back into character offsets in one pass.
 A signal's `guard` (the characters around a candidate) is applied here; its `refine` is the engine's.
