@@ -39,6 +39,9 @@ TAG_BLOCK = (0xE0000, 0xE007F)
 # (bold/italic/script "𝐢𝐠𝐧𝐨𝐫𝐞"), enclosed and letter-like symbols.
 _FOLDED_BLOCKS = ((0xFF01, 0xFF5E), (0x1D400, 0x1D7FF), (0x2460, 0x24FF), (0x2100, 0x214F), (0x1F130, 0x1F189))
 _COMBINING_MARKS = (0x0300, 0x036F)
+_SURROGATES = (0xD800, 0xDFFF)
+"""A JSON escape such as \\ud800 decodes to a lone surrogate, which no UTF-8 automaton can read: each becomes
+U+FFFD, one for one, so spans still map back."""
 
 
 def _translation_table() -> dict[int, str | None]:
@@ -46,6 +49,7 @@ def _translation_table() -> dict[int, str | None]:
     table.update({code: None for code in range(TAG_BLOCK[0], TAG_BLOCK[1] + 1)})
     table.update({ord(k): v for k, v in HOMOGLYPHS.items()})
     table.update({code: None for code in range(_COMBINING_MARKS[0], _COMBINING_MARKS[1] + 1)})
+    table.update({code: "\ufffd" for code in range(_SURROGATES[0], _SURROGATES[1] + 1)})
     for first, last in _FOLDED_BLOCKS:
         for code in range(first, last + 1):
             folded = unicodedata.normalize("NFKC", chr(code))
