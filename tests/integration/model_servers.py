@@ -55,8 +55,11 @@ def tiny_llama_base(directory: Path) -> str:
     """The tiny-llama TrainingJob example's model, freshly initialised, saved as a FineTune base."""
     from llmops_operator.backends.models import build_model, load_tokenizer
 
+    import torch
+
     model_spec = yaml.safe_load((EXAMPLES / "trainingjob-llama.yaml").read_text())["spec"]["model"]
     tokenizer = load_tokenizer(model_spec["tokenizer"])
+    torch.manual_seed(0)  # the same initial weights every run, as the seeded TrainingJob that makes this base
     build_model(model_spec, tokenizer.vocab_size).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return f"file://{directory}"

@@ -63,7 +63,7 @@ def test_the_example_fine_tune_learns_the_assistant_replies_of_its_chats(tmp_pat
 
     after = evaluate(config)
     ceiling = yaml.safe_load((EXAMPLES / "finetune.yaml").read_text())["spec"]["gates"]["minScore"]
-    assert math.isfinite(after["scores"]["perplexity"]) and after["scores"]["perplexity"] < ceiling
+    assert math.isfinite(after["scores"]["perplexity"]) and after["scores"]["perplexity"] < ceiling, (before, after)
     # A random base with frozen embeddings learns slowly through adapters; what matters is that it learns.
     assert after["scores"]["perplexity"] < 0.9 * before["scores"]["perplexity"], (before, after)
     quiz = after["lmEval"]["operator-quiz"]  # the example's lm-eval quiz ran on the tuned model
