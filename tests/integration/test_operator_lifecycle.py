@@ -12,6 +12,8 @@ from apiservers import apiserver_kind, kube, namespace, new_namespace, operator 
 from kube_helpers import Kube, apply_companions, condition, eventually, example
 
 from llmops_operator.api.v1alpha1 import ALL_KINDS, BY_KIND
+from llmops_operator.builders import labels
+from llmops_operator.builders.feast import REMOVE_COMPONENT
 from llmops_operator.builders.labels import children_selector
 from llmops_operator.controllers.kinds import reconciler_for
 from llmops_operator.core.contract import parse
@@ -119,7 +121,9 @@ def test_a_feature_view_goes_with_its_namespace_without_a_removal_job(kube, oper
     kube.delete(NAMESPACE, None, namespace)
     eventually(lambda: kube.get(where("FeatureView"), namespace, name) is None, timeout=15,
                what="the view released by its finalizer")
-    assert not kube.list(resource_for("batch/v1", "Job"), namespace, f"llmops.dev/featureview={name}")
+    # The real namespace controller removes the view's other Jobs (materialize) after this, in its own time.
+    removal = f"llmops.dev/featureview={name},{labels.COMPONENT}={REMOVE_COMPONENT}"
+    assert not kube.list(resource_for("batch/v1", "Job"), namespace, removal)
 
 
 def test_restart_mid_reconcile_creates_nothing_twice(kube, apiserver, apiserver_kind):
