@@ -151,8 +151,9 @@ async def test_requests_queued_for_a_connection_do_not_time_out_while_the_server
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/x", slow)
-    # Eight rounds of 0.5 s queue the last requests 4 s, twice the timeout; each answer leaves 1.5 s of slack
-    # for a loaded machine (the server shares this event loop).
-    async with local_server(app) as url, ApiClient(Connection(server=url), timeout=2.0) as api:
-        answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 8)))
+    # Twelve rounds of 0.5 s queue the last requests 6 s, twice the timeout. Each answer and each new connection
+    # leaves 2.5 s of slack: on a loaded machine this process can be off the CPU for seconds, and the timeout also
+    # bounds the socket connect, which is timed by the event loop that the server shares.
+    async with local_server(app) as url, ApiClient(Connection(server=url), timeout=3.0) as api:
+        answers = await asyncio.gather(*(get(api) for _ in range(POOL_CONNECTIONS * 12)))
     assert all(a["metadata"]["name"] == "x" for a in answers)
