@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from llmops_operator.guardrails.engine import Guardrail as GuardrailEngine
 from llmops_operator.guardrails.evaluation import DatasetError, evaluate, parse_dataset
 from llmops_operator.status.guardrail import GuardrailFacts, Pending, guardrail_observation
 from llmops_operator.core.contract import Context, InvalidSpec, parse
-from llmops_operator.controllers.guardrail import GuardrailReconciler
+from llmops_operator.controllers.guardrail import GuardrailReconciler, Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,6 +217,32 @@ def test_a_self_test_over_the_budget_reports_running_and_a_later_pass_picks_it_u
     assert passes_asked == [(obj.namespace, obj.name)], "the run's end did not ask for a pass to report it"
     assert reconciler.status(obj, [], first, ctx, {}).conditions[1].reason == "Running"
     assert reconciler.status(obj, [], second, ctx, {}).conditions[1].reason == "Passed"
+
+
+def test_a_run_nobody_asks_about_again_is_not_kept_running_and_its_result_serves_the_next_ask():
+    """The object that started a run may be gone when it ends; the run must not stay in memory for good."""
+    gate, calls = threading.Event(), []
+
+    def work(value: int) -> int:
+        calls.append(value)
+        gate.wait(10)
+        return value * 2
+
+    worker = Worker()
+
+    async def scenario():
+        first = await worker.result("k", work, (21,), 0.01)
+        gate.set()
+        for _ in range(500):
+            if not worker._runs:
+                break
+            await asyncio.sleep(0.01)
+        left = dict(worker._runs)
+        return first, left, await worker.result("k", work, (21,), 0.01)
+
+    first, left, second = asyncio.run(scenario())
+    assert first.reason == "Running" and not left, left
+    assert second == 42 and calls == [21], "the remembered result was not used"
 
 
 @pytest.mark.timeout(120)

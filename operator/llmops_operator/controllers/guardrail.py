@@ -50,10 +50,16 @@ class Worker:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="guardrail-worker")
         run = asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         self._runs[key] = run
+        run.add_done_callback(lambda done: self._finished(key, done))
         return run
 
-    def _remember(self, key: str, outcome: Any) -> None:
-        self._results[key] = outcome
+    def _finished(self, key: str, run: asyncio.Future) -> None:
+        """A run leaves `_runs` when it ends, whether or not anyone asks again (its object may be gone); a result
+        is remembered, an error is not (the next ask runs again)."""
+        self._runs.pop(key, None)
+        if run.cancelled() or run.exception() is not None:
+            return
+        self._results[key] = run.result()
         while len(self._results) > REMEMBERED_RUNS:
             self._results.popitem(last=False)
 
@@ -72,14 +78,10 @@ class Worker:
                 run.add_done_callback(lambda _: then())
             return Pending(RUNNING, f"{key} is still running after {budget:g}s")
         except DatasetError as err:
-            self._runs.pop(key, None)
             return Pending("InvalidDataset", f"{key}: {err}")
         except Exception as err:  # the cause goes to a condition
-            self._runs.pop(key, None)
             cause = err if isinstance(err, WorkerProcessError) else f"{type(err).__name__}: {err}"
             return Pending(failed, f"{key} failed: {cause}")
-        self._runs.pop(key, None)
-        self._remember(key, outcome)
         return outcome
 
 
