@@ -1,15 +1,16 @@
 """The scanner: every signal of a policy found in one pass of RE2, an automaton engine.
 
 All signals are joined into one alternation (and, for naming a match's signal where a set cannot, once more
-with an empty capture group after each). RE2 runs it in time linear in the text (no backtracking, whatever a tenant writes), and keeps the leftmost-first
-preference of a backtracking engine: where two signals match at one position, the earlier one reports it.
+with an empty capture group after each). RE2 runs it in time linear in the text (no backtracking, whatever a
+tenant writes), and keeps the leftmost-first preference of a backtracking engine: where two signals match at
+one position, the earlier one reports it.
 The text is scanned as UTF-8 bytes, encoded once; spans are turned back into character offsets in one pass.
 A signal's `guard` (the characters around a candidate) is applied here; its `refine` is the engine's.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import re2
 
@@ -34,8 +35,9 @@ class Re2Scanner:
     signals anchored at both ends of the match, with the character on each side as context (for `\\b`, `^`,
     `$`; a match at the text's edge or next to a non-ASCII character asks the groups): the first signal that
     matches exactly there is the one the alternation chose, since no earlier signal matches at that start at
-    all. The set is compiled at the first match, so a policy that is only loaded pays nothing for it. Asking the alternation for its groups instead costs about 5 µs a match (RE2
-    runs its slowest engine over the whole program to fill them); `_matches_grouped` is that reference."""
+    all. The set is compiled at the first match, so a policy that is only loaded pays nothing for it. Asking the
+    alternation for its groups instead costs about 5 µs a match (RE2 runs its slowest engine over the whole
+    program to fill them); `_matches_grouped` is that reference."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
         self.signals = tuple(signals)
@@ -63,17 +65,7 @@ class Re2Scanner:
 
     def _matches(self, encoded: bytes) -> list[RawMatch]:
         """Non-overlapping leftmost-first matches, as finditer."""
-        native = self.plain._regexp
-        found: list[RawMatch] = []
-        position, end = 0, len(encoded)
-        while position <= end:
-            start, stop = native.Match(_UNANCHORED, encoded, position, end)[0]
-            if start < 0:
-                break
-            if stop > start:
-                found.append((self._signal_at(encoded, start, stop), start, stop))
-            position = stop if stop > position else position + 1
-        return found
+        return [(self._signal_at(encoded, *spans[0]), *spans[0]) for spans in _native_matches(self.plain, encoded)]
 
     def _signal_at(self, encoded: bytes, start: int, stop: int) -> int:
         # One context byte is one character only in ASCII; elsewhere, and at the text's edges, the groups say it.
@@ -94,21 +86,14 @@ class Re2Scanner:
         return exact
 
     def _matches_grouped(self, encoded: bytes, position: int = 0, until: int | None = None) -> list[RawMatch]:
-        """The matches starting before `until` with every group's span from one native call (the wrapper's
-        per-group accessors cost more than the scan itself when a text holds many matches)."""
-        native, signal_of_group = self.regex._regexp, self._signal_of_group
+        """The matches starting before `until`, each named by the alternation's capture groups."""
         found: list[RawMatch] = []
-        end = len(encoded)
-        until = end + 1 if until is None else until
-        while position <= end and position < until:
-            spans = native.Match(_UNANCHORED, encoded, position, end)
+        for spans in _native_matches(self.regex, encoded, position):
             start, stop = spans[0]
-            if start < 0 or start >= until:
+            if until is not None and start >= until:
                 break
-            if stop > start:
-                # Only the matching alternative's groups are set, and its empty marker group ends the match.
-                found.append((signal_of_group[spans.index((stop, stop), 1)], start, stop))
-            position = stop if stop > position else position + 1
+            # Only the matching alternative's groups are set, and its empty marker group ends the match.
+            found.append((self._signal_of_group[spans.index((stop, stop), 1)], start, stop))
         return found
 
 
@@ -129,7 +114,7 @@ class SetScanner:
         for index in sorted(self.set.Match(text) or ()):
             guard = self.signals[index].guard
             found += [(index, start, end) for start, end in match_spans(self.regexes[index], text)
-                      if end > start and (guard is None or guard(text, start, end))]
+                      if guard is None or guard(text, start, end)]
         return found
 
 
@@ -150,22 +135,26 @@ class AnywhereSet:
 
 
 def match_spans(regex: "re2._Regexp", text: str) -> list[tuple[int, int]]:
-    """The spans `regex.finditer(text)` yields, without a match object per match: on ASCII text (byte offsets are
-    character offsets) one native call per match, otherwise `finditer` itself."""
+    """The spans of the non-empty matches `regex.finditer(text)` yields, without a match object per match: on ASCII
+    text (byte offsets are character offsets) one native call per match, otherwise `finditer` itself."""
     if not text.isascii():
-        return [match.span() for match in regex.finditer(text)]
-    native, encoded = regex._regexp, text.encode()
-    found: list[tuple[int, int]] = []
-    position, end = 0, len(encoded)
-    while True:
-        start, stop = native.Match(_UNANCHORED, encoded, position, end)[0]
+        return [match.span() for match in regex.finditer(text) if match.end() > match.start()]
+    return [spans[0] for spans in _native_matches(regex, text.encode())]
+
+
+def _native_matches(regex: "re2._Regexp", encoded: bytes, position: int = 0) -> Iterator[tuple]:
+    """Each non-empty match from `position` on, in finditer's order: the spans of all the regex's groups, the
+    whole match first, from one native call (the wrapper's match objects and per-group accessors cost more than
+    the scan itself when a text holds many matches)."""
+    native, end = regex._regexp, len(encoded)
+    while position <= end:
+        spans = native.Match(_UNANCHORED, encoded, position, end)
+        start, stop = spans[0]
         if start < 0:
-            break
-        found.append((start, stop))
-        if position == end:
-            break
-        position = position + 1 if stop == position else stop
-    return found
+            return
+        if stop > start:
+            yield spans
+        position = stop if stop > position else position + 1
 
 
 def _to_characters(encoded: bytes, found: list[RawMatch]) -> list[RawMatch]:
