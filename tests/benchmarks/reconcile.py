@@ -33,6 +33,7 @@ from typing import Iterator
 import aiohttp
 
 from llmops_sandbox.apiserver import ApiServerThread
+from llmops_sandbox.keeper import descendants
 from llmops_sandbox.main import all_crds
 
 HERE = Path(__file__).resolve().parent
@@ -91,18 +92,6 @@ def rss_mb(pid: int, children: bool = True) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue  # it ended meanwhile
     return total
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-        for child in children:
-            found += [child, *descendants(child)]
-    return found
 
 
 async def peak_rss(pid: int, peak: list[float]) -> None:
