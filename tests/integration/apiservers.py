@@ -17,8 +17,9 @@ import logging
 import os
 import urllib.error
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -115,17 +116,24 @@ def apiserver_kind(request, tmp_path_factory):
     yield from _on(request, tmp_path_factory)
 
 
+@contextmanager
+def refusals_fail(caplog) -> Iterator[None]:
+    """A refusal logged by a pass the test runs itself (with the chart's credentials) fails the test."""
+    from realkube.chart_operator import REFUSALS
+
+    caplog.set_level(logging.INFO, "llmops")
+    yield
+    refusals = [r.getMessage() for r in caplog.records if REFUSALS.search(r.getMessage())]
+    assert not refusals, "the API refused the operator's own passes:\n" + "\n".join(refusals)
+
+
 @pytest.fixture
 def kube(emulator_kube, apiserver_kind, caplog):
     if apiserver_kind is None:
         yield emulator_kube
         return
-    from realkube.chart_operator import REFUSALS
-
-    caplog.set_level(logging.INFO, "llmops")
-    yield apiserver_kind.kube
-    refusals = [r.getMessage() for r in caplog.records if REFUSALS.search(r.getMessage())]
-    assert not refusals, "the API refused the operator's own passes:\n" + "\n".join(refusals)
+    with refusals_fail(caplog):
+        yield apiserver_kind.kube
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ LocalModelNamespaceCache only where its CRD is installed, else a claim and its f
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+import apiservers
 from apiservers import REAL_WHEN_BUILT, apiserver_kind, serves  # noqa: F401
 from kube_helpers import ROOT, Kube, established, eventually
 from llmops_operator.api.v1alpha1 import InferenceService
@@ -88,12 +88,8 @@ def refusals_fail(apiserver_kind, caplog):
     if apiserver_kind is None:
         yield
         return
-    from realkube.chart_operator import REFUSALS
-
-    caplog.set_level(logging.INFO, "llmops")
-    yield
-    refusals = [r.getMessage() for r in caplog.records if REFUSALS.search(r.getMessage())]
-    assert not refusals, "the API refused the operator's passes:\n" + "\n".join(refusals)
+    with apiservers.refusals_fail(caplog):
+        yield
 
 
 def kserve_crds(*names: str) -> list[dict[str, Any]]:
