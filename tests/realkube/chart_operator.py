@@ -60,6 +60,11 @@ def _apply(client: BlockingClient, doc: dict[str, Any]) -> None:
                    "?fieldManager=llmops-test&force=true", doc, "application/apply-patch+yaml")
 
 
+def refusal_lines(log: str) -> list[str]:
+    """The lines of an operator's log that show the API refusing it."""
+    return [line for line in log.splitlines() if REFUSALS.search(line)]
+
+
 def service_account_kubeconfig(client: BlockingClient, server: str, ca: Path, namespace: str, account: str,
                                path: Path) -> Path:
     """Mint a token for ServiceAccount `namespace/account` (TokenRequest) and write a kubeconfig that uses it."""
@@ -134,7 +139,7 @@ class Running:
 
     def refusals(self, since: int = 0) -> list[str]:
         """Log lines that show the API refusing the operator, from character `since` of the log on."""
-        return [line for line in self.text()[since:].splitlines() if REFUSALS.search(line)]
+        return refusal_lines(self.text()[since:])
 
     def stop(self) -> None:
         if self.process.poll() is None:
