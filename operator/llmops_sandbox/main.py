@@ -108,11 +108,30 @@ class Sandbox:
         for definition in definitions:
             name = definition["metadata"]["name"]
             wait_for(lambda: self._established(name), 30, f"CRD {name} to be established")
+        # A real apiserver publishes a CRD's OpenAPI schema a while after Established; until it does,
+        # `kubectl explain` and client-side validation do not know the kind.
+        for definition in definitions:
+            wait_for(lambda: self._schema_published(definition), 60,
+                     f"the OpenAPI schema of {definition['metadata']['name']}", interval=0.25)
 
     def _established(self, name: str) -> bool:
         # The real apiserver answers `conditions: null` for a CRD it has only just created.
         status = (self.client.get(CRD, None, name) or {}).get("status") or {}
         return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or [])
+
+    def _schema_published(self, definition: dict[str, Any]) -> bool:
+        group, kind = definition["spec"]["group"], definition["spec"]["names"]["kind"]
+        paths = self.client.request("GET", "/openapi/v3").get("paths") or {}
+        for version in (v["name"] for v in definition["spec"]["versions"] if v.get("served", True)):
+            entry = paths.get(f"apis/{group}/{version}")
+            if entry is None:
+                return False
+            document = self.client.request("GET", entry["serverRelativeURL"])
+            schemas = (document.get("components") or {}).get("schemas") or {}
+            wanted = {"group": group, "version": version, "kind": kind}
+            if not any(wanted in schema.get("x-kubernetes-group-version-kind", []) for schema in schemas.values()):
+                return False
+        return True
 
     def apply(self, paths: list[Path]) -> list[dict[str, Any]]:
         """Apply every manifest under `paths` (namespaces first), returning what was applied."""

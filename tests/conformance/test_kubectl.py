@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from .conftest import ASYNC_DEADLINE, eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WIDGET = """
@@ -73,8 +75,13 @@ def test_invalid_object_is_rejected_with_the_servers_message(kubectl, ns):
     assert 'spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer' in proc.stderr
 
 
+def explain(kubectl, field: str) -> str:
+    """A real apiserver publishes a new CRD's OpenAPI schema asynchronously, a while after Established."""
+    return eventually(lambda: kubectl("explain", field).stdout, ASYNC_DEADLINE)
+
+
 def test_explain_uses_openapi_v3(kubectl):
-    out = kubectl("explain", "widgets.spec").stdout
+    out = explain(kubectl, "widgets.spec")
     assert "WidgetSpec describes the widget." in out
     assert "replicas" in out and "<integer>" in out
 
@@ -125,7 +132,7 @@ def test_real_crds_apply_and_explain(api, kubectl):
         kubectl("apply", "--server-side", "-f", str(path))
     names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in (ROOT / "crds").glob("llmops.dev_*.yaml")]
     kubectl("wait", "--for=condition=Established", *[f"crd/{n}" for n in names], "--timeout=10s")
-    out = kubectl("explain", "trainingjobs.spec").stdout
+    out = explain(kubectl, "trainingjobs.spec")
     assert "FIELDS:" in out
     assert kubectl("get", "llmops", "-A").returncode == 0
 
