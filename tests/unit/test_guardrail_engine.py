@@ -20,6 +20,7 @@ from llmops_operator.core.contract import parse
 from llmops_operator.guardrails.checks import KINDS
 from llmops_operator.guardrails.engine import Guardrail, PolicyFile
 from llmops_operator.guardrails.identifiers import luhn_valid
+from llmops_operator.guardrails.multilingual import quoted_mention
 from llmops_operator.guardrails.pii import iban_valid
 from llmops_operator.guardrails.policy import PolicyError, load_policy
 from llmops_operator.guardrails.selftest import BENIGN, CASES, run_selftest
@@ -289,3 +290,18 @@ def test_a_lone_surrogate_is_scanned_not_a_crash(direction):
     [email] = [hit for hit in verdict.hits if hit.entity == "email"]
     assert text[email.start:email.end] == "jane.doe@example.com"
     assert verdict.outcome == ("blocked" if direction == "input" else "redacted")
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ('Moderation report: the user wrote "you are an idiot" in the chat.', True),
+    ("The comment said 'you are an idiot' and was hidden.", True),
+    ("「you are an idiot」と投稿されました。", True),
+    ("A customer calls you are an idiot, or so they say.", True),
+    ("Honestly, you are an idiot and I don't care.", False),  # no quotation marks at all
+    ("I don't think so; you are an idiot's friend, that's all.", False),  # apostrophes inside words open nothing
+    ('"Hello", I wrote. Then: you are an idiot.', False),  # nothing closes a quotation after the candidate
+    ("They wrote \"" + "x " * 70 + "you are an idiot\"", False),  # the quotation opened out of the window
+])
+def test_a_candidate_inside_a_reported_quotation_is_a_quotation(text, quoted):
+    start = text.index("you are an idiot")
+    assert quoted_mention(text, start, start + len("you are an idiot")) is quoted

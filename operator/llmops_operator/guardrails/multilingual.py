@@ -65,11 +65,20 @@ _REPORTING = re.compile(normalize(
 _CALLS = re.compile(r"\bcall(?:s|ed|ing)?\s+(?:you|u|me|him|her|them)\s*$", re.IGNORECASE)
 
 
-def _opens_quote(text: str, index: int) -> bool:
-    char = text[index]
-    if char == "'":
-        return index == 0 or not text[index - 1].isalnum()
-    return char in _QUOTES
+def _last_opening_quote(text: str, low: int, high: int) -> int:
+    """The last index in [low, high) that opens a quotation, or -1: a quotation mark, or an apostrophe that does
+    not follow a letter or digit (so "don't" opens nothing). `str.rfind` keeps this out of a Python loop."""
+    mark = max(text.rfind(quote, low, high) for quote in _QUOTES)
+    apostrophe = text.rfind("'", max(low, mark + 1), high)
+    while apostrophe > 0 and text[apostrophe - 1].isalnum():
+        apostrophe = text.rfind("'", max(low, mark + 1), apostrophe)
+    return max(mark, apostrophe)
+
+
+def _first_closing_quote(text: str, low: int, high: int) -> int:
+    """The first index in [low, high) holding a quotation mark or an apostrophe, or -1."""
+    found = [index for index in (text.find(quote, low, high) for quote in (*_QUOTES, "'")) if index >= 0]
+    return min(found, default=-1)
 
 
 def quoted_mention(text: str, start: int, end: int) -> bool:
@@ -77,13 +86,11 @@ def quoted_mention(text: str, start: int, end: int) -> bool:
     ("the user wrote "you are an idiot""), or named as what someone calls you ("a customer calls you stupid")."""
     if _CALLS.search(text[max(0, start - 24):start + 4]):
         return True
-    window = max(0, start - QUOTE_WINDOW)
-    opening = next((i for i in range(start - 1, window - 1, -1) if _opens_quote(text, i)), None)
-    if opening is None:
+    opening = _last_opening_quote(text, max(0, start - QUOTE_WINDOW), start)
+    if opening < 0:
         return False
-    closing = next((i for i in range(end, min(len(text), end + QUOTE_WINDOW)) if text[i] in _QUOTES or text[i] == "'"),
-                   None)
-    if closing is None:
+    closing = _first_closing_quote(text, end, min(len(text), end + QUOTE_WINDOW))
+    if closing < 0:
         return False
     # Reporting verbs come before the quotation in most languages and after it in Japanese ("「…」と投稿").
     return bool(_REPORTING.search(text[max(0, opening - QUOTE_WINDOW):opening + 1])
