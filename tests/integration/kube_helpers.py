@@ -125,19 +125,22 @@ def established(kube: Kube, name: str) -> bool:
 
 
 @contextmanager
-def sandbox_for_a_test(workdir: Path, real_when_built: bool = False) -> Iterator[Any]:
+def sandbox_for_a_test(workdir: Path, real_when_built: bool = False, settings: Any = None) -> Iterator[Any]:
     """A sandbox of its own for one test; the KUBECONFIG it points this process at is put back afterwards, so the
     suites sharing the process keep talking to their own API. With `real_when_built`, on the real kube-apiserver
     when `make kube` has built it, with the operator as the Helm chart runs it beside the stand-ins (the chart's
-    ServiceAccount and RBAC; a refusal in its log fails the test)."""
+    ServiceAccount and RBAC; a refusal in its log fails the test). `settings` are the in-process operator's; the
+    chart's operator resyncs every 5 s."""
     import os
 
+    from llmops_operator.core.settings import Settings
     from llmops_sandbox.main import Sandbox
 
     real = real_when_built and real_apiserver_built()
     previous = os.environ.get("KUBECONFIG")
     try:
-        with Sandbox(workdir, apiserver="real" if real else "emulator", run_operator=not real) as running:
+        with Sandbox(workdir, settings=settings or Settings(), apiserver="real" if real else "emulator",
+                     run_operator=not real) as running:
             if not real:
                 yield running
                 return

@@ -13,19 +13,18 @@ pytest.importorskip("ray.train")
 pytest.importorskip("peft")
 pytest.importorskip("deepspeed")
 
-from kube_helpers import EXAMPLES  # noqa: E402
+from kube_helpers import EXAMPLES, sandbox_for_a_test  # noqa: E402
 
 from llmops_operator.api.v1alpha1 import BY_KIND  # noqa: E402
 from llmops_operator.core.settings import Settings  # noqa: E402
-from llmops_sandbox.main import Sandbox, kind_resource, wait_for  # noqa: E402
+from llmops_sandbox.main import kind_resource, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def sandbox(tmp_path, monkeypatch):
-    monkeypatch.delenv("KUBECONFIG", raising=False)  # the sandbox sets its own; monkeypatch restores the old one
-    with Sandbox(tmp_path / "sandbox", settings=Settings(resync_seconds=5)) as running:
+def sandbox(tmp_path):
+    with sandbox_for_a_test(tmp_path / "sandbox", real_when_built=True, settings=Settings(resync_seconds=5)) as running:
         running.provide_claim("llmops-data", EXAMPLES / "data")
         yield running
 

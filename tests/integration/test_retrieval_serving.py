@@ -201,7 +201,7 @@ def test_queries_about_something_else_drift(rag):
 def sandbox(tmp_path):
     from kube_helpers import sandbox_for_a_test
 
-    with sandbox_for_a_test(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox", real_when_built=True) as running:
         yield running
 
 

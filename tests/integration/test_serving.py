@@ -175,7 +175,7 @@ def policy_config_map(name: str, document: dict) -> dict:
 def sandbox(tmp_path):
     from kube_helpers import sandbox_for_a_test
 
-    with sandbox_for_a_test(tmp_path / "sandbox") as running:
+    with sandbox_for_a_test(tmp_path / "sandbox", real_when_built=True) as running:
         yield running
 
 
