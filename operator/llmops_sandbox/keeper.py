@@ -1,12 +1,14 @@
 """Runs one command for the sandbox and takes everything the command starts along when either of them ends.
 
-    python -m llmops_sandbox.keeper GRACE -- COMMAND...
+    python -m llmops_sandbox.keeper GRACE [--remove DIR] -- COMMAND...
 
 The keeper is a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process that the command starts and then leaves
 behind (a Ray job's driver, in a session of its own; an agent whose raylet died) is re-parented to the keeper
 instead of init, so it stays in the tree. When the command exits, the keeper ends whatever is left below it.
 On SIGTERM (from the sandbox, or from the kernel once the sandbox is gone: see processes.py) it sends SIGTERM to
-the command, waits GRACE seconds, then SIGKILLs everything below it. It exits as the command did.
+the command, waits GRACE seconds, then SIGKILLs everything below it. It exits as the command did; with
+`--remove DIR`, once nothing is left below it, it first removes DIR (the command's scratch files, such as Ray's
+session directory), so they go however the sandbox ended, SIGKILL included.
 
 SIGTERM is blocked and taken from the queue with sigwaitinfo, never by a handler. The kernel sends the parent-death
 signal once for each thread of the sandbox that exits while the keeper is its child, so a SIGKILLed sandbox can
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,7 +119,9 @@ def _exit_like(code: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    grace, command = float(argv[0]), argv[2:]
+    separator = argv.index("--")
+    grace, options, command = float(argv[0]), argv[1:separator], argv[separator + 1:]
+    remove = options[options.index("--remove") + 1] if "--remove" in options else None
     # Blocked, SIGCHLD is queued too, though its default action is to discard it.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGCHLD})
     prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -129,6 +134,8 @@ def main(argv: list[str]) -> None:
     else:
         code = _wait_for(child, grace)
     end_everything_below(0)
+    if remove:
+        shutil.rmtree(remove, ignore_errors=True)
     _exit_like(code)
 
 

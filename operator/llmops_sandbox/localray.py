@@ -52,7 +52,8 @@ class LocalRay:
         self._log: Path = workdir / "ray-head.log"
         self.temp_dir: Path | None = None
         """Ray's session files and sockets while the head runs, under /tmp (Ray's socket paths must stay short, so
-        not under the workdir); removed by `stop`."""
+        not under the workdir); removed by the head's keeper once every Ray process is gone, also when the sandbox
+        was SIGKILLed, and by `stop` should the keeper itself have been killed."""
         self.stopping = threading.Event()
         """Set by `stop`: blocking waits on the head give up."""
 
@@ -77,7 +78,7 @@ class LocalRay:
                  "--dashboard-host=127.0.0.1", f"--dashboard-agent-listen-port={agent}",
                  f"--ray-client-server-port={client}", f"--num-cpus={self.num_cpus}", f"--temp-dir={temp}",
                  "--include-dashboard=true", "--disable-usage-stats"],
-                STOP_GRACE_SECONDS, env=ray_env(self.token), stdout=log, stderr=subprocess.STDOUT)
+                STOP_GRACE_SECONDS, remove=str(temp), env=ray_env(self.token), stdout=log, stderr=subprocess.STDOUT)
         self._url = f"http://127.0.0.1:{dashboard}"
 
     def wait_ready(self, timeout: float = 120.0) -> str:

@@ -45,13 +45,15 @@ def die_with(parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
-def kept(argv: list[str], grace: float) -> list[str]:
-    return [sys.executable, "-m", "llmops_sandbox.keeper", str(grace), "--", *argv]
+def kept(argv: list[str], grace: float, remove: str | None = None) -> list[str]:
+    options = ["--remove", remove] if remove else []
+    return [sys.executable, "-m", "llmops_sandbox.keeper", str(grace), *options, "--", *argv]
 
 
-def popen(argv: list[str], grace: float, **kwargs: Any) -> subprocess.Popen:
-    """`subprocess.Popen` of `argv` as a child of the sandbox (see the module's docstring)."""
-    return subprocess.Popen(kept(argv, grace), preexec_fn=die_with(os.getpid()), **kwargs)
+def popen(argv: list[str], grace: float, remove: str | None = None, **kwargs: Any) -> subprocess.Popen:
+    """`subprocess.Popen` of `argv` as a child of the sandbox (see the module's docstring); the keeper removes
+    the directory `remove` once the command and everything it started are gone."""
+    return subprocess.Popen(kept(argv, grace, remove), preexec_fn=die_with(os.getpid()), **kwargs)
 
 
 async def spawn(argv: list[str], grace: float, **kwargs: Any) -> asyncio.subprocess.Process:

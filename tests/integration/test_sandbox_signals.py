@@ -231,6 +231,8 @@ def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path
     read_until(tmp_path, "sandbox running", timeout=60)
     tree = sandbox.tree(timeout=200)  # the head, its job agent, then the driver
     assert any("raylet" in cmdline(pid) for pid in tree) and any("gcs_server" in cmdline(pid) for pid in tree)
+    [ray_temp] = {Path(arg.split("=", 1)[1]) for pid in tree for arg in cmdline(pid).split()
+                  if arg.startswith("--temp-dir=")}
     api = BlockingClient(tmp_path / "wd" / "kubeconfig")
     deadline = time.monotonic() + 60
     while api.get(resource_for("v1", "ConfigMap"), "default", "from-ray") is None:
@@ -239,3 +241,7 @@ def test_sigkill_of_the_sandbox_alone_takes_the_whole_ray_cluster_along(tmp_path
     process.kill()
     process.wait(timeout=10)
     wait_gone(tree, timeout=30)
+    deadline = time.monotonic() + 10
+    while ray_temp.exists():  # the head's keeper removes Ray's session files once the cluster has ended
+        assert time.monotonic() < deadline, f"{ray_temp} outlived the sandbox"
+        time.sleep(0.1)

@@ -111,3 +111,31 @@ def test_a_burst_of_sigterms_stops_the_keeper_once_and_in_order(tmp_path):
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == -signal.SIGTERM
     assert wait_dead(grandchild), f"process {grandchild} outlived its keeper"
+
+
+def test_the_directory_to_remove_goes_once_everything_below_is_gone(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    process = subprocess.Popen(kept(["sh", "-c", f"echo session > {scratch}/log"], 1.0, remove=str(scratch)))
+    assert process.wait(timeout=20) == 0
+    assert not scratch.exists()
+
+
+def test_the_directory_to_remove_goes_when_the_sandbox_is_killed(tmp_path):
+    """As Ray's session directory, which the sandbox cannot remove itself once SIGKILLed."""
+    scratch, pid_file = tmp_path / "scratch", tmp_path / "command"
+    scratch.mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import time\n"
+        "from llmops_sandbox import processes\n"
+        f"processes.popen(['sh', '-c', 'echo $$ > {pid_file}; touch {scratch}/socket; sleep 300'], 1.0,"
+        f" remove={str(scratch)!r})\n"
+        "time.sleep(300)\n")], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    command = written_pid(pid_file, parent)
+    parent.kill()
+    parent.wait()
+    assert wait_dead(command)
+    deadline = time.monotonic() + 10
+    while scratch.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not scratch.exists(), "the keeper left the directory behind"
