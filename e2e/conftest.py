@@ -47,6 +47,13 @@ _CHART_OPERATOR: list = []
 """The chart's operator while the sandbox on the real apiserver runs (one at most)."""
 _ADMISSION: list = []
 """Its pod templates' dry-run admission (tests/realkube/template_admission.py), while it runs."""
+_ADMITTED: list[str] = []
+"""What the admission check covered, for the session's summary."""
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _ADMITTED:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +121,9 @@ def _chart_operator(sandbox, root: Path):
             _CHART_OPERATOR.clear()
             _ADMISSION.clear()
             admission.stop()
+            _ADMITTED.append(f"restricted PodSecurity admission: {admission.checked} pod templates of the chart's "
+                             f"operator dry-run in {len(admission.namespaces)} namespaces, "
+                             f"{len(admission.refused)} refused")
         # Not every selection of tests makes the operator write a pod template; every one makes a namespace.
         assert admission.namespaces, "the admission check found no restricted namespace: it checked nothing"
         assert not admission.refused, "pod templates refused by the restricted namespace:\n" + \
