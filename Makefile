@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # One environment for the suite and the demo: the engines run for real in both (about 5 minutes to install).
-EXTRAS ?= dev,train,vector,serving,features
+EXTRAS ?= dev,train,gpu,vector,serving,features
 
 .PHONY: venv test kube crds render demo clean lint
 

@@ -80,15 +80,27 @@ def lora_targets(model: Any, wanted: list[str] | None = None) -> tuple[list[str]
     return targets, kinds == {True}
 
 
-def load_for_finetune(base_uri: str, method: str, lora: dict[str, Any] | None) -> Any:
-    """The base model, wrapped in LoRA adapters for lora/qlora, all weights trainable for full."""
+def quantized_loading() -> dict[str, Any]:
+    """from_pretrained arguments of QLoRA: NF4 weights with double quantization, computing in bf16, placed on
+    this worker's GPU (bitsandbytes quantizes as the weights reach it)."""
+    import torch
+    import transformers
+
+    config = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                             bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
+    placement = {"device_map": {"": torch.cuda.current_device()}} if torch.cuda.is_available() else {}
+    return {"quantization_config": config, **placement}
+
+
+def load_for_finetune(base_uri: str, method: str, lora: dict[str, Any] | None,
+                      attn_implementation: str = "sdpa") -> Any:
+    """The base model, wrapped in LoRA adapters for lora/qlora, all weights trainable for full. Attention runs
+    through torch's scaled_dot_product_attention (flash or memory-efficient kernels) unless told otherwise."""
     import transformers
 
     path = str(local_path(base_uri))
-    kwargs: dict[str, Any] = {}
-    if method == "qlora":
-        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True)
-    base = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    kwargs: dict[str, Any] = quantized_loading() if method == "qlora" else {}
+    base = transformers.AutoModelForCausalLM.from_pretrained(path, attn_implementation=attn_implementation, **kwargs)
     if method == "full":
         return base
     from peft import LoraConfig, get_peft_model

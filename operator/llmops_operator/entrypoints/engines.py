@@ -48,11 +48,13 @@ def deepspeed_checkpoint_classes() -> list[Any]:
 class DeepSpeedEngine:
     """DeepSpeed's engine: ZeRO partitioning, offload and precision come from the rendered config."""
 
-    def __init__(self, model: Any, config: dict[str, Any]):
+    def __init__(self, model: Any, config: dict[str, Any], compile_model: bool = False):
         import deepspeed
 
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.engine, *_ = deepspeed.initialize(model=model, model_parameters=trainable, config=config)
+        if compile_model:
+            self.engine.compile()
 
     def forward_loss(self, batch: dict[str, Any], train: bool = True) -> Any:
         """Mean loss of a batch of input_ids and labels (and position_ids for packed sequences)."""
@@ -97,13 +99,15 @@ class DeepSpeedEngine:
 class DdpEngine:
     """torch DistributedDataParallel through Ray Train, with AdamW and manual accumulation."""
 
-    def __init__(self, model: Any, training: dict[str, Any]):
+    def __init__(self, model: Any, training: dict[str, Any], fused: bool = False, compile_model: bool = False):
         import ray.train.torch
         import torch
 
         self.model = ray.train.torch.prepare_model(model)
+        if compile_model:
+            self.model = torch.compile(self.model)
         self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                           lr=training.get("learningRate", 3e-4))
+                                           lr=training.get("learningRate", 3e-4), fused=fused or None)
         self.accumulation = training.get("gradientAccumulationSteps", 1)
         self._micro = 0
 

@@ -211,11 +211,20 @@ def _resume(engine: Any, checkpoint: dict[str, Any] | None, reporter: Reporter) 
 
 
 def _engine(config: dict[str, Any], model: Any) -> Any:
+    """The training engine over `model`, with the speed-ups training.speedups asks for that this worker's device
+    runs."""
+    import torch
+
+    from llmops_operator.entrypoints import speedups
     from llmops_operator.entrypoints.engines import DdpEngine, DeepSpeedEngine
 
+    chosen = speedups.chosen(config["training"], torch.cuda.is_available())
+    model = speedups.prepare(model, chosen)
+    compile_model, fused = "compile" in chosen, "fusedOptimizer" in chosen
     if config.get("deepspeed"):
-        return DeepSpeedEngine(model, config["deepspeed"])
-    return DdpEngine(model, config["training"])
+        deepspeed = speedups.fused_adamw(config["deepspeed"]) if fused else config["deepspeed"]
+        return DeepSpeedEngine(model, deepspeed, compile_model=compile_model)
+    return DdpEngine(model, config["training"], fused=fused, compile_model=compile_model)
 
 
 def retry_delay(failures: int, retries: dict[str, Any] | None) -> float | None:

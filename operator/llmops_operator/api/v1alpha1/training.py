@@ -67,6 +67,22 @@ class DeepSpeedSpec(KubeModel):
         return self
 
 
+class SpeedupsSpec(KubeModel):
+    """Step speed-ups of the training workers, each measured against the runtime without it (docs/training.md)."""
+
+    liger_kernels: bool = True
+    """Liger's Triton kernels for RMSNorm, SwiGLU, rotary embeddings and a fused LM-head cross-entropy that never
+    holds the logits, for the architectures liger-kernel supports (Llama, Qwen, Mistral, Gemma and more). Applied on
+    GPU workers only; CPU workers train without them. Defaults to true."""
+    fused_optimizer: bool = False
+    """torch's fused AdamW: one kernel per step for every parameter's update. Defaults to false."""
+    compile: bool = False
+    """Compile the model with torch.compile (the first steps wait for the compilation). Defaults to false."""
+    activation_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them: a fraction of the memory for about a
+    quarter more step time, so a larger batch or sequence fits. Defaults to false."""
+
+
 class Hyperparameters(KubeModel):
     """The optimisation loop."""
 
@@ -88,6 +104,8 @@ class Hyperparameters(KubeModel):
     """Evaluate on the held-out split every N steps (reported as evalLoss)."""
     seed: int = 0
     """Random seed. Defaults to 0."""
+    speedups: SpeedupsSpec = Field(default_factory=SpeedupsSpec)
+    """Kernels, optimizer, compilation and activation checkpointing of each step."""
 
 
 class CheckpointSpec(KubeModel):
