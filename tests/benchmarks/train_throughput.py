@@ -177,7 +177,8 @@ def load_model(checkpoint: str, contender: Contender, device: str):
         model = model.to(device=device, dtype=torch.bfloat16)
     if "ligerKernels" in contender.speedups and not speedups.apply_liger(model):
         raise RuntimeError("liger-kernel could not be applied")
-    return speedups.prepare(model, contender.speedups - LIGER)
+    speedups.prepare(model, contender.speedups - LIGER)
+    return model
 
 
 def rendered_config(batch: int, precision: str, zero_stage: int, fused: bool) -> dict:

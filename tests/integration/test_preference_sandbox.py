@@ -50,3 +50,6 @@ def test_the_dpo_example_runs_to_succeeded_with_its_gates(sandbox):
     assert evaluation["redTeam"]["evaluated"] == 12 and evaluation["redTeam"]["score"] >= 0.9
     assert status["progress"]["loss"] < status["progress"]["firstLoss"] == pytest.approx(0.6931, abs=1e-3)
     assert status["cost"]["hourlyRate"] > 0 and status["outputUri"] == "pvc://llmops-models/tiny-llama-polite"
+    base = sandbox.client.get(kind_resource(BY_KIND["TrainingJob"]), "default", "tiny-llama")["status"]
+    # The example asks for Liger's kernels and activation checkpointing; a CPU worker runs the second only.
+    assert base["progress"]["speedups"] == ["activationCheckpointing"], base["progress"]

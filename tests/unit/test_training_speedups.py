@@ -124,7 +124,8 @@ def test_the_runtime_engine_gets_the_fused_optimizer_and_checkpointing_the_spec_
         monkeypatch.setenv(key, os.environ.get(key, value))
     job = spec({"fusedOptimizer": True, "activationCheckpointing": True})
     config = {"training": _dump(job.training), "deepspeed": deepspeed_config(job)}
-    engine = _engine(config, tiny())
+    engine, applied = _engine(config, tiny())
+    assert applied == ["activationCheckpointing", "fusedOptimizer"]
     assert engine.engine.basic_optimizer.defaults["fused"] is True
     assert checkpointing(engine.module)
     ids = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(2))

@@ -24,13 +24,15 @@ def chosen(training: dict[str, Any], on_gpu: bool) -> frozenset[str]:
     return frozenset(name for name, on in wanted.items() if on and (on_gpu or name not in GPU_ONLY))
 
 
-def prepare(model: Any, speedups: frozenset[str]) -> Any:
-    """The model with its model-side speed-ups applied (the optimizer's and compilation are the engine's)."""
-    if "ligerKernels" in speedups:
-        apply_liger(model)
+def prepare(model: Any, speedups: frozenset[str]) -> list[str]:
+    """Apply the model-side speed-ups to `model` in place (the optimizer's and compilation are the engine's to
+    apply) and name every one in effect: Liger's kernels only where liger-kernel covers the architecture."""
+    applied = set(speedups)
+    if "ligerKernels" in speedups and not apply_liger(model):
+        applied.discard("ligerKernels")
     if "activationCheckpointing" in speedups:
         checkpoint_activations(model)
-    return model
+    return sorted(applied)
 
 
 def fused_adamw(config: dict[str, Any]) -> dict[str, Any]:

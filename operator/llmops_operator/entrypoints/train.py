@@ -115,9 +115,10 @@ def train_loop(config: dict[str, Any]) -> None:
     train_blocks, val_blocks = _blocks(config, tokenizer)
     mine = data.shard(train_blocks, rank, world)
     per_epoch, total = plan_steps(len(mine), training)
-    engine = _engine(config, model)
+    engine, applied = _engine(config, model)
     checkpoint = config.get("checkpoint")
     reporter = Reporter(config.get("progress") if rank == 0 else None)
+    reporter.update("progress", {"speedups": applied})
     step, resumed = _resume(engine, checkpoint, reporter)
     objective.prepare(engine, mine, val_blocks, resumed, rank, world)
     batch, accumulation = training.get("batchSize", 8), training.get("gradientAccumulationSteps", 1)
@@ -210,21 +211,21 @@ def _resume(engine: Any, checkpoint: dict[str, Any] | None, reporter: Reporter) 
     return int(state.get("step", tag)), state
 
 
-def _engine(config: dict[str, Any], model: Any) -> Any:
+def _engine(config: dict[str, Any], model: Any) -> tuple[Any, list[str]]:
     """The training engine over `model`, with the speed-ups training.speedups asks for that this worker's device
-    runs."""
+    runs, and the names of those in effect."""
     import torch
 
     from llmops_operator.entrypoints import speedups
     from llmops_operator.entrypoints.engines import DdpEngine, DeepSpeedEngine
 
     chosen = speedups.chosen(config["training"], torch.cuda.is_available())
-    model = speedups.prepare(model, chosen)
+    applied = speedups.prepare(model, chosen)
     compile_model, fused = "compile" in chosen, "fusedOptimizer" in chosen
     if config.get("deepspeed"):
         deepspeed = speedups.fused_adamw(config["deepspeed"]) if fused else config["deepspeed"]
-        return DeepSpeedEngine(model, deepspeed, compile_model=compile_model)
-    return DdpEngine(model, config["training"], fused=fused, compile_model=compile_model)
+        return DeepSpeedEngine(model, deepspeed, compile_model=compile_model), applied
+    return DdpEngine(model, config["training"], fused=fused, compile_model=compile_model), applied
 
 
 def retry_delay(failures: int, retries: dict[str, Any] | None) -> float | None:

@@ -274,6 +274,9 @@ class ProgressStatus(StatusModel):
     """Training loss from step 1 on, carried across resumes and retries (thinned to at most 64 points)."""
     tokens_per_second: float | None = None
     """Training throughput over all workers."""
+    speedups: list[str] | None = Field(default=None, max_length=8)
+    """The training.speedups in effect on the workers: those asked for that their device runs (Liger's kernels
+    need a GPU and an architecture liger-kernel covers)."""
     eta_seconds: int | None = None
     """Estimated seconds to completion."""
     updated_at: str | None = None
