@@ -43,24 +43,24 @@ def texts() -> list[str]:
     return [normalize(text) for text in corpus + BRANCHES + mixed + shuffled_case]
 
 
-@pytest.mark.parametrize("literals, pattern, width", [
-    (multilingual._SCOPE_LITERALS, multilingual._SCOPE, multilingual.SCOPE_WINDOW),
-    (multilingual._SCOPE_LITERALS, multilingual._SCOPE, 16),
-    (multilingual._MODAL_LITERALS, multilingual._THIRD_PARTY_MODAL, 40),
+@pytest.mark.parametrize("prefiltered, width", [
+    (multilingual._SCOPE_SEARCH, multilingual.SCOPE_WINDOW),
+    (multilingual._SCOPE_SEARCH, 16),
+    (multilingual._MODAL_SEARCH, 40),
 ], ids=["scope after", "scope before", "third-party modal"])
-def test_a_prefiltered_search_answers_as_the_pattern_alone(literals, pattern, width):
+def test_a_prefiltered_search_answers_as_the_pattern_alone(prefiltered, width):
     matched = skipped = 0
     for text in texts():
         for window in windows(text, width):
-            alone = pattern.search(window) is not None
-            assert multilingual._matches(literals, pattern, window) == alone, window
+            alone = prefiltered.pattern.search(window) is not None
+            assert prefiltered.search(window) == alone, window
             matched += alone
-            skipped += not literals.may_match(window)
+            skipped += not prefiltered.may_match(window)
     assert matched > 50, "the windows must exercise the pattern's matches, or the comparison proves nothing"
     assert skipped > matched, "most windows should skip the pattern, or the prefilter buys nothing"
 
 
 def test_text_that_is_not_ascii_always_goes_to_the_pattern():
-    assert multilingual._SCOPE_LITERALS.may_match("ничего такого")
-    assert not multilingual._SCOPE_LITERALS.may_match("nothing of the kind")
-    assert multilingual._SCOPE_LITERALS.may_match("the earlier steps I GAVE")
+    assert multilingual._SCOPE_SEARCH.may_match("ничего такого")
+    assert not multilingual._SCOPE_SEARCH.may_match("nothing of the kind")
+    assert multilingual._SCOPE_SEARCH.may_match("the earlier steps I GAVE")

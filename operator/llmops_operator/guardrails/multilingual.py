@@ -21,18 +21,23 @@ from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, TOXICITY, S
 SCOPE_WINDOW = 48
 """Characters after (and before) a candidate read by `self_scoped`."""
 
-class Literals:
-    """A necessary condition of an IGNORECASE pattern: one of these literals is in every match it can have. It is
-    checked on ASCII text only, where str.lower() and IGNORECASE agree; other text goes to the pattern. Literals
-    that are not ASCII are dropped, since a match holding one is in text that is not ASCII either."""
+class Prefiltered:
+    """An IGNORECASE pattern searched only where one of the literals that are in every match it can have is. The
+    literals are checked on ASCII text only, where str.lower() and IGNORECASE agree; other text goes to the
+    pattern. Literals that are not ASCII are dropped, since a match holding one is in text that is not ASCII
+    either."""
 
-    def __init__(self, *literals: str):
+    def __init__(self, pattern: re.Pattern[str], *literals: str):
+        self.pattern = pattern
         ascii_literals = sorted({word for word in literals if word.isascii()}, key=len, reverse=True)
-        self._search = re.compile("|".join(re.escape(word) for word in ascii_literals)).search
+        self._literals = re.compile("|".join(re.escape(word) for word in ascii_literals)).search
 
     def may_match(self, window: str) -> bool:
         # A literal alternation under IGNORECASE costs as much as the pattern; on lower-cased text it is fast.
-        return not window.isascii() or self._search(window.lower()) is not None
+        return not window.isascii() or self._literals(window.lower()) is not None
+
+    def search(self, window: str) -> bool:
+        return self.may_match(window) and self.pattern.search(window) is not None
 
 
 _SCOPE = re.compile(normalize(
@@ -45,7 +50,7 @@ _SCOPE = re.compile(normalize(
     r"|\b(?:i|we)\s+(?:pass|use|set|define|built)\b|\bso\s+(?:i|we)\s+can\b|\bbullet|\bпро\b|которые\s+я|что\s+я"
     r"|我(?:之前|刚才)?(?:说|给)|について|私が"),
     re.IGNORECASE)
-_SCOPE_LITERALS = Literals(*(normalize(word) for word in (
+_SCOPE_SEARCH = Prefiltered(_SCOPE, *(normalize(word) for word in (
     "gave", "wrote", "sent", "made", "mentioned", "asked", "had", "added", "typed", "said",  # (i|we) <verb>
     "about", "regarding", "concerning", "font", "layout", "format", "colo", "style",  # ^about / ^on the font
     "file", "script", "readme", "manual", "tutorial", "guide", "config", "recipe", "document", "template", "slide",
@@ -53,7 +58,7 @@ _SCOPE_LITERALS = Literals(*(normalize(word) for word in (
     "zur", "zum", "bezüglich", "ich", "sur", "concernant", "que", "sobre",  # die/das ich, que j'ai/te di/eu
     "told", "want", "pass", "use", "set", "define", "built", "can", "bullet",
     "про", "которые", "что", "我", "について", "私が")))
-"""One of these is in every match of _SCOPE. Its alternation tries each branch at each position, about 15 µs on a
+"""_SCOPE, run only where one of these literals is (every match of it holds one). Its alternation tries each branch at each position, about 15 µs on a
 48-character window, and most windows hold none of them."""
 _OBJECT_SCOPE = re.compile(
     r"^\s+(?:in|from|of|on|inside)\s+(?:the|this|that|my|our|a)\s+(?!(?:developer|system|operator|admin|assistant|model"
@@ -69,23 +74,19 @@ _THIRD_PARTY_MODAL = re.compile(
     r"|doivent|devraient|deben|deberían|devem|deveriam)\s+$", re.IGNORECASE)
 """A subject other than "you" before a modal ("new hires should ignore the old instructions") describes what
 someone else does; an injection addresses the model."""
-_MODAL_LITERALS = Literals("should", "must", "can", "may", "might", "will", "would", "need", "have", "has",
-                           "sollte", "müssen", "doivent", "devraient", "deben", "deberían", "devem", "deveriam")
-"""One of these is in every match of _THIRD_PARTY_MODAL."""
-
-
-def _matches(literals: Literals, pattern: re.Pattern[str], window: str) -> bool:
-    return literals.may_match(window) and pattern.search(window) is not None
+_MODAL_SEARCH = Prefiltered(_THIRD_PARTY_MODAL, "should", "must", "can", "may", "might", "will", "would", "need",
+                            "have", "has", "sollte", "müssen", "doivent", "devraient", "deben", "deberían", "devem",
+                            "deveriam")
+"""_THIRD_PARTY_MODAL, run only where one of these literals is (every match of it holds one)."""
 
 
 def self_scoped(text: str, start: int, end: int) -> bool:
     """The guard: True (keep the candidate) unless it speaks of the user's own messages or of a file, or says
     what someone other than the model should do."""
     before, after = text[max(0, start - 16):start], text[end:end + SCOPE_WINDOW]
-    return not (_matches(_SCOPE_LITERALS, _SCOPE, after) or _matches(_SCOPE_LITERALS, _SCOPE, before)
-                or _POSSESSIVE.search(text[start:end])
-                or _matches(_MODAL_LITERALS, _THIRD_PARTY_MODAL, text[max(0, start - 40):start])
-                or _OBJECT_SCOPE.search(after) or quoted_mention(text, start, end))
+    return not (_SCOPE_SEARCH.search(after) or _SCOPE_SEARCH.search(before) or _POSSESSIVE.search(text[start:end])
+                or _MODAL_SEARCH.search(text[max(0, start - 40):start]) or _OBJECT_SCOPE.search(after)
+                or quoted_mention(text, start, end))
 
 
 _QUOTES = frozenset('"«»„「」『』')
