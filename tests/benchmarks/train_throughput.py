@@ -267,20 +267,17 @@ def sync(device: str) -> None:
 
 def flop_terms(model, method: str) -> tuple[float, int, int]:
     """(matmul FLOPs per token, layers, hidden size) per the module docstring's formula."""
+    import torch
+
     from llmops_operator.entrypoints.speedups import base_model
 
     base = base_model(model)
     embedding = base.get_input_embeddings().weight.numel()
+    weights = lambda p: 2 * p.numel() if p.dtype == torch.uint8 else p.numel()  # noqa: E731  QLoRA: 2 per byte
     adapters = sum(p.numel() for name, p in model.named_parameters() if "lora_" in name)
-    frozen_or_all = sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name) - embedding
-    if method == "qlora":  # 4-bit weights are stored two to a byte
-        frozen_or_all = sum(2 * p.numel() if p.dtype == __import__("torch").uint8 else p.numel()
-                            for name, p in model.named_parameters() if "lora_" not in name) - embedding
+    frozen_or_all = sum(weights(p) for name, p in model.named_parameters() if "lora_" not in name) - embedding
     matmul = (6 if method == "full" else 4) * frozen_or_all + 6 * adapters
-    config = base.config
-    layers = getattr(config, "num_hidden_layers", None) or config.n_layer
-    hidden = getattr(config, "hidden_size", None) or config.n_embd
-    return matmul, layers, hidden
+    return matmul, base.config.num_hidden_layers, base.config.hidden_size
 
 
 def peak_flops(override: float | None) -> float | None:

@@ -39,11 +39,13 @@ def fused_adamw(config: dict[str, Any]) -> dict[str, Any]:
     """The DeepSpeed config with torch's fused AdamW, one kernel for every parameter's update instead of a loop
     of small ones (pure). Only the torch optimizer the operator renders is changed; a raw DeepSpeed optimizer
     from deepspeed.config is left as it is."""
+    from llmops_operator.builders.deepspeed import deep_merge
+
     optimizer = config.get("optimizer") or {}
     params = optimizer.get("params") or {}
     if optimizer.get("type") not in ("Adam", "AdamW") or not params.get("torch_adam") or "fused" in params:
         return config
-    return {**config, "optimizer": {**optimizer, "params": {**params, "fused": True}}}
+    return deep_merge(config, {"optimizer": {"params": {"fused": True}}})
 
 
 def base_model(model: Any) -> Any:
