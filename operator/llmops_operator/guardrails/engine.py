@@ -87,13 +87,16 @@ class SplitScanner:
                   (SetScanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and s.overlay]))
         self.parts = [(kind([signals[i] for i in group]), group) for kind, group in groups if group]
         self.span_indices = groups[0][1]
-        classifier = [s for s in signals if s.family in CLASSIFIER_FAMILIES]
-        self.classifier_set = AnywhereSet(classifier) if classifier else None
+        self.classifier_indices = [i for i, s in enumerate(signals) if s.family in CLASSIFIER_FAMILIES]
+        self.classifier_set = AnywhereSet([signals[i] for i in self.classifier_indices]) \
+            if self.classifier_indices else None
 
-    def may_find_classifier(self, text: str) -> bool:
-        """False when no classifier signal's pattern matches anywhere in the text (one RE2 set pass, guards
-        left out), so that neither part can report one there."""
-        return self.classifier_set is not None and self.classifier_set(text)
+    def classifiers_in(self, text: str) -> set[int]:
+        """The classifier signals whose pattern matches somewhere in the text (one RE2 set pass, guards left
+        out): no part can report any other classifier signal there."""
+        if self.classifier_set is None:
+            return set()
+        return {self.classifier_indices[i] for i in self.classifier_set.matching(text)}
 
     def scan(self, text: str, spans: bool = True) -> list[tuple[int, int, int]]:
         """Every part's matches in text order; `spans=False` leaves out the span families' automaton (for the
@@ -177,7 +180,8 @@ class Guardrail:
                     plan.signals, plan.scanner.scan(rotated), rotated) if plan.signals[m.signal].family != ENCODING)
         found = views(text, normalized, self.fast) if plan.reads_views else []
         if found:
-            decoded.extend(scan_views(plan, found, len(normalized), self.fast))
+            known = {m.signal for m in matches + decoded} if self.fast else set()
+            decoded.extend(scan_views(plan, found, len(normalized), self.fast, known))
         return Scan(matches + decoded, SpanMapper(text, normalized), normalized, found)
 
 
@@ -201,11 +205,15 @@ class Scan:
         return model_input(model_text(self.normalized, self.views), weights)
 
 
-def scan_views(plan: DirectionPlan, found: list[str], length: int, fast: bool = True) -> list[Match]:
+def scan_views(plan: DirectionPlan, found: list[str], length: int, fast: bool = True,
+               known: set[int] = frozenset()) -> list[Match]:
     """Classifier signals found in the deobfuscated views, each reported over the whole text. `fast` first asks
-    one RE2 set whether any classifier pattern matches the views at all (on most text none does)."""
+    one RE2 set which classifier patterns match the views at all, and scans them only when one of those is not
+    in `known` (the signals the text itself already showed). A view's match of a known signal changes no verdict:
+    a classifier check counts each signal once, by its first match, and the text's matches come first. An attack
+    written plainly in text whose e-mail address or "5pm" builds a leetspeak view is then scanned once, not twice."""
     joined = "\n\n".join(found)
-    if fast and not plan.scanner.may_find_classifier(joined):
+    if fast and plan.scanner.classifiers_in(joined) <= known:
         return []
     return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined, spans=False),
                                                                joined)

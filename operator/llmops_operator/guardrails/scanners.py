@@ -133,6 +133,10 @@ class AnywhereSet:
     def __call__(self, text: str) -> bool:
         return bool(text and self.set.Match(text))
 
+    def matching(self, text: str) -> list[int]:
+        """The positions (in the order they were given) of the signals whose pattern matches in the text."""
+        return (self.set.Match(text) or []) if text else []
+
 
 def match_spans(regex: "re2._Regexp", text: str) -> list[tuple[int, int]]:
     """The spans of the non-empty matches `regex.finditer(text)` yields, without a match object per match: on ASCII
