@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+import re2
+
 from llmops_operator.guardrails.normalize import normalize
 from llmops_operator.guardrails.signals import INJECTION, JAILBREAK, TOXICITY, Signal
 
@@ -40,26 +42,49 @@ class Prefiltered:
         return self.may_match(window) and self.pattern.search(window) is not None
 
 
-_SCOPE = re.compile(normalize(
-    r"\b(?:i|we)\s+(?:gave|wrote|sent|made|mentioned|asked|had|added|typed|said)\b|^\W{0,3}(?:about|regarding"
-    r"|concerning|on\s+(?:the\s+)?(?:font|layout|format|colou?rs?|style))\b|\b(?:in|of|from|for)\s+(?:the|this|that"
-    r"|my|our)\s+[\w.-]*(?:file|dockerfile|makefile|script|readme|manual"
-    r"|tutorial|guide|config|recipe|document|font|layout|template|slides?|form)"
-    r"|dockerfile|makefile|readme|tutorial|\b(?:zur|zum|bezüglich|die\s+ich|das\s+ich|sur\s+la|sur\s+le|concernant"
-    r"|que\s+j'ai|sobre|que\s+te\s+di|que\s+eu)\b|\b(?:told|asked|wants?|wanted)\s+(?:me|us)\s+to\b"
-    r"|\b(?:i|we)\s+(?:pass|use|set|define|built)\b|\bso\s+(?:i|we)\s+can\b|\bbullet|\bпро\b|которые\s+я|что\s+я"
-    r"|我(?:之前|刚才)?(?:说|给)|について|私が"),
-    re.IGNORECASE)
-_SCOPE_SEARCH = Prefiltered(_SCOPE, *(normalize(word) for word in (
-    "gave", "wrote", "sent", "made", "mentioned", "asked", "had", "added", "typed", "said",  # (i|we) <verb>
-    "about", "regarding", "concerning", "font", "layout", "format", "colo", "style",  # ^about / ^on the font
-    "file", "script", "readme", "manual", "tutorial", "guide", "config", "recipe", "document", "template", "slide",
-    "form",  # in the <name>file: dockerfile and makefile end in file
-    "zur", "zum", "bezüglich", "ich", "sur", "concernant", "que", "sobre",  # die/das ich, que j'ai/te di/eu
-    "told", "want", "pass", "use", "set", "define", "built", "can", "bullet",
-    "про", "которые", "что", "我", "について", "私が")))
-"""_SCOPE, run only where one of these literals is (every match of it holds one). Its alternation tries each branch at each position, about 15 µs on a
-48-character window, and most windows hold none of them."""
+_NOT_WORD = r"[^\pL\pN_]"
+r"""Python's `\W` in RE2, whose `\W` and `\b` know ASCII only."""
+_START, _END = f"(?:^|{_NOT_WORD})", f"(?:{_NOT_WORD}|$)"
+r"""Where `\b` would stand before and after a word. They consume the character beside the word, which a yes/no
+search does not mind."""
+_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]"
+r"""Python's `\s` (str.isspace) in RE2."""
+
+
+def _unicode_search(pattern: str) -> "re2.Set":
+    """A case-insensitive RE2 search for whether `pattern` matches anywhere: a native set, since the wrapper's
+    match objects cost more than the search on a window of a few dozen characters."""
+    options = re2.Options()
+    options.case_sensitive = False
+    search = re2.Set.SearchSet(options)
+    search.Add(normalize(pattern))
+    search.Compile()
+    return search
+
+
+_SCOPE = _unicode_search(
+    rf"{_START}(?:i|we){_SPACE}+(?:gave|wrote|sent|made|mentioned|asked|had|added|typed|said){_END}"
+    rf"|^{_NOT_WORD}{{0,3}}(?:about|regarding|concerning|on{_SPACE}+(?:the{_SPACE}+)?(?:font|layout|format|colou?rs?"
+    rf"|style)){_END}"
+    rf"|{_START}(?:in|of|from|for){_SPACE}+(?:the|this|that|my|our){_SPACE}+[\pL\pN_.-]*(?:file|dockerfile|makefile"
+    r"|script|readme|manual|tutorial|guide|config|recipe|document|font|layout|template|slides?|form)"
+    rf"|dockerfile|makefile|readme|tutorial|{_START}(?:zur|zum|bezüglich|die{_SPACE}+ich|das{_SPACE}+ich"
+    rf"|sur{_SPACE}+la|sur{_SPACE}+le|concernant|que{_SPACE}+j'ai|sobre|que{_SPACE}+te{_SPACE}+di|que{_SPACE}+eu){_END}"
+    rf"|{_START}(?:told|asked|wants?|wanted){_SPACE}+(?:me|us){_SPACE}+to{_END}"
+    rf"|{_START}(?:i|we){_SPACE}+(?:pass|use|set|define|built){_END}|{_START}so{_SPACE}+(?:i|we){_SPACE}+can{_END}"
+    rf"|{_START}bullet|{_START}про{_END}|которые{_SPACE}+я|что{_SPACE}+я|我(?:之前|刚才)?(?:说|给)|について|私が")
+"""Words that scope a directive to the user's own messages or to a file. RE2, about 1 µs on a 48-character
+window where Python's `re` tried each branch at each position (about 15 µs)."""
+
+
+_DOTTED_I = str.maketrans({"İ": "i", "ı": "i"})
+"""The Turkish i's, which Python's IGNORECASE takes for `i` and RE2's case folding does not."""
+
+
+def _scoped(window: str) -> bool:
+    return _SCOPE.Match(window if window.isascii() else window.translate(_DOTTED_I)) is not None
+
+
 _OBJECT_SCOPE = re.compile(
     r"^\s+(?:in|from|of|on|inside)\s+(?:the|this|that|my|our|a)\s+(?!(?:developer|system|operator|admin|assistant|model"
     r"|ai|prompt|chat|conversation)\b)[\w-]+", re.IGNORECASE)
@@ -84,7 +109,7 @@ def self_scoped(text: str, start: int, end: int) -> bool:
     """The guard: True (keep the candidate) unless it speaks of the user's own messages or of a file, or says
     what someone other than the model should do."""
     before, after = text[max(0, start - 16):start], text[end:end + SCOPE_WINDOW]
-    return not (_SCOPE_SEARCH.search(after) or _SCOPE_SEARCH.search(before) or _POSSESSIVE.search(text[start:end])
+    return not (_scoped(after) or _scoped(before) or _POSSESSIVE.search(text[start:end])
                 or _MODAL_SEARCH.search(text[max(0, start - 40):start]) or _OBJECT_SCOPE.search(after)
                 or quoted_mention(text, start, end))
 
