@@ -115,27 +115,31 @@ def number_guard(text: str, start: int, end: int) -> bool:
     return not (before in "-/._" and start > 1 and text[start - 2].isalnum())
 
 
-def _context_words(before: str) -> Callable[[str], bool]:
-    """Whether a kind's context words occur in `before` (the lower-cased text before a candidate), each kind
-    searched at most once per candidate."""
+def _context_words(text: str, start: int) -> Callable[[str], bool]:
+    """Whether a kind's context words occur in the CONTEXT_CHARS before text[start] (lower-cased once, when first
+    asked), each kind searched at most once per candidate."""
     seen: dict[str, bool] = {}
+    before: str | None = None
 
     def has(label: str) -> bool:
+        nonlocal before
         if label not in seen:
             words = CONTEXT.get(label)
+            if words is not None and before is None:
+                before = text[max(0, start - CONTEXT_CHARS):start].lower()
             seen[label] = words is not None and words.search(before)
         return seen[label]
     return has
 
 
-def identify(groups: list[str], context: Callable[[str], bool], whole: bool = True) -> tuple[str, str] | None:
-    """(label, entity) of the first kind the digit groups are a valid number of, or None. A part of a longer
-    candidate (`whole` False) is trusted by its format only for self-validating kinds: `6516-4512-8617-7074`
-    holds a 4-4-4 run, which alone would be an Aadhaar number."""
-    compact = "".join(groups)
-    shape = tuple(len(g) for g in groups)
+def identify(compact: str, shape: tuple[int, ...], context: Callable[[str], bool],
+             whole: bool = True) -> tuple[str, str] | None:
+    """(label, entity) of the first kind the digits (`compact`, written in groups of the lengths in `shape`) are a
+    valid number of, or None. A part of a longer candidate (`whole` False) is trusted by its format only for
+    self-validating kinds: `6516-4512-8617-7074` holds a 4-4-4 run, which alone would be an Aadhaar number."""
+    digits = compact.isdigit()
     for kind in KINDS_BY_LENGTH.get(len(compact), ()):
-        if not (compact.isdigit() or kind.label == "cn-resident-id"):
+        if not (digits or kind.label == "cn-resident-id"):
             continue
         # Whether the number may stand is asked before its check digits: a format or a context word is one
         # lookup, while a date or Verhoeff check costs microseconds on every digit run that is not an ID.
@@ -144,22 +148,22 @@ def identify(groups: list[str], context: Callable[[str], bool], whole: bool = Tr
     return None
 
 
-def phone_valid(candidate: str, groups: list[str], context: Callable[[str], bool]) -> bool:
+def phone_valid(candidate: str, spans: list[tuple[int, int]], context: Callable[[str], bool]) -> bool:
     """A phone number by `phonenumbers`: international (+ or 00) as written, national in one of
-    PHONE_REGIONS when it is written in groups (or after a context word)."""
-    digits = sum(len(g) for g in groups)
+    PHONE_REGIONS when it is written in groups (the digit groups at `spans`) or after a context word."""
+    shape = tuple(e - s for s, e in spans)
+    digits = sum(shape)
     if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
         return False
     if candidate.startswith(("+", "00")):
         international = "+" + candidate[2:] if candidate.startswith("00") else candidate
         return _valid_in(international, (None,))
-    shape = tuple(len(g) for g in groups)
-    trunk = candidate.lstrip("(").startswith("0") and len(groups) >= 2 and max(shape) <= 8
+    trunk = candidate.lstrip("(").startswith("0") and len(shape) >= 2 and max(shape) <= 8
     if trunk and _valid_in(candidate, TRUNK_ZERO_REGIONS):
         return True
     # The North American plan's structure (area code and exchange start with 2-9); fictional 555 numbers fit
     # it, and a person's number in a prompt is personal data whatever its exchange.
-    if shape == (3, 3, 4) and groups[0][0] in "23456789" and groups[1][0] in "23456789":
+    if shape == (3, 3, 4) and candidate[spans[0][0]] in "23456789" and candidate[spans[1][0]] in "23456789":
         return True
     return digits >= 9 and context("phone") and _valid_in(candidate, PHONE_REGIONS)
 
@@ -181,24 +185,22 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
     """What the digit string at text[start:end] is: tried whole, then by sub-runs of its groups, then as a phone
     number."""
     candidate = text[start:end]
-    context = _context_words(text[max(0, start - CONTEXT_CHARS):start].lower())
-    spans = [(m.start(), m.end()) for m in _GROUP.finditer(candidate)][:MAX_GROUPS]
-    count = len(spans)
+    spans = [m.span() for m in _GROUP.finditer(candidate)][:MAX_GROUPS]
+    shape = tuple(e - s for s, e in spans)
+    compact = "".join([candidate[s:e] for s, e in spans]).upper()
     prefix = [0]
-    for s, e in spans:
-        prefix.append(prefix[-1] + e - s)
-    upper = candidate.upper()  # the pattern's characters are ASCII: same length, same offsets
+    for length in shape:
+        prefix.append(prefix[-1] + length)
+    context, count = _context_words(text, start), len(spans)
     for width in range(count, 0, -1):
         # A number inside a candidate starts or ends it (a card then its expiry, a label's digits then the ID):
         # the windows that do neither are not tried, which keeps the work per candidate linear in its groups.
         for first in ((0,) if width == count else (0, count - width)):
-            if prefix[first + width] - prefix[first] not in KINDS_BY_LENGTH:
-                continue
-            window = spans[first:first + width]
-            groups = [upper[s:e] for s, e in window]
-            found = identify(groups, context, whole=width == count)
-            if found is not None:
-                return Resolved(start + window[0][0], start + window[-1][1], found[1], found[0])
-    if phone_valid(candidate, [candidate[s:e] for s, e in spans], context):
+            low, high = prefix[first], prefix[first + width]
+            if high - low in KINDS_BY_LENGTH:
+                found = identify(compact[low:high], shape[first:first + width], context, whole=width == count)
+                if found is not None:
+                    return Resolved(start + spans[first][0], start + spans[first + width - 1][1], found[1], found[0])
+    if phone_valid(candidate, spans, context):
         return Resolved(start, end, "phone", "phone")
     return None
