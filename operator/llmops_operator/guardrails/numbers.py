@@ -43,8 +43,11 @@ class ContextWords:
 
     def search(self, before: str) -> bool:
         # A substring test first: most text holds none of the words, and the pattern's lookbehind at every
-        # position costs microseconds per candidate.
-        return any(word in before for word in self.words) and self.pattern.search(before) is not None
+        # position costs microseconds per candidate. A plain loop, at half the cost of any() over a generator.
+        for word in self.words:
+            if word in before:
+                return self.pattern.search(before) is not None
+        return False
 
 
 def _context(*words: str) -> ContextWords:
@@ -148,22 +151,22 @@ def identify(compact: str, shape: tuple[int, ...], context: Callable[[str], bool
     return None
 
 
-def phone_valid(candidate: str, spans: list[tuple[int, int]], context: Callable[[str], bool]) -> bool:
+def phone_valid(candidate: str, groups: list[str], context: Callable[[str], bool]) -> bool:
     """A phone number by `phonenumbers`: international (+ or 00) as written, national in one of
-    PHONE_REGIONS when it is written in groups (the digit groups at `spans`) or after a context word."""
-    shape = tuple(e - s for s, e in spans)
+    PHONE_REGIONS when it is written in groups (or after a context word)."""
+    shape = tuple(map(len, groups))
     digits = sum(shape)
     if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
         return False
     if candidate.startswith(("+", "00")):
         international = "+" + candidate[2:] if candidate.startswith("00") else candidate
         return _valid_in(international, (None,))
-    trunk = candidate.lstrip("(").startswith("0") and len(shape) >= 2 and max(shape) <= 8
+    trunk = candidate.lstrip("(").startswith("0") and len(groups) >= 2 and max(shape) <= 8
     if trunk and _valid_in(candidate, TRUNK_ZERO_REGIONS):
         return True
     # The North American plan's structure (area code and exchange start with 2-9); fictional 555 numbers fit
     # it, and a person's number in a prompt is personal data whatever its exchange.
-    if shape == (3, 3, 4) and candidate[spans[0][0]] in "23456789" and candidate[spans[1][0]] in "23456789":
+    if shape == (3, 3, 4) and groups[0][0] in "23456789" and groups[1][0] in "23456789":
         return True
     return digits >= 9 and context("phone") and _valid_in(candidate, PHONE_REGIONS)
 
@@ -185,13 +188,12 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
     """What the digit string at text[start:end] is: tried whole, then by sub-runs of its groups, then as a phone
     number."""
     candidate = text[start:end]
-    spans = [m.span() for m in _GROUP.finditer(candidate)][:MAX_GROUPS]
-    shape = tuple(e - s for s, e in spans)
-    compact = "".join([candidate[s:e] for s, e in spans]).upper()
+    groups = _GROUP.findall(candidate)[:MAX_GROUPS]
+    shape, compact = tuple(map(len, groups)), "".join(groups).upper()
     prefix = [0]
     for length in shape:
         prefix.append(prefix[-1] + length)
-    context, count = _context_words(text, start), len(spans)
+    context, count = _context_words(text, start), len(groups)
     for width in range(count, 0, -1):
         # A number inside a candidate starts or ends it (a card then its expiry, a label's digits then the ID):
         # the windows that do neither are not tried, which keeps the work per candidate linear in its groups.
@@ -200,7 +202,8 @@ def resolve_number(text: str, start: int, end: int) -> Resolved | None:
             if high - low in KINDS_BY_LENGTH:
                 found = identify(compact[low:high], shape[first:first + width], context, whole=width == count)
                 if found is not None:
+                    spans = [m.span() for m in _GROUP.finditer(candidate)]
                     return Resolved(start + spans[first][0], start + spans[first + width - 1][1], found[1], found[0])
-    if phone_valid(candidate, spans, context):
+    if phone_valid(candidate, groups, context):
         return Resolved(start, end, "phone", "phone")
     return None
