@@ -17,6 +17,7 @@ from llmops_operator.controllers.kopf_lean import kopf
 
 log = logging.getLogger("llmops.operator")
 Listener = Callable[..., Awaitable[None]]
+EVENTS_HANDLER_ID = "events"
 
 
 class EventListeners:
@@ -31,7 +32,7 @@ class EventListeners:
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         for plural, listeners in self._by_plural.items():
-            kopf.on.event(GROUP, VERSION, plural, registry=registry, id="events")(fan_out(listeners))
+            kopf.on.event(GROUP, VERSION, plural, registry=registry, id=EVENTS_HANDLER_ID)(fan_out(listeners))
 
 
 def fan_out(listeners: list[tuple[str, Listener]]) -> Listener:
