@@ -121,6 +121,37 @@ def test_policy_makes_every_default_explicit():
     ]}
 
 
+def test_the_compiled_policy_is_remembered_by_the_spec_content(monkeypatch):
+    """A pass asks for the policy JSON several times and compiles once; any change of the spec, in place or in a
+    copy, is a new policy."""
+    from llmops_operator.builders import guardrail_policy
+
+    compiled = []
+    real = guardrail_policy.compile_policy
+    monkeypatch.setattr(guardrail_policy, "compile_policy", lambda spec: compiled.append(spec) or real(spec))
+    monkeypatch.setattr(guardrail_policy, "_compiled", {})
+    obj = guardrail(check("tox", "toxicity", threshold=0.25), name="memo")
+    first = guardrail_policy.policy_json(obj.spec)
+    assert [guardrail_policy.policy_hash(obj.spec), guardrail_policy.policy_json(obj.spec)] == [
+        guardrail_policy.short_hash(first), first]
+    assert guardrail_policy.policy_json(guardrail(check("tox", "toxicity", threshold=0.25)).spec) == first
+    assert len(compiled) == 1
+    monitor = obj.spec.model_copy(update={"mode": "monitor"})
+    assert json.loads(guardrail_policy.policy_json(monitor))["mode"] == "monitor"
+    obj.spec.checks[0].threshold = 0.75
+    assert json.loads(guardrail_policy.policy_json(obj.spec))["checks"][0]["threshold"] == 0.75
+    assert guardrail_policy.policy_json(obj.spec) == json.dumps(real(obj.spec), sort_keys=True, separators=(",", ":"))
+
+
+def test_the_remembered_policies_are_bounded(monkeypatch):
+    from llmops_operator.builders import guardrail_policy
+
+    monkeypatch.setattr(guardrail_policy, "_compiled", {})
+    for number in range(guardrail_policy.COMPILED_KEPT + 5):
+        guardrail_policy.policy_json(guardrail(check("size", "maxTokens", maxTokens=number + 1)).spec)
+    assert len(guardrail_policy._compiled) <= guardrail_policy.COMPILED_KEPT
+
+
 def test_a_check_overrides_the_policy_mode_and_on_error():
     compiled = policy(guardrail(check("tox", "toxicity", mode="enforce", onError="failOpen"), mode="monitor"))
     assert compiled["checks"][0] == {"name": "tox", "type": "toxicity", "action": "block", "scope": "both",

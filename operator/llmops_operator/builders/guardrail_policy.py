@@ -20,9 +20,22 @@ def compile_policy(spec: GuardrailSpec) -> dict[str, Any]:
     return CompiledPolicy.of(spec).wire()
 
 
+COMPILED_KEPT = 256
+_compiled: dict[str, str] = {}
+
+
 def policy_json(spec: GuardrailSpec) -> str:
-    """The policy as canonical JSON (sorted keys, compact): the same spec always hashes the same."""
-    return json.dumps(compile_policy(spec), sort_keys=True, separators=(",", ":"))
+    """The policy as canonical JSON (sorted keys, compact): the same spec always hashes the same.
+
+    Remembered by the spec's own JSON: a pass asks for it about eight times (name, hash, data, self-test, status),
+    and dumping the spec costs a tenth of compiling it."""
+    key = spec.model_dump_json()
+    compiled = _compiled.get(key)
+    if compiled is None:
+        if len(_compiled) >= COMPILED_KEPT:
+            _compiled.clear()
+        compiled = _compiled[key] = json.dumps(compile_policy(spec), sort_keys=True, separators=(",", ":"))
+    return compiled
 
 
 def policy_hash(spec: GuardrailSpec) -> str:
