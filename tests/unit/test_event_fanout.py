@@ -24,8 +24,8 @@ def test_the_guardrail_handler_feeds_its_resync_and_the_kinds_that_name_a_guardr
     listeners = EventListeners()
     for reconciler in all_reconcilers():
         register_kind(kopf.OperatorRegistry(), reconciler, listeners)
-    assert sorted(listeners.names("guardrails")) == ["ref-finetune-guardrail", "ref-inferenceservice-guardrail",
-                                                     "seen"]
+    assert sorted(listeners.names("guardrails")) == ["pass", "ref-finetune-guardrail",
+                                                     "ref-inferenceservice-guardrail", "seen"]
 
 
 def test_a_failing_listener_is_logged_and_the_next_one_still_runs(caplog):

@@ -122,3 +122,42 @@ def test_the_body_kept_for_the_next_pass_drops_managed_fields_and_leaves_the_wat
     kept = resync._objects["a"].body
     assert "managedFields" not in kept["metadata"] and kept["spec"] == {"x": 1} and kept["metadata"]["name"] == "a"
     assert watched["metadata"]["managedFields"], "the watched body was changed"
+
+
+def test_a_pass_failed_on_a_watch_event_is_retried_after_its_delay_however_recent_the_change():
+    """A failed pass writes why to status, and that write is a watch event: the retry must not wait until the
+    object is quiet (half an interval), nor come before its delay."""
+    resync, clock, ran = scheduler()
+    resync.seen(body("a"))
+    resync.retry("a", 2.0)
+    resync.seen(body("a"))  # the failure's status write
+    clock.now += 1.9
+    assert resync.due() == []
+    clock.now += 0.1
+    run_due(resync)
+    assert ran == ["a"]
+    clock.now += 2
+    assert resync.due() == []  # the retry succeeded: back to the interval
+    resync.retry("gone", 2.0)  # an object the scheduler never saw: nothing to retry
+
+
+def test_a_retry_that_fails_again_is_retried_after_its_own_delay():
+    resync, clock, ran = scheduler(outcome=8.0)
+    resync.seen(body("a"))
+    resync.retry("a", 2.0)
+    clock.now += 2
+    run_due(resync)
+    resync.seen(body("a"))
+    clock.now += 7.9
+    assert resync.due() == []
+    clock.now += 0.1
+    assert resync.due() == ["a"]
+
+
+def test_a_pass_that_succeeded_cancels_the_retry():
+    resync, clock, _ = scheduler()
+    resync.seen(body("a"))
+    resync.retry("a", 2.0)
+    resync.passed("a")  # a later watch event's pass succeeded first
+    clock.now += 2
+    assert resync.due() == []

@@ -184,11 +184,20 @@ class Loop:
         self._failures: dict[str, int] = {}
         self._cleanup_api_failures: dict[str, int] = {}
         self._requeued: set[asyncio.Task[None]] = set()
+        self._sighted: set[str] = set()
+        self._unpruned: set[str] = set()
         reconciler.requeue = self.requeue
         self.child_cache = ChildCache()
 
     def context(self) -> Context:
         return Context(settings=self.settings, catalog=self.settings.catalog)
+
+    def first_sight(self, uid: str) -> bool:
+        """True the first time an object's watch event asks, in this process (until the object is forgotten)."""
+        if uid in self._sighted:
+            return False
+        self._sighted.add(uid)
+        return True
 
     def _lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
@@ -206,6 +215,7 @@ class Loop:
         with tracing.reconcile_span(kind, namespace, name, meta.get("generation")), \
                 self.metrics.timed(kind) as record:
             async with self._lock(meta["uid"]):
+                prune = prune or meta["uid"] in self._unpruned
                 ctx = self.context()
                 failure = None
                 try:
@@ -231,6 +241,10 @@ class Loop:
                     await events.announce(self.api, body, new, ctx.now)
                 record.status, record.written = new, bool(patch)
                 self.metrics.set_object(kind, namespace, name, new)
+                if prune and failure is not None:  # its retry, from the resync, prunes too
+                    self._unpruned.add(meta["uid"])
+                elif failure is None:
+                    self._unpruned.discard(meta["uid"])
                 self._count(meta["uid"], failure)
             return patch
 
@@ -360,6 +374,8 @@ class Loop:
         self._locks.pop(uid, None)
         self._failures.pop(uid, None)
         self._cleanup_api_failures.pop(uid, None)
+        self._sighted.discard(uid)
+        self._unpruned.discard(uid)
         self.child_cache.forget(uid)
 
     def deleted(self, body: dict[str, Any]) -> None:

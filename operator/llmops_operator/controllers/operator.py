@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import aiohttp
 from llmops_operator.controllers.kopf_lean import kopf
@@ -85,9 +85,9 @@ def _temporary(err: ApiError) -> kopf.TemporaryError:
 
 def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
                   listeners: EventListeners) -> Callable[..., Awaitable[float | None]]:
-    """create/update/resume + child and reference events, all funnelled into one level-based pass; returns the
-    pass the kind's resync runs (controllers/resync). Event listeners go to `listeners` (one kopf handler per
-    kind)."""
+    """New objects, spec changes, objects there at start-up (`pass_needed`), child and reference events, all
+    funnelled into one level-based pass; returns the pass the kind's resync runs (controllers/resync). Event
+    listeners go to `listeners` (one kopf handler per kind)."""
     plural = reconciler.resource.info.plural
     kind = reconciler.resource.info.kind
 
@@ -107,19 +107,13 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
         except ApiError as err:
             raise _temporary(err) from err
 
-    async def on_spec_change(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-        await reconcile(body, memo, prune=True)
-
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="resume")(reconcile)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="create")(reconcile)
-    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="update")(on_spec_change)
-
     async def on_event(body: kopf.Body, memo: Any, type: str | None, **_: Any) -> None:
         memo.resyncs[kind].seen(dict(body), deleted=type == "DELETED")
         if type == "DELETED":
             loop_of(memo).deleted(dict(body))
 
     listeners.add(plural, "seen", on_event)
+    listeners.add(plural, "pass", _pass_on_watch_events(kind, reconcile))
 
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
@@ -142,6 +136,42 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
         return None
 
     return resync_pass
+
+
+def _pass_on_watch_events(kind: str, reconcile: Any) -> Callable[..., Awaitable[None]]:
+    """The listener running a pass where `pass_needed` says; a failed one is retried by the kind's resync after
+    the delay it asked for."""
+    async def on_watch_event(body: kopf.Body, memo: Any, type: str | None, **kwargs: Any) -> None:
+        prune = pass_needed(memo.loops[kind], body, type)
+        if prune is None:
+            return
+        try:
+            await reconcile(body, memo, prune=prune, **kwargs)
+        except kopf.TemporaryError as err:
+            meta = body["metadata"]
+            log.warning("%s %s/%s: pass failed, tried again in %.0fs: %s", kind, meta.get("namespace"),
+                        meta.get("name"), err.delay, err)
+            memo.resyncs[kind].retry(meta["uid"], err.delay)
+
+    return on_watch_event
+
+
+def pass_needed(loop: Loop, body: kopf.Body, type: str | None) -> bool | None:
+    """Whether a watch event calls for a pass (None: no), and whether that pass prunes.
+
+    A pass runs on an object's first event in this process (it was created, or was there when the operator
+    started) and on each spec change, seen as metadata.generation past status.observedGeneration; a change after
+    an earlier pass prunes. kopf's create, update and resume handlers decided the same from an annotation of the
+    last handled spec, which cost a PATCH and two more watch events per new object, and a copy and diff of the
+    body on every event."""
+    meta = body.get("metadata", {})
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        return None
+    observed = (body.get("status") or {}).get("observedGeneration")
+    spec_changed = observed is not None and observed != meta.get("generation")
+    if not spec_changed and not loop.first_sight(meta["uid"]):
+        return None
+    return spec_changed
 
 
 def _register_child_watch(registry: kopf.OperatorRegistry, child: Any, reconciler: Reconciler,

@@ -27,6 +27,8 @@ class Tracked:
     """When its watch last reported it (monotonic seconds)."""
     due: float
     """When its next pass is due, if it has been quiet long enough by then."""
+    retry_at: float | None = None
+    """When a failed pass is to run again, however recently the object changed."""
 
 
 class Resync:
@@ -48,7 +50,8 @@ class Resync:
             return
         now = self.clock()
         tracked = self._objects.get(uid)
-        self._objects[uid] = Tracked(without_managed_fields(body), now, tracked.due if tracked else now)
+        self._objects[uid] = Tracked(without_managed_fields(body), now, tracked.due if tracked else now,
+                                     tracked.retry_at if tracked else None)
 
     def passed(self, uid: str) -> None:
         """A pass over the object succeeded outside the resync (its watch event ran one): the next resync is a whole
@@ -57,12 +60,19 @@ class Resync:
         tracked = self._objects.get(uid)
         if tracked is not None:
             tracked.due = max(tracked.due, self.clock() + self.interval)
+            tracked.retry_at = None
+
+    def retry(self, uid: str, delay: float) -> None:
+        """A pass over the object failed outside the resync: run it again in `delay` seconds."""
+        tracked = self._objects.get(uid)
+        if tracked is not None:
+            tracked.retry_at = self.clock() + delay
 
     def due(self) -> list[str]:
         """The objects whose pass is due now and not already running."""
         now = self.clock()
-        return [uid for uid, t in self._objects.items()
-                if uid not in self._running and max(t.due, t.changed + self.idle) <= now]
+        return [uid for uid, t in self._objects.items() if uid not in self._running
+                and (max(t.due, t.changed + self.idle) <= now or (t.retry_at is not None and t.retry_at <= now))]
 
     async def run(self) -> None:
         """Start the due passes, forever (cancel to stop; passes in flight are cancelled with it)."""
@@ -89,6 +99,7 @@ class Resync:
         tracked = self._objects.get(uid)
         if tracked is not None:
             tracked.due = self.clock() + (self.interval if delay is None else delay)
+            tracked.retry_at = None if delay is None else tracked.due
 
 
 def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
