@@ -90,3 +90,22 @@ def test_the_retry_of_a_failed_pass_that_pruned_prunes_too(monkeypatch):
     asyncio.run(events.reconcile(body))  # the resync's retry
     asyncio.run(events.reconcile(body))  # the next resync
     assert pruned == [True, True, False]
+
+
+def test_only_kinds_without_a_finalizer_pass_on_watch_events():
+    """kopf puts a finalizer on before its create handler runs; a pass from a watch event could make something
+    outside Kubernetes before the finalizer that cleans it up is there."""
+    from llmops_operator.controllers.event_fanout import EventListeners
+    from llmops_operator.controllers.kinds import all_reconcilers
+    from llmops_operator.controllers.kopf_lean import kopf
+    from llmops_operator.controllers.operator import register_kind
+
+    for reconciler in all_reconcilers():
+        registry, listeners = kopf.OperatorRegistry(), EventListeners()
+        register_kind(registry, reconciler, listeners)
+        changing = {str(h.id) for h in registry._changing.get_all_handlers()}
+        passes = "pass" in listeners.names(reconciler.resource.info.plural)
+        if reconciler.has_finalizer:
+            assert not passes and {"create", "update/spec", "resume", "finalize"} <= changing, reconciler
+        else:
+            assert passes and not changing, reconciler

@@ -85,8 +85,8 @@ def _temporary(err: ApiError) -> kopf.TemporaryError:
 
 def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
                   listeners: EventListeners) -> Callable[..., Awaitable[float | None]]:
-    """New objects, spec changes, objects there at start-up (`pass_needed`), child and reference events, all
-    funnelled into one level-based pass; returns the pass the kind's resync runs (controllers/resync). Event
+    """New objects, spec changes, objects there at start-up (`pass_needed`; kopf's handlers for kinds with a
+    finalizer), child and reference events, all funnelled into one level-based pass; returns the pass the kind's resync runs (controllers/resync). Event
     listeners go to `listeners` (one kopf handler per kind)."""
     plural = reconciler.resource.info.plural
     kind = reconciler.resource.info.kind
@@ -113,7 +113,10 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
             loop_of(memo).deleted(dict(body))
 
     listeners.add(plural, "seen", on_event)
-    listeners.add(plural, "pass", _pass_on_watch_events(kind, reconcile))
+    if reconciler.has_finalizer:  # kopf puts the finalizer on before its create handler runs, never after a pass
+        _register_changing_handlers(registry, plural, reconcile)
+    else:
+        listeners.add(plural, "pass", _pass_on_watch_events(kind, reconcile))
 
     if reconciler.has_finalizer:
         async def finalize(body: kopf.Body, memo: Any, **_: Any) -> None:
@@ -136,6 +139,17 @@ def register_kind(registry: kopf.OperatorRegistry, reconciler: Reconciler,
         return None
 
     return resync_pass
+
+
+def _register_changing_handlers(registry: kopf.OperatorRegistry, plural: str, reconcile: Any) -> None:
+    """kopf's create, update and resume handlers, for kinds with a finalizer: a pass of theirs may make something
+    outside Kubernetes, which only the finalizer's cleanup removes."""
+    async def on_spec_change(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        await reconcile(body, memo, prune=True, **kwargs)
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="resume")(reconcile)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="create")(reconcile)
+    kopf.on.update(GROUP, VERSION, plural, field="spec", registry=registry, id="update")(on_spec_change)
 
 
 def _pass_on_watch_events(kind: str, reconcile: Any) -> Callable[..., Awaitable[None]]:
