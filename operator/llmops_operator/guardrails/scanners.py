@@ -119,8 +119,8 @@ class SetScanner:
 
 
 class AnywhereSet:
-    """Whether any of the signals' patterns matches somewhere in a text: one RE2 set pass, guards not applied
-    (so a False is certain, a True only possible)."""
+    """Which of the signals' patterns match somewhere in a text: one RE2 set pass, guards not applied (so a
+    signal left out is certain not to be found there, one named only possibly)."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
         options = re2_options()
@@ -129,9 +129,6 @@ class AnywhereSet:
         for signal in signals:
             self.set.Add(signal.pattern)
         self.set.Compile()
-
-    def __call__(self, text: str) -> bool:
-        return bool(text and self.set.Match(text))
 
     def matching(self, text: str) -> list[int]:
         """The positions (in the order they were given) of the signals whose pattern matches in the text."""
