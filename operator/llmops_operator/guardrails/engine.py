@@ -87,6 +87,8 @@ class SplitScanner:
                   (SetScanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and s.overlay]))
         self.parts = [(kind([signals[i] for i in group]), group) for kind, group in groups if group]
         self.span_indices = groups[0][1]
+        self._local = [{index: position for position, index in enumerate(group)} for _, group in self.parts]
+        """For each part, a plan signal's index among the part's own signals."""
         self.classifier_indices = [i for i, s in enumerate(signals) if s.family in CLASSIFIER_FAMILIES]
         self.classifier_set = AnywhereSet([signals[i] for i in self.classifier_indices]) \
             if self.classifier_indices else None
@@ -98,13 +100,18 @@ class SplitScanner:
             return set()
         return {self.classifier_indices[i] for i in self.classifier_set.matching(text)}
 
-    def scan(self, text: str, spans: bool = True) -> list[tuple[int, int, int]]:
+    def scan(self, text: str, spans: bool = True, only: set[int] | None = None) -> list[tuple[int, int, int]]:
         """Every part's matches in text order; `spans=False` leaves out the span families' automaton (for the
         deobfuscated views, where only classifier signals count: the parts are independent, so the others'
-        matches are the same)."""
-        parts = self.parts if spans else [(s, i) for s, i in self.parts if i is not self.span_indices]
-        found = [(indices[index], start, end) for scanner, indices in parts
-                 for index, start, end in scanner.scan(text)]
+        matches are the same). With `only`, just the matches of those signals, and a part holding none of them is
+        not run: a part's other signals still take part in its matching, so what they hide stays hidden."""
+        parts = [(part, local) for part, local in zip(self.parts, self._local)
+                 if spans or part[1] is not self.span_indices]
+        found = []
+        for (scanner, indices), local in parts:
+            keep = None if only is None else {local[i] for i in only if i in local}
+            if keep is None or keep:
+                found += [(indices[index], start, end) for index, start, end in scanner.scan(text, keep)]
         return sorted(found, key=lambda match: (match[1], match[0])) if len(parts) > 1 else found
 
 
@@ -213,10 +220,11 @@ def scan_views(plan: DirectionPlan, found: list[str], length: int, fast: bool = 
     a classifier check counts each signal once, by its first match, and the text's matches come first. An attack
     written plainly in text whose e-mail address or "5pm" builds a leetspeak view is then scanned once, not twice."""
     joined = "\n\n".join(found)
-    if fast and plan.scanner.classifiers_in(joined) <= known:
+    unknown = plan.scanner.classifiers_in(joined) - known if fast else None
+    if unknown is not None and not unknown:
         return []
-    return [Match(m.signal, 0, length, True) for m in refined(plan.signals, plan.scanner.scan(joined, spans=False),
-                                                               joined)
+    return [Match(m.signal, 0, length, True)
+            for m in refined(plan.signals, plan.scanner.scan(joined, spans=False, only=unknown), joined)
             if plan.signals[m.signal].family in CLASSIFIER_FAMILIES]
 
 

@@ -10,7 +10,7 @@ A signal's `guard` (the characters around a candidate) is applied here; its `ref
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Container, Iterator, Sequence
 
 import re2
 
@@ -53,13 +53,17 @@ class Re2Scanner:
         self._guards = tuple(signal.guard for signal in self.signals)
         self._exact: re2.Set | None = None
 
-    def scan(self, text: str) -> list[RawMatch]:
+    def scan(self, text: str, keep: Container[int] | None = None) -> list[RawMatch]:
+        """The matches in text order; with `keep`, only those of these signals (the others are still matched,
+        so they hide what they hide, but not guarded)."""
         if self.regex is None or not text:
             return []
         encoded = text.encode("utf-8", "surrogatepass")
         found = self._matches(encoded)
         if len(encoded) != len(text):
             found = _to_characters(encoded, found)
+        if keep is not None:
+            found = [m for m in found if m[0] in keep]
         guards = self._guards
         return [m for m in found if guards[m[0]] is None or guards[m[0]](text, m[1], m[2])]
 
@@ -107,11 +111,13 @@ class SetScanner:
         self.regexes = [re2.compile(signal.pattern, re2_options()) for signal in self.signals]
         self.set = AnywhereSet(self.signals).set
 
-    def scan(self, text: str) -> list[RawMatch]:
+    def scan(self, text: str, keep: Container[int] | None = None) -> list[RawMatch]:
         if not self.signals or not text:
             return []
         found = []
         for index in sorted(self.set.Match(text) or ()):
+            if keep is not None and index not in keep:
+                continue
             guard = self.signals[index].guard
             found += [(index, start, end) for start, end in match_spans(self.regexes[index], text)
                       if guard is None or guard(text, start, end)]
