@@ -9,6 +9,7 @@ import pytest
 
 from llmops_operator.guardrails import identifiers as ids
 from llmops_operator.guardrails.engine import Guardrail
+from llmops_operator.guardrails.numbers import windows
 from llmops_operator.guardrails.pii import pii_signals
 
 ALL = ["email", "phone", "creditCard", "ssn", "iban", "nationalId", "apiKey"]
@@ -169,3 +170,15 @@ def test_digit_strings_scan_in_time_linear_in_the_text():
                 best = min(best, time.process_time() - started)
             times.append(best)
         assert times[1] < 16 * times[0], (unit, times)
+
+
+def test_a_digit_string_is_tried_whole_then_by_the_runs_at_its_ends_longest_first():
+    """A card with its expiry (4-4-4-4 then 2-2) holds the card at its start; runs in the middle are never tried,
+    and a 4-4-4 run inside a longer candidate does not stand as an Aadhaar number by its format alone."""
+    tried = [(first, stop, [(kind.label, trusted) for kind, trusted in kinds])
+             for first, stop, _, _, kinds in windows((4, 4, 4, 4, 2, 2))]
+    assert tried == [(0, 5, [("credit-card", True), ("cn-resident-id", True)]), (1, 6, [("credit-card", True)]),
+                     (0, 4, [("credit-card", True)]), (2, 6, [("in-aadhaar", False), ("se-personnummer", False)]),
+                     (0, 3, [("in-aadhaar", False), ("se-personnummer", False)])]
+    [(_, _, _, _, alone)] = windows((4, 4, 4))
+    assert dict((kind.label, trusted) for kind, trusted in alone) == {"in-aadhaar": True, "se-personnummer": False}

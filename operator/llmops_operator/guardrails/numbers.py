@@ -135,26 +135,44 @@ def _context_words(text: str, start: int) -> Callable[[str], bool]:
     return has
 
 
-def identify(compact: str, shape: tuple[int, ...], context: Callable[[str], bool],
-             whole: bool = True) -> tuple[str, str] | None:
-    """(label, entity) of the first kind the digits (`compact`, written in groups of the lengths in `shape`) are a
-    valid number of, or None. A part of a longer candidate (`whole` False) is trusted by its format only for
-    self-validating kinds: `6516-4512-8617-7074` holds a 4-4-4 run, which alone would be an Aadhaar number."""
-    digits = compact.isdigit()
-    for kind in KINDS_BY_LENGTH.get(len(compact), ()):
-        if not (digits or kind.label == "cn-resident-id"):
+@functools.lru_cache(maxsize=1024)
+def windows(shape: tuple[int, ...]) -> tuple[tuple[int, int, int, int, tuple[tuple[Kind, bool], ...]], ...]:
+    """The runs of digit groups tried in a candidate written in groups of these lengths, in order: the whole
+    candidate, then the runs that start or end it (a card then its expiry, a label's digits then the ID), longest
+    first; the runs that do neither are not tried, which keeps the work per candidate linear in its groups. Each
+    is (first group, group after it, its digits' offsets in the compact candidate, and the kinds of its length,
+    each with whether its format alone lets the number stand). A part of a longer candidate is trusted by its
+    format only for self-validating kinds: `6516-4512-8617-7074` holds a 4-4-4 run, which alone would be an
+    Aadhaar number. Depends on the shape alone, so it is worked out once per shape."""
+    prefix, count, out = [0], len(shape), []
+    for length in shape:
+        prefix.append(prefix[-1] + length)
+    for width in range(count, 0, -1):
+        for first in ((0,) if width == count else (0, count - width)):
+            kinds = KINDS_BY_LENGTH.get(prefix[first + width] - prefix[first], ())
+            if kinds:
+                part = shape[first:first + width]
+                trusted = tuple((kind, kind.bare or (width == count and part in kind.formats)) for kind in kinds)
+                out.append((first, first + width, prefix[first], prefix[first + width], trusted))
+    return tuple(out)
+
+
+def identify(digits: str, kinds: tuple[tuple[Kind, bool], ...], context: Callable[[str], bool]) -> Kind | None:
+    """The first of the kinds the digits are a valid number of, or None."""
+    plain = digits.isdigit()
+    for kind, trusted in kinds:
+        if not (plain or kind.label == "cn-resident-id"):
             continue
         # Whether the number may stand is asked before its check digits: a format or a context word is one
         # lookup, while a date or Verhoeff check costs microseconds on every digit run that is not an ID.
-        if (kind.bare or (whole and shape in kind.formats) or context(kind.label)) and kind.valid(compact):
-            return kind.label, kind.entity
+        if (trusted or context(kind.label)) and kind.valid(digits):
+            return kind
     return None
 
 
-def phone_valid(candidate: str, groups: list[str], context: Callable[[str], bool]) -> bool:
+def phone_valid(candidate: str, groups: list[str], shape: tuple[int, ...], context: Callable[[str], bool]) -> bool:
     """A phone number by `phonenumbers`: international (+ or 00) as written, national in one of
-    PHONE_REGIONS when it is written in groups (or after a context word)."""
-    shape = tuple(map(len, groups))
+    PHONE_REGIONS when it is written in groups (of the lengths in `shape`) or after a context word."""
     digits = sum(shape)
     if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
         return False
@@ -185,25 +203,19 @@ def _valid_in(candidate: str, regions: tuple[str | None, ...]) -> bool:
 
 
 def resolve_number(text: str, start: int, end: int) -> Resolved | None:
-    """What the digit string at text[start:end] is: tried whole, then by sub-runs of its groups, then as a phone
+    """What the digit string at text[start:end] is: tried whole, then by runs of its groups, then as a phone
     number."""
     candidate = text[start:end]
     groups = _GROUP.findall(candidate)[:MAX_GROUPS]
-    shape, compact = tuple(map(len, groups)), "".join(groups).upper()
-    prefix = [0]
-    for length in shape:
-        prefix.append(prefix[-1] + length)
-    context, count = _context_words(text, start), len(groups)
-    for width in range(count, 0, -1):
-        # A number inside a candidate starts or ends it (a card then its expiry, a label's digits then the ID):
-        # the windows that do neither are not tried, which keeps the work per candidate linear in its groups.
-        for first in ((0,) if width == count else (0, count - width)):
-            low, high = prefix[first], prefix[first + width]
-            if high - low in KINDS_BY_LENGTH:
-                found = identify(compact[low:high], shape[first:first + width], context, whole=width == count)
-                if found is not None:
-                    spans = [m.span() for m in _GROUP.finditer(candidate)]
-                    return Resolved(start + spans[first][0], start + spans[first + width - 1][1], found[1], found[0])
-    if phone_valid(candidate, groups, context):
+    shape = tuple(map(len, groups))
+    context, tried = _context_words(text, start), windows(shape)
+    if tried:
+        compact = "".join(groups).upper()
+        for first, stop, low, high, kinds in tried:
+            kind = identify(compact[low:high], kinds, context)
+            if kind is not None:
+                spans = [m.span() for m in _GROUP.finditer(candidate)]
+                return Resolved(start + spans[first][0], start + spans[stop - 1][1], kind.entity, kind.label)
+    if phone_valid(candidate, groups, shape, context):
         return Resolved(start, end, "phone", "phone")
     return None
