@@ -7,7 +7,7 @@ a redacted verdict carries the redacted text, in which every secret span is alre
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 ALLOWED, BLOCKED, REDACTED, FLAGGED, DROPPED = "allowed", "blocked", "redacted", "flagged", "dropped"
 OUTCOME_ORDER = (ALLOWED, FLAGGED, REDACTED, DROPPED, BLOCKED)
@@ -16,8 +16,10 @@ EFFECT_OUTCOME = {"flag": FLAGGED, "redact": REDACTED, "drop": DROPPED, "block":
 """drop: a retrieved chunk is left out of the context (checks with scope retrieved only)."""
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """One check's finding. A named tuple: the engine makes one per match on the hot path, at a third of the cost of
+    a frozen dataclass (whose `__init__` sets each of the ten fields through `object.__setattr__`)."""
+
     rule: str
     """The check's name."""
     type: str

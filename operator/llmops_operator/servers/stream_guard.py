@@ -71,7 +71,7 @@ def _clipped(hits: Sequence[Hit], start: int, end: int) -> list[Hit]:
         if hit.effect != "redact" or hit.start is None or hit.end is None:
             continue
         if hit.end > start and hit.start < end:
-            out.append(dataclasses.replace(hit, start=max(hit.start, start) - start, end=min(hit.end, end) - start))
+            out.append(hit._replace(start=max(hit.start, start) - start, end=min(hit.end, end) - start))
     return out
 
 
@@ -121,7 +121,7 @@ class StreamGuard:
             self.verdict = dataclasses.replace(self.verdict, outcome=BLOCKED)
         if self.verdict.outcome == BLOCKED:
             return ""
-        redacting = [dataclasses.replace(h, start=h.start + offset, end=h.end + offset) for h in self.verdict.hits
+        redacting = [h._replace(start=h.start + offset, end=h.end + offset) for h in self.verdict.hits
                      if h.effect == "redact" and h.start is not None and h.end is not None]
         point = len(self.text) if final else len(self.text) - self.window
         for hit in redacting:
