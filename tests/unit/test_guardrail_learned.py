@@ -55,6 +55,9 @@ def test_views_undo_each_obfuscation():
     assert deobfuscate.joined("i g n o r e   a l l and ig-nore pre-vious") == "ignore   all and ignore previous"
     assert deobfuscate.despaced("I ' m   g o i n g   t o   l e a v e") == "I'm going to leave"
     assert deobfuscate.unleet("1gn0r3 4ll pr3v10u5") == "ignore all previous"
+    every_ascii = "".join(map(chr, range(128)))
+    assert deobfuscate.unleet(every_ascii) == every_ascii.lower().translate(deobfuscate.LEET)
+    assert deobfuscate.unleet("Ignør3 4LL") == "ignør3 4ll".translate(deobfuscate.LEET) == "ignøre all"
     assert deobfuscate.hex_text("hex: " + attack.encode().hex(" ")) == attack
     assert deobfuscate.hex_text("\\x" + "\\x".join(f"{b:02x}" for b in attack.encode())) == attack
     blob = base64.b64encode(attack.encode()).decode()

@@ -39,6 +39,8 @@ _LEET_MIXED = re2.compile(f"{_LETTER}[0-9@$!|]|[0-9@$!|]{_LETTER}")
 """A letter next to a digit or a leet symbol. On RE2: Python's `re` took about 130 µs on 1 KB without one."""
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
                       "$": "s", "!": "i", "|": "l"})
+_LEET_BYTES = bytes.maketrans(bytes(LEET), "".join(LEET.values()).encode("ascii"))
+"""LEET for ASCII text: a byte table, at half the cost of str.translate's mapping lookups."""
 _HEX_RUN = re2.compile(r"(?i)(?:\\x|0x)?[0-9a-f]{2}(?:[ :,]?(?:\\x|0x)?[0-9a-f]{2}){7,}")
 _HEX_PREFIX = re.compile(r"\\x|0x|[ :,]", re.IGNORECASE)
 _B64_TOKEN = r"[A-Za-z0-9+/]*(?:[a-z][A-Z]|[A-Z]{2}[a-z]|[A-Za-z][0-9+/]|[0-9+/][A-Za-z])[A-Za-z0-9+/]*={0,2}"
@@ -85,6 +87,8 @@ def despaced(text: str) -> str:
 
 def unleet(text: str) -> str:
     """Leetspeak read back as letters ("1gn0r3" -> "ignore")."""
+    if text.isascii():
+        return text.lower().encode("ascii").translate(_LEET_BYTES).decode("ascii")
     return text.lower().translate(LEET)
 
 

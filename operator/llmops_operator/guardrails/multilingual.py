@@ -114,7 +114,9 @@ def self_scoped(text: str, start: int, end: int) -> bool:
                 or quoted_mention(text, start, end))
 
 
-_QUOTES = frozenset('"«»„「」『』')
+_QUOTES = tuple('"«»„「」『』')
+"""Quotation marks; an ASCII text can hold only the first (str.isascii() reads a flag, so asking spares the
+searches for the others)."""
 QUOTE_WINDOW = 120
 _REPORTING = re.compile(normalize(
     r"\b(?:wrote|writes?|written|said|says|shouts?|shouted|quotes?|quoted|quoting|phrases?|strings?|like|such\s+as"
@@ -126,7 +128,7 @@ _CALLS = re.compile(r"\bcall(?:s|ed|ing)?\s+(?:you|u|me|him|her|them)\s*$", re.I
 def _last_opening_quote(text: str, low: int, high: int) -> int:
     """The last index in [low, high) that opens a quotation, or -1: a quotation mark, or an apostrophe that does
     not follow a letter or digit (so "don't" opens nothing). `str.rfind` keeps this out of a Python loop."""
-    mark = max(text.rfind(quote, low, high) for quote in _QUOTES)
+    mark = text.rfind('"', low, high) if text.isascii() else max(text.rfind(quote, low, high) for quote in _QUOTES)
     apostrophe = text.rfind("'", max(low, mark + 1), high)
     while apostrophe > 0 and text[apostrophe - 1].isalnum():
         apostrophe = text.rfind("'", max(low, mark + 1), apostrophe)
@@ -135,7 +137,8 @@ def _last_opening_quote(text: str, low: int, high: int) -> int:
 
 def _first_closing_quote(text: str, low: int, high: int) -> int:
     """The first index in [low, high) holding a quotation mark or an apostrophe, or -1."""
-    found = [index for index in (text.find(quote, low, high) for quote in (*_QUOTES, "'")) if index >= 0]
+    quotes = ('"', "'") if text.isascii() else (*_QUOTES, "'")
+    found = [index for index in (text.find(quote, low, high) for quote in quotes) if index >= 0]
     return min(found, default=-1)
 
 
