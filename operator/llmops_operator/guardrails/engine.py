@@ -86,9 +86,11 @@ class SplitScanner:
                   (Re2Scanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and not s.overlay]),
                   (SetScanner, [i for i, s in enumerate(signals) if s.family not in SPAN_FAMILIES and s.overlay]))
         self.parts = [(kind([signals[i] for i in group]), group) for kind, group in groups if group]
-        self.span_indices = groups[0][1]
-        self._local = [{index: position for position, index in enumerate(group)} for _, group in self.parts]
-        """For each part, a plan signal's index among the part's own signals."""
+        self._every_part = [(scanner, group, {index: position for position, index in enumerate(group)})
+                            for scanner, group in self.parts]
+        """Each part with its signals' plan indices and, for a plan index, the signal's position in the part."""
+        self._view_parts = [part for part in self._every_part if part[1] is not groups[0][1]]
+        """The parts a view is scanned with: all but the span families'."""
         self.classifier_indices = [i for i, s in enumerate(signals) if s.family in CLASSIFIER_FAMILIES]
         self.classifier_set = AnywhereSet([signals[i] for i in self.classifier_indices]) \
             if self.classifier_indices else None
@@ -105,10 +107,9 @@ class SplitScanner:
         deobfuscated views, where only classifier signals count: the parts are independent, so the others'
         matches are the same). With `only`, just the matches of those signals, and a part holding none of them is
         not run: a part's other signals still take part in its matching, so what they hide stays hidden."""
-        parts = [(part, local) for part, local in zip(self.parts, self._local)
-                 if spans or part[1] is not self.span_indices]
+        parts = self._every_part if spans else self._view_parts
         found = []
-        for (scanner, indices), local in parts:
+        for scanner, indices, local in parts:
             keep = None if only is None else {local[i] for i in only if i in local}
             if keep is None or keep:
                 found += [(indices[index], start, end) for index, start, end in scanner.scan(text, keep)]

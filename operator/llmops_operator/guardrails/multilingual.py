@@ -128,7 +128,10 @@ _CALLS = re.compile(r"\bcall(?:s|ed|ing)?\s+(?:you|u|me|him|her|them)\s*$", re.I
 def _last_opening_quote(text: str, low: int, high: int) -> int:
     """The last index in [low, high) that opens a quotation, or -1: a quotation mark, or an apostrophe that does
     not follow a letter or digit (so "don't" opens nothing). `str.rfind` keeps this out of a Python loop."""
-    mark = text.rfind('"', low, high) if text.isascii() else max(text.rfind(quote, low, high) for quote in _QUOTES)
+    if text.isascii():
+        mark = text.rfind(_QUOTES[0], low, high)
+    else:
+        mark = max(text.rfind(quote, low, high) for quote in _QUOTES)
     apostrophe = text.rfind("'", max(low, mark + 1), high)
     while apostrophe > 0 and text[apostrophe - 1].isalnum():
         apostrophe = text.rfind("'", max(low, mark + 1), apostrophe)
@@ -137,7 +140,7 @@ def _last_opening_quote(text: str, low: int, high: int) -> int:
 
 def _first_closing_quote(text: str, low: int, high: int) -> int:
     """The first index in [low, high) holding a quotation mark or an apostrophe, or -1."""
-    quotes = ('"', "'") if text.isascii() else (*_QUOTES, "'")
+    quotes = (_QUOTES[0], "'") if text.isascii() else (*_QUOTES, "'")
     found = [index for index in (text.find(quote, low, high) for quote in quotes) if index >= 0]
     return min(found, default=-1)
 
